@@ -1,0 +1,29 @@
+"""dynamo_ext: DYNAMO (dynamical model embedding) for PyTorch.
+
+Cotler, Tai, Hernandez, Elias, Sussillo, "Analyzing Populations of Neural
+Networks via Dynamical Model Embedding", arXiv:2302.14078 (2023).
+
+A population of trained base models is emulated by one meta-model whose
+low-dimensional model embedding theta selects which base model it emulates.
+"""
+from ._extension import load_extension as _load_extension
+
+_C = _load_extension()
+
+from . import ops, reference  # noqa: E402
+from .tasks import TaskData, load_task  # noqa: E402
+from .zoo import BaseRNN, Population, Recording, train_population  # noqa: E402
+from .meta import MetaRNN  # noqa: E402
+from .fit import FitResult, fit, load_meta, save_meta  # noqa: E402
+from .embed import embed  # noqa: E402
+from .average import average  # noqa: E402
+from .cluster import ClusterResult, cluster  # noqa: E402
+
+__version__ = "0.1.0"
+WITH_CUDA = bool(_C.WITH_CUDA)
+
+__all__ = [
+    "BaseRNN", "ClusterResult", "FitResult", "MetaRNN", "Population", "Recording", "TaskData",
+    "WITH_CUDA", "average", "cluster", "embed", "fit", "load_meta", "load_task", "ops",
+    "reference", "save_meta", "train_population",
+]

@@ -1,0 +1,77 @@
+"""Atomic, pickle-free storage: safetensors for tensors, JSON for the rest.
+
+Every write goes to a temporary file in the destination folder and is moved
+into place with os.replace, so a crash never leaves a half-written file.
+Every read turns a missing or corrupted file into an error naming it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Dict
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+
+def _atomic(path: Path, write: Callable[[str], None]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path, obj: Any) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically."""
+    def write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=False)
+            f.write("\n")
+    _atomic(Path(path), write)
+
+
+def write_text(path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    def write(tmp):
+        with open(tmp, "w") as f:
+            f.write(text)
+    _atomic(Path(path), write)
+
+
+def write_tensors(path, tensors: Dict[str, torch.Tensor], metadata: Dict[str, str] | None = None) -> None:
+    """Write a dict of tensors as safetensors to ``path`` atomically."""
+    clean = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    _atomic(Path(path), lambda tmp: save_file(clean, tmp, metadata=metadata))
+
+
+def read_json(path, what: str = "file") -> Any:
+    """Read JSON; a missing or unparsable file raises a ValueError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{what} {str(path)!r} does not exist")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{what} {str(path)!r} is corrupted: not valid JSON ({exc})") from exc
+
+
+def read_tensors(path, what: str = "file") -> Dict[str, torch.Tensor]:
+    """Read safetensors; a missing or corrupted file raises a ValueError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{what} {str(path)!r} does not exist")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ValueError(f"{what} {str(path)!r} is corrupted: not a readable safetensors file ({exc})") from exc

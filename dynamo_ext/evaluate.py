@@ -1,0 +1,53 @@
+"""How well a meta-model emulates each base model, on held-out inputs.
+
+For base model n and the meta-model at theta_n on the task's test inputs:
+- output_agreement: fraction of test sequences whose last-step class agrees
+  (classes), or fraction of (sequence, step, output) with the same sign (real);
+- hidden_r2: R^2 of A_n z + c_n (mapped back to base coordinates) against the
+  base hidden states, pooled over units, steps and sequences;
+- meta_test_accuracy: the task accuracy of the meta-model at theta_n.
+"""
+from __future__ import annotations
+
+from typing import Dict, List
+
+import torch
+
+from .meta import MetaRNN
+from .tasks import accuracy
+from .zoo import Population
+
+
+@torch.no_grad()
+def emulation(meta: MetaRNN, population: Population, batch_size: int = 500) -> List[Dict]:
+    """Per-model emulation metrics on the population's test inputs (see module docstring).
+
+    Raises:
+        ValueError: if the meta-model and population differ in size.
+    """
+    if meta.n_models < len(population):
+        raise ValueError(f"argument 'meta' embeds {meta.n_models} models, the population has {len(population)}")
+    task = population.task
+    x = task.x_test.to(meta.theta.dtype)
+    rows = []
+    for n, member in enumerate(population.members):
+        zs, ys, hs, bs = [], [], [], []
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size]
+            z, y = meta(xb, n)
+            h, yb = member.model.record(xb.float())
+            zs.append(meta.maps[n].to_base(z))
+            ys.append(y)
+            hs.append(h)
+            bs.append(yb)
+        pred_h, yhat = torch.cat(zs).float(), torch.cat(ys).float()
+        h, y = torch.cat(hs).float(), torch.cat(bs).float()
+        if task.output_kind == "classes":
+            agree = float((yhat[:, -1].argmax(-1) == y[:, -1].argmax(-1)).float().mean())
+        else:
+            agree = float((yhat.sign() == y.sign()).float().mean())
+        ss_res = (pred_h - h).pow(2).sum()
+        ss_tot = (h - h.mean(dim=(0, 1))).pow(2).sum().clamp(min=1e-12)
+        rows.append({"id": member.id, "output_agreement": agree, "hidden_r2": float(1 - ss_res / ss_tot),
+                     "meta_test_accuracy": accuracy(task, yhat, task.y_test)})
+    return rows

@@ -1,0 +1,253 @@
+"""Fitting a DYNAMO meta-model to a population, and its checkpoints.
+
+Loss (DESIGN.md section 1, after arXiv:2302.14078), averaged over the rows of
+a minibatch (each row: one base model n and one probe sequence) and time:
+    L = lambda_h * ||A_n z_t + c_n - htilde^n_t||^2 / d_n
+      + lambda_y * KL(softmax(y^n_t) || softmax(yhat_t))     (MSE for real outputs)
+      + lambda_theta * mean_n ||theta_n||^2
+with htilde the base hidden states standardised per model (per-unit mean,
+one scale per model; both kept in the meta-model's HiddenMap buffers).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from . import _io
+from ._checks import check_choice, check_positive_float, check_positive_int, check_tensor
+from .meta import BACKENDS, CELLS, MetaRNN
+from .zoo import Population, Recording
+
+META_WEIGHTS = "meta.safetensors"
+META_CONFIG = "meta.json"
+
+
+@dataclass
+class FitConfig:
+    """Settings of ``fit``; every field can also be passed to ``fit`` as a keyword."""
+
+    state_size: int = 64
+    embedding_dim: int = 2
+    cell: str = "gru"
+    backend: str = "auto"
+    steps: int = 2000
+    batch_size: int = 128
+    lr: float = 1e-2
+    lambda_h: float = 1.0
+    lambda_y: float = 1.0
+    lambda_theta: float = 1e-3
+    max_sequences: Optional[int] = 2000
+    seed: int = 0
+    dtype: str = "float32"
+
+    def validate(self) -> "FitConfig":
+        check_positive_int(self.state_size, "state_size")
+        check_positive_int(self.embedding_dim, "embedding_dim")
+        check_choice(self.cell, "cell", CELLS)
+        check_choice(self.backend, "backend", BACKENDS)
+        check_positive_int(self.steps, "steps")
+        check_positive_int(self.batch_size, "batch_size")
+        check_positive_float(self.lr, "lr")
+        for name in ("lambda_h", "lambda_y", "lambda_theta"):
+            check_positive_float(getattr(self, name), name, allow_zero=True)
+        if self.max_sequences is not None:
+            check_positive_int(self.max_sequences, "max_sequences")
+        check_choice(self.dtype, "dtype", ("float32", "float64"))
+        return self
+
+
+@dataclass
+class FitResult:
+    """What ``fit`` returns: the meta-model, its loss history and settings.
+
+    ``history`` maps "loss", "loss_h", "loss_y", "loss_theta" to one float per step.
+    """
+
+    meta: MetaRNN
+    history: Dict[str, List[float]]
+    config: FitConfig
+    seconds: float = 0.0
+    extra: Dict = field(default_factory=dict)
+
+
+class Targets:
+    """Standardised hidden-state and output targets of a recording, ready for minibatches."""
+
+    def __init__(self, rec: Recording, dtype: torch.dtype):
+        self.x = rec.x.to(dtype)
+        self.means, self.scales, self.hidden = [], [], []
+        for n, h in enumerate(rec.hidden):
+            check_tensor(h, f"recording.hidden[{n}]", ndim=3)
+            mean = h.mean(dim=(0, 1))
+            scale = (h - mean).pow(2).mean().sqrt().clamp(min=1e-6)
+            self.means.append(mean)
+            self.scales.append(scale)
+            self.hidden.append(((h - mean) / scale).to(dtype))
+        check_tensor(rec.outputs, "recording.outputs", ndim=4)
+        self.output_kind = rec.output_kind
+        y = rec.outputs.to(dtype)
+        self.outputs = F.log_softmax(y, dim=-1) if rec.output_kind == "classes" else y
+
+
+def dynamo_loss(meta: MetaRNN, targets: Targets, model_idx: Tensor, seq_idx: Tensor,
+                lambda_h: float, lambda_y: float, lambda_theta: float) -> Dict[str, Tensor]:
+    """The DYNAMO loss on one minibatch of (model, sequence) rows; see the module docstring."""
+    x = targets.x[seq_idx]
+    z, yhat = meta(x, model_idx)
+    B, T = x.shape[:2]
+    loss_h = z.new_zeros(())
+    for n in torch.unique(model_idx).tolist():
+        rows = (model_idx == n).nonzero().squeeze(1)
+        pred = meta.maps[n](z[rows])
+        loss_h = loss_h + (pred - targets.hidden[n][seq_idx[rows]]).pow(2).sum() / pred.shape[-1]
+    loss_h = loss_h / (B * T)
+    tgt = targets.outputs[model_idx, seq_idx]
+    if targets.output_kind == "classes":
+        loss_y = F.kl_div(F.log_softmax(yhat, -1), tgt, log_target=True, reduction="sum") / (B * T)
+    else:
+        loss_y = F.mse_loss(yhat, tgt)
+    loss_theta = meta.theta.pow(2).sum(-1).mean()
+    loss = lambda_h * loss_h + lambda_y * loss_y + lambda_theta * loss_theta
+    return {"loss": loss, "loss_h": loss_h, "loss_y": loss_y, "loss_theta": loss_theta}
+
+
+def fit(population: Union[Population, Recording], config: Optional[FitConfig] = None, *,
+        progress: bool = True, out: Optional[Union[str, Path]] = None, **overrides) -> FitResult:
+    """Fit a DYNAMO meta-model to a population (DESIGN.md section 1).
+
+    Minibatches mix models: each row draws a base model and a probe sequence
+    uniformly. Adam with a cosine-decayed learning rate; deterministic for a
+    given ``seed``.
+
+    Args:
+        population: a Population (recorded on its task's training inputs,
+            first ``max_sequences``) or a Recording.
+        config: FitConfig; keyword ``overrides`` replace its fields.
+        out: optional folder; the fitted meta-model is saved there
+            (``save_meta``), atomically.
+
+    Returns:
+        FitResult with the MetaRNN (``meta.model_ids`` names the base models in
+        embedding-table order) and the loss history.
+
+    Raises:
+        ValueError: an empty population, a bad setting (named), NaN/Inf in
+            the recording.
+    """
+    config = FitConfig(**{**asdict(config or FitConfig()), **_known(overrides)}).validate()
+    dtype = getattr(torch, config.dtype)
+    if isinstance(population, Population):
+        rec = population.record(max_sequences=config.max_sequences)
+        ids = population.ids
+    elif isinstance(population, Recording):
+        rec, ids = population, None
+    else:
+        raise ValueError(f"argument 'population' must be a Population or Recording, got {type(population).__name__}")
+    if rec.n_models == 0:
+        raise ValueError("argument 'population' must hold at least one base model, got an empty population")
+    check_tensor(rec.x, "recording.x", ndim=3)
+    targets = Targets(rec, dtype)
+
+    torch.manual_seed(config.seed)
+    meta = MetaRNN(rec.n_models, rec.x.shape[-1], rec.outputs.shape[-1], rec.state_sizes,
+                   state_size=config.state_size, embedding_dim=config.embedding_dim, cell=config.cell,
+                   backend=config.backend, output_kind=rec.output_kind, model_ids=ids).to(dtype)
+    for mp, mean, scale in zip(meta.maps, targets.means, targets.scales):
+        mp.mean.copy_(mean)
+        mp.scale.copy_(scale)
+    history = train_loop(meta, list(meta.parameters()), targets, config,
+                         sample_models=lambda g, b: torch.randint(rec.n_models, (b,), generator=g),
+                         desc="fitting meta-model", progress=progress)
+    meta.eval()
+    result = FitResult(meta, history["history"], config, history["seconds"])
+    if out is not None:
+        save_meta(meta, out, history=result.history, fit_config=asdict(config))
+    return result
+
+
+def train_loop(meta: MetaRNN, params, targets: Targets, config: FitConfig, sample_models, desc: str,
+               progress: bool = True) -> Dict:
+    """Adam + cosine schedule over minibatches of (model, sequence) rows; returns the history."""
+    g = torch.Generator().manual_seed(config.seed)
+    opt = torch.optim.Adam(params, lr=config.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps)))
+    history: Dict[str, List[float]] = {"loss": [], "loss_h": [], "loss_y": [], "loss_theta": []}
+    S = targets.x.shape[0]
+    t0 = time.perf_counter()
+    meta.train()
+    with tqdm(range(config.steps), desc=desc, unit="step", disable=not progress) as bar:
+        for step in bar:
+            model_idx = sample_models(g, config.batch_size)
+            seq_idx = torch.randint(S, (config.batch_size,), generator=g)
+            losses = dynamo_loss(meta, targets, model_idx, seq_idx, config.lambda_h, config.lambda_y,
+                                 config.lambda_theta)
+            opt.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            opt.step()
+            sched.step()
+            for k, v in losses.items():
+                history[k].append(float(v.detach()))
+            if not math.isfinite(history["loss"][-1]):
+                raise RuntimeError(f"{desc}: the loss became {history['loss'][-1]} at step {step}; "
+                                   "lower 'lr' or check the recording")
+            if step % 20 == 0:
+                bar.set_postfix(loss=f"{history['loss'][-1]:.4f}")
+    return {"history": history, "seconds": time.perf_counter() - t0}
+
+
+def _known(overrides: Dict) -> Dict:
+    names = {f.name for f in fields(FitConfig)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(f"unknown fit settings {unknown}; known: {sorted(names)}")
+    return overrides
+
+
+def save_meta(meta: MetaRNN, folder: Union[str, Path], history: Optional[Dict] = None,
+              fit_config: Optional[Dict] = None) -> Path:
+    """Save a meta-model: meta.safetensors (weights) + meta.json (config, history), each atomically."""
+    folder = Path(folder)
+    _io.write_tensors(folder / META_WEIGHTS, meta.state_dict())
+    _io.write_json(folder / META_CONFIG, {"format": "dynamo_ext.meta/1", "config": meta.config(),
+                                          "dtype": str(meta.theta.dtype).replace("torch.", ""),
+                                          "fit_config": fit_config or {}, "history": history or {}})
+    return folder
+
+
+def load_meta(folder: Union[str, Path]) -> MetaRNN:
+    """Load a meta-model saved by ``save_meta`` / ``fit(out=...)``.
+
+    Raises:
+        ValueError: missing folder or file, corrupted JSON or safetensors,
+            weights that do not match the config.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"meta-model folder {str(folder)!r} does not exist")
+    info = _io.read_json(folder / META_CONFIG, "meta-model config")
+    try:
+        meta = MetaRNN(**info["config"]).to(getattr(torch, info.get("dtype", "float32")))
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"meta-model config {str(folder / META_CONFIG)!r} is corrupted: {exc}") from exc
+    state = _io.read_tensors(folder / META_WEIGHTS, "meta-model weights")
+    try:
+        meta.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ValueError(f"meta-model weights {str(folder / META_WEIGHTS)!r} do not match "
+                         f"{str(folder / META_CONFIG)!r}: {exc}") from exc
+    meta.eval()
+    return meta
+
+
+def load_history(folder: Union[str, Path]) -> Dict[str, List[float]]:
+    """The loss history stored beside a saved meta-model."""
+    return _io.read_json(Path(folder) / META_CONFIG, "meta-model config").get("history", {})

@@ -1,0 +1,96 @@
+"""Python entry points of the compiled ops (torch.ops.dynamo_ext.*).
+
+Each op is defined in C++ (csrc/ops/registration.cpp); this module adds its
+fake (meta) implementation for torch.compile / FakeTensor tracing, its autograd
+formula, and a documented wrapper. Plain-PyTorch equivalents live in
+dynamo_ext.reference.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ._extension import load_extension
+
+load_extension()
+
+_OPS = torch.ops.dynamo_ext
+
+
+@torch.library.register_fake("dynamo_ext::meta_rnn_sequence")
+def _meta_rnn_sequence_fake(x, h0, cond, w_ih, w_hh, b_ih, b_hh, cell):
+    torch._check(x.dim() == 3, lambda: f"x must be [T, B, I], got {tuple(x.shape)}")
+    T, B, _ = x.shape
+    D = h0.shape[1]
+    return x.new_empty((T, B, D)), x.new_empty((0,))
+
+
+@torch.library.register_fake("dynamo_ext::meta_rnn_sequence_backward")
+def _meta_rnn_sequence_backward_fake(grad_h, x, h0, h_all, workspace, w_ih, w_hh, cell):
+    GD = w_hh.shape[0]
+    return (
+        torch.empty_like(x),
+        torch.empty_like(h0),
+        h0.new_empty((x.shape[1], GD)),
+        torch.empty_like(w_ih),
+        torch.empty_like(w_hh),
+        h0.new_empty((GD,)),
+        h0.new_empty((GD,)),
+    )
+
+
+def _setup_context(ctx, inputs, output):
+    x, h0, _cond, w_ih, w_hh, _b_ih, _b_hh, cell = inputs
+    h_all, workspace = output
+    ctx.save_for_backward(x, h0, h_all, workspace, w_ih, w_hh)
+    ctx.cell = cell
+
+
+def _backward(ctx, grad_h_all, _grad_workspace):
+    x, h0, h_all, workspace, w_ih, w_hh = ctx.saved_tensors
+    if grad_h_all is None:
+        grad_h_all = torch.zeros_like(h_all)
+    grads = _OPS.meta_rnn_sequence_backward.default(grad_h_all, x, h0, h_all, workspace, w_ih, w_hh, ctx.cell)
+    return (*grads, None)
+
+
+torch.library.register_autograd("dynamo_ext::meta_rnn_sequence", _backward, setup_context=_setup_context)
+
+
+def meta_rnn_sequence(
+    x: Tensor,
+    h0: Tensor,
+    cond: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor,
+    b_hh: Tensor,
+    cell: str = "tanh",
+) -> Tensor:
+    """Run the embedding-conditioned meta-RNN over a whole sequence in one call.
+
+    Computes, for t = 1..T (DESIGN.md section 1; arXiv:2302.14078, the
+    meta-model's recurrence), with the tanh cell
+        z_t = tanh(W_ih x_t + b_ih + b_hh + cond + W_hh z_{t-1}),
+    where cond = U theta_n is the conditioning bias of each row's model.
+    Forward and backward are fused C++ (CPU) or CUDA kernels; the backward
+    runs through ``torch.library.register_autograd``.
+
+    Args:
+        x: [T, B, I] float32 or float64, time-major inputs.
+        h0: [B, D] initial meta state z_0.
+        cond: [B, G*D] per-row conditioning bias (G = 1 for tanh).
+        w_ih: [G*D, I] input weights; w_hh: [G*D, D] recurrent weights.
+        b_ih, b_hh: [G*D] biases.
+        cell: "tanh" (the GRU cell runs through dynamo_ext.reference for now).
+
+    Returns:
+        [T, B, D] meta states z_1..z_T, dtype and device of x.
+
+    Raises:
+        RuntimeError: on shapes, dtypes or devices that do not match (the
+            message names the argument, the expected and the received value).
+        NotImplementedError: for a cell the compiled op does not provide.
+    """
+    h_all, _ = _OPS.meta_rnn_sequence.default(x, h0, cond, w_ih, w_hh, b_ih, b_hh, cell)
+    return h_all

@@ -1,0 +1,150 @@
+"""Tasks the base models are trained on, generated locally (nothing is downloaded).
+
+- ``mnist1d``: MNIST-1D (Greydanus 2020; package ``mnist1d``, ``make_dataset``),
+  40 time steps of one input, 10 classes read at the last step.
+- ``digits``: scikit-learn's bundled 8x8 handwritten digits, the 8 rows as 8
+  time steps of 8 inputs, 10 classes read at the last step.
+- ``flipflop``: the 3-bit flip-flop (Sussillo & Barak 2013): sparse +-1 pulses
+  on 3 channels; the target of each channel at every step is the sign of its
+  last pulse (0 before the first). Real outputs at every step.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Dict
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ._checks import check_choice, check_positive_int
+
+TASKS = ("mnist1d", "digits", "flipflop")
+
+
+@dataclass
+class TaskData:
+    """A task's train and test split.
+
+    Attributes:
+        name: task name (one of TASKS).
+        x_train, x_test: [N, T, I] float32 inputs, batch first.
+        y_train, y_test: int64 class labels [N] when ``output_kind == "classes"``
+            (read at the last time step), float32 targets [N, T, C] when
+            ``output_kind == "real"`` (read at every step).
+        output_kind: "classes" or "real".
+        n_outputs: C, the number of logits or real outputs.
+        config: the generator's settings, stored in manifests.
+    """
+
+    name: str
+    x_train: Tensor
+    y_train: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    output_kind: str
+    n_outputs: int
+    config: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def input_size(self) -> int:
+        return int(self.x_train.shape[-1])
+
+    @property
+    def seq_len(self) -> int:
+        return int(self.x_train.shape[1])
+
+
+def accuracy(task: TaskData, outputs: Tensor, targets: Tensor) -> float:
+    """Task accuracy of model outputs [N, T, C] against targets.
+
+    Classes: fraction of sequences whose last-step argmax equals the label.
+    Real (flip-flop): fraction of (sequence, step, channel) with a nonzero
+    target where the output has the target's sign.
+    """
+    if task.output_kind == "classes":
+        return float((outputs[:, -1].argmax(-1) == targets).float().mean())
+    mask = targets != 0
+    return float(((outputs.sign() == targets.sign()) & mask).sum() / mask.sum().clamp(min=1))
+
+
+@lru_cache(maxsize=4)
+def _mnist1d_arrays(seed: int, num_samples: int):
+    import mnist1d.data as m1d
+
+    args = m1d.get_dataset_args()
+    args.seed = seed
+    args.num_samples = num_samples
+    return m1d.make_dataset(args)
+
+
+def _mnist1d(seed: int = 42, num_samples: int = 5000) -> TaskData:
+    d = _mnist1d_arrays(seed, num_samples)
+    f = lambda a: torch.tensor(np.asarray(a), dtype=torch.float32).unsqueeze(-1)  # noqa: E731
+    return TaskData("mnist1d", f(d["x"]), torch.tensor(d["y"], dtype=torch.int64), f(d["x_test"]),
+                    torch.tensor(d["y_test"], dtype=torch.int64), "classes", 10,
+                    {"seed": seed, "num_samples": num_samples})
+
+
+def _digits(seed: int = 0, test_fraction: float = 0.2) -> TaskData:
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    x = torch.tensor(data.images / 16.0, dtype=torch.float32)  # [N, 8 rows = steps, 8 inputs]
+    y = torch.tensor(data.target, dtype=torch.int64)
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    n_test = int(round(len(y) * test_fraction))
+    te, tr = perm[:n_test], perm[n_test:]
+    return TaskData("digits", x[tr], y[tr], x[te], y[te], "classes", 10,
+                    {"seed": seed, "test_fraction": test_fraction})
+
+
+def flipflop_batch(n: int, seq_len: int, n_bits: int, pulse_prob: float, generator: torch.Generator):
+    """Inputs [n, seq_len, n_bits] of +-1 pulses and targets of the same shape."""
+    u = torch.rand(n, seq_len, n_bits, generator=generator)
+    sign = torch.where(torch.rand(n, seq_len, n_bits, generator=generator) < 0.5, -1.0, 1.0)
+    x = torch.where(u < pulse_prob, sign, torch.zeros(()))
+    y = torch.zeros_like(x)
+    state = torch.zeros(n, n_bits)
+    for t in range(seq_len):
+        state = torch.where(x[:, t] != 0, x[:, t], state)
+        y[:, t] = state
+    return x, y
+
+
+def _flipflop(seed: int = 0, n_train: int = 1000, n_test: int = 200, seq_len: int = 60,
+              n_bits: int = 3, pulse_prob: float = 0.08) -> TaskData:
+    g = torch.Generator().manual_seed(seed)
+    xtr, ytr = flipflop_batch(n_train, seq_len, n_bits, pulse_prob, g)
+    xte, yte = flipflop_batch(n_test, seq_len, n_bits, pulse_prob, g)
+    return TaskData("flipflop", xtr, ytr, xte, yte, "real", n_bits,
+                    {"seed": seed, "n_train": n_train, "n_test": n_test, "seq_len": seq_len,
+                     "n_bits": n_bits, "pulse_prob": pulse_prob})
+
+
+def load_task(name: str, **config) -> TaskData:
+    """Generate a task's data locally.
+
+    Args:
+        name: "mnist1d", "digits" or "flipflop".
+        **config: the generator's settings (mnist1d: seed, num_samples;
+            digits: seed, test_fraction; flipflop: seed, n_train, n_test,
+            seq_len, n_bits, pulse_prob).
+
+    Returns:
+        TaskData with float32 inputs [N, T, I].
+
+    Raises:
+        ValueError: unknown task name or setting.
+    """
+    check_choice(name, "name", TASKS)
+    maker = {"mnist1d": _mnist1d, "digits": _digits, "flipflop": _flipflop}[name]
+    try:
+        task = maker(**config)
+    except TypeError as exc:
+        raise ValueError(f"load_task({name!r}): bad settings {config}: {exc}") from exc
+    for key in ("num_samples", "n_train", "n_test", "seq_len", "n_bits"):
+        if key in config:
+            check_positive_int(config[key], key)
+    return task

@@ -1,0 +1,431 @@
+"""The model zoo: base models, population training, storage and recording.
+
+A *base model* is a trained recurrent network (torch.nn.RNN with tanh,
+torch.nn.GRU or torch.nn.LSTM, one layer) with a linear readout. Its *hidden
+state* at step t is h_t (RNN, GRU) or the concatenation [h_t; c_t] (LSTM), so
+that the state fully determines the dynamics. A *population* is a set of base
+models trained on one task; a *recording* holds every model's hidden
+trajectories and outputs on the same probe inputs (DESIGN.md section 1).
+
+Any nn.Module can join a population if it follows the recording protocol:
+    ``record(x [B, T, I]) -> (hidden [B, T, d], outputs [B, T, C])``
+and has an int attribute ``state_size`` (= d) and a str attribute ``arch``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from . import _io
+from ._checks import check_choice, check_positive_float, check_positive_int, check_tensor
+from .tasks import TaskData, accuracy, load_task
+
+ARCHS = ("rnn", "gru", "lstm")
+_RNN_CLASSES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+MANIFEST = "manifest.json"
+# Adam learning rates that train each architecture reliably on MNIST-1D
+# (the tanh RNN diverges to chance level at 1e-2).
+DEFAULT_LR = {"rnn": 2e-3, "gru": 1e-2, "lstm": 1e-2}
+
+
+class BaseRNN(nn.Module):
+    """A base model: a one-layer RNN / GRU / LSTM with a linear readout.
+
+    Args:
+        arch: "rnn" (tanh), "gru" or "lstm".
+        input_size: I; hidden_size: H; n_outputs: C.
+        rnn, readout: optional existing modules to wrap (a user's trained
+            network); they must match ``arch`` and the sizes.
+
+    Shapes: inputs x [B, T, I] (batch first, float32); ``forward`` returns
+    outputs [B, T, C]; ``record`` returns (hidden [B, T, state_size], outputs).
+    ``state_size`` is H, or 2H for the LSTM ([h; c]).
+    """
+
+    def __init__(self, arch: str, input_size: int, hidden_size: int, n_outputs: int,
+                 rnn: Optional[nn.Module] = None, readout: Optional[nn.Linear] = None):
+        super().__init__()
+        check_choice(arch, "arch", ARCHS)
+        self.arch = arch
+        self.input_size = check_positive_int(input_size, "input_size")
+        self.hidden_size = check_positive_int(hidden_size, "hidden_size")
+        self.n_outputs = check_positive_int(n_outputs, "n_outputs")
+        if rnn is None:
+            rnn = _RNN_CLASSES[arch](input_size, hidden_size, batch_first=True)
+        if readout is None:
+            readout = nn.Linear(hidden_size, n_outputs)
+        self.rnn = rnn
+        self.readout = readout
+        self._batch_first = bool(getattr(rnn, "batch_first", True))
+
+    @property
+    def state_size(self) -> int:
+        return 2 * self.hidden_size if self.arch == "lstm" else self.hidden_size
+
+    def _run(self, x: Tensor) -> Tensor:
+        seq = x if self._batch_first else x.transpose(0, 1)
+        out, _ = self.rnn(seq)
+        return out if self._batch_first else out.transpose(0, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Outputs (logits or real outputs) [B, T, C] for inputs [B, T, I]."""
+        return self.readout(self._run(x))
+
+    def record(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        """Hidden states [B, T, state_size] and outputs [B, T, C] for inputs [B, T, I]."""
+        if self.arch != "lstm":
+            h = self._run(x)
+            return h, self.readout(h)
+        B, T, _ = x.shape
+        h = x.new_zeros(1, B, self.hidden_size)
+        c = x.new_zeros(1, B, self.hidden_size)
+        hs, cs = [], []
+        for t in range(T):
+            step = x[:, t:t + 1] if self._batch_first else x[:, t:t + 1].transpose(0, 1)
+            _, (h, c) = self.rnn(step, (h, c))
+            hs.append(h[0])
+            cs.append(c[0])
+        h_all = torch.stack(hs, 1)
+        return torch.cat([h_all, torch.stack(cs, 1)], -1), self.readout(h_all)
+
+    @classmethod
+    def wrap(cls, rnn: nn.Module, readout: nn.Linear) -> "BaseRNN":
+        """Wrap a user's trained torch.nn.RNN (tanh) / GRU / LSTM and nn.Linear readout.
+
+        Raises:
+            ValueError: multi-layer, bidirectional, projected or ReLU networks,
+                or a readout whose in_features is not the hidden size.
+        """
+        arch = {nn.RNN: "rnn", nn.GRU: "gru", nn.LSTM: "lstm"}.get(type(rnn))
+        if arch is None:
+            raise ValueError(f"argument 'rnn' must be torch.nn.RNN, GRU or LSTM, got {type(rnn).__name__}")
+        if rnn.num_layers != 1 or rnn.bidirectional or getattr(rnn, "proj_size", 0):
+            raise ValueError("argument 'rnn' must have num_layers=1, bidirectional=False and no proj_size, got "
+                             f"num_layers={rnn.num_layers}, bidirectional={rnn.bidirectional}")
+        if arch == "rnn" and rnn.nonlinearity != "tanh":
+            raise ValueError(f"argument 'rnn' must use nonlinearity='tanh', got {rnn.nonlinearity!r}")
+        if not isinstance(readout, nn.Linear) or readout.in_features != rnn.hidden_size:
+            raise ValueError(f"argument 'readout' must be nn.Linear with in_features={rnn.hidden_size}, got {readout}")
+        return cls(arch, rnn.input_size, rnn.hidden_size, readout.out_features, rnn=rnn, readout=readout)
+
+
+@dataclass
+class TrainConfig:
+    """Base-model training settings (Adam with a one-cycle schedule, gradient clipping at 1)."""
+
+    epochs: int = 40
+    lr: Optional[float] = None  # None: the architecture's default, DEFAULT_LR
+    batch_size: int = 100
+    clip: float = 1.0
+
+    def validate(self) -> "TrainConfig":
+        check_positive_int(self.epochs, "epochs")
+        if self.lr is not None:
+            check_positive_float(self.lr, "lr")
+        check_positive_int(self.batch_size, "batch_size")
+        check_positive_float(self.clip, "clip")
+        return self
+
+
+def task_loss(task: TaskData, outputs: Tensor, targets: Tensor) -> Tensor:
+    """Cross-entropy at the last step (classes) or MSE at every step (real outputs)."""
+    if task.output_kind == "classes":
+        return F.cross_entropy(outputs[:, -1], targets)
+    return F.mse_loss(outputs, targets)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, task: TaskData, batch_size: int = 1000) -> float:
+    """Test accuracy of a model mapping x [B, T, I] to outputs [B, T, C] (tasks.accuracy)."""
+    was_training = model.training
+    model.eval()
+    outs = torch.cat([model(task.x_test[i:i + batch_size]) for i in range(0, len(task.x_test), batch_size)])
+    model.train(was_training)
+    return accuracy(task, outs, task.y_test)
+
+
+def train_base_model(arch: str, hidden_size: int, task: TaskData, seed: int,
+                     config: Optional[TrainConfig] = None, progress: Optional[tqdm] = None) -> BaseRNN:
+    """Train one base model on ``task`` from seed ``seed``; deterministic for a given seed."""
+    config = (config or TrainConfig()).validate()
+    torch.manual_seed(seed)
+    model = BaseRNN(arch, task.input_size, hidden_size, task.n_outputs)
+    lr = config.lr if config.lr is not None else DEFAULT_LR[arch]
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    n = len(task.x_train)
+    steps_per_epoch = math.ceil(n / config.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=config.epochs * steps_per_epoch)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(config.epochs):
+        perm = torch.randperm(n, generator=g)
+        for i in range(0, n, config.batch_size):
+            idx = perm[i:i + config.batch_size]
+            loss = task_loss(task, model(task.x_train[idx]), task.y_train[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+            opt.step()
+            sched.step()
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss.item():.3f}")
+    model.eval()
+    return model
+
+
+@dataclass
+class Member:
+    """One base model of a population and its facts (the manifest entry)."""
+
+    id: str
+    arch: str
+    hidden_size: int
+    seed: int
+    test_accuracy: float
+    model: nn.Module = field(repr=False)
+    train_config: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def state_size(self) -> int:
+        return int(self.model.state_size)
+
+    def info(self) -> Dict[str, Any]:
+        return {"id": self.id, "arch": self.arch, "hidden_size": self.hidden_size, "seed": self.seed,
+                "test_accuracy": self.test_accuracy}
+
+
+@dataclass
+class Recording:
+    """Hidden trajectories and outputs of every base model on the same probe inputs.
+
+    Attributes:
+        x: [S, T, I] probe inputs.
+        hidden: list of N tensors [S, T, d_n] (base hidden states, float32).
+        outputs: [N, S, T, C] base outputs (logits, or real outputs).
+        output_kind: "classes" or "real".
+    """
+
+    x: Tensor
+    hidden: List[Tensor]
+    outputs: Tensor
+    output_kind: str
+
+    @property
+    def n_models(self) -> int:
+        return len(self.hidden)
+
+    @property
+    def state_sizes(self) -> List[int]:
+        return [int(h.shape[-1]) for h in self.hidden]
+
+
+class Population:
+    """A population of base models trained on one task.
+
+    Build it with ``train_population``, ``Population.load(folder)`` or
+    ``Population.from_modules(models, task)``; ``members[i]`` holds model i.
+    """
+
+    def __init__(self, task: TaskData, members: Sequence[Member]):
+        if len(members) == 0:
+            raise ValueError("argument 'members' must hold at least one base model, got an empty population")
+        ids = [m.id for m in members]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"argument 'members' must have unique ids, got {ids}")
+        self.task = task
+        self.members: List[Member] = list(members)
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    @property
+    def ids(self) -> List[str]:
+        return [m.id for m in self.members]
+
+    @property
+    def archs(self) -> List[str]:
+        return [m.arch for m in self.members]
+
+    def index(self, model_id: str) -> int:
+        try:
+            return self.ids.index(model_id)
+        except ValueError:
+            raise ValueError(f"argument 'model_id' must be one of {self.ids}, got {model_id!r}") from None
+
+    @classmethod
+    def from_modules(cls, models: Sequence, task: TaskData, ids: Optional[Sequence[str]] = None) -> "Population":
+        """Wrap trained networks into a population on ``task``.
+
+        Args:
+            models: BaseRNN instances, (rnn, readout) pairs of torch.nn.RNN/GRU/LSTM
+                and nn.Linear, or modules following the recording protocol.
+            task: the task they solve; their test accuracy is measured on it.
+            ids: optional names (default "<arch>-<i>").
+
+        Raises:
+            ValueError: empty list, unsupported module, or sizes that do not
+                match the task.
+        """
+        if len(models) == 0:
+            raise ValueError("argument 'models' must hold at least one model, got an empty list")
+        members = []
+        for i, m in enumerate(models):
+            if isinstance(m, tuple):
+                m = BaseRNN.wrap(*m)
+            if not (hasattr(m, "record") and hasattr(m, "state_size")):
+                raise ValueError(f"argument 'models[{i}]' must be a BaseRNN, an (rnn, readout) pair or a module "
+                                 f"with record() and state_size, got {type(m).__name__}")
+            if getattr(m, "input_size", task.input_size) != task.input_size:
+                raise ValueError(f"argument 'models[{i}]' must take input_size={task.input_size} (the task's), "
+                                 f"got {m.input_size}")
+            arch = getattr(m, "arch", type(m).__name__)
+            mid = ids[i] if ids is not None else f"{arch}-{i}"
+            members.append(Member(mid, arch, int(getattr(m, "hidden_size", m.state_size)), -1,
+                                  evaluate(m, task), m))
+        return cls(task, members)
+
+    def save(self, folder) -> Path:
+        """Write models/<id>.safetensors and manifest.json (atomically) into ``folder``."""
+        folder = Path(folder)
+        entries = []
+        for m in self.members:
+            if not isinstance(m.model, BaseRNN):
+                raise ValueError(f"member {m.id!r}: only BaseRNN members can be saved, got {type(m.model).__name__}")
+            fname = f"models/{m.id}.safetensors"
+            _io.write_tensors(folder / fname, m.model.state_dict(), metadata={"arch": m.arch})
+            entries.append({**m.info(), "file": fname, "n_outputs": m.model.n_outputs,
+                            "input_size": m.model.input_size, "train_config": m.train_config})
+        _io.write_json(folder / MANIFEST, {"format": "dynamo_ext.population/1", "task": self.task.name,
+                                           "task_config": self.task.config, "models": entries})
+        return folder
+
+    @classmethod
+    def load(cls, folder) -> "Population":
+        """Read a population written by ``save`` / ``train_population``.
+
+        Raises:
+            ValueError: missing folder, manifest or model file, a corrupted
+                file, or a manifest path outside the folder.
+        """
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise ValueError(f"population folder {str(folder)!r} does not exist")
+        manifest = _io.read_json(folder / MANIFEST, "population manifest")
+        try:
+            task = load_task(manifest["task"], **manifest.get("task_config", {}))
+            entries = manifest["models"]
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"population manifest {str(folder / MANIFEST)!r} is corrupted: missing {exc}") from exc
+        root = folder.resolve()
+        members = []
+        for e in entries:
+            try:
+                path = (folder / e["file"]).resolve()
+                if root not in path.parents:
+                    raise ValueError(f"population manifest entry {e['id']!r}: file {e['file']!r} is outside "
+                                     f"the population folder {str(folder)!r}")
+                model = BaseRNN(e["arch"], e["input_size"], e["hidden_size"], e["n_outputs"])
+                state = _io.read_tensors(path, f"model file of {e['id']!r}")
+                try:
+                    model.load_state_dict(state)
+                except RuntimeError as exc:
+                    raise ValueError(f"model file {str(path)!r} does not match its manifest entry: {exc}") from exc
+                model.eval()
+                members.append(Member(e["id"], e["arch"], e["hidden_size"], e["seed"], e["test_accuracy"], model,
+                                      e.get("train_config", {})))
+            except (KeyError, TypeError) as exc:
+                raise ValueError(f"population manifest {str(folder / MANIFEST)!r} is corrupted: "
+                                 f"entry missing {exc}") from exc
+        return cls(task, members)
+
+    @torch.no_grad()
+    def record(self, x: Optional[Tensor] = None, max_sequences: Optional[int] = None,
+               batch_size: int = 1000) -> Recording:
+        """Record every model's hidden states and outputs on probe inputs.
+
+        Args:
+            x: [S, T, I] probe inputs (default: the task's training inputs).
+            max_sequences: keep only the first this many probe sequences.
+
+        Returns:
+            A Recording (hidden states float32 [S, T, d_n] per model).
+
+        Raises:
+            ValueError: x of the wrong shape or with NaN/Inf.
+        """
+        x = self.task.x_train if x is None else x
+        check_tensor(x, "x", ndim=3)
+        if x.shape[-1] != self.task.input_size:
+            raise ValueError(f"argument 'x' must have input size {self.task.input_size} (the models'), "
+                             f"got shape {tuple(x.shape)}")
+        if max_sequences is not None:
+            x = x[:check_positive_int(max_sequences, "max_sequences")]
+        x = x.float()
+        hidden, outputs = [], []
+        for m in self.members:
+            m.model.eval()
+            hs, ys = zip(*(m.model.record(x[i:i + batch_size]) for i in range(0, len(x), batch_size)))
+            hidden.append(torch.cat(hs).float())
+            outputs.append(torch.cat(ys).float())
+        return Recording(x, hidden, torch.stack(outputs), self.task.output_kind)
+
+
+
+
+def train_population(task: TaskData | str = "mnist1d", archs: Sequence[str] = ARCHS,
+                     hidden_sizes: Sequence[int] = (32, 48, 64, 64), n_seeds: int = 4,
+                     config: Optional[TrainConfig] = None, out: Optional[str | Path] = None,
+                     base_seed: int = 0, progress: bool = True) -> Population:
+    """Train a population: for each architecture, ``n_seeds`` models.
+
+    Seed i of an architecture uses hidden size ``hidden_sizes[i % len]`` and
+    torch seed ``base_seed + i``. Each model is trained with
+    ``train_base_model`` (Adam, one-cycle, cross-entropy at the last step or
+    MSE at every step) and its test accuracy measured.
+
+    Args:
+        task: a TaskData or a task name for ``load_task``.
+        out: optional folder; the population is saved there (safetensors +
+            manifest.json), written atomically.
+
+    Returns:
+        The Population.
+
+    Raises:
+        ValueError: unknown architecture, empty ``archs``, bad sizes.
+    """
+    if isinstance(task, str):
+        task = load_task(task)
+    if len(archs) == 0:
+        raise ValueError("argument 'archs' must name at least one architecture, got an empty list")
+    for a in archs:
+        check_choice(a, "archs", ARCHS)
+    if len(hidden_sizes) == 0:
+        raise ValueError("argument 'hidden_sizes' must hold at least one size, got an empty list")
+    for h in hidden_sizes:
+        check_positive_int(h, "hidden_sizes")
+    check_positive_int(n_seeds, "n_seeds")
+    config = (config or TrainConfig()).validate()
+    plan = [(a, hidden_sizes[i % len(hidden_sizes)], base_seed + i) for a in archs for i in range(n_seeds)]
+    members = []
+    bar = tqdm(total=len(plan) * config.epochs, desc="training base models", unit="epoch", disable=not progress)
+    for arch, hidden, seed in plan:
+        t0 = time.perf_counter()
+        bar.set_description(f"training {arch}-h{hidden}-s{seed}")
+        model = train_base_model(arch, hidden, task, seed, config, progress=bar)
+        acc = evaluate(model, task)
+        cfg = {**asdict(config), "train_seconds": round(time.perf_counter() - t0, 2)}
+        members.append(Member(f"{arch}-h{hidden}-s{seed}", arch, hidden, seed, acc, model, cfg))
+    bar.close()
+    pop = Population(task, members)
+    if out is not None:
+        pop.save(out)
+    return pop
