@@ -17,7 +17,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 
-def _atomic(path: Path, write: Callable[[str], None]) -> None:
+def atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    """Call write(tmp) on a temporary file beside path, then move it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -37,7 +38,7 @@ def write_json(path, obj: Any) -> None:
         with open(tmp, "w") as f:
             json.dump(obj, f, indent=2, sort_keys=False)
             f.write("\n")
-    _atomic(Path(path), write)
+    atomic_write(Path(path), write)
 
 
 def write_text(path, text: str) -> None:
@@ -45,13 +46,13 @@ def write_text(path, text: str) -> None:
     def write(tmp):
         with open(tmp, "w") as f:
             f.write(text)
-    _atomic(Path(path), write)
+    atomic_write(Path(path), write)
 
 
 def write_tensors(path, tensors: Dict[str, torch.Tensor], metadata: Dict[str, str] | None = None) -> None:
     """Write a dict of tensors as safetensors to ``path`` atomically."""
     clean = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    _atomic(Path(path), lambda tmp: save_file(clean, tmp, metadata=metadata))
+    atomic_write(Path(path), lambda tmp: save_file(clean, tmp, metadata=metadata))
 
 
 def read_json(path, what: str = "file") -> Any:
