@@ -59,8 +59,10 @@ void check_forward_inputs(const at::Tensor& x, const at::Tensor& h0, const at::T
   check_tensor(w_hh, "w_hh", 2, x);
   check_tensor(b_ih, "b_ih", 1, x);
   check_tensor(b_hh, "b_hh", 1, x);
-  const int64_t B = x.size(1), I = x.size(2), D = h0.size(1), GD = gate_count(kind) * D;
+  // D is fixed by the recurrent weight: w_hh is [G*D, D]
+  const int64_t B = x.size(1), I = x.size(2), D = w_hh.size(1), GD = gate_count(kind) * D;
   check_size(h0, "h0", 0, B);
+  check_size(h0, "h0", 1, D);
   check_size(cond, "cond", 0, B);
   check_size(cond, "cond", 1, GD);
   check_size(w_ih, "w_ih", 0, GD);
