@@ -1,0 +1,40 @@
+"""Longer end-to-end checks, marked slow; the README's test command runs them too.
+
+They check the foundation's figures on real data: the default GRU reaches the
+published MNIST-1D GRU accuracy, and `dynamo-ext demo --quick` meets its
+emulation and averaging criteria.
+"""
+import json
+
+import pytest
+
+from dynamo_ext.cli import main
+from dynamo_ext.zoo import TrainConfig, evaluate, train_base_model
+from dynamo_ext.tasks import load_task
+
+pytestmark = pytest.mark.slow
+
+PUBLISHED_MNIST1D_GRU = 0.91  # mnist1d README table
+
+
+def test_default_gru_reaches_published_mnist1d_accuracy():
+    task = load_task("mnist1d")
+    model = train_base_model("gru", 32, task, seed=0, config=TrainConfig())  # smallest default size
+    assert evaluate(model, task) >= PUBLISHED_MNIST1D_GRU - 0.02
+
+
+def test_quick_demo_meets_its_criteria(tmp_path):
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
+    for name in ("metrics.json", "report.md", "embedding.png", "loss.png"):
+        assert (out / name).is_file(), name
+    m = json.loads((out / "metrics.json").read_text())
+    assert {"population", "emulation", "averaging", "clustering", "timing_s"} <= set(m)
+    acc = {p["id"]: p["test_accuracy"] for p in m["population"]}
+    arch = {p["id"]: p["arch"] for p in m["population"]}
+    strong = [e for e in m["emulation"] if arch[e["id"]] in ("gru", "lstm") and acc[e["id"]] >= 0.85]
+    assert strong, "no GRU or LSTM reached 0.85"
+    for e in strong:
+        assert e["output_agreement"] >= 0.90, e
+    gru = next(a for a in m["averaging"] if a["label"] == "gru")
+    assert gru["averaged_accuracy"] >= gru["member_mean_accuracy"] - 0.03
