@@ -28,7 +28,8 @@ def _extension():
     with_cuda = _use_cuda()
     sources = _sources("csrc/python_module.cpp") + _sources("csrc/ops/*.cpp") + _sources("csrc/ops/cpu/*.cpp")
     macros = [("DYNAMO_EXT_TORCH_VERSION", f'"{torch.__version__}"')]
-    cxx_flags = ["-O3", "-std=c++17"]
+    # no -std flag: torch.utils.cpp_extension passes the standard the installed torch needs
+    cxx_flags = ["-O3"]
     if not with_cuda:
         return CppExtension("dynamo_ext._C", sources, define_macros=macros,
                             extra_compile_args={"cxx": cxx_flags})
@@ -37,7 +38,7 @@ def _extension():
         "dynamo_ext._C",
         sources + _sources("csrc/ops/cuda/*.cu"),
         define_macros=macros,
-        extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-std=c++17"]},
+        extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3"]},
     )
 
 
