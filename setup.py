@@ -29,7 +29,8 @@ def _extension():
     sources = _sources("csrc/python_module.cpp") + _sources("csrc/ops/*.cpp") + _sources("csrc/ops/cpu/*.cpp")
     macros = [("DYNAMO_EXT_TORCH_VERSION", f'"{torch.__version__}"')]
     # no -std flag: torch.utils.cpp_extension passes the standard the installed torch needs
-    cxx_flags = ["-O3"]
+    # -fno-trapping-math lets GCC vectorise the branch-free cell math (csrc/cell_math.h)
+    cxx_flags = ["-O3", "-fno-trapping-math"]
     if not with_cuda:
         return CppExtension("dynamo_ext._C", sources, define_macros=macros,
                             extra_compile_args={"cxx": cxx_flags})

@@ -1,43 +1,137 @@
 // Cell math shared by the CPU and CUDA kernels of dynamo_ext.
 //
-// Every function here is a scalar, branch-free __host__ __device__ inline
-// function of one hidden unit, so that the CPU loops (csrc/ops/cpu) and the
-// CUDA pointwise kernels (csrc/ops/cuda) compute bit-for-bit the same formula.
-// Framework glue (tensors, dispatch, GEMMs) lives in csrc/ops; only the
-// per-unit arithmetic lives here (haste's separation of cell math and glue).
+// Every function here is a branch-free __host__ __device__ inline function of
+// one hidden unit, templated on the scalar type, so that the CPU loops
+// (csrc/ops/cpu, auto-vectorised) and the CUDA pointwise kernels
+// (csrc/ops/cuda) compute the same formula. Framework glue (tensors, dispatch,
+// GEMMs) lives in csrc/ops; only per-unit arithmetic lives here (haste's
+// separation of cell math and glue).
 //
 // Tanh cell (DESIGN.md section 1, arXiv:2302.14078):
-//   a_t = W_x x_t + b_ih + b_hh + U theta + W_h z_{t-1}
-//   z_t = tanh(a_t)
+//   a_t = W_x x_t + b_ih + U theta + W_h z_{t-1} + b_hh,   z_t = tanh(a_t)
+// GRU cell (PyTorch gate convention; theta enters every gate's input side):
+//   gi = W_x x_t + b_ih + U theta   (blocks r, u, n)
+//   gh = W_h z_{t-1} + b_hh         (blocks r, u, n)
+//   r = sigmoid(gi_r + gh_r), u = sigmoid(gi_u + gh_u)
+//   n = tanh(gi_n + r * gh_n),  z_t = (1 - u) * n + u * z_{t-1}
 #pragma once
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #if defined(__CUDACC__)
 #define DYNAMO_HD __host__ __device__ __forceinline__
 #else
-#define DYNAMO_HD inline
+#define DYNAMO_HD inline __attribute__((always_inline))
 #endif
+// Host loops over these functions vectorise only when floating-point compares
+// are not treated as trapping: the build passes -fno-trapping-math.
 
 namespace dynamo_ext {
 namespace cell {
 
+// ---------------------------------------------------------------------------
+// exp on the host: written branch-free so that compilers vectorise the loops
+// that call it (the C library's exp is an opaque call and is not).
+// exp(x) = 2^k * exp(r), k = round(x / ln 2), |r| <= ln 2 / 2, exp(r) by a
+// Taylor polynomial (degree 13 for double, 7 for float: below 1 ulp of the
+// polynomial's range), 2^k assembled in the exponent bits. Inputs are clamped
+// to the finite range (the cells only need exp of bounded arguments).
+// On the device the CUDA math library's exp is used.
+// ---------------------------------------------------------------------------
 template <typename T>
-DYNAMO_HD T tanh_(T a) {
+struct ExpTraits;
+
+template <>
+struct ExpTraits<double> {
+  using Bits = uint64_t;
+  static constexpr double kMax = 708.0;
+  static constexpr double kShifter = 6755399441055744.0;  // 1.5 * 2^52: rounds to an integer in the low bits
+  static constexpr int kMantissa = 52;
+  static constexpr Bits kBias = 1023;
+  static constexpr double kLn2Hi = 6.93147180369123816490e-01;
+  static constexpr double kLn2Lo = 1.90821492927058770002e-10;
+  static constexpr int kDegree = 13;
+};
+
+template <>
+struct ExpTraits<float> {
+  using Bits = uint32_t;
+  static constexpr float kMax = 87.0f;
+  static constexpr float kShifter = 12582912.0f;  // 1.5 * 2^23
+  static constexpr int kMantissa = 23;
+  static constexpr Bits kBias = 127;
+  static constexpr float kLn2Hi = 0.693145751953125f;
+  static constexpr float kLn2Lo = 1.428606765330187045e-06f;
+  static constexpr int kDegree = 7;
+};
+
+// Taylor polynomial of exp in nested form, fully unrolled at compile time:
+// e^r = 1 + r (1 + r/2 (1 + r/3 (... (1 + r/N))))
+template <typename T, int J, int N>
+struct ExpPoly {
+  static DYNAMO_HD T eval(T r) { return T(1) + r * (T(1) / T(J)) * ExpPoly<T, J + 1, N>::eval(r); }
+};
+template <typename T, int N>
+struct ExpPoly<T, N, N> {
+  static DYNAMO_HD T eval(T r) { return T(1) + r * (T(1) / T(N)); }
+};
+
+template <typename T>
+DYNAMO_HD T host_exp(T x) {
+  using E = ExpTraits<T>;
+  using Bits = typename E::Bits;
+  x = x < E::kMax ? x : T(E::kMax);
+  x = x > -E::kMax ? x : T(-E::kMax);
+  const T kd_shifted = x * T(1.4426950408889634) + E::kShifter;
+  Bits ki;
+  std::memcpy(&ki, &kd_shifted, sizeof(T));
+  const T kd = kd_shifted - E::kShifter;
+  const T r = (x - kd * E::kLn2Hi) - kd * E::kLn2Lo;
+  const T p = ExpPoly<T, 1, E::kDegree>::eval(r);
+  const Bits scale_bits = (ki + E::kBias) << E::kMantissa;
+  T scale;
+  std::memcpy(&scale, &scale_bits, sizeof(T));
+  return p * scale;
+}
+
+template <typename T>
+DYNAMO_HD T exp_(T x) {
 #if defined(__CUDA_ARCH__)
-  return ::tanh(a);
+  return ::exp(x);
 #else
-  return std::tanh(a);
+  return host_exp(x);
 #endif
 }
 
-// Forward of the tanh cell for one unit: z = tanh(a), a the full pre-activation.
+template <typename T>
+DYNAMO_HD T sigmoid_(T x) {
+  return T(1) / (T(1) + exp_(-x));
+}
+
+template <typename T>
+DYNAMO_HD T tanh_(T x) {
+#if defined(__CUDA_ARCH__)
+  return ::tanh(x);
+#else
+  // tanh(x) = sign(x) (1 - e) / (1 + e), e = exp(-2|x|)
+  const T e = host_exp(T(-2) * std::fabs(x));
+  return std::copysign((T(1) - e) / (T(1) + e), x);
+#endif
+}
+
+// ---------------------------------------------------------------------------
+// Tanh cell
+// ---------------------------------------------------------------------------
+
+// Forward for one unit: z = tanh(a), a the full pre-activation.
 template <typename T>
 DYNAMO_HD T tanh_cell_forward(T pre_activation) {
   return tanh_(pre_activation);
 }
 
-// Backward of the tanh cell for one unit.
+// Backward for one unit.
 //   grad_out: dL/dz_t from the loss at step t (the op's output gradient)
 //   grad_rec: dL/dz_t flowing back from step t+1 through W_h
 //   z:        the cell's output z_t
@@ -45,6 +139,38 @@ DYNAMO_HD T tanh_cell_forward(T pre_activation) {
 template <typename T>
 DYNAMO_HD T tanh_cell_backward(T grad_out, T grad_rec, T z) {
   return (grad_out + grad_rec) * (T(1) - z * z);
+}
+
+// ---------------------------------------------------------------------------
+// GRU cell (PyTorch gate convention)
+// ---------------------------------------------------------------------------
+
+// Forward for one unit. xr, xu, xn: input-side pre-activations (W_x x + b_ih + U theta);
+// hr, hu, hn: recurrent ones (W_h z_prev + b_hh); h_prev: z_{t-1}.
+// Writes the gates r, u, the candidate n (what the backward needs, with hn) and z_t.
+template <typename T>
+DYNAMO_HD void gru_cell_forward(T xr, T xu, T xn, T hr, T hu, T hn, T h_prev, T& r, T& u, T& n, T& h) {
+  r = sigmoid_(xr + hr);
+  u = sigmoid_(xu + hu);
+  n = tanh_(xn + r * hn);
+  h = n + u * (h_prev - n);  // = (1 - u) n + u h_prev
+}
+
+// Backward for one unit. dh = grad_out + grad_rec is dL/dz_t. Writes
+//   d_xr, d_xu, d_xn: dL/d(input-side pre-activations) (also dL/d b_ih, dL/d cond),
+//   d_hn:             dL/d(W_hn z_prev + b_hn) = d_xn * r (for r and u the recurrent
+//                     gradients equal d_xr and d_xu),
+//   d_h_prev:         the direct part of dL/dz_{t-1}, dh * u (W_h^T d_gh is added by a GEMM).
+template <typename T>
+DYNAMO_HD void gru_cell_backward(T grad_out, T grad_rec, T r, T u, T n, T hn, T h_prev, T& d_xr, T& d_xu,
+                                 T& d_xn, T& d_hn, T& d_h_prev) {
+  const T dh = grad_out + grad_rec;
+  const T dn = dh * (T(1) - u);
+  d_xn = dn * (T(1) - n * n);
+  d_hn = d_xn * r;
+  d_xr = d_xn * hn * r * (T(1) - r);
+  d_xu = dh * (h_prev - n) * u * (T(1) - u);
+  d_h_prev = dh * u;
 }
 
 }  // namespace cell

@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("population", help="population folder (from `dynamo-ext zoo`)")
     f.add_argument("--out", required=True, help="meta-model folder to write")
     f.add_argument("--cell", default="gru", choices=["gru", "tanh"])
-    f.add_argument("--backend", default="auto", choices=["auto", "fused", "reference"])
+    f.add_argument("--backend", default="fused", choices=["fused", "reference", "auto"])
     f.add_argument("--state-size", type=int, default=64)
     f.add_argument("--embedding-dim", type=int, default=2)
     f.add_argument("--steps", type=int, default=2000)

@@ -37,7 +37,7 @@ class FitConfig:
     state_size: int = 64
     embedding_dim: int = 2
     cell: str = "gru"
-    backend: str = "auto"
+    backend: str = "fused"
     steps: int = 2000
     batch_size: int = 128
     lr: float = 1e-2

@@ -22,7 +22,7 @@ from ._checks import check_choice, check_positive_int, check_tensor
 
 CELLS = ("tanh", "gru")
 BACKENDS = ("auto", "fused", "reference")
-FUSED_CELLS = ("tanh",)
+FUSED_CELLS = ("tanh", "gru")
 
 
 class HiddenMap(nn.Module):
@@ -58,9 +58,9 @@ class MetaRNN(nn.Module):
         state_size: D, the meta state size (default 64).
         embedding_dim: m, the model-embedding dimension (default 2).
         cell: "gru" (default) or "tanh".
-        backend: "fused" (compiled op, dynamo_ext.ops), "reference" (eager
-            PyTorch, dynamo_ext.reference) or "auto" (fused where the compiled
-            op provides the cell).
+        backend: "fused" (default: the compiled op, dynamo_ext.ops),
+            "reference" (eager PyTorch, dynamo_ext.reference) or "auto"
+            (fused where the compiled op provides the cell).
         output_kind: "classes" (KL on softmax outputs) or "real" (MSE).
         model_ids: optional names of the N base models.
 
@@ -73,7 +73,7 @@ class MetaRNN(nn.Module):
     """
 
     def __init__(self, n_models: int, input_size: int, n_outputs: int, hidden_sizes: Sequence[int],
-                 state_size: int = 64, embedding_dim: int = 2, cell: str = "gru", backend: str = "auto",
+                 state_size: int = 64, embedding_dim: int = 2, cell: str = "gru", backend: str = "fused",
                  output_kind: str = "classes", model_ids: Optional[Sequence[str]] = None):
         super().__init__()
         check_positive_int(n_models, "n_models")

@@ -22,7 +22,7 @@ def _meta_rnn_sequence_fake(x, h0, cond, w_ih, w_hh, b_ih, b_hh, cell):
     torch._check(x.dim() == 3, lambda: f"x must be [T, B, I], got {tuple(x.shape)}")
     T, B, _ = x.shape
     D = h0.shape[1]
-    return x.new_empty((T, B, D)), x.new_empty((0,))
+    return x.new_empty((T, B, D)), x.new_empty((T, B, 4 * D if cell == "gru" else 0))
 
 
 @torch.library.register_fake("dynamo_ext::meta_rnn_sequence_backward")
@@ -70,19 +70,23 @@ def meta_rnn_sequence(
     """Run the embedding-conditioned meta-RNN over a whole sequence in one call.
 
     Computes, for t = 1..T (DESIGN.md section 1; arXiv:2302.14078, the
-    meta-model's recurrence), with the tanh cell
-        z_t = tanh(W_ih x_t + b_ih + b_hh + cond + W_hh z_{t-1}),
-    where cond = U theta_n is the conditioning bias of each row's model.
-    Forward and backward are fused C++ (CPU) or CUDA kernels; the backward
-    runs through ``torch.library.register_autograd``.
+    meta-model's recurrence), with cond = U theta_n the conditioning bias of
+    each row's model and gi = W_ih x_t + b_ih + cond, gh = W_hh z_{t-1} + b_hh:
+        tanh cell: z_t = tanh(gi + gh)
+        GRU cell (PyTorch gate order r, u, n):
+            r = sigmoid(gi_r + gh_r), u = sigmoid(gi_u + gh_u),
+            n = tanh(gi_n + r * gh_n), z_t = (1 - u) * n + u * z_{t-1}
+    Forward and backward each run in one call (one GEMM for all input
+    projections, per step one recurrent GEMM and one fused elementwise pass);
+    the backward runs through ``torch.library.register_autograd``.
 
     Args:
         x: [T, B, I] float32 or float64, time-major inputs.
         h0: [B, D] initial meta state z_0.
-        cond: [B, G*D] per-row conditioning bias (G = 1 for tanh).
+        cond: [B, G*D] per-row conditioning bias (G = 1 for tanh, 3 for GRU).
         w_ih: [G*D, I] input weights; w_hh: [G*D, D] recurrent weights.
         b_ih, b_hh: [G*D] biases.
-        cell: "tanh" (the GRU cell runs through dynamo_ext.reference for now).
+        cell: "tanh" or "gru".
 
     Returns:
         [T, B, D] meta states z_1..z_T, dtype and device of x.
@@ -90,7 +94,7 @@ def meta_rnn_sequence(
     Raises:
         RuntimeError: on shapes, dtypes or devices that do not match (the
             message names the argument, the expected and the received value).
-        NotImplementedError: for a cell the compiled op does not provide.
+        NotImplementedError: for a cell other than "tanh" and "gru".
     """
     h_all, _ = _OPS.meta_rnn_sequence.default(x, h0, cond, w_ih, w_hh, b_ih, b_hh, cell)
     return h_all

@@ -9,13 +9,17 @@ from dynamo_ext._extension import load_extension
 SHAPES = [(1, 1, 1, 1), (7, 3, 2, 5), (12, 16, 4, 32), (5, 33, 3, 17)]  # T, B, I, D
 
 
-def make_inputs(T, B, I, D, dtype, g, device="cpu", requires_grad=False):
+CELLS = ["tanh", "gru"]
+
+
+def make_inputs(T, B, I, D, dtype, g, device="cpu", requires_grad=False, cell="tanh"):
     def r(*shape, scale=1.0):
         t = (torch.randn(*shape, generator=g, dtype=torch.float64) * scale).to(dtype).to(device)
         return t.requires_grad_(requires_grad)
     k = D ** -0.5
-    return (r(T, B, I), r(B, D, scale=0.5), r(B, D, scale=0.3), r(D, I, scale=k), r(D, D, scale=k),
-            r(D, scale=0.1), r(D, scale=0.1))
+    GD = reference.gate_count(cell) * D
+    return (r(T, B, I), r(B, D, scale=0.5), r(B, GD, scale=0.3), r(GD, I, scale=k), r(GD, D, scale=k),
+            r(GD, scale=0.1), r(GD, scale=0.1))
 
 
 def max_rel_err(a, b):
@@ -23,13 +27,14 @@ def max_rel_err(a, b):
     return float((a - b).abs().max() / b.abs().max().clamp(min=1e-30))
 
 
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-10)])
-def test_forward_and_backward_match_reference(shape, dtype, tol, rng):
-    inputs = make_inputs(*shape, dtype, rng, requires_grad=True)
-    out = ops.meta_rnn_sequence(*inputs, "tanh")
+def test_forward_and_backward_match_reference(cell, shape, dtype, tol, rng):
+    inputs = make_inputs(*shape, dtype, rng, requires_grad=True, cell=cell)
+    out = ops.meta_rnn_sequence(*inputs, cell)
     ref_inputs = [t.detach().clone().requires_grad_(True) for t in inputs]
-    ref = reference.meta_rnn_sequence(*ref_inputs, "tanh")
+    ref = reference.meta_rnn_sequence(*ref_inputs, cell)
     assert out.shape == ref.shape == (shape[0], shape[1], shape[3])
     assert out.dtype == dtype
     assert max_rel_err(out, ref) <= tol
@@ -41,29 +46,48 @@ def test_forward_and_backward_match_reference(shape, dtype, tol, rng):
         assert max_rel_err(g, rg) <= 10 * tol, name
 
 
-def test_gradcheck_float64(rng):
-    inputs = make_inputs(4, 3, 2, 5, torch.float64, rng, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda *a: ops.meta_rnn_sequence(*a, "tanh"), inputs)
+@pytest.mark.parametrize("cell", CELLS)
+def test_gradcheck_float64(cell, rng):
+    inputs = make_inputs(4, 3, 2, 5, torch.float64, rng, requires_grad=True, cell=cell)
+    assert torch.autograd.gradcheck(lambda *a: ops.meta_rnn_sequence(*a, cell), inputs)
 
 
-def test_opcheck(rng):
+@pytest.mark.parametrize("cell", CELLS)
+def test_opcheck(cell, rng):
     for dtype in (torch.float32, torch.float64):
-        inputs = make_inputs(5, 4, 3, 6, dtype, rng, requires_grad=True)
-        torch.library.opcheck(torch.ops.dynamo_ext.meta_rnn_sequence.default, (*inputs, "tanh"))
-    x, h0, *_ = make_inputs(5, 4, 3, 6, torch.float64, rng)
-    h_all, ws = torch.ops.dynamo_ext.meta_rnn_sequence(*make_inputs(5, 4, 3, 6, torch.float64, rng), "tanh")
-    _, _, _, w_ih, w_hh, _, _ = make_inputs(5, 4, 3, 6, torch.float64, rng)
+        inputs = make_inputs(5, 4, 3, 6, dtype, rng, requires_grad=True, cell=cell)
+        torch.library.opcheck(torch.ops.dynamo_ext.meta_rnn_sequence.default, (*inputs, cell))
+    x, h0, _, w_ih, w_hh, _, _ = inputs = make_inputs(5, 4, 3, 6, torch.float64, rng, cell=cell)
+    h_all, ws = torch.ops.dynamo_ext.meta_rnn_sequence(*inputs, cell)
     torch.library.opcheck(torch.ops.dynamo_ext.meta_rnn_sequence_backward.default,
-                          (torch.randn_like(h_all), x, h0, h_all, ws, w_ih, w_hh, "tanh"))
+                          (torch.randn_like(h_all), x, h0, h_all, ws, w_ih, w_hh, cell))
 
 
-def test_state_is_carried_across_steps(rng):
+@pytest.mark.parametrize("cell", CELLS)
+def test_torch_compile_of_a_model_calling_the_op(cell, rng):
+    inputs = make_inputs(6, 3, 2, 4, torch.float32, rng, requires_grad=True, cell=cell)
+
+    def model(x, h0, cond, w_ih, w_hh, b_ih, b_hh):
+        return ops.meta_rnn_sequence(x, h0, cond, w_ih, w_hh, b_ih, b_hh, cell).square().mean()
+
+    compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
+    loss = compiled(*inputs)
+    grads = torch.autograd.grad(loss, inputs)
+    ref_inputs = [t.detach().clone().requires_grad_(True) for t in inputs]
+    ref_loss = reference.meta_rnn_sequence(*ref_inputs, cell).square().mean()
+    torch.testing.assert_close(loss, ref_loss)
+    for g, rg in zip(grads, torch.autograd.grad(ref_loss, ref_inputs)):
+        torch.testing.assert_close(g, rg, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_state_is_carried_across_steps(cell, rng):
     """Changing x at step 0 must change every later state (the recurrence is real)."""
-    inputs = list(make_inputs(6, 2, 3, 4, torch.float64, rng))
-    a = ops.meta_rnn_sequence(*inputs, "tanh")
+    inputs = list(make_inputs(6, 2, 3, 4, torch.float64, rng, cell=cell))
+    a = ops.meta_rnn_sequence(*inputs, cell)
     inputs[0] = inputs[0].clone()
     inputs[0][0] += 1.0
-    b = ops.meta_rnn_sequence(*inputs, "tanh")
+    b = ops.meta_rnn_sequence(*inputs, cell)
     assert bool(((a - b).abs().amax(dim=(1, 2)) > 1e-6).all())
 
 
@@ -83,8 +107,10 @@ def test_bad_input_names_the_argument(index, bad, match, rng):
 
 def test_bad_cell_and_rank(rng):
     inputs = list(make_inputs(3, 2, 2, 4, torch.float64, rng))
-    with pytest.raises(NotImplementedError, match="cell"):
+    with pytest.raises(NotImplementedError, match="'cell' must be 'tanh' or 'gru'"):
         ops.meta_rnn_sequence(*inputs, "lstm")
+    with pytest.raises(RuntimeError, match="'cond' must have size 12"):
+        ops.meta_rnn_sequence(*inputs, "gru")  # tanh-sized weights for a GRU
     inputs[0] = inputs[0][0]
     with pytest.raises(RuntimeError, match=r"'x' must be \[T, B, I\]"):
         ops.meta_rnn_sequence(*inputs, "tanh")
@@ -105,12 +131,13 @@ def test_import_error_names_rebuild_command(monkeypatch):
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-10)])
-def test_cuda_matches_cpu(dtype, tol, rng):
-    cpu = make_inputs(9, 17, 3, 24, dtype, rng, requires_grad=True)
+def test_cuda_matches_cpu(cell, dtype, tol, rng):
+    cpu = make_inputs(9, 17, 3, 24, dtype, rng, requires_grad=True, cell=cell)
     gpu = [t.detach().cuda().requires_grad_(True) for t in cpu]
-    out_cpu = ops.meta_rnn_sequence(*cpu, "tanh")
-    out_gpu = ops.meta_rnn_sequence(*gpu, "tanh")
+    out_cpu = ops.meta_rnn_sequence(*cpu, cell)
+    out_gpu = ops.meta_rnn_sequence(*gpu, cell)
     assert max_rel_err(out_gpu.cpu(), out_cpu) <= tol
     grad = torch.randn(out_cpu.shape, generator=rng, dtype=torch.float64).to(dtype)
     for a, b in zip(torch.autograd.grad(out_gpu, gpu, grad.cuda()), torch.autograd.grad(out_cpu, cpu, grad)):

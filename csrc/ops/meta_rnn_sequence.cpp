@@ -8,16 +8,17 @@ namespace ops {
 
 CellKind parse_cell(c10::string_view cell) {
   if (cell == "tanh") return CellKind::Tanh;
-  TORCH_CHECK_NOT_IMPLEMENTED(false, "meta_rnn_sequence: argument 'cell' must be 'tanh' in the compiled op, got '",
-                              std::string(cell), "' (the GRU cell runs through dynamo_ext.reference)");
+  if (cell == "gru") return CellKind::Gru;
+  TORCH_CHECK_NOT_IMPLEMENTED(false, "meta_rnn_sequence: argument 'cell' must be 'tanh' or 'gru', got '",
+                              std::string(cell), "'");
 }
 
 int64_t gate_count(CellKind kind) {
-  switch (kind) {
-    case CellKind::Tanh:
-      return 1;
-  }
-  return 1;
+  return kind == CellKind::Gru ? 3 : 1;
+}
+
+int64_t workspace_width(CellKind kind, int64_t D) {
+  return kind == CellKind::Gru ? 4 * D : 0;
 }
 
 namespace {
@@ -74,7 +75,8 @@ void check_forward_inputs(const at::Tensor& x, const at::Tensor& h0, const at::T
 }
 
 void check_backward_inputs(const at::Tensor& grad_h, const at::Tensor& x, const at::Tensor& h0,
-                           const at::Tensor& h_all, const at::Tensor& w_ih, const at::Tensor& w_hh) {
+                           const at::Tensor& h_all, const at::Tensor& workspace, const at::Tensor& w_ih,
+                           const at::Tensor& w_hh, CellKind kind) {
   TORCH_CHECK(x.dim() == 3, "meta_rnn_sequence_backward: argument 'x' must be [T, B, I], got shape ",
               shape_of(x));
   check_tensor(grad_h, "grad_h", 3, x);
@@ -87,6 +89,17 @@ void check_backward_inputs(const at::Tensor& grad_h, const at::Tensor& x, const 
   check_size(h_all, "h_all", 0, x.size(0));
   check_size(h_all, "h_all", 1, x.size(1));
   check_size(h_all, "h_all", 2, h0.size(1));
+  const int64_t D = h0.size(1), GD = gate_count(kind) * D;
+  check_size(w_hh, "w_hh", 0, GD);
+  check_size(w_hh, "w_hh", 1, D);
+  check_size(w_ih, "w_ih", 0, GD);
+  check_size(w_ih, "w_ih", 1, x.size(2));
+  if (kind == CellKind::Gru) {
+    check_tensor(workspace, "workspace", 3, x);
+    check_size(workspace, "workspace", 0, x.size(0));
+    check_size(workspace, "workspace", 1, x.size(1));
+    check_size(workspace, "workspace", 2, workspace_width(kind, D));
+  }
 }
 
 void define_meta_rnn_sequence(torch::Library& m) {

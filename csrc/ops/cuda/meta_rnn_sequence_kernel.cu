@@ -1,5 +1,6 @@
 // CUDA backend of meta_rnn_sequence: the shared driver (cuBLAS GEMMs through
 // ATen) with fused pointwise kernels over the cell math of csrc/cell_math.h.
+// One thread per (row, hidden unit).
 #include <ATen/Dispatch.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
@@ -18,25 +19,68 @@ inline unsigned int blocks_for(int64_t n) {
   return static_cast<unsigned int>((n + kThreads - 1) / kThreads);
 }
 
-template <typename scalar_t>
-__global__ void tanh_forward_kernel(const scalar_t* __restrict__ pre, scalar_t* __restrict__ h, int64_t n) {
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+__device__ __forceinline__ int64_t thread_index() {
+  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+}
+
+template <typename T>
+__global__ void tanh_forward_kernel(const T* __restrict__ pre, T* __restrict__ h, int64_t n) {
+  const int64_t i = thread_index();
   if (i < n) h[i] = cell::tanh_cell_forward(pre[i]);
 }
 
-template <typename scalar_t>
-__global__ void tanh_backward_kernel(const scalar_t* __restrict__ grad_out, const scalar_t* __restrict__ grad_rec,
-                                     const scalar_t* __restrict__ h, scalar_t* __restrict__ grad_pre, int64_t n) {
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+template <typename T>
+__global__ void tanh_backward_kernel(const T* __restrict__ grad_out, const T* __restrict__ grad_rec,
+                                     const T* __restrict__ h, T* __restrict__ grad_pre, int64_t n) {
+  const int64_t i = thread_index();
   if (i < n) grad_pre[i] = cell::tanh_cell_backward(grad_out[i], grad_rec[i], h[i]);
+}
+
+template <typename T>
+__global__ void gru_forward_kernel(const T* __restrict__ pre, const T* __restrict__ gh, const T* __restrict__ h_prev,
+                                   T* __restrict__ h, T* __restrict__ ws, int64_t n, int64_t D) {
+  const int64_t i = thread_index();
+  if (i >= n) return;
+  const int64_t b = i / D, j = i % D;
+  const T* xr = pre + b * 3 * D;
+  const T* hr = gh + b * 3 * D;
+  T* w = ws + b * 4 * D;
+  T r, u, c, z;
+  cell::gru_cell_forward(xr[j], xr[D + j], xr[2 * D + j], hr[j], hr[D + j], hr[2 * D + j], h_prev[i], r, u, c, z);
+  w[j] = r;
+  w[D + j] = u;
+  w[2 * D + j] = c;
+  w[3 * D + j] = hr[2 * D + j];
+  h[i] = z;
+}
+
+template <typename T>
+__global__ void gru_backward_kernel(const T* __restrict__ grad_out, const T* __restrict__ grad_rec,
+                                    const T* __restrict__ ws, const T* __restrict__ h_prev, T* __restrict__ d_gi,
+                                    T* __restrict__ d_gh, T* __restrict__ direct, int64_t n, int64_t D) {
+  const int64_t i = thread_index();
+  if (i >= n) return;
+  const int64_t b = i / D, j = i % D;
+  const T* w = ws + b * 4 * D;
+  T* gi = d_gi + b * 3 * D;
+  T* gh = d_gh + b * 3 * D;
+  T dxr, dxu, dxn, dhn, dhp;
+  cell::gru_cell_backward(grad_out[i], grad_rec[i], w[j], w[D + j], w[2 * D + j], w[3 * D + j], h_prev[i], dxr, dxu,
+                          dxn, dhn, dhp);
+  gi[j] = dxr;
+  gi[D + j] = dxu;
+  gi[2 * D + j] = dxn;
+  gh[j] = dxr;
+  gh[D + j] = dxu;
+  gh[2 * D + j] = dhn;
+  direct[i] = dhp;
 }
 
 struct CudaPointwise {
   static void tanh_forward(const at::Tensor& pre, at::Tensor& h) {
-    const int64_t n = pre.numel();
-    auto stream = at::cuda::getCurrentCUDAStream();
+    const int64_t n = h.numel();
     AT_DISPATCH_FLOATING_TYPES(pre.scalar_type(), "meta_rnn_sequence_tanh_forward_cuda", [&] {
-      tanh_forward_kernel<scalar_t><<<blocks_for(n), kThreads, 0, stream>>>(
+      tanh_forward_kernel<scalar_t><<<blocks_for(n), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
           pre.const_data_ptr<scalar_t>(), h.mutable_data_ptr<scalar_t>(), n);
     });
     C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -45,11 +89,33 @@ struct CudaPointwise {
   static void tanh_backward(const at::Tensor& grad_out, const at::Tensor& grad_rec, const at::Tensor& h,
                             at::Tensor& grad_pre) {
     const int64_t n = h.numel();
-    auto stream = at::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "meta_rnn_sequence_tanh_backward_cuda", [&] {
-      tanh_backward_kernel<scalar_t><<<blocks_for(n), kThreads, 0, stream>>>(
+      tanh_backward_kernel<scalar_t><<<blocks_for(n), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
           grad_out.const_data_ptr<scalar_t>(), grad_rec.const_data_ptr<scalar_t>(), h.const_data_ptr<scalar_t>(),
           grad_pre.mutable_data_ptr<scalar_t>(), n);
+    });
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
+
+  static void gru_forward(const at::Tensor& pre, const at::Tensor& gh, const at::Tensor& h_prev, at::Tensor& h,
+                          at::Tensor& ws) {
+    const int64_t n = h.numel(), D = h.size(1);
+    AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "meta_rnn_sequence_gru_forward_cuda", [&] {
+      gru_forward_kernel<scalar_t><<<blocks_for(n), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
+          pre.const_data_ptr<scalar_t>(), gh.const_data_ptr<scalar_t>(), h_prev.const_data_ptr<scalar_t>(),
+          h.mutable_data_ptr<scalar_t>(), ws.mutable_data_ptr<scalar_t>(), n, D);
+    });
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
+
+  static void gru_backward(const at::Tensor& grad_out, const at::Tensor& grad_rec, const at::Tensor& ws,
+                           const at::Tensor& h_prev, at::Tensor& d_gi, at::Tensor& d_gh, at::Tensor& direct) {
+    const int64_t n = h_prev.numel(), D = h_prev.size(1);
+    AT_DISPATCH_FLOATING_TYPES(h_prev.scalar_type(), "meta_rnn_sequence_gru_backward_cuda", [&] {
+      gru_backward_kernel<scalar_t><<<blocks_for(n), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
+          grad_out.const_data_ptr<scalar_t>(), grad_rec.const_data_ptr<scalar_t>(), ws.const_data_ptr<scalar_t>(),
+          h_prev.const_data_ptr<scalar_t>(), d_gi.mutable_data_ptr<scalar_t>(), d_gh.mutable_data_ptr<scalar_t>(),
+          direct.mutable_data_ptr<scalar_t>(), n, D);
     });
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
