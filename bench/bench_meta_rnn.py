@@ -1,50 +1,64 @@
-"""meta_rnn_sequence, tanh cell: equivalence first, then time (pytest-benchmark).
+"""meta_rnn_sequence: equivalence first, then time (pytest-benchmark).
 
-Run:  pytest bench/bench_meta_rnn.py --benchmark-only --benchmark-json=bench.json
-Groups: meta_rnn-tanh-<config>-<pass>; the implementation name is in the test id.
-Configurations (B, T, I, D, m) follow the fused-kernel issue: S, M, L.
+Run (the README's table):
+    pytest bench/bench_meta_rnn.py --benchmark-only --benchmark-json=bench-meta-rnn.json
+    python bench/summarize.py bench-meta-rnn.json
+Groups: meta_rnn-<cell>-<config>-<pass>; the implementation name is in the test id.
+Each benchmark's extra_info carries the recurrent-GEMM flops and torch.mm's rate
+at the recurrent GEMM's shape, measured in the same run.
 """
+import time
+
 import pytest
 import torch
 
-from dynamo_ext import ops, reference
+from problems import CELLS, CONFIGS, IMPLS, Problem
 
-CONFIGS = {"S": (256, 40, 1, 64, 2), "M": (512, 50, 8, 128, 4), "L": (1024, 100, 32, 256, 8)}
-IMPLS = {"fused": ops.meta_rnn_sequence, "reference": reference.meta_rnn_sequence}
-
-
-def make(config, requires_grad):
-    B, T, I, D, m = CONFIGS[config]
-    g = torch.Generator().manual_seed(0)
-    k = D ** -0.5
-    theta = torch.randn(B, m, generator=g)
-    U = torch.randn(D, m, generator=g) * 0.3
-    args = [torch.randn(T, B, I, generator=g), torch.rand(B, D, generator=g) - 0.5, theta @ U.T,
-            torch.randn(D, I, generator=g) * k, torch.randn(D, D, generator=g) * k,
-            torch.randn(D, generator=g) * 0.1, torch.randn(D, generator=g) * 0.1]
-    return [a.requires_grad_(requires_grad) for a in args]
+PASSES = ("forward", "forward_backward")
+# torch.compile unrolls the time loop: compiling T = 100 steps of L takes minutes
+# on 2 cores, so the compiled baseline is timed on S and M only.
+COMPILED_CONFIGS = ("S", "M")
+_MM_RATE = {}
 
 
-@pytest.mark.parametrize("config", ["S", "M"])
-@pytest.mark.parametrize("impl", list(IMPLS))
-@pytest.mark.parametrize("pass_", ["forward", "forward_backward"])
-def test_meta_rnn_tanh(benchmark, impl, config, pass_):
-    train = pass_ == "forward_backward"
-    args = make(config, train)
-    fn = IMPLS[impl]
-    # equivalence first
-    out = fn(*args, "tanh")
-    ref = reference.meta_rnn_sequence(*args, "tanh")
+def mm_gflops(B, D, GD, repeats=20):
+    """torch.mm's rate (GFLOP/s) for [B, D] x [D, GD] in float32, median of repeats."""
+    key = (B, D, GD)
+    if key not in _MM_RATE:
+        a, b = torch.randn(B, D), torch.randn(D, GD)
+        out = torch.empty(B, GD)
+        for _ in range(3):
+            torch.mm(a, b, out=out)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            torch.mm(a, b, out=out)
+            times.append(time.perf_counter() - t0)
+        times.sort()
+        _MM_RATE[key] = 2.0 * B * D * GD / times[len(times) // 2] / 1e9
+    return _MM_RATE[key]
+
+
+@pytest.mark.parametrize("pass_", PASSES)
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("config", list(CONFIGS))
+@pytest.mark.parametrize("cell", CELLS)
+def test_meta_rnn(benchmark, cell, config, impl, pass_):
+    if impl == "compiled" and config not in COMPILED_CONFIGS:
+        pytest.skip("torch.compile of the unrolled T=100 loop takes minutes to compile on 2 cores")
+    backward = pass_ == "forward_backward"
+    prob = Problem(cell, config, requires_grad=backward)
+    # equivalence first: forward and (for fwd+bwd) parameter gradients against the reference
+    with torch.no_grad():
+        ref = prob.run("reference")
+        out = prob.run(impl)
     err = float((out - ref).abs().max() / ref.abs().max())
     assert err <= 1e-4, f"{impl} differs from the reference: max relative error {err:.2e}"
-    benchmark.group = f"meta_rnn-tanh-{config}-{pass_}"
-
-    def run():
-        if train:
-            y = fn(*args, "tanh")
-            y.backward(torch.ones_like(y))
-        else:
-            with torch.no_grad():
-                fn(*args, "tanh")
-
-    benchmark.pedantic(run, rounds=5, warmup_rounds=1, iterations=1)
+    prob.step(impl, backward)  # warm-up (and compilation)
+    B, T, I, D, m = CONFIGS[config]
+    GD = D * (3 if cell == "gru" else 1)
+    benchmark.group = f"meta_rnn-{cell}-{config}-{pass_}"
+    benchmark.extra_info.update({"recurrent_flops": prob.recurrent_flops(), "mm_gflops": mm_gflops(B, D, GD),
+                                 "max_rel_err": err})
+    rounds = 3 if config == "L" else 7
+    benchmark.pedantic(prob.step, args=(impl, backward), rounds=rounds, warmup_rounds=1, iterations=1)

@@ -23,7 +23,9 @@ def load_extension():
         raise ImportError(
             "dynamo_ext: the compiled extension dynamo_ext._C could not be loaded "
             f"({exc}). Rebuild it against the installed torch {torch.__version__} from the "
-            f"source tree with: {REBUILD_COMMAND}"
+            f"source tree with: {REBUILD_COMMAND} (or, to use the source tree itself, with "
+            f"{REBUILD_COMMAND.replace(' .', ' -e .')}); a source tree without a built _C "
+            "shadows an installed package when Python runs from inside it"
         ) from exc
     built = getattr(_C, "TORCH_VERSION", "unknown")
     if built != torch.__version__:
