@@ -15,6 +15,8 @@
 #else
 #define DYNAMO_CLONES
 #endif
+// The row loops must be inlined into each clone to be compiled for its instruction set.
+#define DYNAMO_INLINE inline __attribute__((always_inline))
 
 namespace dynamo_ext {
 namespace ops {
@@ -30,59 +32,74 @@ inline int64_t row_grain(int64_t D) {
 // ---- loops over rows [b0, b1) of one time step, one per cell and direction ----
 
 template <typename T>
-inline void tanh_forward_rows(const T* pre, T* h, int64_t n) {
+DYNAMO_INLINE void tanh_forward_rows(const T* __restrict__ pre, T* __restrict__ h, int64_t n) {
   for (int64_t i = 0; i < n; ++i) h[i] = cell::tanh_cell_forward(pre[i]);
 }
 
 template <typename T>
-inline void tanh_backward_rows(const T* grad_out, const T* grad_rec, const T* h, T* grad_pre, int64_t n) {
+DYNAMO_INLINE void tanh_backward_rows(const T* __restrict__ grad_out, const T* __restrict__ grad_rec,
+                               const T* __restrict__ h, T* __restrict__ grad_pre, int64_t n) {
   for (int64_t i = 0; i < n; ++i) grad_pre[i] = cell::tanh_cell_backward(grad_out[i], grad_rec[i], h[i]);
+}
+
+// One row of the GRU forward over D contiguous units; every gate block is its
+// own restrict pointer so that the compiler can vectorise without alias checks.
+template <typename T>
+DYNAMO_INLINE void gru_forward_units(const T* __restrict__ xr, const T* __restrict__ xu, const T* __restrict__ xn,
+                              const T* __restrict__ hr, const T* __restrict__ hu, const T* __restrict__ hn,
+                              const T* __restrict__ hp, T* __restrict__ h, T* __restrict__ wr, T* __restrict__ wu,
+                              T* __restrict__ wn, T* __restrict__ whn, int64_t D) {
+  for (int64_t j = 0; j < D; ++j) {
+    T r, u, n, z;
+    cell::gru_cell_forward(xr[j], xu[j], xn[j], hr[j], hu[j], hn[j], hp[j], r, u, n, z);
+    wr[j] = r;
+    wu[j] = u;
+    wn[j] = n;
+    whn[j] = hn[j];
+    h[j] = z;
+  }
 }
 
 // pre [rows, 3D], gh [rows, 3D], h_prev/h [rows, D], ws [rows, 4D]
 template <typename T>
-inline void gru_forward_rows(const T* pre, const T* gh, const T* h_prev, T* h, T* ws, int64_t rows, int64_t D) {
+DYNAMO_INLINE void gru_forward_rows(const T* pre, const T* gh, const T* h_prev, T* h, T* ws, int64_t rows, int64_t D) {
   for (int64_t b = 0; b < rows; ++b) {
-    const T* xr = pre + b * 3 * D;
-    const T* hr = gh + b * 3 * D;
-    const T* hp = h_prev + b * D;
-    T* ho = h + b * D;
+    const T* x = pre + b * 3 * D;
+    const T* g = gh + b * 3 * D;
     T* w = ws + b * 4 * D;
-    for (int64_t j = 0; j < D; ++j) {
-      T r, u, n, z;
-      cell::gru_cell_forward(xr[j], xr[D + j], xr[2 * D + j], hr[j], hr[D + j], hr[2 * D + j], hp[j], r, u, n, z);
-      w[j] = r;
-      w[D + j] = u;
-      w[2 * D + j] = n;
-      w[3 * D + j] = hr[2 * D + j];
-      ho[j] = z;
-    }
+    gru_forward_units(x, x + D, x + 2 * D, g, g + D, g + 2 * D, h_prev + b * D, h + b * D, w, w + D, w + 2 * D,
+                      w + 3 * D, D);
   }
 }
 
 template <typename T>
-inline void gru_backward_rows(const T* grad_out, const T* grad_rec, const T* ws, const T* h_prev, T* d_gi, T* d_gh,
+DYNAMO_INLINE void gru_backward_units(const T* __restrict__ go, const T* __restrict__ gr, const T* __restrict__ wr,
+                               const T* __restrict__ wu, const T* __restrict__ wn, const T* __restrict__ whn,
+                               const T* __restrict__ hp, T* __restrict__ gir, T* __restrict__ giu,
+                               T* __restrict__ gin, T* __restrict__ ghr, T* __restrict__ ghu, T* __restrict__ ghn,
+                               T* __restrict__ dd, int64_t D) {
+  for (int64_t j = 0; j < D; ++j) {
+    T dxr, dxu, dxn, dhn, dhp;
+    cell::gru_cell_backward(go[j], gr[j], wr[j], wu[j], wn[j], whn[j], hp[j], dxr, dxu, dxn, dhn, dhp);
+    gir[j] = dxr;
+    giu[j] = dxu;
+    gin[j] = dxn;
+    ghr[j] = dxr;
+    ghu[j] = dxu;
+    ghn[j] = dhn;
+    dd[j] = dhp;
+  }
+}
+
+template <typename T>
+DYNAMO_INLINE void gru_backward_rows(const T* grad_out, const T* grad_rec, const T* ws, const T* h_prev, T* d_gi, T* d_gh,
                               T* direct, int64_t rows, int64_t D) {
   for (int64_t b = 0; b < rows; ++b) {
-    const T* go = grad_out + b * D;
-    const T* gr = grad_rec + b * D;
     const T* w = ws + b * 4 * D;
-    const T* hp = h_prev + b * D;
     T* gi = d_gi + b * 3 * D;
     T* gh = d_gh + b * 3 * D;
-    T* dd = direct + b * D;
-    for (int64_t j = 0; j < D; ++j) {
-      T dxr, dxu, dxn, dhn, dhp;
-      cell::gru_cell_backward(go[j], gr[j], w[j], w[D + j], w[2 * D + j], w[3 * D + j], hp[j], dxr, dxu, dxn, dhn,
-                              dhp);
-      gi[j] = dxr;
-      gi[D + j] = dxu;
-      gi[2 * D + j] = dxn;
-      gh[j] = dxr;
-      gh[D + j] = dxu;
-      gh[2 * D + j] = dhn;
-      dd[j] = dhp;
-    }
+    gru_backward_units(grad_out + b * D, grad_rec + b * D, w, w + D, w + 2 * D, w + 3 * D, h_prev + b * D, gi,
+                       gi + D, gi + 2 * D, gh, gh + D, gh + 2 * D, direct + b * D, D);
   }
 }
 
