@@ -16,10 +16,10 @@ from .zoo import TrainConfig, train_population
 
 # The default population: MNIST-1D; tanh RNN, GRU and LSTM; 4 seeds each; hidden sizes 32 to 64.
 DEFAULT = {"archs": ("rnn", "gru", "lstm"), "n_seeds": 4, "hidden_sizes": (32, 48, 64, 64), "epochs": 40,
-           "fit_steps": 3000}
+           "fit_steps": 4000}
 # --quick: 2 seeds per architecture, fewer epochs and fitting steps (at most 3 minutes on 2 cores).
 QUICK = {"archs": ("rnn", "gru", "lstm"), "n_seeds": 2, "hidden_sizes": (48, 64), "epochs": 20,
-         "fit_steps": 2000}
+         "fit_steps": 3000}
 
 
 def run_demo(out="dynamo-demo", quick: bool = False, seed: int = 0, progress: bool = True) -> Dict:

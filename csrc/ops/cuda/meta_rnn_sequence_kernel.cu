@@ -24,46 +24,61 @@ __device__ __forceinline__ int64_t thread_index() {
 }
 
 template <typename T>
-__global__ void tanh_forward_kernel(const T* __restrict__ pre, T* __restrict__ h, int64_t n) {
+__global__ void tanh_forward_kernel(const T* __restrict__ pre, const T* __restrict__ cond, T* __restrict__ h,
+                                    int64_t n) {
   const int64_t i = thread_index();
-  if (i < n) h[i] = cell::tanh_cell_forward(pre[i]);
+  if (i < n) h[i] = cell::tanh_cell_forward(pre[i] + cond[i]);
 }
 
 template <typename T>
 __global__ void tanh_backward_kernel(const T* __restrict__ grad_out, const T* __restrict__ grad_rec,
-                                     const T* __restrict__ h, T* __restrict__ grad_pre, int64_t n) {
+                                     const T* __restrict__ h, T* __restrict__ grad_pre, T* __restrict__ cond_acc,
+                                     int64_t n) {
   const int64_t i = thread_index();
-  if (i < n) grad_pre[i] = cell::tanh_cell_backward(grad_out[i], grad_rec[i], h[i]);
+  if (i >= n) return;
+  const T da = cell::tanh_cell_backward(grad_out[i], grad_rec[i], h[i]);
+  grad_pre[i] = da;
+  cond_acc[i] += da;
 }
 
+// gi [B, 3D] = W_ih x_t; row_bias [B, 3D] = cond + b_ih; gh [B, 3D] = W_hh z_prev;
+// ws [B, 4D] receives (r, u, n, W_hn z_prev + b_hn).
 template <typename T>
-__global__ void gru_forward_kernel(const T* __restrict__ pre, const T* __restrict__ gh, const T* __restrict__ h_prev,
-                                   T* __restrict__ h, T* __restrict__ ws, int64_t n, int64_t D) {
+__global__ void gru_forward_kernel(const T* __restrict__ gi, const T* __restrict__ row_bias,
+                                   const T* __restrict__ gh, const T* __restrict__ b_hh,
+                                   const T* __restrict__ h_prev, T* __restrict__ h, T* __restrict__ ws, int64_t n,
+                                   int64_t D) {
   const int64_t i = thread_index();
   if (i >= n) return;
   const int64_t b = i / D, j = i % D;
-  const T* xr = pre + b * 3 * D;
-  const T* hr = gh + b * 3 * D;
+  const T* x3 = gi + b * 3 * D;
   T* w = ws + b * 4 * D;
-  T r, u, c, z;
-  cell::gru_cell_forward(xr[j], xr[D + j], xr[2 * D + j], hr[j], hr[D + j], hr[2 * D + j], h_prev[i], r, u, c, z);
+  const T* c = row_bias + b * 3 * D;
+  const T* g = gh + b * 3 * D;
+  const T ghn = g[2 * D + j] + b_hh[2 * D + j];
+  T r, u, cand, z;
+  cell::gru_cell_forward(x3[j] + c[j], x3[D + j] + c[D + j], x3[2 * D + j] + c[2 * D + j], g[j] + b_hh[j],
+                         g[D + j] + b_hh[D + j], ghn, h_prev[i], r, u, cand, z);
   w[j] = r;
   w[D + j] = u;
-  w[2 * D + j] = c;
-  w[3 * D + j] = hr[2 * D + j];
+  w[2 * D + j] = cand;
+  w[3 * D + j] = ghn;
   h[i] = z;
 }
 
+// grad_rec: in dL/dz_t from step t+1, out the direct part dL/dz_t * u of dL/dz_{t-1}
 template <typename T>
-__global__ void gru_backward_kernel(const T* __restrict__ grad_out, const T* __restrict__ grad_rec,
+__global__ void gru_backward_kernel(const T* __restrict__ grad_out, T* __restrict__ grad_rec,
                                     const T* __restrict__ ws, const T* __restrict__ h_prev, T* __restrict__ d_gi,
-                                    T* __restrict__ d_gh, T* __restrict__ direct, int64_t n, int64_t D) {
+                                    T* __restrict__ d_gh, T* __restrict__ cond_acc, T* __restrict__ hn_acc, int64_t n,
+                                    int64_t D) {
   const int64_t i = thread_index();
   if (i >= n) return;
   const int64_t b = i / D, j = i % D;
   const T* w = ws + b * 4 * D;
   T* gi = d_gi + b * 3 * D;
   T* gh = d_gh + b * 3 * D;
+  T* acc = cond_acc + b * 3 * D;
   T dxr, dxu, dxn, dhn, dhp;
   cell::gru_cell_backward(grad_out[i], grad_rec[i], w[j], w[D + j], w[2 * D + j], w[3 * D + j], h_prev[i], dxr, dxu,
                           dxn, dhn, dhp);
@@ -73,49 +88,55 @@ __global__ void gru_backward_kernel(const T* __restrict__ grad_out, const T* __r
   gh[j] = dxr;
   gh[D + j] = dxu;
   gh[2 * D + j] = dhn;
-  direct[i] = dhp;
+  grad_rec[i] = dhp;
+  acc[j] += dxr;
+  acc[D + j] += dxu;
+  acc[2 * D + j] += dxn;
+  hn_acc[i] += dhn;
 }
 
 struct CudaPointwise {
-  static void tanh_forward(const at::Tensor& pre, at::Tensor& h) {
+  static void tanh_forward(const at::Tensor& pre, const at::Tensor& cond, at::Tensor& h) {
     const int64_t n = h.numel();
     AT_DISPATCH_FLOATING_TYPES(pre.scalar_type(), "meta_rnn_sequence_tanh_forward_cuda", [&] {
       tanh_forward_kernel<scalar_t><<<blocks_for(n), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-          pre.const_data_ptr<scalar_t>(), h.mutable_data_ptr<scalar_t>(), n);
+          pre.const_data_ptr<scalar_t>(), cond.const_data_ptr<scalar_t>(), h.mutable_data_ptr<scalar_t>(), n);
     });
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
 
   static void tanh_backward(const at::Tensor& grad_out, const at::Tensor& grad_rec, const at::Tensor& h,
-                            at::Tensor& grad_pre) {
+                            at::Tensor& grad_pre, at::Tensor& cond_acc) {
     const int64_t n = h.numel();
     AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "meta_rnn_sequence_tanh_backward_cuda", [&] {
       tanh_backward_kernel<scalar_t><<<blocks_for(n), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
           grad_out.const_data_ptr<scalar_t>(), grad_rec.const_data_ptr<scalar_t>(), h.const_data_ptr<scalar_t>(),
-          grad_pre.mutable_data_ptr<scalar_t>(), n);
+          grad_pre.mutable_data_ptr<scalar_t>(), cond_acc.mutable_data_ptr<scalar_t>(), n);
     });
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
 
-  static void gru_forward(const at::Tensor& pre, const at::Tensor& gh, const at::Tensor& h_prev, at::Tensor& h,
-                          at::Tensor& ws) {
+  static void gru_forward(const at::Tensor& gi, const at::Tensor& row_bias, const at::Tensor& gh,
+                          const at::Tensor& b_hh, const at::Tensor& h_prev, at::Tensor& h, at::Tensor& ws) {
     const int64_t n = h.numel(), D = h.size(1);
     AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "meta_rnn_sequence_gru_forward_cuda", [&] {
       gru_forward_kernel<scalar_t><<<blocks_for(n), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-          pre.const_data_ptr<scalar_t>(), gh.const_data_ptr<scalar_t>(), h_prev.const_data_ptr<scalar_t>(),
-          h.mutable_data_ptr<scalar_t>(), ws.mutable_data_ptr<scalar_t>(), n, D);
+          gi.const_data_ptr<scalar_t>(), row_bias.const_data_ptr<scalar_t>(), gh.const_data_ptr<scalar_t>(),
+          b_hh.const_data_ptr<scalar_t>(), h_prev.const_data_ptr<scalar_t>(), h.mutable_data_ptr<scalar_t>(),
+          ws.mutable_data_ptr<scalar_t>(), n, D);
     });
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
 
-  static void gru_backward(const at::Tensor& grad_out, const at::Tensor& grad_rec, const at::Tensor& ws,
-                           const at::Tensor& h_prev, at::Tensor& d_gi, at::Tensor& d_gh, at::Tensor& direct) {
+  static void gru_backward(const at::Tensor& grad_out, at::Tensor& grad_rec, const at::Tensor& ws,
+                           const at::Tensor& h_prev, at::Tensor& d_gi, at::Tensor& d_gh, at::Tensor& cond_acc,
+                           at::Tensor& hn_acc) {
     const int64_t n = h_prev.numel(), D = h_prev.size(1);
     AT_DISPATCH_FLOATING_TYPES(h_prev.scalar_type(), "meta_rnn_sequence_gru_backward_cuda", [&] {
       gru_backward_kernel<scalar_t><<<blocks_for(n), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-          grad_out.const_data_ptr<scalar_t>(), grad_rec.const_data_ptr<scalar_t>(), ws.const_data_ptr<scalar_t>(),
+          grad_out.const_data_ptr<scalar_t>(), grad_rec.mutable_data_ptr<scalar_t>(), ws.const_data_ptr<scalar_t>(),
           h_prev.const_data_ptr<scalar_t>(), d_gi.mutable_data_ptr<scalar_t>(), d_gh.mutable_data_ptr<scalar_t>(),
-          direct.mutable_data_ptr<scalar_t>(), n, D);
+          cond_acc.mutable_data_ptr<scalar_t>(), hn_acc.mutable_data_ptr<scalar_t>(), n, D);
     });
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
