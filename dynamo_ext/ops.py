@@ -18,11 +18,11 @@ _OPS = torch.ops.dynamo_ext
 
 
 @torch.library.register_fake("dynamo_ext::meta_rnn_sequence")
-def _meta_rnn_sequence_fake(x, h0, cond, w_ih, w_hh, b_ih, b_hh, cell):
+def _meta_rnn_sequence_fake(x, h0, cond, w_ih, w_hh, b_ih, b_hh, cell, save_workspace=True):
     torch._check(x.dim() == 3, lambda: f"x must be [T, B, I], got {tuple(x.shape)}")
     T, B, _ = x.shape
     D = h0.shape[1]
-    return x.new_empty((T, B, D)), x.new_empty((T, B, 4 * D if cell == "gru" else 0))
+    return x.new_empty((T, B, D)), x.new_empty((T, B, 4 * D if cell == "gru" and save_workspace else 0))
 
 
 @torch.library.register_fake("dynamo_ext::meta_rnn_sequence_backward")
@@ -40,7 +40,7 @@ def _meta_rnn_sequence_backward_fake(grad_h, x, h0, h_all, workspace, w_ih, w_hh
 
 
 def _setup_context(ctx, inputs, output):
-    x, h0, _cond, w_ih, w_hh, _b_ih, _b_hh, cell = inputs
+    x, h0, _cond, w_ih, w_hh, _b_ih, _b_hh, cell = inputs[:8]
     h_all, workspace = output
     ctx.save_for_backward(x, h0, h_all, workspace, w_ih, w_hh)
     ctx.cell = cell
@@ -51,7 +51,7 @@ def _backward(ctx, grad_h_all, _grad_workspace):
     if grad_h_all is None:
         grad_h_all = torch.zeros_like(h_all)
     grads = _OPS.meta_rnn_sequence_backward.default(grad_h_all, x, h0, h_all, workspace, w_ih, w_hh, ctx.cell)
-    return (*grads, None)
+    return (*grads, None, None)
 
 
 torch.library.register_autograd("dynamo_ext::meta_rnn_sequence", _backward, setup_context=_setup_context)
@@ -78,7 +78,9 @@ def meta_rnn_sequence(
             n = tanh(gi_n + r * gh_n), z_t = (1 - u) * n + u * z_{t-1}
     Forward and backward each run in one call (one GEMM for all input
     projections, per step one recurrent GEMM and one fused elementwise pass);
-    the backward runs through ``torch.library.register_autograd``.
+    the backward runs through ``torch.library.register_autograd``. Under
+    ``torch.no_grad()`` (or with no input requiring grad) the GRU's gates are
+    not stored.
 
     Args:
         x: [T, B, I] float32 or float64, time-major inputs.
@@ -96,5 +98,8 @@ def meta_rnn_sequence(
             message names the argument, the expected and the received value).
         NotImplementedError: for a cell other than "tanh" and "gru".
     """
-    h_all, _ = _OPS.meta_rnn_sequence.default(x, h0, cond, w_ih, w_hh, b_ih, b_hh, cell)
+    tensors = (x, h0, cond, w_ih, w_hh, b_ih, b_hh)
+    # the GRU gates are kept for the backward only when a backward can follow
+    save = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    h_all, _ = _OPS.meta_rnn_sequence.default(*tensors, cell, save)
     return h_all

@@ -64,6 +64,22 @@ def test_opcheck(cell, rng):
 
 
 @pytest.mark.parametrize("cell", CELLS)
+def test_inference_skips_the_workspace(cell, rng):
+    inputs = make_inputs(5, 3, 2, 4, torch.float64, rng, cell=cell)
+    h_saved, ws_saved = torch.ops.dynamo_ext.meta_rnn_sequence(*inputs, cell, True)
+    h_free, ws_free = torch.ops.dynamo_ext.meta_rnn_sequence(*inputs, cell, False)
+    torch.testing.assert_close(h_free, h_saved, rtol=0, atol=0)
+    assert ws_free.numel() == 0
+    assert ws_saved.shape == ((5, 3, 16) if cell == "gru" else (5, 3, 0))
+    torch.library.opcheck(torch.ops.dynamo_ext.meta_rnn_sequence.default, (*inputs, cell, False))
+    if cell == "gru":  # a backward without the saved gates is refused, not wrong
+        x, h0, _, w_ih, w_hh, _, _ = inputs
+        with pytest.raises(RuntimeError, match="'workspace' must have size 16"):
+            torch.ops.dynamo_ext.meta_rnn_sequence_backward(torch.ones_like(h_free), x, h0, h_free, ws_free, w_ih,
+                                                            w_hh, cell)
+
+
+@pytest.mark.parametrize("cell", CELLS)
 def test_torch_compile_of_a_model_calling_the_op(cell, rng):
     inputs = make_inputs(6, 3, 2, 4, torch.float32, rng, requires_grad=True, cell=cell)
 

@@ -105,7 +105,7 @@ void check_backward_inputs(const at::Tensor& grad_h, const at::Tensor& x, const 
 void define_meta_rnn_sequence(torch::Library& m) {
   m.def(
       "meta_rnn_sequence(Tensor x, Tensor h0, Tensor cond, Tensor w_ih, Tensor w_hh, Tensor b_ih, "
-      "Tensor b_hh, str cell) -> (Tensor, Tensor)");
+      "Tensor b_hh, str cell, bool save_workspace=True) -> (Tensor, Tensor)");
   m.def(
       "meta_rnn_sequence_backward(Tensor grad_h, Tensor x, Tensor h0, Tensor h_all, Tensor workspace, "
       "Tensor w_ih, Tensor w_hh, str cell) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");

@@ -2,12 +2,14 @@
 //
 // Schema (registered in registration.cpp):
 //   meta_rnn_sequence(Tensor x, Tensor h0, Tensor cond, Tensor w_ih, Tensor w_hh,
-//                     Tensor b_ih, Tensor b_hh, str cell) -> (Tensor h_all, Tensor workspace)
+//                     Tensor b_ih, Tensor b_hh, str cell, bool save_workspace=True)
+//                     -> (Tensor h_all, Tensor workspace)
 //   x [T, B, I] time-major inputs, h0 [B, D] initial meta state,
 //   cond [B, G*D] per-row conditioning bias (U theta_n of the row's model),
 //   w_ih [G*D, I], w_hh [G*D, D], b_ih [G*D], b_hh [G*D]; G = 1 (tanh) or 3 (GRU).
 //   h_all [T, B, D] = z_1..z_T; workspace: what the backward needs beyond h_all:
-//   [T, B, 0] (empty) for the tanh cell, [T, B, 4D] = (r, u, n, W_hn z_{t-1} + b_hn) for the GRU.
+//   [T, B, 4D] = (r, u, n, W_hn z_{t-1} + b_hn) for the GRU, [T, B, 0] (empty) for the
+//   tanh cell or when save_workspace is false (inference: no backward will follow).
 //
 // The device-generic driver below does the GEMMs through ATen (MKL/OpenBLAS on
 // CPU, cuBLAS on CUDA) and hands the per-step elementwise pass to a backend
@@ -57,7 +59,7 @@ using BackwardResult =
 template <class Pointwise>
 ForwardResult sequence_forward(const at::Tensor& x_in, const at::Tensor& h0_in, const at::Tensor& cond_in,
                                const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& b_ih,
-                               const at::Tensor& b_hh, c10::string_view cell) {
+                               const at::Tensor& b_hh, c10::string_view cell, bool save_workspace) {
   const CellKind kind = parse_cell(cell);
   check_forward_inputs(x_in, h0_in, cond_in, w_ih, w_hh, b_ih, b_hh, kind);
   const at::Tensor x = x_in.contiguous();
@@ -72,7 +74,9 @@ ForwardResult sequence_forward(const at::Tensor& x_in, const at::Tensor& h0_in, 
   const at::Tensor b_hh_c = b_hh.contiguous();
 
   at::Tensor h_all = at::empty({T, B, D}, x.options());
-  at::Tensor workspace = at::empty({T, B, workspace_width(kind, D)}, x.options());
+  at::Tensor workspace = at::empty({T, B, save_workspace ? workspace_width(kind, D) : 0}, x.options());
+  // without a saved workspace the GRU's gates go to one reused, cache-resident step buffer
+  at::Tensor scratch = save_workspace ? at::Tensor() : at::empty({B, workspace_width(kind, D)}, x.options());
   at::Tensor gi = at::empty({B, GD}, x.options());
   at::Tensor gh = tanh_cell ? at::Tensor() : at::empty({B, GD}, x.options());
   at::Tensor h_prev = h0;
@@ -84,7 +88,7 @@ ForwardResult sequence_forward(const at::Tensor& x_in, const at::Tensor& h0_in, 
       Pointwise::tanh_forward(gi, row_bias, h_t);
     } else {
       at::mm_out(gh, h_prev, w_hh_t);
-      at::Tensor ws_t = workspace.select(0, t);
+      at::Tensor ws_t = save_workspace ? workspace.select(0, t) : scratch;
       Pointwise::gru_forward(gi, row_bias, gh, b_hh_c, h_prev, h_t, ws_t);
     }
     h_prev = h_t;

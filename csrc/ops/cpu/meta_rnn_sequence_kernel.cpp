@@ -205,8 +205,9 @@ struct CpuPointwise {
 
 ForwardResult forward_cpu(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& cond,
                           const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& b_ih,
-                          const at::Tensor& b_hh, c10::string_view cell) {
-  return sequence_forward<CpuPointwise>(x, h0, cond, w_ih, w_hh, b_ih, b_hh, cell);
+                          const at::Tensor& b_hh, c10::string_view cell,
+                          bool save_workspace) {
+  return sequence_forward<CpuPointwise>(x, h0, cond, w_ih, w_hh, b_ih, b_hh, cell, save_workspace);
 }
 
 BackwardResult backward_cpu(const at::Tensor& grad_h, const at::Tensor& x, const at::Tensor& h0,

@@ -144,9 +144,10 @@ struct CudaPointwise {
 
 ForwardResult forward_cuda(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& cond,
                            const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& b_ih,
-                           const at::Tensor& b_hh, c10::string_view cell) {
+                           const at::Tensor& b_hh, c10::string_view cell,
+                          bool save_workspace) {
   const c10::cuda::CUDAGuard guard(x.device());
-  return sequence_forward<CudaPointwise>(x, h0, cond, w_ih, w_hh, b_ih, b_hh, cell);
+  return sequence_forward<CudaPointwise>(x, h0, cond, w_ih, w_hh, b_ih, b_hh, cell, save_workspace);
 }
 
 BackwardResult backward_cuda(const at::Tensor& grad_h, const at::Tensor& x, const at::Tensor& h0,
