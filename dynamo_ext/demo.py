@@ -18,7 +18,7 @@ from .zoo import TrainConfig, train_population
 DEFAULT = {"archs": ("rnn", "gru", "lstm"), "n_seeds": 4, "hidden_sizes": (32, 48, 64, 64), "epochs": 40,
            "fit_steps": 4000}
 # --quick: 2 seeds per architecture, fewer epochs and fitting steps (at most 3 minutes on 2 cores).
-QUICK = {"archs": ("rnn", "gru", "lstm"), "n_seeds": 2, "hidden_sizes": (48, 64), "epochs": 20,
+QUICK = {"archs": ("rnn", "gru", "lstm"), "n_seeds": 2, "hidden_sizes": (48, 64), "epochs": 25,
          "fit_steps": 3000}
 
 

@@ -24,7 +24,7 @@ def main():
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", default="dynamo-demo-py")
     args = p.parse_args()
-    n_seeds, hidden, epochs, steps = (2, (48, 64), 20, 3000) if args.quick else (4, (32, 48, 64, 64), 40, 4000)
+    n_seeds, hidden, epochs, steps = (2, (48, 64), 25, 3000) if args.quick else (4, (32, 48, 64, 64), 40, 4000)
 
     # 1. the population
     task = de.load_task("mnist1d")

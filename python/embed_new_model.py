@@ -1,6 +1,6 @@
 """Place a network the meta-model has never seen into its embedding space.
 
-Run:  python python/embed_new_model.py  (a few minutes on 2 cores)
+Run:  python python/embed_new_model.py  (about 10 seconds on 2 cores)
 
 Trains a small population on scikit-learn's digits, fits a meta-model, then
 trains one more GRU and embeds it with the meta-model frozen; prints where it
