@@ -173,5 +173,27 @@ DYNAMO_HD void gru_cell_backward(T grad_out, T grad_rec, T r, T u, T n, T hn, T 
   d_h_prev = dh * u;
 }
 
+// ---------------------------------------------------------------------------
+// Jacobians of one step z_t = cell(z_{t-1}) with respect to z_{t-1}, per unit j
+// (the fixed-point solver's rows): row j of dcell/dz is
+//   tanh: a * W_h[j, :]                                  a = 1 - z_t^2
+//   GRU:  a_r W_hr[j, :] + a_u W_hu[j, :] + a_n W_hn[j, :] + diag * e_j with
+//         a_n = (1 - u)(1 - n^2) r,  a_r = (1 - u)(1 - n^2) ghn r (1 - r),
+//         a_u = (z_prev - n) u (1 - u),  diag = u,  ghn = W_hn z_prev + b_hn.
+// ---------------------------------------------------------------------------
+template <typename T>
+DYNAMO_HD T tanh_jacobian_coefficient(T z) {
+  return T(1) - z * z;
+}
+
+template <typename T>
+DYNAMO_HD void gru_jacobian_coefficients(T r, T u, T n, T ghn, T z_prev, T& a_r, T& a_u, T& a_n, T& diag) {
+  const T dn = (T(1) - u) * (T(1) - n * n);
+  a_n = dn * r;
+  a_r = dn * ghn * r * (T(1) - r);
+  a_u = (z_prev - n) * u * (T(1) - u);
+  diag = u;
+}
+
 }  // namespace cell
 }  // namespace dynamo_ext

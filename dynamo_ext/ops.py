@@ -103,3 +103,56 @@ def meta_rnn_sequence(
     save = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
     h_all, _ = _OPS.meta_rnn_sequence.default(*tensors, cell, save)
     return h_all
+
+
+@torch.library.register_fake("dynamo_ext::newton_fixed_points")
+def _newton_fixed_points_fake(z0, x, cond, w_ih, w_hh, b_ih, b_hh, cell, tol, max_iter, return_jacobian):
+    K, D = z0.shape
+    J = D if return_jacobian else 0
+    return (torch.empty_like(z0), z0.new_empty((K,)), z0.new_empty((K,), dtype=torch.long),
+            z0.new_empty((K,), dtype=torch.bool), z0.new_empty((K, J, J)))
+
+
+def newton_fixed_points(
+    z0: Tensor,
+    x: Tensor,
+    cond: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor,
+    b_hh: Tensor,
+    cell: str = "tanh",
+    tol: float = 1e-10,
+    max_iter: int = 100,
+    return_jacobian: bool = True,
+):
+    """Solve z = cell(z, x_k; cond_k) for a batch of K candidates by Newton's method.
+
+    For each candidate, F(z) = cell(z) - z with the analytic Jacobian
+    J = dcell/dz - I: a Newton step (LU with partial pivoting) where the
+    system is well conditioned and the step lowers ||F||_2, else
+    Levenberg-Marquardt steps (J^T J + mu I) dz = -J^T F (Cholesky) with mu
+    adapted per candidate (DESIGN.md section 3). A candidate that no step can
+    improve stops early: a slow point (q = ||F||^2 / 2 > 0) rather than a
+    fixed point. Cells and weights as in ``meta_rnn_sequence`` (the fixed
+    points of the meta-model at an embedding, Cotler et al. arXiv:2302.14078;
+    fixed-point analysis after Sussillo & Barak 2013).
+
+    Args:
+        z0: [K, D] float32/float64 initial states.
+        x: [K, I] constant inputs; cond: [K, G*D] conditioning biases.
+        w_ih [G*D, I], w_hh [G*D, D], b_ih, b_hh [G*D]; cell: "tanh" or "gru".
+        tol: convergence threshold on ||F||_inf; max_iter: iteration cap.
+        return_jacobian: also return dcell/dz at the solutions.
+
+    Returns:
+        (z [K, D], residual [K] = ||F(z)||_inf, iterations [K] int64,
+        converged [K] bool, jacobian [K, D, D] = dcell/dz or [K, 0, 0]).
+
+    Raises:
+        RuntimeError: shapes, dtypes or devices that do not match, tol <= 0,
+            max_iter < 1 (the message names the argument).
+        NotImplementedError: a cell other than "tanh" and "gru".
+    """
+    return _OPS.newton_fixed_points.default(z0, x, cond, w_ih, w_hh, b_ih, b_hh, cell, float(tol), int(max_iter),
+                                            bool(return_jacobian))

@@ -81,3 +81,87 @@ def meta_rnn_sequence(
         h = step(x_proj[t], h, w_hh, b_hh)
         out.append(h)
     return torch.stack(out, dim=0)
+
+
+def cell_step(z: Tensor, x_proj: Tensor, w_hh: Tensor, b_hh: Tensor, cell: str) -> Tensor:
+    """One step of the cell with a fixed input side x_proj = W_ih x + b_ih + cond."""
+    step = {"tanh": tanh_cell, "gru": gru_cell}.get(cell)
+    if step is None:
+        raise ValueError(f"argument 'cell' must be one of {CELLS}, got {cell!r}")
+    return step(x_proj, z, w_hh, b_hh)
+
+
+def newton_fixed_points(z0, x, cond, w_ih, w_hh, b_ih, b_hh, cell="tanh", tol=1e-10, max_iter=100,
+                        return_jacobian=True, max_damping_tries=12):
+    """Reference of ``ops.newton_fixed_points``: the same rule in batched PyTorch.
+
+    Jacobians by ``torch.func.jacrev`` under ``vmap``; Newton steps by
+    ``torch.linalg.solve_ex``; Levenberg-Marquardt steps by
+    ``torch.linalg.cholesky_ex`` with per-candidate damping. Candidates whose
+    Newton and damped steps all fail to lower ||F||_2 stop (slow points).
+    Returns the same five tensors as the op.
+    """
+    gate_count(cell)
+    x_proj = x @ w_ih.T + b_ih + cond
+    eps = torch.finfo(z0.dtype).eps
+
+    def F(zk, xk):
+        return cell_step(zk.unsqueeze(0), xk.unsqueeze(0), w_hh, b_hh, cell)[0] - zk
+
+    jac = torch.func.vmap(torch.func.jacrev(F))
+    K, D = z0.shape
+    z = z0.clone()
+    f = torch.func.vmap(F)(z, x_proj)
+    fsq = f.pow(2).sum(-1)
+    active = f.abs().amax(-1) > tol
+    iters = torch.zeros(K, dtype=torch.long)
+    mu = torch.full((K,), -1.0, dtype=z0.dtype)
+    eye = torch.eye(D, dtype=z0.dtype)
+    for _ in range(max_iter):
+        idx = active.nonzero().squeeze(1)
+        if len(idx) == 0:
+            break
+        iters[idx] += 1
+        zi, xi, fi, fsqi = z[idx], x_proj[idx], f[idx], fsq[idx]
+        J = jac(zi, xi)
+        accepted = torch.zeros(len(idx), dtype=torch.bool)
+        new_z, new_f, new_fsq = zi.clone(), fi.clone(), fsqi.clone()
+        dz, info = torch.linalg.solve_ex(J, -fi)
+        ok = info == 0
+        # the op's conditioning test: smallest over largest |pivot| of the LU factors
+        LU, _, _ = torch.linalg.lu_factor_ex(J)
+        piv = LU.diagonal(dim1=-2, dim2=-1).abs()
+        ok &= piv.amin(-1) > 100 * eps * piv.amax(-1)
+        if ok.any():
+            zt = zi + torch.where(ok.unsqueeze(-1), dz, torch.zeros_like(dz))
+            ft = torch.func.vmap(F)(zt, xi)
+            ftsq = ft.pow(2).sum(-1)
+            good = ok & torch.isfinite(ftsq) & (ftsq < fsqi)
+            new_z[good], new_f[good], new_fsq[good], accepted = zt[good], ft[good], ftsq[good], good
+        mui = mu[idx]
+        jtj = J.transpose(-1, -2) @ J
+        unset = mui < 0
+        mui[unset] = 1e-3 * jtj.diagonal(dim1=-2, dim2=-1).amax(-1).clamp(min=1e-12)[unset]
+        rhs = -(J.transpose(-1, -2) @ fi.unsqueeze(-1)).squeeze(-1)
+        for _ in range(max_damping_tries):
+            todo = ~accepted
+            if not todo.any():
+                break
+            L, cinfo = torch.linalg.cholesky_ex(jtj + mui[:, None, None] * eye)
+            step = torch.cholesky_solve(rhs.unsqueeze(-1), L).squeeze(-1)
+            zt = zi + step
+            ft = torch.func.vmap(F)(zt, xi)
+            ftsq = ft.pow(2).sum(-1)
+            good = todo & (cinfo == 0) & torch.isfinite(ftsq) & (ftsq < fsqi)
+            new_z[good], new_f[good], new_fsq[good] = zt[good], ft[good], ftsq[good]
+            mui = torch.where(good, (mui / 10).clamp(min=torch.finfo(z0.dtype).tiny), mui)
+            mui = torch.where(todo & ~good, mui * 10, mui)
+            accepted = accepted | good
+        mu[idx] = mui
+        z[idx], f[idx], fsq[idx] = new_z, new_f, new_fsq
+        stalled = idx[~accepted]
+        iters[stalled] -= 1
+        active[idx] = accepted & (new_f.abs().amax(-1) > tol)
+    residual = f.abs().amax(-1)
+    J = jac(z, x_proj) + torch.eye(D, dtype=z0.dtype) if return_jacobian else z0.new_empty((K, 0, 0))
+    return z, residual, iters, residual <= tol, J

@@ -3,7 +3,9 @@
 #include <torch/library.h>
 
 #include "meta_rnn_sequence.h"
+#include "newton_fixed_points.h"
 
 TORCH_LIBRARY(dynamo_ext, m) {
   dynamo_ext::ops::define_meta_rnn_sequence(m);
+  dynamo_ext::ops::define_newton_fixed_points(m);
 }

@@ -1,0 +1,221 @@
+// CPU backend of newton_fixed_points: candidates spread over at::parallel_for,
+// each solved in per-thread scratch (its D x D system stays in cache).
+// Cell math and Jacobian coefficients come from csrc/cell_math.h.
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "../../cell_math.h"
+#include "../meta_rnn_sequence.h"
+#include "../newton_fixed_points.h"
+#include "../small_linalg.h"
+
+namespace dynamo_ext {
+namespace ops {
+namespace {
+
+template <typename T>
+struct CellSystem {
+  CellKind kind;
+  int64_t D;
+  const T* w_hh;  // [G*D, D]
+  const T* b_hh;  // [G*D]
+};
+
+// Per-candidate scratch, reused across the candidates of one thread.
+template <typename T>
+struct Scratch {
+  std::vector<T> gh, coef, F, J, A, dz, z_trial, F_trial, coef_trial, rhs;
+  std::vector<int64_t> piv;
+  explicit Scratch(int64_t D, int64_t GD)
+      : gh(GD), coef(4 * D), F(D), J(D * D), A(D * D), dz(D), z_trial(D), F_trial(D), coef_trial(4 * D), rhs(D),
+        piv(D) {}
+};
+
+// F = cell(z) - z; coef holds what the Jacobian needs (tanh: 1 - h^2; GRU: r, u, n, ghn).
+// Returns ||F||_2^2.
+template <typename T>
+T evaluate(const CellSystem<T>& sys, const T* gi, const T* z, T* gh, T* F, T* coef) {
+  const int64_t D = sys.D, GD = gate_count(sys.kind) * D;
+  for (int64_t i = 0; i < GD; ++i) {
+    const T* row = sys.w_hh + i * D;
+    T s = sys.b_hh[i];
+    for (int64_t j = 0; j < D; ++j) s += row[j] * z[j];
+    gh[i] = s;
+  }
+  T sq = 0;
+  if (sys.kind == CellKind::Tanh) {
+    for (int64_t j = 0; j < D; ++j) {
+      const T h = cell::tanh_cell_forward(gi[j] + gh[j]);
+      coef[j] = cell::tanh_jacobian_coefficient(h);
+      F[j] = h - z[j];
+      sq += F[j] * F[j];
+    }
+  } else {
+    for (int64_t j = 0; j < D; ++j) {
+      T r, u, n, h;
+      cell::gru_cell_forward(gi[j], gi[D + j], gi[2 * D + j], gh[j], gh[D + j], gh[2 * D + j], z[j], r, u, n, h);
+      coef[j] = r;
+      coef[D + j] = u;
+      coef[2 * D + j] = n;
+      coef[3 * D + j] = gh[2 * D + j];
+      F[j] = h - z[j];
+      sq += F[j] * F[j];
+    }
+  }
+  return sq;
+}
+
+// J = dcell/dz at z (row-major D x D).
+template <typename T>
+void step_jacobian(const CellSystem<T>& sys, const T* z, const T* coef, T* J) {
+  const int64_t D = sys.D;
+  for (int64_t j = 0; j < D; ++j) {
+    T* row = J + j * D;
+    if (sys.kind == CellKind::Tanh) {
+      const T a = coef[j];
+      const T* w = sys.w_hh + j * D;
+      for (int64_t k = 0; k < D; ++k) row[k] = a * w[k];
+    } else {
+      T a_r, a_u, a_n, diag;
+      cell::gru_jacobian_coefficients(coef[j], coef[D + j], coef[2 * D + j], coef[3 * D + j], z[j], a_r, a_u, a_n,
+                                      diag);
+      const T* wr = sys.w_hh + j * D;
+      const T* wu = sys.w_hh + (D + j) * D;
+      const T* wn = sys.w_hh + (2 * D + j) * D;
+      for (int64_t k = 0; k < D; ++k) row[k] = a_r * wr[k] + a_u * wu[k] + a_n * wn[k];
+      row[j] += diag;
+    }
+  }
+}
+
+template <typename T>
+T inf_norm(const T* v, int64_t n) {
+  T m = 0;
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, std::fabs(v[i]));
+  return m;
+}
+
+constexpr int kMaxDampingTries = 12;
+
+// Solve one candidate; returns the iteration count, writes z in place and the final residual.
+template <typename T>
+int64_t solve_candidate(const CellSystem<T>& sys, const T* gi, T* z, T tol, int64_t max_iter, Scratch<T>& s,
+                        T* residual_inf) {
+  const int64_t D = sys.D;
+  const T rcond_min = T(100) * std::numeric_limits<T>::epsilon();
+  T fsq = evaluate(sys, gi, z, s.gh.data(), s.F.data(), s.coef.data());
+  T mu = -1;  // Levenberg-Marquardt damping, set on first use
+  int64_t it = 0;
+  for (; it < max_iter; ++it) {
+    if (!(inf_norm(s.F.data(), D) > tol)) break;
+    step_jacobian(sys, z, s.coef.data(), s.J.data());
+    for (int64_t j = 0; j < D; ++j) s.J[j * D + j] -= T(1);  // J <- dcell/dz - I = dF/dz
+    bool accepted = false;
+    // Newton step where the system is well conditioned
+    std::copy(s.J.begin(), s.J.end(), s.A.begin());
+    if (linalg::lu_factor(s.A.data(), D, s.piv.data()) > rcond_min) {
+      for (int64_t j = 0; j < D; ++j) s.dz[j] = -s.F[j];
+      linalg::lu_solve(s.A.data(), D, s.piv.data(), s.dz.data());
+      for (int64_t j = 0; j < D; ++j) s.z_trial[j] = z[j] + s.dz[j];
+      const T trial = evaluate(sys, gi, s.z_trial.data(), s.gh.data(), s.F_trial.data(), s.coef_trial.data());
+      accepted = std::isfinite(trial) && trial < fsq;
+      if (accepted) fsq = trial;
+    }
+    if (!accepted) {
+      // Levenberg-Marquardt: (J^T J + mu I) dz = -J^T F
+      for (int64_t j = 0; j < D; ++j) {
+        T g = 0;
+        for (int64_t i = 0; i < D; ++i) g += s.J[i * D + j] * s.F[i];
+        s.rhs[j] = -g;
+      }
+      if (mu < 0) {
+        T dmax = 0;
+        for (int64_t j = 0; j < D; ++j) {
+          T d = 0;
+          for (int64_t i = 0; i < D; ++i) d += s.J[i * D + j] * s.J[i * D + j];
+          dmax = std::max(dmax, d);
+        }
+        mu = T(1e-3) * std::max(dmax, T(1e-12));
+      }
+      for (int tries = 0; tries < kMaxDampingTries && !accepted; ++tries) {
+        for (int64_t a = 0; a < D; ++a) {
+          for (int64_t b = 0; b <= a; ++b) {
+            T v = 0;
+            for (int64_t i = 0; i < D; ++i) v += s.J[i * D + a] * s.J[i * D + b];
+            s.A[a * D + b] = v + (a == b ? mu : T(0));
+          }
+        }
+        if (linalg::cholesky_factor(s.A.data(), D)) {
+          std::copy(s.rhs.begin(), s.rhs.end(), s.dz.begin());
+          linalg::cholesky_solve(s.A.data(), D, s.dz.data());
+          for (int64_t j = 0; j < D; ++j) s.z_trial[j] = z[j] + s.dz[j];
+          const T trial = evaluate(sys, gi, s.z_trial.data(), s.gh.data(), s.F_trial.data(), s.coef_trial.data());
+          if (std::isfinite(trial) && trial < fsq) {
+            accepted = true;
+            fsq = trial;
+            mu = std::max(mu / T(10), std::numeric_limits<T>::min());
+            break;
+          }
+        }
+        mu *= T(10);
+      }
+    }
+    if (!accepted) break;  // stalled: a slow point or a local minimum of ||F||
+    std::copy(s.z_trial.begin(), s.z_trial.end(), z);
+    std::swap(s.F, s.F_trial);
+    std::swap(s.coef, s.coef_trial);
+  }
+  *residual_inf = inf_norm(s.F.data(), D);
+  return it;
+}
+
+NewtonResult newton_cpu(const at::Tensor& z0, const at::Tensor& x, const at::Tensor& cond, const at::Tensor& w_ih,
+                        const at::Tensor& w_hh_in, const at::Tensor& b_ih, const at::Tensor& b_hh_in,
+                        c10::string_view cell, double tol, int64_t max_iter, bool return_jacobian) {
+  check_newton_inputs(z0, x, cond, w_ih, w_hh_in, b_ih, b_hh_in, cell, tol, max_iter);
+  const CellKind kind = parse_cell(cell);
+  const int64_t K = z0.size(0), D = z0.size(1), GD = gate_count(kind) * D;
+  // constant input side of every candidate: W_ih x + b_ih + cond
+  const at::Tensor gi = at::addmm(b_ih, x, w_ih.t()).add_(cond).contiguous();
+  const at::Tensor w_hh = w_hh_in.contiguous();
+  const at::Tensor b_hh = b_hh_in.contiguous();
+  at::Tensor z = z0.contiguous().clone();
+  at::Tensor residual = at::empty({K}, z0.options());
+  at::Tensor iterations = at::empty({K}, z0.options().dtype(at::kLong));
+  at::Tensor jac = at::empty({K, return_jacobian ? D : 0, return_jacobian ? D : 0}, z0.options());
+  AT_DISPATCH_FLOATING_TYPES(z0.scalar_type(), "newton_fixed_points_cpu", [&] {
+    const CellSystem<scalar_t> sys{kind, D, w_hh.const_data_ptr<scalar_t>(), b_hh.const_data_ptr<scalar_t>()};
+    const scalar_t* gi_p = gi.const_data_ptr<scalar_t>();
+    scalar_t* z_p = z.mutable_data_ptr<scalar_t>();
+    scalar_t* res_p = residual.mutable_data_ptr<scalar_t>();
+    int64_t* it_p = iterations.mutable_data_ptr<int64_t>();
+    scalar_t* jac_p = jac.mutable_data_ptr<scalar_t>();
+    at::parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
+      Scratch<scalar_t> s(D, GD);
+      for (int64_t k = k0; k < k1; ++k) {
+        scalar_t* zk = z_p + k * D;
+        it_p[k] = solve_candidate(sys, gi_p + k * GD, zk, static_cast<scalar_t>(tol), max_iter, s, res_p + k);
+        if (return_jacobian) {
+          evaluate(sys, gi_p + k * GD, zk, s.gh.data(), s.F.data(), s.coef.data());
+          step_jacobian(sys, zk, s.coef.data(), jac_p + k * D * D);
+        }
+      }
+    });
+  });
+  at::Tensor converged = residual.le(tol);
+  return {z, residual, iterations, converged, jac};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(dynamo_ext, CPU, m) {
+  m.impl("newton_fixed_points", &newton_cpu);
+}
+
+}  // namespace ops
+}  // namespace dynamo_ext

@@ -1,0 +1,234 @@
+"""Fixed points of a meta-model at an embedding, or of a plain PyTorch RNN.
+
+For constant input x*, a fixed point solves z* = cell(z*, x*; theta)
+(Sussillo & Barak 2013; for DYNAMO's meta-model, Cotler et al.
+arXiv:2302.14078, DESIGN.md section 1 "fixed points"). Candidates are solved
+by batched Newton / Levenberg-Marquardt in the compiled op
+``dynamo_ext.ops.newton_fixed_points``; this module picks initial states,
+de-duplicates, excludes outliers, and classifies points by the eigenvalues of
+the step Jacobian dcell/dz (discrete time: stable iff max |lambda| < 1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+import torch
+from torch import Tensor, nn
+
+from . import ops, reference
+from ._checks import check_positive_float, check_positive_int, check_tensor
+from .average import resolve_ids
+from .meta import MetaRNN
+
+SUPPORTED = "MetaRNN, torch.nn.RNN (tanh, 1 layer), torch.nn.GRU (1 layer), torch.nn.RNNCell (tanh), torch.nn.GRUCell"
+
+
+@dataclass
+class CellWeights:
+    """One cell's weights with its conditioning bias (zero for plain PyTorch RNNs)."""
+
+    cell: str
+    w_ih: Tensor
+    w_hh: Tensor
+    b_ih: Tensor
+    b_hh: Tensor
+    cond: Tensor  # [G*D]
+
+    @property
+    def state_size(self) -> int:
+        return int(self.w_hh.shape[1])
+
+    @property
+    def input_size(self) -> int:
+        return int(self.w_ih.shape[1])
+
+
+def cell_weights(model: nn.Module, theta: Optional[Tensor] = None, dtype=torch.float64) -> CellWeights:
+    """The cell of ``model`` as plain tensors (``theta`` [m] required for a MetaRNN).
+
+    Raises:
+        ValueError: unsupported modules (LSTM, multi-layer, ReLU RNNs) or a
+            MetaRNN without theta.
+    """
+    def t(p, like):
+        return (p if p is not None else torch.zeros_like(like)).detach().to(dtype)
+
+    if isinstance(model, MetaRNN):
+        if theta is None:
+            raise ValueError("argument 'theta' (or 'model_id') is required for a MetaRNN")
+        cond = model.cond_map(theta.to(model.theta.dtype).reshape(1, -1))[0]
+        return CellWeights(model.cell, t(model.w_ih, None), t(model.w_hh, None), t(model.b_ih, None),
+                           t(model.b_hh, None), t(cond, None))
+    if isinstance(model, (nn.RNN, nn.GRU)):
+        if model.num_layers != 1 or model.bidirectional:
+            raise ValueError(f"argument 'model' must have one layer and one direction, got {model}")
+        names = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+    elif isinstance(model, (nn.RNNCell, nn.GRUCell)):
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    else:
+        raise ValueError(f"argument 'model' must be one of: {SUPPORTED}; got {type(model).__name__}")
+    if isinstance(model, (nn.RNN, nn.RNNCell)) and model.nonlinearity != "tanh":
+        raise ValueError(f"argument 'model' must use nonlinearity='tanh', got {model.nonlinearity!r}")
+    cell = "gru" if isinstance(model, (nn.GRU, nn.GRUCell)) else "tanh"
+    w_ih, w_hh = getattr(model, names[0]), getattr(model, names[1])
+    zeros = torch.zeros(w_hh.shape[0], dtype=dtype)
+    b_ih = getattr(model, names[2], None)
+    b_hh = getattr(model, names[3], None)
+    return CellWeights(cell, t(w_ih, None), t(w_hh, None), zeros if b_ih is None else t(b_ih, None),
+                       zeros if b_hh is None else t(b_hh, None), zeros.clone())
+
+
+@dataclass
+class FixedPoints:
+    """Fixed points (or slow points) of one cell at constant inputs.
+
+    Attributes:
+        states: [P, D] float64; inputs: [P, I] the constant input of each point.
+        residuals: [P] ||cell(z) - z||_inf; q: [P] 0.5 ||cell(z) - z||_2^2.
+        iterations: [P] Newton iterations; converged: [P] bool.
+        jacobians: [P, D, D] the step Jacobian dcell/dz at each point.
+    """
+
+    states: Tensor
+    inputs: Tensor
+    residuals: Tensor
+    q: Tensor
+    iterations: Tensor
+    converged: Tensor
+    jacobians: Tensor
+    weights: CellWeights = field(repr=False)
+    meta: Optional[MetaRNN] = field(default=None, repr=False)
+    slow_points: Optional["FixedPoints"] = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return int(self.states.shape[0])
+
+    @property
+    def eigenvalues(self) -> Tensor:
+        """[P, D] complex eigenvalues of dcell/dz, sorted by decreasing modulus."""
+        ev = torch.linalg.eigvals(self.jacobians)
+        order = ev.abs().argsort(dim=-1, descending=True)
+        return torch.gather(ev, -1, order)
+
+    @property
+    def is_stable(self) -> Tensor:
+        """[P] bool: max |eigenvalue| < 1 (discrete-time stability)."""
+        if len(self) == 0:
+            return torch.zeros(0, dtype=torch.bool)
+        return self.eigenvalues.abs().amax(-1) < 1
+
+    @property
+    def n_unstable(self) -> Tensor:
+        """[P] number of eigenvalues with modulus > 1 (unstable directions)."""
+        if len(self) == 0:
+            return torch.zeros(0, dtype=torch.long)
+        return (self.eigenvalues.abs() > 1).sum(-1)
+
+    def select(self, mask: Tensor) -> "FixedPoints":
+        return FixedPoints(self.states[mask], self.inputs[mask], self.residuals[mask], self.q[mask],
+                           self.iterations[mask], self.converged[mask], self.jacobians[mask], self.weights, self.meta)
+
+    def deduplicate(self, tol: float = 1e-6) -> "FixedPoints":
+        """Keep one point per cluster of states closer than ``tol`` (Euclidean), the lowest q first."""
+        if len(self) == 0:
+            return self
+        order = self.q.argsort()
+        keep = []
+        for i in order.tolist():
+            if all(float((self.states[i] - self.states[j]).norm()) > tol or
+                   not torch.equal(self.inputs[i], self.inputs[j]) for j in keep):
+                keep.append(i)
+        return self.select(torch.tensor(sorted(keep), dtype=torch.long))
+
+    def to_base(self, model_id: Union[int, str]) -> Tensor:
+        """States mapped into a base model's hidden coordinates through its linear map A_n (MetaRNN only)."""
+        if self.meta is None:
+            raise ValueError("to_base needs fixed points of a MetaRNN; these come from a plain RNN")
+        n = resolve_ids(self.meta, [model_id], "model_id")[0]
+        hmap = self.meta.maps[n]
+        with torch.no_grad():
+            return hmap.to_base(self.states.to(hmap.mean.dtype)).to(self.states.dtype)
+
+
+def _initial_states(weights: CellWeights, initial_states, trajectories, n_inits, noise, generator) -> Tensor:
+    D = weights.state_size
+    if initial_states is not None:
+        check_tensor(initial_states, "initial_states", shape=[None, D])
+        z0 = initial_states.detach().to(torch.float64)
+    elif trajectories is not None:
+        check_tensor(trajectories, "trajectories", ndim=3)
+        if trajectories.shape[-1] != D:
+            raise ValueError(f"argument 'trajectories' must have state size {D}, got shape {tuple(trajectories.shape)}")
+        flat = trajectories.detach().reshape(-1, D).to(torch.float64)
+        z0 = flat[torch.randint(len(flat), (n_inits,), generator=generator)]
+    else:
+        z0 = torch.rand(n_inits, D, generator=generator, dtype=torch.float64) * 2 - 1
+    if noise > 0:
+        z0 = z0 + noise * torch.randn(z0.shape, generator=generator, dtype=torch.float64)
+    return z0
+
+
+def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial_states: Optional[Tensor] = None,
+                      trajectories: Optional[Tensor] = None, n_inits: int = 256, noise: float = 0.0,
+                      tol: float = 1e-10, max_iter: int = 100, theta: Optional[Tensor] = None,
+                      model_id: Optional[Union[int, str]] = None, dedup_tol: float = 1e-6,
+                      outlier_max_abs: Optional[float] = 1.0, slow_q: float = 1e-4, seed: int = 0) -> FixedPoints:
+    """Find the fixed points of a cell at a constant input.
+
+    Args:
+        model: a MetaRNN (with ``theta`` [m] or ``model_id``), or a plain
+            torch.nn.RNN / GRU / RNNCell / GRUCell (zero conditioning).
+        inputs: constant input x* ([I] or [K, I]; default zeros).
+        initial_states: [K, D] starting states; else ``n_inits`` states drawn
+            from ``trajectories`` [B, T, D] (hidden states of the network), else
+            uniform in [-1, 1]^D; ``noise`` adds Gaussian jitter.
+        tol: convergence on ||F||_inf (float64 throughout); max_iter: cap.
+        dedup_tol: states closer than this are one point.
+        outlier_max_abs: drop points with any |z_i| above this (tanh and GRU
+            states lie in [-1, 1]); None keeps all.
+        slow_q: non-converged candidates with q = 0.5 ||F||^2 below this are
+            reported as ``slow_points``.
+
+    Returns:
+        FixedPoints of the unique converged points, with ``slow_points``.
+
+    Raises:
+        ValueError: unsupported model, bad shapes, NaN/Inf, bad settings.
+    """
+    check_positive_int(n_inits, "n_inits")
+    check_positive_float(tol, "tol")
+    check_positive_int(max_iter, "max_iter")
+    check_positive_float(noise, "noise", allow_zero=True)
+    meta = model if isinstance(model, MetaRNN) else None
+    if meta is not None and model_id is not None:
+        theta = meta.theta.detach()[resolve_ids(meta, [model_id], "model_id")[0]]
+    weights = cell_weights(model, theta)
+    g = torch.Generator().manual_seed(seed)
+    z0 = _initial_states(weights, initial_states, trajectories, n_inits, noise, g)
+    K, I = z0.shape[0], weights.input_size
+    if inputs is None:
+        x = torch.zeros(K, I, dtype=torch.float64)
+    else:
+        check_tensor(inputs, "inputs")
+        x = inputs.detach().to(torch.float64)
+        if x.dim() == 1:
+            x = x.expand(K, -1)
+        if x.shape != (K, I):
+            raise ValueError(f"argument 'inputs' must have shape [{I}] or [{K}, {I}], got {tuple(inputs.shape)}")
+    x = x.contiguous()
+    cond = weights.cond.expand(K, -1).contiguous()
+    z, res, iters, conv, jac = ops.newton_fixed_points(z0, x, cond, weights.w_ih, weights.w_hh, weights.b_ih,
+                                                       weights.b_hh, weights.cell, tol, max_iter, True)
+    with torch.no_grad():
+        x_proj = x @ weights.w_ih.T + weights.b_ih + cond
+        F = reference.cell_step(z, x_proj, weights.w_hh, weights.b_hh, weights.cell) - z
+    q = 0.5 * F.pow(2).sum(-1)
+    everything = FixedPoints(z, x, res, q, iters, conv, jac, weights, meta)
+    finite = torch.isfinite(z).all(-1)
+    if outlier_max_abs is not None:
+        finite &= z.abs().amax(-1) <= outlier_max_abs + 1e-9
+    fixed = everything.select(conv & finite).deduplicate(dedup_tol)
+    slow = everything.select(~conv & finite & (q < slow_q)).deduplicate(dedup_tol)
+    fixed.slow_points = slow
+    return fixed

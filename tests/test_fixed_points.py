@@ -1,0 +1,147 @@
+"""Batched Newton fixed-point solves: the op against the reference, known systems, the analysis API."""
+import pytest
+import torch
+
+import dynamo_ext as de
+from dynamo_ext import ops, reference
+from dynamo_ext.fixed_points import find_fixed_points
+from dynamo_ext.tasks import flipflop_batch
+
+
+def random_system(cell, K=48, I=2, D=12, scale=1.5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    G = reference.gate_count(cell)
+    dt = torch.float64
+    return (torch.rand(K, D, generator=g, dtype=dt) * 2 - 1, torch.randn(K, I, generator=g, dtype=dt) * 0.3,
+            (torch.randn(1, G * D, generator=g, dtype=dt) * 0.2).expand(K, -1).contiguous(),
+            torch.randn(G * D, I, generator=g, dtype=dt), torch.randn(G * D, D, generator=g, dtype=dt) * scale / D ** 0.5,
+            torch.randn(G * D, generator=g, dtype=dt) * 0.1, torch.randn(G * D, generator=g, dtype=dt) * 0.1)
+
+
+@pytest.mark.parametrize("cell", ["tanh", "gru"])
+def test_op_matches_reference_and_solves_the_fixed_point_equation(cell):
+    args = random_system(cell)
+    z, res, it, conv, J = ops.newton_fixed_points(*args, cell=cell, tol=1e-10, max_iter=60)
+    zr, resr, itr, convr, Jr = reference.newton_fixed_points(*args, cell=cell, tol=1e-10, max_iter=60)
+    assert conv.float().mean() >= 0.5  # the rest stall in slow regions (q > 0) or hit max_iter
+    # at least 99% of the candidates the reference converges also converge in the op
+    assert (conv & convr).sum() >= 0.99 * convr.sum()
+    both = conv & convr
+    torch.testing.assert_close(z[both], zr[both], rtol=0, atol=1e-8)
+    # independent check of the equation, and of the Jacobian against autograd
+    z0, x, cond, w_ih, w_hh, b_ih, b_hh = args
+    x_proj = x @ w_ih.T + b_ih + cond
+    F = reference.cell_step(z, x_proj, w_hh, b_hh, cell) - z
+    assert float(F[conv].abs().max()) <= 1e-10
+    assert torch.equal(conv, res <= 1e-10)
+    for k in conv.nonzero().squeeze(1)[:5].tolist():
+        auto = torch.autograd.functional.jacobian(
+            lambda v: reference.cell_step(v.unsqueeze(0), x_proj[k:k + 1], w_hh, b_hh, cell)[0], z[k])
+        torch.testing.assert_close(J[k], auto, rtol=1e-10, atol=1e-12)
+    assert int(it.max()) <= 60
+
+
+@pytest.mark.parametrize("cell", ["tanh", "gru"])
+def test_opcheck(cell):
+    args = random_system(cell, K=6, D=5)
+    torch.library.opcheck(torch.ops.dynamo_ext.newton_fixed_points.default, (*args, cell, 1e-10, 30, True))
+    f32 = tuple(a.float() for a in args)
+    torch.library.opcheck(torch.ops.dynamo_ext.newton_fixed_points.default, (*f32, cell, 1e-5, 30, False))
+
+
+def test_without_recurrence_the_fixed_point_is_tanh_of_the_bias():
+    D = 7
+    b = torch.randn(D, dtype=torch.float64)
+    zeros = torch.zeros(D, D, dtype=torch.float64)
+    z, res, it, conv, J = ops.newton_fixed_points(torch.zeros(3, D, dtype=torch.float64),
+                                                  torch.zeros(3, 1, dtype=torch.float64),
+                                                  torch.zeros(3, D, dtype=torch.float64),
+                                                  torch.zeros(D, 1, dtype=torch.float64), zeros, b,
+                                                  torch.zeros(D, dtype=torch.float64), "tanh", 1e-12, 20, True)
+    torch.testing.assert_close(z, torch.tanh(b).expand(3, -1), rtol=0, atol=1e-12)
+    assert conv.all() and int(it.max()) <= 2 and float(J.abs().max()) == 0.0
+
+
+def test_stability_of_the_three_fixed_points_of_z_equals_tanh_2z():
+    cell = torch.nn.RNNCell(1, 1).double()
+    with torch.no_grad():
+        cell.weight_hh.fill_(2.0)
+        cell.bias_hh.zero_()
+        cell.bias_ih.zero_()
+    fps = find_fixed_points(cell, initial_states=torch.linspace(-1, 1, 41, dtype=torch.float64).unsqueeze(1))
+    assert len(fps) == 3
+    order = fps.states[:, 0].argsort()
+    states = fps.states[order, 0]
+    assert abs(float(states[1])) < 1e-12 and float(states[2]) == pytest.approx(0.957504, abs=1e-6)
+    assert fps.is_stable[order].tolist() == [True, False, True]
+    assert fps.n_unstable[order].tolist() == [0, 1, 0]
+    torch.testing.assert_close(fps.eigenvalues[order][1].real, torch.tensor([2.0], dtype=torch.float64))
+
+
+def test_gru_fixed_points_satisfy_torch_gru_cell():
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(2, 8).double()
+    x_star = torch.tensor([0.3, -0.2], dtype=torch.float64)
+    fps = find_fixed_points(gru, inputs=x_star, n_inits=64)
+    assert len(fps) >= 1
+    cell = torch.nn.GRUCell(2, 8).double()
+    cell.load_state_dict({k.replace("_l0", ""): v for k, v in gru.state_dict().items()})
+    with torch.no_grad():
+        step = cell(x_star.expand(len(fps), -1), fps.states)
+    torch.testing.assert_close(step, fps.states, rtol=0, atol=1e-9)
+
+
+def test_meta_model_fixed_points_and_base_coordinates(tiny_fit):
+    meta = tiny_fit.meta
+    fps = find_fixed_points(meta, model_id="gru-h12-s0", n_inits=32)
+    assert len(fps) >= 1 and fps.states.shape[1] == meta.state_size
+    base = fps.to_base("gru-h12-s0")
+    assert base.shape == (len(fps), 12)
+    torch.testing.assert_close(base.float(), meta.maps[1].to_base(fps.states.float()), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="'theta'"):
+        find_fixed_points(meta)
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="argument 'model'"):
+        find_fixed_points(torch.nn.LSTM(2, 4))
+    with pytest.raises(ValueError, match="nonlinearity='tanh'"):
+        find_fixed_points(torch.nn.RNN(2, 4, nonlinearity="relu"))
+    rnn = torch.nn.RNN(2, 4)
+    with pytest.raises(ValueError, match="'initial_states' must have shape"):
+        find_fixed_points(rnn, initial_states=torch.zeros(3, 5))
+    with pytest.raises(ValueError, match="'initial_states' must be finite"):
+        find_fixed_points(rnn, initial_states=torch.full((3, 4), float("nan")))
+    with pytest.raises(ValueError, match="'inputs' must have shape"):
+        find_fixed_points(rnn, inputs=torch.zeros(3))
+    args = random_system("tanh", K=2, D=3)
+    with pytest.raises(RuntimeError, match="'tol' must be > 0"):
+        ops.newton_fixed_points(*args, cell="tanh", tol=0.0)
+    with pytest.raises(RuntimeError, match="'w_hh' must have shape"):
+        ops.newton_fixed_points(*args[:4], args[4][:, :2], *args[5:], cell="tanh")
+
+
+@pytest.mark.slow
+def test_flip_flop_rnn_has_eight_stable_fixed_points():
+    """Sussillo & Barak 2013: a tanh RNN trained on the 3-bit flip-flop has 8 stable fixed points at zero input."""
+    torch.manual_seed(0)
+    rnn = torch.nn.RNN(3, 64, batch_first=True)
+    readout = torch.nn.Linear(64, 3)
+    opt = torch.optim.Adam([*rnn.parameters(), *readout.parameters()], lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(3000):
+        x, y = flipflop_batch(64, 60, 3, 0.08, g)
+        loss = (readout(rnn(x)[0]) - y).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss.detach()) < 0.02
+    x, _ = flipflop_batch(128, 60, 3, 0.08, g)
+    with torch.no_grad():
+        trajectories, _ = rnn(x)
+    fps = find_fixed_points(rnn, trajectories=trajectories, n_inits=512, noise=0.01)
+    assert int(fps.is_stable.sum()) == 8
+    # the 8 stable points are the 8 memories: their readouts have the 8 sign patterns
+    with torch.no_grad():
+        signs = readout(fps.states[fps.is_stable].float()).sign()
+    assert len({tuple(s.tolist()) for s in signs}) == 8
