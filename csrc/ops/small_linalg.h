@@ -1,10 +1,17 @@
 // Dense solves for one small system (the fixed-point solver's per-candidate
 // Newton and Levenberg-Marquardt steps), in place on row-major n x n arrays.
-// Plain loops over contiguous rows: the compiler vectorises the row updates.
+// Plain loops over contiguous rows: the compiler vectorises the row updates
+// (always inlined, so that callers built for several instruction sets get each).
 #pragma once
 
 #include <cmath>
 #include <cstdint>
+
+#if defined(__GNUC__) && !defined(__CUDACC__)
+#define DYNAMO_LINALG_INLINE inline __attribute__((always_inline))
+#else
+#define DYNAMO_LINALG_INLINE inline
+#endif
 
 namespace dynamo_ext {
 namespace linalg {
@@ -12,7 +19,7 @@ namespace linalg {
 // LU factorisation with partial pivoting, A = P L U (L unit lower, both in A).
 // Returns min |u_ii| / max |u_ii|, a cheap conditioning estimate (0 if singular).
 template <typename T>
-T lu_factor(T* A, int64_t n, int64_t* piv) {
+DYNAMO_LINALG_INLINE T lu_factor(T* A, int64_t n, int64_t* piv) {
   T max_pivot = 0, min_pivot = INFINITY;
   for (int64_t k = 0; k < n; ++k) {
     int64_t p = k;
@@ -49,7 +56,7 @@ T lu_factor(T* A, int64_t n, int64_t* piv) {
 
 // Solve A x = b with the factors of lu_factor; b is overwritten with x.
 template <typename T>
-void lu_solve(const T* A, int64_t n, const int64_t* piv, T* b) {
+DYNAMO_LINALG_INLINE void lu_solve(const T* A, int64_t n, const int64_t* piv, T* b) {
   for (int64_t k = 0; k < n; ++k) {
     if (piv[k] != k) {
       const T tmp = b[k];
@@ -72,7 +79,7 @@ void lu_solve(const T* A, int64_t n, const int64_t* piv, T* b) {
 // Cholesky factorisation A = L L^T of a symmetric positive definite matrix
 // (lower triangle used and overwritten). Returns false if A is not positive definite.
 template <typename T>
-bool cholesky_factor(T* A, int64_t n) {
+DYNAMO_LINALG_INLINE bool cholesky_factor(T* A, int64_t n) {
   for (int64_t j = 0; j < n; ++j) {
     T d = A[j * n + j];
     for (int64_t k = 0; k < j; ++k) d -= A[j * n + k] * A[j * n + k];
@@ -93,7 +100,7 @@ bool cholesky_factor(T* A, int64_t n) {
 
 // Solve L L^T x = b with the factor of cholesky_factor; b is overwritten with x.
 template <typename T>
-void cholesky_solve(const T* L, int64_t n, T* b) {
+DYNAMO_LINALG_INLINE void cholesky_solve(const T* L, int64_t n, T* b) {
   for (int64_t i = 0; i < n; ++i) {
     T s = b[i];
     for (int64_t k = 0; k < i; ++k) s -= L[i * n + k] * b[k];

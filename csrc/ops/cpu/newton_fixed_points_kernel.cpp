@@ -14,6 +14,13 @@
 #include "../newton_fixed_points.h"
 #include "../small_linalg.h"
 
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define DYNAMO_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define DYNAMO_CLONES
+#endif
+#define DYNAMO_INLINE inline __attribute__((always_inline))
+
 namespace dynamo_ext {
 namespace ops {
 namespace {
@@ -29,17 +36,17 @@ struct CellSystem {
 // Per-candidate scratch, reused across the candidates of one thread.
 template <typename T>
 struct Scratch {
-  std::vector<T> gh, coef, F, J, A, dz, z_trial, F_trial, coef_trial, rhs;
+  std::vector<T> gh, coef, F, J, A, JtJ, dz, z_trial, F_trial, coef_trial, rhs;
   std::vector<int64_t> piv;
   explicit Scratch(int64_t D, int64_t GD)
-      : gh(GD), coef(4 * D), F(D), J(D * D), A(D * D), dz(D), z_trial(D), F_trial(D), coef_trial(4 * D), rhs(D),
-        piv(D) {}
+      : gh(GD), coef(4 * D), F(D), J(D * D), A(D * D), JtJ(D * D), dz(D), z_trial(D), F_trial(D),
+        coef_trial(4 * D), rhs(D), piv(D) {}
 };
 
 // F = cell(z) - z; coef holds what the Jacobian needs (tanh: 1 - h^2; GRU: r, u, n, ghn).
 // Returns ||F||_2^2.
 template <typename T>
-T evaluate(const CellSystem<T>& sys, const T* gi, const T* z, T* gh, T* F, T* coef) {
+DYNAMO_INLINE T evaluate(const CellSystem<T>& sys, const T* gi, const T* z, T* gh, T* F, T* coef) {
   const int64_t D = sys.D, GD = gate_count(sys.kind) * D;
   for (int64_t i = 0; i < GD; ++i) {
     const T* row = sys.w_hh + i * D;
@@ -72,7 +79,7 @@ T evaluate(const CellSystem<T>& sys, const T* gi, const T* z, T* gh, T* F, T* co
 
 // J = dcell/dz at z (row-major D x D).
 template <typename T>
-void step_jacobian(const CellSystem<T>& sys, const T* z, const T* coef, T* J) {
+DYNAMO_INLINE void step_jacobian(const CellSystem<T>& sys, const T* z, const T* coef, T* J) {
   const int64_t D = sys.D;
   for (int64_t j = 0; j < D; ++j) {
     T* row = J + j * D;
@@ -94,7 +101,7 @@ void step_jacobian(const CellSystem<T>& sys, const T* z, const T* coef, T* J) {
 }
 
 template <typename T>
-T inf_norm(const T* v, int64_t n) {
+DYNAMO_INLINE T inf_norm(const T* v, int64_t n) {
   T m = 0;
   for (int64_t i = 0; i < n; ++i) m = std::max(m, std::fabs(v[i]));
   return m;
@@ -104,7 +111,7 @@ constexpr int kMaxDampingTries = 12;
 
 // Solve one candidate; returns the iteration count, writes z in place and the final residual.
 template <typename T>
-int64_t solve_candidate(const CellSystem<T>& sys, const T* gi, T* z, T tol, int64_t max_iter, Scratch<T>& s,
+DYNAMO_INLINE int64_t solve_candidate_impl(const CellSystem<T>& sys, const T* gi, T* z, T tol, int64_t max_iter, Scratch<T>& s,
                         T* residual_inf) {
   const int64_t D = sys.D;
   const T rcond_min = T(100) * std::numeric_limits<T>::epsilon();
@@ -127,29 +134,28 @@ int64_t solve_candidate(const CellSystem<T>& sys, const T* gi, T* z, T tol, int6
       if (accepted) fsq = trial;
     }
     if (!accepted) {
-      // Levenberg-Marquardt: (J^T J + mu I) dz = -J^T F
-      for (int64_t j = 0; j < D; ++j) {
-        T g = 0;
-        for (int64_t i = 0; i < D; ++i) g += s.J[i * D + j] * s.F[i];
-        s.rhs[j] = -g;
+      // Levenberg-Marquardt: (J^T J + mu I) dz = -J^T F. J^T J (lower triangle) and
+      // J^T F are accumulated row by row of J, so every inner loop is contiguous.
+      std::fill(s.JtJ.begin(), s.JtJ.end(), T(0));
+      std::fill(s.rhs.begin(), s.rhs.end(), T(0));
+      for (int64_t i = 0; i < D; ++i) {
+        const T* Ji = s.J.data() + i * D;
+        const T fi = s.F[i];
+        for (int64_t a = 0; a < D; ++a) {
+          const T ja = Ji[a];
+          s.rhs[a] -= ja * fi;
+          T* row = s.JtJ.data() + a * D;
+          for (int64_t b = 0; b <= a; ++b) row[b] += ja * Ji[b];
+        }
       }
       if (mu < 0) {
         T dmax = 0;
-        for (int64_t j = 0; j < D; ++j) {
-          T d = 0;
-          for (int64_t i = 0; i < D; ++i) d += s.J[i * D + j] * s.J[i * D + j];
-          dmax = std::max(dmax, d);
-        }
+        for (int64_t j = 0; j < D; ++j) dmax = std::max(dmax, s.JtJ[j * D + j]);
         mu = T(1e-3) * std::max(dmax, T(1e-12));
       }
       for (int tries = 0; tries < kMaxDampingTries && !accepted; ++tries) {
-        for (int64_t a = 0; a < D; ++a) {
-          for (int64_t b = 0; b <= a; ++b) {
-            T v = 0;
-            for (int64_t i = 0; i < D; ++i) v += s.J[i * D + a] * s.J[i * D + b];
-            s.A[a * D + b] = v + (a == b ? mu : T(0));
-          }
-        }
+        std::copy(s.JtJ.begin(), s.JtJ.end(), s.A.begin());
+        for (int64_t j = 0; j < D; ++j) s.A[j * D + j] += mu;
         if (linalg::cholesky_factor(s.A.data(), D)) {
           std::copy(s.rhs.begin(), s.rhs.end(), s.dz.begin());
           linalg::cholesky_solve(s.A.data(), D, s.dz.data());
@@ -172,6 +178,16 @@ int64_t solve_candidate(const CellSystem<T>& sys, const T* gi, T* z, T tol, int6
   }
   *residual_inf = inf_norm(s.F.data(), D);
   return it;
+}
+
+// Non-template entry points, built for AVX-512, AVX2 and baseline x86-64 (chosen at load time).
+DYNAMO_CLONES int64_t solve_candidate(const CellSystem<float>& sys, const float* gi, float* z, float tol,
+                                      int64_t max_iter, Scratch<float>& s, float* residual_inf) {
+  return solve_candidate_impl(sys, gi, z, tol, max_iter, s, residual_inf);
+}
+DYNAMO_CLONES int64_t solve_candidate(const CellSystem<double>& sys, const double* gi, double* z, double tol,
+                                      int64_t max_iter, Scratch<double>& s, double* residual_inf) {
+  return solve_candidate_impl(sys, gi, z, tol, max_iter, s, residual_inf);
 }
 
 NewtonResult newton_cpu(const at::Tensor& z0, const at::Tensor& x, const at::Tensor& cond, const at::Tensor& w_ih,
