@@ -28,17 +28,37 @@ def main(path):
     data = json.load(open(path))
     groups = defaultdict(dict)
     extra = {}
+    infos = defaultdict(dict)
     for b in data["benchmarks"]:
         groups[b["group"]][impl_of(b)] = b["stats"]["median"]
+        infos[b["group"]][impl_of(b)] = b.get("extra_info", {})
         if impl_of(b) == "fused":
             extra[b["group"]] = b.get("extra_info", {})
     print(f"machine: {data['machine_info'].get('cpu', {}).get('brand_raw', '?')}, "
           f"{data['machine_info'].get('cpu', {}).get('count', '?')} logical CPUs; {data['datetime']}")
     print()
+    fp = sorted(g for g in groups if g.startswith("fixed_points"))
+    if fp:
+        print("| group | fused (s) | python_newton (s) | adam_q (s) | vs python_newton | vs adam_q "
+              "| converged fused / python_newton / adam_q | max residual fused / python_newton / adam_q |")
+        print("|---|---|---|---|---|---|---|---|")
+        impls = ("fused", "python_newton", "adam_q")
+        for group in fp:
+            med, info = groups[group], infos[group]
+            f = med.get("fused")
+            cells = [group] + [f"{med[k]:.3f}" if k in med else "-" for k in impls]
+            cells += [f"{med[k] / f:.1f}x" if (f and k in med) else "-" for k in impls[1:]]
+            cells.append(" / ".join(f"{info[k]['fraction_converged']:.3f}" if k in info else "-" for k in impls))
+            cells.append(" / ".join(f"{info[k]['max_residual']:.1e}" if k in info else "-" for k in impls))
+            print("| " + " | ".join(cells) + " |")
+        print()
+    rest = [g for g in groups if not g.startswith("fixed_points")]
+    if not rest:
+        return
     print("| group | fused (ms) | reference (ms) | torch_nn (ms) | compiled (ms) | vs reference | vs torch_nn "
           "| vs compiled | fused rec-GEMM GFLOP/s | torch.mm GFLOP/s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for group in sorted(groups, key=_order):
+    for group in sorted(rest, key=_order):
         med = groups[group]
         f = med.get("fused")
         cells = [group] + [f"{med[k] * 1e3:.2f}" if k in med else "-"

@@ -4,6 +4,7 @@
     dynamo-ext fit      -> dynamo_ext.fit
     dynamo-ext analyze  -> dynamo_ext.analysis.analyze + dynamo_ext.report.write_report
     dynamo-ext demo     -> dynamo_ext.demo.run_demo
+    dynamo-ext fixed-points -> dynamo_ext.fixed_points.find_fixed_points + report.plot_fixed_points
 """
 from __future__ import annotations
 
@@ -52,7 +53,19 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--quick", action="store_true", help="smaller population and fit (<= 3 minutes)")
     d.add_argument("--seed", type=int, default=0)
 
-    for s in (z, f, a, d):
+    fp = sub.add_parser("fixed-points", help="fixed points of a meta-model at one model's embedding")
+    fp.add_argument("meta", help="meta-model folder (from `dynamo-ext fit`)")
+    fp.add_argument("--model-id", required=True, help="the base model whose embedding to use")
+    fp.add_argument("--input", type=float, nargs="+", default=None, help="constant input x* (default zeros)")
+    fp.add_argument("--population", default=None, help="population folder: start from meta-model trajectories "
+                    "on its task's test inputs (default: uniform initial states)")
+    fp.add_argument("--n-inits", type=int, default=256)
+    fp.add_argument("--noise", type=float, default=0.01)
+    fp.add_argument("--tol", type=float, default=1e-10)
+    fp.add_argument("--seed", type=int, default=0)
+    fp.add_argument("--out", required=True, help="folder for fixed_points.json and fixed_points.png")
+
+    for s in (z, f, a, d, fp):
         s.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p
 
@@ -81,11 +94,50 @@ def _run(args) -> int:
         metrics = analyze(load_meta(args.meta), Population.load(args.population), seed=args.seed)
         write_report(metrics, args.out, history=load_history(args.meta))
         print(f"report written to {args.out}/report.md")
+    elif args.command == "fixed-points":
+        _fixed_points_command(args)
     elif args.command == "demo":
         from .demo import run_demo
         metrics = run_demo(args.out, quick=args.quick, seed=args.seed, progress=progress)
         print(f"demo finished in {metrics['timing_s']['total']:.0f} s; report: {args.out}/report.md")
     return 0
+
+
+def _fixed_points_command(args) -> None:
+    from pathlib import Path
+
+    import torch
+
+    from . import _io
+    from .fit import load_meta
+    from .fixed_points import find_fixed_points
+    from .report import plot_fixed_points
+    from .zoo import Population
+
+    meta = load_meta(args.meta)
+    if args.model_id not in meta.model_ids:
+        raise ValueError(f"argument '--model-id' must be one of {meta.model_ids}, got {args.model_id!r}")
+    n = meta.model_ids.index(args.model_id)
+    x_star = torch.tensor(args.input, dtype=torch.float64) if args.input is not None else None
+    trajectories = None
+    if args.population is not None:
+        task = Population.load(args.population).task
+        with torch.no_grad():
+            trajectories = meta(task.x_test[:256].to(meta.theta.dtype), n)[0]
+    fps = find_fixed_points(meta, inputs=x_star, trajectories=trajectories, n_inits=args.n_inits,
+                            noise=args.noise, tol=args.tol, model_id=args.model_id, seed=args.seed)
+    out = Path(args.out)
+    plot_fixed_points(fps, out / "fixed_points.png", trajectories=trajectories,
+                      title=f"Meta-model fixed points at theta of {args.model_id}")
+    info = {"model_id": args.model_id, "theta": meta.theta.detach()[n].tolist(),
+            "input": args.input, "n_fixed_points": len(fps), "n_stable": int(fps.is_stable.sum()),
+            "n_unstable_directions": fps.n_unstable.tolist(), "residuals": fps.residuals.tolist(),
+            "max_eigenvalue_modulus": fps.eigenvalues.abs().amax(-1).tolist() if len(fps) else [],
+            "n_slow_points": len(fps.slow_points), "slow_point_q": fps.slow_points.q.tolist(),
+            "states": fps.states.tolist(), "states_in_base_coordinates": fps.to_base(args.model_id).tolist()}
+    _io.write_json(out / "fixed_points.json", info)
+    print(f"{len(fps)} fixed points ({info['n_stable']} stable), {len(fps.slow_points)} slow points; "
+          f"written to {out}/fixed_points.json")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -112,3 +112,38 @@ def write_report(metrics: Dict, folder: Path, history: Optional[Dict] = None) ->
     _io.write_json(folder / "metrics.json", metrics)
     _io.write_text(folder / "report.md", "\n".join(md))
     return written + [folder / "metrics.json", folder / "report.md"]
+
+
+def plot_fixed_points(fps, path: Path, trajectories=None, title: str = "Fixed points") -> Path:
+    """Fixed points projected on the first two principal components of the states (or of
+    ``trajectories`` [B, T, D] when given, drawn in grey); filled: stable, open: unstable
+    (label: number of unstable directions)."""
+    import torch
+
+    states = fps.states.detach().double()
+    basis_src = trajectories.detach().reshape(-1, states.shape[1]).double() if trajectories is not None else states
+    mean = basis_src.mean(0)
+    if basis_src.shape[0] >= 2:
+        _, _, V = torch.linalg.svd(basis_src - mean, full_matrices=False)
+        basis = V[:2].T if V.shape[0] >= 2 else torch.cat([V[:1].T, torch.zeros_like(V[:1].T)], 1)
+    else:
+        basis = torch.eye(states.shape[1], 2, dtype=torch.float64)
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    if trajectories is not None:
+        for traj in trajectories[:20]:
+            p = (traj.detach().double() - mean) @ basis
+            ax.plot(p[:, 0], p[:, 1], color="0.8", lw=0.6, zorder=1)
+    if len(fps):
+        p = (states - mean) @ basis
+        stable = fps.is_stable
+        ax.scatter(p[stable, 0], p[stable, 1], c="k", s=40, label="stable", zorder=3)
+        ax.scatter(p[~stable, 0], p[~stable, 1], facecolors="none", edgecolors="tab:red", s=40, label="unstable",
+                   zorder=3)
+        for (x, y), k in zip(p[~stable].tolist(), fps.n_unstable[~stable].tolist()):
+            ax.annotate(str(k), (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7, color="tab:red")
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+    return path

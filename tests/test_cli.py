@@ -44,3 +44,16 @@ def test_errors_are_reported_not_raised(cli_run, tmp_path, capsys):
     assert main(["analyze", str(pop), str(tmp_path / "nometa"), "--out", str(tmp_path / "r")]) == 2
     assert "meta-model folder" in capsys.readouterr().err
     assert not (tmp_path / "m").exists() and not (tmp_path / "r").exists()
+
+
+def test_fixed_points_command(cli_run, tmp_path):
+    pop, meta, _ = cli_run
+    out = tmp_path / "fp"
+    assert main(["fixed-points", str(meta), "--model-id", "gru-h8-s0", "--population", str(pop), "--n-inits", "32",
+                 "--out", str(out), "--no-progress"]) == 0
+    info = json.loads((out / "fixed_points.json").read_text())
+    assert info["n_fixed_points"] == len(info["states"]) >= 1
+    assert all(r <= 1e-10 for r in info["residuals"])
+    assert len(info["states_in_base_coordinates"][0]) == 8
+    assert (out / "fixed_points.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["fixed-points", str(meta), "--model-id", "nope", "--out", str(out)]) == 2
