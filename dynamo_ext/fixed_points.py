@@ -51,15 +51,14 @@ def cell_weights(model: nn.Module, theta: Optional[Tensor] = None, dtype=torch.f
         ValueError: unsupported modules (LSTM, multi-layer, ReLU RNNs) or a
             MetaRNN without theta.
     """
-    def t(p, like):
-        return (p if p is not None else torch.zeros_like(like)).detach().to(dtype)
+    def t(p):
+        return p.detach().to(dtype)
 
     if isinstance(model, MetaRNN):
         if theta is None:
             raise ValueError("argument 'theta' (or 'model_id') is required for a MetaRNN")
         cond = model.cond_map(theta.to(model.theta.dtype).reshape(1, -1))[0]
-        return CellWeights(model.cell, t(model.w_ih, None), t(model.w_hh, None), t(model.b_ih, None),
-                           t(model.b_hh, None), t(cond, None))
+        return CellWeights(model.cell, t(model.w_ih), t(model.w_hh), t(model.b_ih), t(model.b_hh), t(cond))
     if isinstance(model, (nn.RNN, nn.GRU)):
         if model.num_layers != 1 or model.bidirectional:
             raise ValueError(f"argument 'model' must have one layer and one direction, got {model}")
@@ -75,8 +74,8 @@ def cell_weights(model: nn.Module, theta: Optional[Tensor] = None, dtype=torch.f
     zeros = torch.zeros(w_hh.shape[0], dtype=dtype)
     b_ih = getattr(model, names[2], None)
     b_hh = getattr(model, names[3], None)
-    return CellWeights(cell, t(w_ih, None), t(w_hh, None), zeros if b_ih is None else t(b_ih, None),
-                       zeros if b_hh is None else t(b_hh, None), zeros.clone())
+    return CellWeights(cell, t(w_ih), t(w_hh), zeros if b_ih is None else t(b_ih),
+                       zeros if b_hh is None else t(b_hh), zeros.clone())
 
 
 @dataclass

@@ -2,7 +2,6 @@
 import pytest
 import torch
 
-import dynamo_ext as de
 from dynamo_ext import ops, reference
 from dynamo_ext.fixed_points import find_fixed_points
 from dynamo_ext.tasks import flipflop_batch

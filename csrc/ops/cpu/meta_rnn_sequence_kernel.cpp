@@ -8,15 +8,9 @@
 #include <algorithm>
 
 #include "../../cell_math.h"
+#include "vectorize.h"
 #include "../meta_rnn_sequence.h"
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define DYNAMO_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define DYNAMO_CLONES
-#endif
-// The row loops must be inlined into each clone to be compiled for its instruction set.
-#define DYNAMO_INLINE inline __attribute__((always_inline))
 
 namespace dynamo_ext {
 namespace ops {

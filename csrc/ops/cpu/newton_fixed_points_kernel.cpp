@@ -10,16 +10,11 @@
 #include <vector>
 
 #include "../../cell_math.h"
+#include "vectorize.h"
 #include "../meta_rnn_sequence.h"
 #include "../newton_fixed_points.h"
 #include "../small_linalg.h"
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define DYNAMO_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define DYNAMO_CLONES
-#endif
-#define DYNAMO_INLINE inline __attribute__((always_inline))
 
 namespace dynamo_ext {
 namespace ops {
