@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     fp.add_argument("--noise", type=float, default=0.01)
     fp.add_argument("--tol", type=float, default=1e-10)
     fp.add_argument("--seed", type=int, default=0)
+    fp.add_argument("--scan-to", default=None, help="also scan the straight embedding path from --model-id to "
+                    "this model: scan.json (counts by type per theta) and bifurcation.png")
+    fp.add_argument("--steps", type=int, default=11, help="thetas on the scanned path")
     fp.add_argument("--out", required=True, help="folder for fixed_points.json and fixed_points.png")
 
     for s in (z, f, a, d, fp):
@@ -138,6 +141,17 @@ def _fixed_points_command(args) -> None:
     _io.write_json(out / "fixed_points.json", info)
     print(f"{len(fps)} fixed points ({info['n_stable']} stable), {len(fps.slow_points)} slow points; "
           f"written to {out}/fixed_points.json")
+    if args.scan_to is not None:
+        from .fixed_points import embedding_path, scan
+        from .report import plot_bifurcation
+
+        probe = task.x_test[:64] if args.population is not None else None
+        result = scan(meta, embedding_path(meta, args.model_id, args.scan_to, args.steps), inputs=x_star,
+                      probe_x=probe, n_inits=args.n_inits, noise=args.noise, tol=args.tol, seed=args.seed)
+        plot_bifurcation(result, out / "bifurcation.png",
+                         title=f"Fixed points from {args.model_id} to {args.scan_to}")
+        _io.write_json(out / "scan.json", {"start": args.model_id, "end": args.scan_to, "rows": result.table()})
+        print(f"scan of {args.steps} embeddings written to {out}/scan.json")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

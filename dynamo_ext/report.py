@@ -147,3 +147,32 @@ def plot_fixed_points(fps, path: Path, trajectories=None, title: str = "Fixed po
     ax.legend(fontsize=8)
     _save(fig, path)
     return path
+
+
+def plot_bifurcation(result, path: Path, title: str = "Fixed points along the embedding scan") -> Path:
+    """Bifurcation diagram of a ``fixed_points.scan``: for each scanned theta (x axis, its index),
+    the fixed points' coordinate on the first principal component of all of them;
+    filled: stable, open: unstable."""
+    import torch
+
+    all_states = [fps.states for fps in result.points if len(fps)]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if all_states:
+        stacked = torch.cat(all_states).double()
+        mean = stacked.mean(0)
+        if stacked.shape[0] >= 2 and stacked.shape[1] >= 1:
+            pc = torch.linalg.svd(stacked - mean, full_matrices=False)[2][0]
+        else:
+            pc = torch.ones(stacked.shape[1], dtype=torch.float64)
+        for i, fps in enumerate(result.points):
+            if not len(fps):
+                continue
+            y = (fps.states.double() - mean) @ pc
+            st = fps.is_stable
+            ax.scatter([i] * int(st.sum()), y[st], c="k", s=18)
+            ax.scatter([i] * int((~st).sum()), y[~st], facecolors="none", edgecolors="tab:red", s=18)
+    ax.set_xlabel("scan index (theta)")
+    ax.set_ylabel("fixed point, PC 1")
+    ax.set_title(title)
+    _save(fig, path)
+    return path

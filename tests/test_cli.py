@@ -50,7 +50,11 @@ def test_fixed_points_command(cli_run, tmp_path):
     pop, meta, _ = cli_run
     out = tmp_path / "fp"
     assert main(["fixed-points", str(meta), "--model-id", "gru-h8-s0", "--population", str(pop), "--n-inits", "32",
-                 "--out", str(out), "--no-progress"]) == 0
+                 "--scan-to", "lstm-h8-s1", "--steps", "3", "--out", str(out), "--no-progress"]) == 0
+    rows = json.loads((out / "scan.json").read_text())["rows"]
+    assert len(rows) == 3 and all(r["n_fixed_points"] == r["n_stable"] + r["n_saddle_1"] + r["n_unstable_more"]
+                                  for r in rows)
+    assert (out / "bifurcation.png").read_bytes()[:4] == b"\x89PNG"
     info = json.loads((out / "fixed_points.json").read_text())
     assert info["n_fixed_points"] == len(info["states"]) >= 1
     assert all(r <= 1e-10 for r in info["residuals"])

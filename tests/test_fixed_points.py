@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+import dynamo_ext as de
 from dynamo_ext import ops, reference
 from dynamo_ext.fixed_points import find_fixed_points
 from dynamo_ext.tasks import flipflop_batch
@@ -144,3 +145,37 @@ def test_flip_flop_rnn_has_eight_stable_fixed_points():
     with torch.no_grad():
         signs = readout(fps.states[fps.is_stable].float()).sign()
     assert len({tuple(s.tolist()) for s in signs}) == 8
+
+
+def test_scan_finds_the_saddle_node_bifurcation_of_z_equals_tanh_2z_plus_theta(tmp_path):
+    """z = tanh(2 z + theta) has 3 fixed points for |theta| < 0.5328 and 1 beyond (saddle-node)."""
+    from dynamo_ext.fixed_points import scan
+    from dynamo_ext.report import plot_bifurcation
+
+    meta = de.MetaRNN(1, input_size=1, n_outputs=1, hidden_sizes=[1], state_size=1, embedding_dim=1,
+                      cell="tanh").double()
+    with torch.no_grad():
+        for p in (meta.w_ih, meta.b_ih, meta.b_hh):
+            p.zero_()
+        meta.w_hh.fill_(2.0)
+        meta.cond_map.weight.fill_(1.0)
+    thetas = torch.tensor([[-0.8], [-0.5], [0.0], [0.5], [0.8]], dtype=torch.float64)
+    result = scan(meta, thetas, n_inits=64, noise=0.0)
+    counts = [row["n_fixed_points"] for row in result.table()]
+    assert counts == [1, 3, 3, 3, 1]
+    assert [row["n_stable"] for row in result.table()] == [1, 2, 2, 2, 1]
+    assert [row["n_saddle_1"] for row in result.table()] == [0, 1, 1, 1, 0]
+    assert plot_bifurcation(result, tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_embedding_path_and_scan_on_a_fitted_meta_model(tiny_fit, digits_task):
+    from dynamo_ext.fixed_points import embedding_path, scan
+
+    meta = tiny_fit.meta
+    path = embedding_path(meta, "rnn-h12-s0", "lstm-h12-s0", steps=3)
+    torch.testing.assert_close(path[0], meta.theta[0].detach())
+    torch.testing.assert_close(path[-1], meta.theta[2].detach())
+    result = scan(meta, path, probe_x=digits_task.x_test[:16], n_inits=32)
+    assert len(result.table()) == 3 and all(len(p) >= 1 for p in result.points)
+    with pytest.raises(ValueError, match="'thetas' must have shape"):
+        scan(meta, torch.zeros(3, 5))
