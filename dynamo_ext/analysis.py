@@ -6,16 +6,21 @@
 - averaging: per architecture (and for the whole population), the accuracy
   of the meta-model at the mean embedding against the members' mean accuracy;
 - clustering: k-means of the embeddings with k = number of architectures,
-  scored against the architecture labels (ARI, NMI, silhouette).
+  scored against the architecture labels (ARI, NMI, silhouette);
+- fixed_points: per model, the meta-model's fixed points at theta_n for zero
+  input, started from its trajectories on test inputs (counts by type).
 """
 from __future__ import annotations
 
 import time
 from typing import Dict
 
+import torch
+
 from .average import average
 from .cluster import cluster
 from .evaluate import emulation
+from .fixed_points import find_fixed_points
 from .meta import MetaRNN
 from .zoo import Population, evaluate
 
@@ -50,5 +55,21 @@ def analyze(meta: MetaRNN, population: Population, seed: int = 0) -> Dict:
     metrics["clustering"] = {"k": k, "labels_by": "arch", "ari": clus.ari, "nmi": clus.nmi,
                              "silhouette": clus.silhouette, "assignments": clus.assignments}
     metrics["embedding"] = {mid: row for mid, row in zip(meta.model_ids, meta.theta.detach().tolist())}
+    metrics["fixed_points"] = fixed_point_summary(meta, population, seed=seed)
     metrics["timing_s"] = {"analyze": round(time.perf_counter() - t0, 2)}
     return metrics
+
+
+def fixed_point_summary(meta: MetaRNN, population: Population, n_probe: int = 64, n_inits: int = 64,
+                        seed: int = 0) -> list:
+    """Per model: fixed points of the meta-model at theta_n for zero input, by type."""
+    x = population.task.x_test[:n_probe].to(meta.theta.dtype)
+    rows = []
+    for n, mid in enumerate(population.ids):
+        with torch.no_grad():
+            trajectories = meta(x, n)[0]
+        fps = find_fixed_points(meta, trajectories=trajectories, n_inits=n_inits, noise=0.01, model_id=n,
+                                seed=seed)
+        rows.append({"id": mid, "n_fixed_points": len(fps), "n_stable": int(fps.is_stable.sum()),
+                     "n_unstable": int((~fps.is_stable).sum()), "n_slow_points": len(fps.slow_points)})
+    return rows

@@ -106,6 +106,10 @@ def write_report(metrics: Dict, folder: Path, history: Optional[Dict] = None) ->
         "![embedding](embedding.png)",
         "",
     ]
+    if metrics.get("fixed_points"):
+        md += ["## Fixed points of the meta-model (zero input, at each theta_n)", "",
+               _table(metrics["fixed_points"], ["id", "n_fixed_points", "n_stable", "n_unstable", "n_slow_points"]),
+               ""]
     if history:
         md += ["## Fitting", "", "![loss](loss.png)", ""]
     md += ["## Timing (s)", "", _table([metrics.get("timing_s", {})], list(metrics.get("timing_s", {}))), ""]

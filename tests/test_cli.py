@@ -32,6 +32,10 @@ def test_commands_write_their_files(cli_run):
     labels = [a["label"] for a in metrics["averaging"]]
     assert labels == ["gru", "lstm", "all"]
     assert metrics["clustering"]["k"] == 2 and metrics["clustering"]["labels_by"] == "arch"
+    fp = metrics["fixed_points"]
+    assert [r["id"] for r in fp] == [p["id"] for p in metrics["population"]]
+    assert all(r["n_fixed_points"] == r["n_stable"] + r["n_unstable"] for r in fp)
+    assert "## Fixed points of the meta-model" in (rep / "report.md").read_text()
     assert (rep / "embedding.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
