@@ -39,13 +39,13 @@ def mm_gflops(B, D, GD, repeats=20):
     return _MM_RATE[key]
 
 
+CASES = [(cell, config, impl) for cell in CELLS for config in CONFIGS for impl in IMPLS
+         if impl != "compiled" or config in COMPILED_CONFIGS]
+
+
 @pytest.mark.parametrize("pass_", PASSES)
-@pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("config", list(CONFIGS))
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell,config,impl", CASES)
 def test_meta_rnn(benchmark, cell, config, impl, pass_):
-    if impl == "compiled" and config not in COMPILED_CONFIGS:
-        pytest.skip("torch.compile of the unrolled T=100 loop takes minutes to compile on 2 cores")
     backward = pass_ == "forward_backward"
     prob = Problem(cell, config, requires_grad=backward)
     # equivalence first: forward and (for fwd+bwd) parameter gradients against the reference
