@@ -3,30 +3,46 @@
 - population: each base model's facts (id, arch, hidden_size, seed, test_accuracy);
 - emulation: per model, output agreement, hidden R^2 and the meta-model's
   accuracy at theta_n (dynamo_ext.evaluate);
-- averaging: per architecture (and for the whole population), the accuracy
-  of the meta-model at the mean embedding against the members' mean accuracy;
-- clustering: k-means of the embeddings with k = number of architectures,
-  scored against the architecture labels (ARI, NMI, silhouette);
+- averaging: per architecture (per task and architecture in a multi-task
+  population; and for the whole population of one task), the accuracy of the
+  meta-model at the mean embedding against the members' mean accuracy, naive
+  weight averaging of the same members (where they share one size) and their
+  output ensemble;
+- clustering: k-means of the embeddings with k = number of architectures
+  (tasks in a multi-task population), scored against those labels (ARI, NMI,
+  silhouette);
+- baselines: every measure of dynamo_ext.baselines and DYNAMO clustered the
+  same way and scored against the task and architecture labels, their
+  distance matrices, and adapt against training from scratch on 1, 5 and 20
+  labels per class (dynamo_ext.adapt);
 - fixed_points: per model, the meta-model's fixed points at theta_n for zero
   input, started from its trajectories on test inputs (counts by type).
 """
 from __future__ import annotations
 
 import time
-from typing import Dict
+from typing import Dict, Optional, Sequence
 
 import torch
 
+from .adapt import compare_few_labels
 from .average import average
-from .cluster import cluster
+from .baselines import OutputEnsemble, distance_matrices, naive_weight_average
+from .cluster import cluster, compare_measures, embedding_distances
 from .evaluate import emulation
 from .fixed_points import find_fixed_points
 from .meta import MetaRNN
 from .zoo import Population, evaluate
 
 
-def analyze(meta: MetaRNN, population: Population, seed: int = 0) -> Dict:
+def analyze(meta: MetaRNN, population: Population, seed: int = 0, baselines: bool = True,
+            labels_per_class: Optional[Sequence[int]] = (1, 5, 20)) -> Dict:
     """Compute the metrics of ``metrics.json`` (see the module docstring).
+
+    Args:
+        baselines: compute the "baselines" section (distance matrices of
+            every measure, their clustering scores, few-label comparison).
+        labels_per_class: the few-label comparison's sizes (None: skip it).
 
     Raises:
         ValueError: if the meta-model was not fitted to this population
@@ -36,28 +52,65 @@ def analyze(meta: MetaRNN, population: Population, seed: int = 0) -> Dict:
         raise ValueError(f"argument 'meta' was fitted to models {meta.model_ids}, "
                          f"not to this population {population.ids}")
     t0 = time.perf_counter()
-    metrics: Dict = {"task": population.task.name,
+    metrics: Dict = {"task": ", ".join(population.tasks), "output_kind": population.task.output_kind,
                      "population": [m.info() for m in population.members],
                      "emulation": emulation(meta, population)}
-    groups = {a: [i for i, m in enumerate(population.members) if m.arch == a]
-              for a in dict.fromkeys(population.archs)}
-    groups["all"] = list(range(len(population)))
-    metrics["averaging"] = []
-    for label, rows in groups.items():
-        accs = [population.members[i].test_accuracy for i in rows]
-        metrics["averaging"].append({
-            "label": label, "members": [population.ids[i] for i in rows],
-            "member_mean_accuracy": sum(accs) / len(accs),
-            "averaged_accuracy": evaluate(average(meta, rows), population.task),
-            "theta_bar": meta.theta.detach()[rows].mean(0).tolist()})
-    k = len(set(population.archs))
-    clus = cluster(meta, k, labels=population.archs, seed=seed)
-    metrics["clustering"] = {"k": k, "labels_by": "arch", "ari": clus.ari, "nmi": clus.nmi,
+    metrics["averaging"] = averaging_table(meta, population)
+    by = "task" if population.is_multitask else "arch"
+    labels = population.labels(by)
+    k = len(set(labels))
+    clus = cluster(meta, k, labels=labels, seed=seed)
+    metrics["clustering"] = {"k": k, "labels_by": by, "ari": clus.ari, "nmi": clus.nmi,
                              "silhouette": clus.silhouette, "assignments": clus.assignments}
+    if baselines:
+        metrics["baselines"] = baseline_section(meta, population, seed=seed, labels_per_class=labels_per_class)
     metrics["embedding"] = {mid: row for mid, row in zip(meta.model_ids, meta.theta.detach().tolist())}
     metrics["fixed_points"] = fixed_point_summary(meta, population, seed=seed)
     metrics["timing_s"] = {"analyze": round(time.perf_counter() - t0, 2)}
     return metrics
+
+
+def averaging_table(meta: MetaRNN, population: Population) -> list:
+    """Per group (architecture, or task and architecture): members' mean accuracy, the meta-model at
+    their mean embedding, naive weight averaging (None unless the members share one size) and the
+    output ensemble, all on the group's task's test set."""
+    keys = [(m.task, m.arch) for m in population.members]
+    groups = {f"{t}/{a}" if t else a: [i for i, key in enumerate(keys) if key == (t, a)]
+              for t, a in dict.fromkeys(keys)}
+    if not population.is_multitask:
+        groups["all"] = list(range(len(population)))
+    rows = []
+    for label, idx in groups.items():
+        task = population.task_of(idx[0])
+        members = [population.members[i] for i in idx]
+        accs = [m.test_accuracy for m in members]
+        try:
+            naive = evaluate(naive_weight_average([m.model for m in members]), task)
+        except ValueError:  # different architectures or sizes: not defined
+            naive = None
+        ensemble = evaluate(OutputEnsemble([m.model for m in members], task.output_kind), task)
+        rows.append({"label": label, "task": task.name, "members": [m.id for m in members],
+                     "member_mean_accuracy": sum(accs) / len(accs),
+                     "averaged_accuracy": evaluate(average(meta, idx), task),
+                     "naive_weight_average_accuracy": naive, "ensemble_accuracy": ensemble,
+                     "theta_bar": meta.theta.detach()[idx].mean(0).tolist()})
+    return rows
+
+
+def baseline_section(meta: MetaRNN, population: Population, seed: int = 0,
+                     labels_per_class: Optional[Sequence[int]] = (1, 5, 20), max_sequences: int = 200) -> Dict:
+    """DYNAMO beside the baselines (dynamo_ext.baselines) on the same recording: distance matrices,
+    clustering scores by task and by architecture, and the few-label comparison per task."""
+    distances = {"dynamo": embedding_distances(meta, len(population)),
+                 **distance_matrices(population, max_sequences=max_sequences)}
+    labels = {"task": population.labels("task"), "arch": population.labels("arch")}
+    section = {"clustering": compare_measures(distances, labels, seed=seed),
+               "distances": {name: d.tolist() for name, d in distances.items()},
+               "ids": population.ids}
+    if labels_per_class:
+        section["few_labels"] = [{"task": name, **row} for name, task in population.tasks.items()
+                                 for row in compare_few_labels(meta, task, labels_per_class, seed=seed)]
+    return section
 
 
 def fixed_point_summary(meta: MetaRNN, population: Population, n_probe: int = 64, n_inits: int = 64,

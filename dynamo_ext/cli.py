@@ -5,6 +5,8 @@
     dynamo-ext analyze  -> dynamo_ext.analysis.analyze + dynamo_ext.report.write_report
     dynamo-ext demo     -> dynamo_ext.demo.run_demo
     dynamo-ext fixed-points -> dynamo_ext.fixed_points.find_fixed_points + report.plot_fixed_points
+    dynamo-ext adapt    -> dynamo_ext.adapt.compare_few_labels (adapt against training from scratch)
+    dynamo-ext reparam-check -> dynamo_ext.reparameterize.reparameterization_check
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import json
 import sys
 from typing import List, Optional
 
+from .tasks import TASKS
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dynamo-ext", description="DYNAMO: dynamical model embedding of "
@@ -20,7 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     z = sub.add_parser("zoo", help="train a population of base models and save it")
-    z.add_argument("--task", default="mnist1d", choices=["mnist1d", "digits", "flipflop"])
+    z.add_argument("--task", nargs="+", default=["mnist1d"], choices=list(TASKS),
+                   help="one task, or several pulse tasks sharing one input stream (a multi-task population, "
+                   "e.g. --task flipflop integrate first)")
     z.add_argument("--archs", nargs="+", default=["rnn", "gru", "lstm"], choices=["rnn", "gru", "lstm"])
     z.add_argument("--seeds", type=int, default=4, help="models per architecture")
     z.add_argument("--hidden-sizes", type=int, nargs="+", default=[32, 48, 64, 64])
@@ -47,11 +53,30 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("meta", help="meta-model folder (from `dynamo-ext fit`)")
     a.add_argument("--out", required=True, help="report folder to write")
     a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--no-baselines", action="store_true", help="skip the baselines section (CKA, SVCCA, ...)")
+    a.add_argument("--labels-per-class", type=int, nargs="*", default=[1, 5, 20],
+                   help="few-label comparison sizes (none: skip it)")
 
-    d = sub.add_parser("demo", help="train, fit and analyse the default MNIST-1D population")
+    d = sub.add_parser("demo", help="train, fit and analyse a population (MNIST-1D, or the multi-task pulse "
+                       "population with --population pulse)")
     d.add_argument("--out", default="dynamo-demo")
     d.add_argument("--quick", action="store_true", help="smaller population and fit (<= 3 minutes)")
+    d.add_argument("--population", default="mnist1d", choices=["mnist1d", "pulse"])
     d.add_argument("--seed", type=int, default=0)
+
+    ad = sub.add_parser("adapt", help="fit theta alone to a few labels; compare with training from scratch")
+    ad.add_argument("population", help="population folder")
+    ad.add_argument("meta", help="meta-model folder")
+    ad.add_argument("--labels-per-class", type=int, nargs="+", default=[1, 5, 20])
+    ad.add_argument("--seed", type=int, default=0)
+    ad.add_argument("--out", required=True, help="folder for adapt.json")
+
+    rc = sub.add_parser("reparam-check", help="fit a population plus reparameterized copies of its models and "
+                        "check each copy's nearest neighbour is its original")
+    rc.add_argument("population", help="population folder")
+    rc.add_argument("--steps", type=int, default=2000, help="fitting steps")
+    rc.add_argument("--seed", type=int, default=0)
+    rc.add_argument("--out", required=True, help="folder for reparameterization.json")
 
     fp = sub.add_parser("fixed-points", help="fixed points of a meta-model at one model's embedding")
     fp.add_argument("meta", help="meta-model folder (from `dynamo-ext fit`)")
@@ -68,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     fp.add_argument("--steps", type=int, default=11, help="thetas on the scanned path")
     fp.add_argument("--out", required=True, help="folder for fixed_points.json and fixed_points.png")
 
-    for s in (z, f, a, d, fp):
+    for s in (z, f, a, d, fp, ad, rc):
         s.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p
 
@@ -77,7 +102,7 @@ def _run(args) -> int:
     progress = not args.no_progress
     if args.command == "zoo":
         from .zoo import TrainConfig, train_population
-        pop = train_population(args.task, archs=args.archs, hidden_sizes=args.hidden_sizes, n_seeds=args.seeds,
+        pop = train_population(args.task[0] if len(args.task) == 1 else args.task, archs=args.archs, hidden_sizes=args.hidden_sizes, n_seeds=args.seeds,
                                config=TrainConfig(epochs=args.epochs, lr=args.lr), out=args.out,
                                base_seed=args.base_seed, progress=progress)
         print(json.dumps([m.info() for m in pop.members], indent=1))
@@ -94,15 +119,38 @@ def _run(args) -> int:
         from .fit import load_history, load_meta
         from .report import write_report
         from .zoo import Population
-        metrics = analyze(load_meta(args.meta), Population.load(args.population), seed=args.seed)
+        metrics = analyze(load_meta(args.meta), Population.load(args.population), seed=args.seed,
+                          baselines=not args.no_baselines, labels_per_class=args.labels_per_class or None)
         write_report(metrics, args.out, history=load_history(args.meta))
         print(f"report written to {args.out}/report.md")
     elif args.command == "fixed-points":
         _fixed_points_command(args)
     elif args.command == "demo":
         from .demo import run_demo
-        metrics = run_demo(args.out, quick=args.quick, seed=args.seed, progress=progress)
+        metrics = run_demo(args.out, quick=args.quick, seed=args.seed, progress=progress,
+                           population=args.population)
         print(f"demo finished in {metrics['timing_s']['total']:.0f} s; report: {args.out}/report.md")
+    elif args.command == "adapt":
+        from . import _io
+        from .adapt import compare_few_labels
+        from .fit import load_meta
+        from .zoo import Population
+        meta, pop = load_meta(args.meta), Population.load(args.population)
+        rows = [{"task": name, **r} for name, task in pop.tasks.items()
+                for r in compare_few_labels(meta, task, args.labels_per_class, seed=args.seed)]
+        _io.write_json(f"{args.out}/adapt.json", rows)
+        for r in rows:
+            print(f"{r['task']}: {r['labels_per_class']} per class: adapt {r['adapt_accuracy']:.3f}, "
+                  f"scratch {r['scratch_accuracy']:.3f}")
+    elif args.command == "reparam-check":
+        from . import _io
+        from .reparameterize import reparameterization_check
+        from .zoo import Population
+        res = reparameterization_check(Population.load(args.population), {"steps": args.steps}, seed=args.seed,
+                                       progress=progress)
+        _io.write_json(f"{args.out}/reparameterization.json", res)
+        for r in res["rows"]:
+            print(f"{r['measure']}: {r['nearest_is_original']:.3f} of {r['copies']} copies next to their original")
     return 0
 
 

@@ -2,15 +2,21 @@
 
 k-means or agglomerative clustering of the rows of Theta (scikit-learn), with
 the adjusted Rand index (ARI), normalised mutual information (NMI) and the
-silhouette score against known labels (e.g. architecture or task).
+silhouette score against known labels (e.g. architecture or task). The same
+clusterings run on any measure's distance matrix (``cluster_distances``):
+agglomerative clustering with average linkage on the distances, and k-means
+on their classical multidimensional scaling (Torgerson MDS), so that DYNAMO
+and the baselines of dynamo_ext.baselines are scored the same way
+(``compare_measures``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering, KMeans
+from sklearn.manifold import ClassicalMDS
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 
 from ._checks import check_choice, check_positive_int
@@ -81,3 +87,90 @@ def cluster(meta: MetaRNN, k: int, labels: Optional[Sequence] = None, method: st
         ValueError: k out of range, labels of the wrong length, unknown method.
     """
     return cluster_points(meta.theta.detach().cpu().double().numpy(), k, labels, method, seed)
+
+
+def _filled(distances: np.ndarray) -> np.ndarray:
+    """NaN distances (pairs a measure cannot compare) set to twice the largest finite distance."""
+    d = np.asarray(distances, dtype=np.float64)
+    if d.ndim != 2 or d.shape[0] != d.shape[1]:
+        raise ValueError(f"argument 'distances' must be a square matrix, got shape {d.shape}")
+    finite = d[np.isfinite(d)]
+    big = 2.0 * (finite.max() if finite.size else 1.0) + 1e-12
+    d = np.where(np.isfinite(d), d, big)
+    d = 0.5 * (d + d.T)
+    np.fill_diagonal(d, 0.0)
+    return d
+
+
+def cluster_distances(distances: np.ndarray, k: int, labels: Optional[Sequence] = None,
+                      method: str = "agglomerative", seed: int = 0) -> ClusterResult:
+    """Cluster models from a distance matrix [N, N] (any measure).
+
+    Args:
+        distances: symmetric, zero diagonal; NaN entries (pairs the measure
+            cannot compare, e.g. weights across architectures) count as twice
+            the largest finite distance.
+        k: number of clusters; labels: optional known labels for ARI and NMI.
+        method: "agglomerative" (average linkage on the distances) or
+            "kmeans" (k-means on the classical MDS embedding, k-1 dimensions
+            at least 2).
+
+    Returns:
+        ClusterResult; its silhouette is computed on the distances.
+
+    Raises:
+        ValueError: a non-square matrix, k out of range, labels of the wrong length.
+    """
+    check_choice(method, "method", ("kmeans", "agglomerative"))
+    d = _filled(distances)
+    n = d.shape[0]
+    check_positive_int(k, "k")
+    if k > n:
+        raise ValueError(f"argument 'k' must be at most the number of models ({n}), got {k}")
+    if labels is not None and len(labels) != n:
+        raise ValueError(f"argument 'labels' must have {n} entries (one per model), got {len(labels)}")
+    if method == "agglomerative":
+        assign = AgglomerativeClustering(n_clusters=k, metric="precomputed", linkage="average").fit_predict(d)
+    else:
+        dims = min(max(k - 1, 2), n - 1)
+        coords = ClassicalMDS(n_components=dims, metric="precomputed").fit_transform(d)
+        assign = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(coords)
+    ari = nmi = None
+    if labels is not None:
+        ari = float(adjusted_rand_score(labels, assign))
+        nmi = float(normalized_mutual_info_score(labels, assign))
+    n_found = len(set(assign.tolist()))
+    sil = float(silhouette_score(d, assign, metric="precomputed")) if 2 <= n_found < n else None
+    return ClusterResult(k, method, [int(a) for a in assign], ari, nmi, sil)
+
+
+def embedding_distances(meta: MetaRNN, n: Optional[int] = None) -> np.ndarray:
+    """Euclidean distances [N, N] between the first ``n`` model embeddings theta_n."""
+    theta = meta.theta.detach().cpu().double().numpy()[:n]
+    return np.sqrt(((theta[:, None] - theta[None]) ** 2).sum(-1))
+
+
+def compare_measures(distances: Dict[str, np.ndarray], labels: Dict[str, Sequence],
+                     methods: Sequence[str] = ("kmeans", "agglomerative"), seed: int = 0) -> List[Dict]:
+    """Cluster every measure's distances and score them against every label set.
+
+    Args:
+        distances: measure name -> [N, N] distances (e.g. {"dynamo":
+            embedding_distances(meta), **baselines.distance_matrices(pop)}).
+        labels: label-set name ("task", "arch") -> N labels; k is its number
+            of distinct labels.
+
+    Returns:
+        Rows {measure, labels_by, method, k, ari, nmi, silhouette}.
+    """
+    rows = []
+    for by, lab in labels.items():
+        k = len(set(lab))
+        if k < 2:
+            continue
+        for name, d in distances.items():
+            for method in methods:
+                res = cluster_distances(d, k, lab, method=method, seed=seed)
+                rows.append({"measure": name, "labels_by": by, "method": method, "k": k, "ari": res.ari,
+                             "nmi": res.nmi, "silhouette": res.silhouette})
+    return rows

@@ -1,4 +1,9 @@
-"""The demo pipeline: train a population on MNIST-1D, fit a meta-model, analyse, report.
+"""The demo pipeline: train a population, fit a meta-model, analyse (with the baselines), report.
+
+Two populations: MNIST-1D (tanh RNN, GRU, LSTM) and the multi-task pulse
+population (flip-flop, integration and first-pulse latch on one input stream,
+each with the three architectures), whose demo also runs the
+reparameterization check.
 
 The same steps, written out with the public API, are in python/demo_pipeline.py.
 """
@@ -9,9 +14,12 @@ from pathlib import Path
 from typing import Dict
 
 from . import _io
+from ._checks import check_choice
 from .analysis import analyze
 from .fit import fit
 from .report import write_report
+from .reparameterize import reparameterization_check
+from .tasks import PULSE_TASKS
 from .zoo import TrainConfig, train_population
 
 # The default population: MNIST-1D; tanh RNN, GRU and LSTM; 4 seeds each; hidden sizes 32 to 64.
@@ -20,19 +28,34 @@ DEFAULT = {"archs": ("rnn", "gru", "lstm"), "n_seeds": 4, "hidden_sizes": (32, 4
 # --quick: 2 seeds per architecture, fewer epochs and fitting steps (at most 3 minutes on 2 cores).
 QUICK = {"archs": ("rnn", "gru", "lstm"), "n_seeds": 2, "hidden_sizes": (48, 64), "epochs": 25,
          "fit_steps": 3000}
+# The multi-task pulse population: 3 tasks x 3 architectures x 3 seeds, one hidden size (so that naive
+# weight averaging is defined within each group).
+PULSE = {"tasks": PULSE_TASKS, "archs": ("rnn", "gru", "lstm"), "n_seeds": 3, "hidden_sizes": (32,),
+         "epochs": 40, "fit_steps": 3000, "reparam_steps": 3000}
+PULSE_QUICK = {"tasks": PULSE_TASKS, "archs": ("rnn", "gru", "lstm"), "n_seeds": 2, "hidden_sizes": (32,),
+               "epochs": 30, "fit_steps": 2000, "reparam_steps": 2000}
 
 
-def run_demo(out="dynamo-demo", quick: bool = False, seed: int = 0, progress: bool = True) -> Dict:
-    """Run the demo and write metrics.json, report.md and figures into ``out``.
+def run_demo(out="dynamo-demo", quick: bool = False, seed: int = 0, progress: bool = True,
+             population: str = "mnist1d") -> Dict:
+    """Run the demo and write metrics.json, report.md, report.html and figures into ``out``.
+
+    Args:
+        population: "mnist1d" or "pulse" (the multi-task population).
 
     Returns:
         The metrics dictionary (also written to ``out/metrics.json``).
+
+    Raises:
+        ValueError: an unknown population.
     """
-    settings = QUICK if quick else DEFAULT
+    check_choice(population, "population", ("mnist1d", "pulse"))
+    pulse = population == "pulse"
+    settings = (PULSE_QUICK if quick else PULSE) if pulse else (QUICK if quick else DEFAULT)
     out = Path(out)
     timing = {}
     t0 = time.perf_counter()
-    pop = train_population("mnist1d", archs=settings["archs"], hidden_sizes=settings["hidden_sizes"],
+    pop = train_population(list(settings["tasks"]) if pulse else "mnist1d", archs=settings["archs"], hidden_sizes=settings["hidden_sizes"],
                            n_seeds=settings["n_seeds"], config=TrainConfig(epochs=settings["epochs"]),
                            out=out / "population", base_seed=seed, progress=progress)
     timing["zoo"] = round(time.perf_counter() - t0, 2)
@@ -41,8 +64,13 @@ def run_demo(out="dynamo-demo", quick: bool = False, seed: int = 0, progress: bo
     timing["fit"] = round(time.perf_counter() - t0, 2)
     metrics = analyze(result.meta, pop, seed=seed)
     metrics["timing_s"] = {**timing, **metrics["timing_s"]}
+    if pulse:
+        t0 = time.perf_counter()
+        metrics["baselines"]["reparameterization"] = reparameterization_check(
+            pop, {"steps": settings["reparam_steps"]}, seed=seed, progress=progress)
+        metrics["timing_s"]["reparameterization_check"] = round(time.perf_counter() - t0, 2)
     metrics["settings"] = {**{k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
-                           "quick": quick, "seed": seed}
+                           "quick": quick, "seed": seed, "population": population}
     metrics["timing_s"]["total_before_report"] = round(sum(metrics["timing_s"].values()), 2)
     t0 = time.perf_counter()
     write_report(metrics, out, history=result.history)

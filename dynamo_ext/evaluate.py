@@ -2,7 +2,8 @@
 
 For base model n and the meta-model at theta_n on the task's test inputs:
 - output_agreement: fraction of test sequences whose last-step class agrees
-  (classes), or fraction of (sequence, step, output) with the same sign (real);
+  (classes), or fraction of (sequence, step, output) with the same sign (real),
+  counted where the task's target is nonzero (the entries its accuracy counts);
 - hidden_r2: R^2 of A_n z + c_n (mapped back to base coordinates) against the
   base hidden states, pooled over units, steps and sequences;
 - meta_test_accuracy: the task accuracy of the meta-model at theta_n.
@@ -27,8 +28,7 @@ def emulation(meta: MetaRNN, population: Population, batch_size: int = 500) -> L
     """
     if meta.n_models < len(population):
         raise ValueError(f"argument 'meta' embeds {meta.n_models} models, the population has {len(population)}")
-    task = population.task
-    x = task.x_test.to(meta.theta.dtype)
+    x = population.task.x_test.to(meta.theta.dtype)  # shared by every task of the population
     rows = []
     for n, member in enumerate(population.members):
         zs, ys, hs, bs = [], [], [], []
@@ -42,10 +42,12 @@ def emulation(meta: MetaRNN, population: Population, batch_size: int = 500) -> L
             bs.append(yb)
         pred_h, yhat = torch.cat(zs).float(), torch.cat(ys).float()
         h, y = torch.cat(hs).float(), torch.cat(bs).float()
+        task = population.task_of(n)
         if task.output_kind == "classes":
             agree = float((yhat[:, -1].argmax(-1) == y[:, -1].argmax(-1)).float().mean())
-        else:
-            agree = float((yhat.sign() == y.sign()).float().mean())
+        else:  # where the task has a nonzero target (tasks.accuracy's entries)
+            mask = task.y_test != 0
+            agree = float(((yhat.sign() == y.sign()) & mask).sum() / mask.sum().clamp(min=1))
         ss_res = (pred_h - h).pow(2).sum()
         ss_tot = (h - h.mean(dim=(0, 1))).pow(2).sum().clamp(min=1e-12)
         rows.append({"id": member.id, "output_agreement": agree, "hidden_r2": float(1 - ss_res / ss_tot),

@@ -20,20 +20,36 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
+MARKERS = {"rnn": "o", "gru": "s", "lstm": "^"}
+TASK_COLOURS = ("tab:purple", "tab:red", "tab:cyan", "tab:olive", "tab:brown", "tab:pink")
+
+
+def _by_task(metrics: Dict) -> bool:
+    return len({p.get("task", "") for p in metrics["population"]}) > 1
+
+
 def plot_embedding(metrics: Dict, path: Path) -> Path:
-    """Model embeddings (first two coordinates) coloured by architecture, annotated with test accuracy;
-    stars mark the averaged embeddings of each architecture."""
+    """Model embeddings (first two coordinates), annotated with test accuracy. Single task: coloured by
+    architecture, stars at each architecture's averaged embedding. Several tasks: coloured by task,
+    marker by architecture."""
     fig, ax = plt.subplots(figsize=(6, 5))
     info = {p["id"]: p for p in metrics["population"]}
+    by_task = _by_task(metrics)
+    tasks = sorted({p.get("task", "") for p in metrics["population"]})
     seen = set()
     for mid, theta in metrics["embedding"].items():
         p = info.get(mid, {"arch": "new", "test_accuracy": float("nan")})
-        colour = ARCH_COLOURS.get(p["arch"], "tab:gray")
+        if by_task:
+            colour = TASK_COLOURS[tasks.index(p["task"]) % len(TASK_COLOURS)] if "task" in p else "tab:gray"
+            label = f"{p.get('task', 'new')} / {p['arch']}"
+        else:
+            colour, label = ARCH_COLOURS.get(p["arch"], "tab:gray"), p["arch"]
         y = theta[1] if len(theta) > 1 else 0.0
-        ax.scatter(theta[0], y, c=colour, s=60, label=None if p["arch"] in seen else p["arch"], edgecolors="k")
-        seen.add(p["arch"])
+        ax.scatter(theta[0], y, c=colour, marker=MARKERS.get(p["arch"], "o") if by_task else "o", s=60,
+                   label=None if label in seen else label, edgecolors="k")
+        seen.add(label)
         ax.annotate(f"{p['test_accuracy']:.2f}", (theta[0], y), textcoords="offset points", xytext=(5, 4),
-                    fontsize=8)
+                    fontsize=7)
     for row in metrics.get("averaging", []):
         if row["label"] in ARCH_COLOURS:
             tb = row["theta_bar"]
@@ -42,7 +58,54 @@ def plot_embedding(metrics: Dict, path: Path) -> Path:
     ax.set_xlabel(r"$\theta_1$")
     ax.set_ylabel(r"$\theta_2$")
     ax.set_title("DYNAMO model embeddings (labels: base test accuracy)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
+    _save(fig, path)
+    return path
+
+
+def _model_order(metrics: Dict) -> List[int]:
+    """Model indices sorted by (task, architecture, id), so that groups show as blocks."""
+    pop = metrics["population"]
+    return sorted(range(len(pop)), key=lambda i: (pop[i].get("task", ""), pop[i]["arch"], pop[i]["id"]))
+
+
+def plot_distance_matrices(metrics: Dict, path: Path) -> Path:
+    """Every measure's distance matrix side by side (models sorted by task and architecture;
+    grey: pairs the measure cannot compare)."""
+    import numpy as np
+
+    dists = metrics["baselines"]["distances"]
+    order = _model_order(metrics)
+    fig, axes = plt.subplots(1, len(dists), figsize=(3.2 * len(dists), 3.4), squeeze=False)
+    for ax, (name, d) in zip(axes[0], dists.items()):
+        m = np.asarray(d, dtype=float)[np.ix_(order, order)]
+        cmap = plt.get_cmap("viridis").copy()
+        cmap.set_bad("0.8")
+        ax.imshow(np.ma.masked_invalid(m), cmap=cmap)
+        ax.set_title(name, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle("Distances between base models (sorted by task, architecture)", fontsize=10)
+    _save(fig, path)
+    return path
+
+
+def plot_few_labels(metrics: Dict, path: Path) -> Path:
+    """Test accuracy against labels per class: adapt (theta only) and a base model from scratch."""
+    rows = metrics["baselines"]["few_labels"]
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        sub = [r for r in rows if r["task"] == task]
+        ks = [r["labels_per_class"] for r in sub]
+        ax.plot(ks, [r["adapt_accuracy"] for r in sub], "o-", label="adapt (theta only)")
+        ax.plot(ks, [r["scratch_accuracy"] for r in sub], "s--", label="from scratch")
+        ax.set_xscale("log")
+        ax.set_xlabel("labels per class" if metrics.get("output_kind", "classes") == "classes"
+                      else "labelled examples")
+        ax.set_ylabel("test accuracy")
+        ax.set_title(task)
+        ax.legend(fontsize=8)
     _save(fig, path)
     return path
 
@@ -72,15 +135,65 @@ def _table(rows: List[Dict], cols: List[str]) -> str:
     return "\n".join(out)
 
 
+def baseline_verdicts(metrics: Dict) -> List[str]:
+    """Sentences naming every measure whose clustering beats DYNAMO's (higher ARI), per label set and method."""
+    rows = metrics["baselines"]["clustering"]
+    out = []
+    for by in dict.fromkeys(r["labels_by"] for r in rows):
+        for method in dict.fromkeys(r["method"] for r in rows):
+            sub = {r["measure"]: r for r in rows if r["labels_by"] == by and r["method"] == method}
+            if "dynamo" not in sub:
+                continue
+            ours = sub["dynamo"]["ari"]
+            better = [f"{m} ({r['ari']:.3f})" for m, r in sub.items() if m != "dynamo" and r["ari"] > ours + 1e-9]
+            if better:
+                out.append(f"- By {by} ({method}): DYNAMO's ARI {ours:.3f} is below " + ", ".join(better) + ".")
+            else:
+                out.append(f"- By {by} ({method}): DYNAMO's ARI {ours:.3f} is the highest or tied.")
+    return out
+
+
+def _baseline_markdown(metrics: Dict) -> List[str]:
+    b = metrics["baselines"]
+    measures = list(dict.fromkeys(r["measure"] for r in b["clustering"]))
+    cols = list(dict.fromkeys(f"{r['labels_by']}/{r['method']}" for r in b["clustering"]))
+    table = [{"measure": m, **{f"{r['labels_by']}/{r['method']}": r["ari"] for r in b["clustering"]
+                               if r["measure"] == m}} for m in measures]
+    md = ["## DYNAMO beside the baselines", "",
+          "ARI of each measure's clustering (k = number of labels; k-means on classical MDS of the distances, "
+          "or agglomerative with average linkage) against the task and architecture labels. Measures: dynamo "
+          "(Euclidean distance of theta), cka (1 - debiased linear CKA), svcca (1 - SVCCA), procrustes "
+          "(orthogonal Procrustes distance), weights (parameter distance, same architecture and size only), "
+          "outputs (output disagreement); see dynamo_ext.baselines for sources.", "",
+          _table(table, ["measure", *cols]), "", *baseline_verdicts(metrics), "",
+          "![distances](distances.png)", ""]
+    if b.get("few_labels"):
+        md += ["## Few labels: adapt (theta only) against a base model from scratch", "",
+               _table(b["few_labels"], ["task", "labels_per_class", "n_labelled", "adapt_accuracy",
+                                        "scratch_accuracy"]), "", "![few labels](few_labels.png)", ""]
+    if b.get("reparameterization"):
+        md += ["## Reparameterization check", "",
+               "Each base model has a function-preserving copy (hidden units permuted and/or sign-flipped); "
+               "fraction of copies whose nearest neighbour is their original:", "",
+               _table(b["reparameterization"]["rows"], ["measure", "copies", "nearest_is_original"]), ""]
+    return md
+
+
 def write_report(metrics: Dict, folder: Path, history: Optional[Dict] = None) -> List[Path]:
-    """Write metrics.json, report.md, embedding.png and (with a history) loss.png into ``folder``."""
+    """Write metrics.json, report.md, report.html and the figures (embedding.png, loss.png with a
+    history, distances.png and few_labels.png with a baselines section) into ``folder``."""
     folder = Path(folder)
     written = [plot_embedding(metrics, folder / "embedding.png")]
     if history:
         written.append(plot_loss(history, folder / "loss.png"))
+    if metrics.get("baselines"):
+        written.append(plot_distance_matrices(metrics, folder / "distances.png"))
+        if metrics["baselines"].get("few_labels"):
+            written.append(plot_few_labels(metrics, folder / "few_labels.png"))
     emu = {e["id"]: e for e in metrics["emulation"]}
     rows = [{**p, **emu.get(p["id"], {})} for p in metrics["population"]]
     c = metrics["clustering"]
+    task_col = ["task"] if _by_task(metrics) else []
     md = [
         f"# DYNAMO report: {metrics.get('task', '')}",
         "",
@@ -89,23 +202,30 @@ def write_report(metrics: Dict, folder: Path, history: Optional[Dict] = None) ->
         "## Population and emulation (test inputs)",
         "",
         "output_agreement: fraction of test inputs where the meta-model at theta_n and base model n "
-        "give the same class at the last step; hidden_r2: R^2 of A_n z against the base hidden states.",
+        "give the same class at the last step (same sign, for real outputs); hidden_r2: R^2 of A_n z "
+        "against the base hidden states.",
         "",
-        _table(rows, ["id", "arch", "hidden_size", "seed", "test_accuracy", "output_agreement", "hidden_r2",
-                      "meta_test_accuracy"]),
+        _table(rows, ["id", *task_col, "arch", "hidden_size", "seed", "test_accuracy", "output_agreement",
+                      "hidden_r2", "meta_test_accuracy"]),
         "",
-        "## Averaging in embedding space",
+        "## Averaging",
+        "",
+        "averaged: the meta-model at the members' mean embedding; naive weights: the parameter-wise mean "
+        "of the members (only where they share one size); ensemble: their mean output probabilities.",
         "",
         _table([{**r, "members": len(r["members"])} for r in metrics["averaging"]],
-               ["label", "members", "member_mean_accuracy", "averaged_accuracy"]),
+               ["label", "members", "member_mean_accuracy", "averaged_accuracy",
+                "naive_weight_average_accuracy", "ensemble_accuracy"]),
         "",
-        f"## Clustering (k-means, k = {c['k']}, labels: {c['labels_by']})",
+        f"## Clustering of the embeddings (k-means, k = {c['k']}, labels: {c['labels_by']})",
         "",
         f"ARI {_fmt(c['ari'])}, NMI {_fmt(c['nmi'])}, silhouette {_fmt(c['silhouette'])}.",
         "",
         "![embedding](embedding.png)",
         "",
     ]
+    if metrics.get("baselines"):
+        md += _baseline_markdown(metrics)
     if metrics.get("fixed_points"):
         md += ["## Fixed points of the meta-model (zero input, at each theta_n)", "",
                _table(metrics["fixed_points"], ["id", "n_fixed_points", "n_stable", "n_unstable", "n_slow_points"]),
@@ -115,7 +235,10 @@ def write_report(metrics: Dict, folder: Path, history: Optional[Dict] = None) ->
     md += ["## Timing (s)", "", _table([metrics.get("timing_s", {})], list(metrics.get("timing_s", {}))), ""]
     _io.write_json(folder / "metrics.json", metrics)
     _io.write_text(folder / "report.md", "\n".join(md))
-    return written + [folder / "metrics.json", folder / "report.md"]
+    from .report_html import write_html
+
+    write_html(metrics, folder / "report.html")
+    return written + [folder / "metrics.json", folder / "report.md", folder / "report.html"]
 
 
 def plot_fixed_points(fps, path: Path, trajectories=None, title: str = "Fixed points") -> Path:

@@ -7,11 +7,20 @@
 - ``flipflop``: the 3-bit flip-flop (Sussillo & Barak 2013): sparse +-1 pulses
   on 3 channels; the target of each channel at every step is the sign of its
   last pulse (0 before the first). Real outputs at every step.
+- ``integrate``: the same pulse stream; target per channel: the sign of the
+  running sum of its pulses (0 while the sum is 0).
+- ``first``: the same pulse stream; target per channel: the sign of its
+  first pulse, held for the rest of the sequence (0 before it): a latch that
+  ignores later pulses.
+
+The three pulse tasks (PULSE_TASKS) share one input stream for a given seed
+and differ only in the computation: a population trained on them has known
+computational groups (issue "uses of the embedding space").
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Dict
 
 import numpy as np
@@ -20,7 +29,8 @@ from torch import Tensor
 
 from ._checks import check_choice, check_positive_int
 
-TASKS = ("mnist1d", "digits", "flipflop")
+TASKS = ("mnist1d", "digits", "flipflop", "integrate", "first")
+PULSE_TASKS = ("flipflop", "integrate", "first")
 
 
 @dataclass
@@ -100,25 +110,40 @@ def _digits(seed: int = 0, test_fraction: float = 0.2) -> TaskData:
                     {"seed": seed, "test_fraction": test_fraction})
 
 
-def flipflop_batch(n: int, seq_len: int, n_bits: int, pulse_prob: float, generator: torch.Generator):
-    """Inputs [n, seq_len, n_bits] of +-1 pulses and targets of the same shape."""
+def pulse_targets(x: Tensor, kind: str = "flipflop") -> Tensor:
+    """Targets [n, T, bits] of a pulse task for pulse inputs x [n, T, bits] (module docstring)."""
+    check_choice(kind, "kind", PULSE_TASKS)
+    if kind == "integrate":
+        return x.cumsum(1).sign()
+    latch = kind == "first"
+    y = torch.zeros_like(x)
+    state = torch.zeros_like(x[:, 0])
+    for t in range(x.shape[1]):
+        take = (x[:, t] != 0) & (state == 0) if latch else x[:, t] != 0
+        state = torch.where(take, x[:, t], state)
+        y[:, t] = state
+    return y
+
+
+def pulse_inputs(n: int, seq_len: int, n_bits: int, pulse_prob: float, generator: torch.Generator) -> Tensor:
+    """Sparse +-1 pulses [n, seq_len, n_bits]: each entry is a pulse with probability pulse_prob."""
     u = torch.rand(n, seq_len, n_bits, generator=generator)
     sign = torch.where(torch.rand(n, seq_len, n_bits, generator=generator) < 0.5, -1.0, 1.0)
-    x = torch.where(u < pulse_prob, sign, torch.zeros(()))
-    y = torch.zeros_like(x)
-    state = torch.zeros(n, n_bits)
-    for t in range(seq_len):
-        state = torch.where(x[:, t] != 0, x[:, t], state)
-        y[:, t] = state
-    return x, y
+    return torch.where(u < pulse_prob, sign, torch.zeros(()))
 
 
-def _flipflop(seed: int = 0, n_train: int = 1000, n_test: int = 200, seq_len: int = 60,
-              n_bits: int = 3, pulse_prob: float = 0.08) -> TaskData:
+def flipflop_batch(n: int, seq_len: int, n_bits: int, pulse_prob: float, generator: torch.Generator):
+    """Inputs [n, seq_len, n_bits] of +-1 pulses and flip-flop targets of the same shape."""
+    x = pulse_inputs(n, seq_len, n_bits, pulse_prob, generator)
+    return x, pulse_targets(x, "flipflop")
+
+
+def _pulse_task(kind: str, seed: int = 0, n_train: int = 1000, n_test: int = 200, seq_len: int = 60,
+                n_bits: int = 3, pulse_prob: float = 0.08) -> TaskData:
     g = torch.Generator().manual_seed(seed)
-    xtr, ytr = flipflop_batch(n_train, seq_len, n_bits, pulse_prob, g)
-    xte, yte = flipflop_batch(n_test, seq_len, n_bits, pulse_prob, g)
-    return TaskData("flipflop", xtr, ytr, xte, yte, "real", n_bits,
+    xtr = pulse_inputs(n_train, seq_len, n_bits, pulse_prob, g)
+    xte = pulse_inputs(n_test, seq_len, n_bits, pulse_prob, g)
+    return TaskData(kind, xtr, pulse_targets(xtr, kind), xte, pulse_targets(xte, kind), "real", n_bits,
                     {"seed": seed, "n_train": n_train, "n_test": n_test, "seq_len": seq_len,
                      "n_bits": n_bits, "pulse_prob": pulse_prob})
 
@@ -127,10 +152,11 @@ def load_task(name: str, **config) -> TaskData:
     """Generate a task's data locally.
 
     Args:
-        name: "mnist1d", "digits" or "flipflop".
+        name: "mnist1d", "digits", "flipflop", "integrate" or "first".
         **config: the generator's settings (mnist1d: seed, num_samples;
-            digits: seed, test_fraction; flipflop: seed, n_train, n_test,
-            seq_len, n_bits, pulse_prob).
+            digits: seed, test_fraction; pulse tasks: seed, n_train, n_test,
+            seq_len, n_bits, pulse_prob; the same settings give the three
+            pulse tasks the same inputs).
 
     Returns:
         TaskData with float32 inputs [N, T, I].
@@ -139,7 +165,10 @@ def load_task(name: str, **config) -> TaskData:
         ValueError: unknown task name or setting.
     """
     check_choice(name, "name", TASKS)
-    maker = {"mnist1d": _mnist1d, "digits": _digits, "flipflop": _flipflop}[name]
+    if name in PULSE_TASKS:
+        maker = partial(_pulse_task, name)
+    else:
+        maker = {"mnist1d": _mnist1d, "digits": _digits}[name]
     try:
         task = maker(**config)
     except TypeError as exc:

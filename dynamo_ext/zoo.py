@@ -144,10 +144,13 @@ def task_loss(task: TaskData, outputs: Tensor, targets: Tensor) -> Tensor:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, task: TaskData, batch_size: int = 1000) -> float:
-    """Test accuracy of a model mapping x [B, T, I] to outputs [B, T, C] (tasks.accuracy)."""
+    """Test accuracy of a model mapping x [B, T, I] to outputs [B, T, C] (tasks.accuracy); the inputs
+    are cast to the model's parameter dtype."""
     was_training = model.training
     model.eval()
-    outs = torch.cat([model(task.x_test[i:i + batch_size]) for i in range(0, len(task.x_test), batch_size)])
+    param = next(model.parameters(), None)
+    x = task.x_test if param is None else task.x_test.to(param.dtype)
+    outs = torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
     model.train(was_training)
     return accuracy(task, outs, task.y_test)
 
@@ -192,14 +195,16 @@ class Member:
     test_accuracy: float
     model: nn.Module = field(repr=False)
     train_config: Dict[str, Any] = field(default_factory=dict)
+    task: str = ""  # the member's task in a multi-task population ("" = the population's task)
 
     @property
     def state_size(self) -> int:
         return int(self.model.state_size)
 
     def info(self) -> Dict[str, Any]:
-        return {"id": self.id, "arch": self.arch, "hidden_size": self.hidden_size, "seed": self.seed,
+        info = {"id": self.id, "arch": self.arch, "hidden_size": self.hidden_size, "seed": self.seed,
                 "test_accuracy": self.test_accuracy}
+        return {**info, "task": self.task} if self.task else info
 
 
 @dataclass
@@ -228,20 +233,48 @@ class Recording:
 
 
 class Population:
-    """A population of base models trained on one task.
+    """A population of base models trained on one task, or on several tasks that share one input stream.
 
     Build it with ``train_population``, ``Population.load(folder)`` or
     ``Population.from_modules(models, task)``; ``members[i]`` holds model i.
+    In a multi-task population (``tasks`` given) each member names its task
+    in ``member.task``; ``task`` is the first of them and provides the shared
+    inputs; ``task_of(i)`` gives model i's own targets.
+
+    Raises:
+        ValueError: no members, repeated ids, tasks whose inputs differ, or a
+            member whose task is not in ``tasks``.
     """
 
-    def __init__(self, task: TaskData, members: Sequence[Member]):
+    def __init__(self, task: TaskData, members: Sequence[Member], tasks: Optional[Dict[str, TaskData]] = None):
         if len(members) == 0:
             raise ValueError("argument 'members' must hold at least one base model, got an empty population")
         ids = [m.id for m in members]
         if len(set(ids)) != len(ids):
             raise ValueError(f"argument 'members' must have unique ids, got {ids}")
         self.task = task
+        self.tasks: Dict[str, TaskData] = dict(tasks) if tasks else {task.name: task}
+        check_shared_inputs(list(self.tasks.values()))
+        for m in members:
+            if m.task and m.task not in self.tasks:
+                raise ValueError(f"member {m.id!r}: task {m.task!r} is not one of the population's tasks "
+                                 f"{sorted(self.tasks)}")
         self.members: List[Member] = list(members)
+
+    @property
+    def is_multitask(self) -> bool:
+        return len(self.tasks) > 1
+
+    def task_of(self, index: int) -> TaskData:
+        """The task (targets) of model ``index``."""
+        return self.tasks.get(self.members[index].task, self.task)
+
+    def labels(self, by: str) -> List:
+        """One label per model: by "arch", "task" or "hidden_size"."""
+        check_choice(by, "by", ("arch", "task", "hidden_size"))
+        if by == "task":
+            return [m.task or self.task.name for m in self.members]
+        return [getattr(m, by) for m in self.members]
 
     def __len__(self) -> int:
         return len(self.members)
@@ -303,8 +336,11 @@ class Population:
             _io.write_tensors(folder / fname, m.model.state_dict(), metadata={"arch": m.arch})
             entries.append({**m.info(), "file": fname, "n_outputs": m.model.n_outputs,
                             "input_size": m.model.input_size, "train_config": m.train_config})
-        _io.write_json(folder / MANIFEST, {"format": "dynamo_ext.population/1", "task": self.task.name,
-                                           "task_config": self.task.config, "models": entries})
+        manifest = {"format": "dynamo_ext.population/1", "task": self.task.name, "task_config": self.task.config,
+                    "models": entries}
+        if self.is_multitask:
+            manifest["tasks"] = {name: t.config for name, t in self.tasks.items()}
+        _io.write_json(folder / MANIFEST, manifest)
         return folder
 
     @classmethod
@@ -321,6 +357,7 @@ class Population:
         manifest = _io.read_json(folder / MANIFEST, "population manifest")
         try:
             task = load_task(manifest["task"], **manifest.get("task_config", {}))
+            tasks = {name: load_task(name, **cfg) for name, cfg in manifest.get("tasks", {}).items()}
             entries = manifest["models"]
         except (KeyError, TypeError) as exc:
             raise ValueError(f"population manifest {str(folder / MANIFEST)!r} is corrupted: missing {exc}") from exc
@@ -340,11 +377,11 @@ class Population:
                     raise ValueError(f"model file {str(path)!r} does not match its manifest entry: {exc}") from exc
                 model.eval()
                 members.append(Member(e["id"], e["arch"], e["hidden_size"], e["seed"], e["test_accuracy"], model,
-                                      e.get("train_config", {})))
+                                      e.get("train_config", {}), e.get("task", "")))
             except (KeyError, TypeError) as exc:
                 raise ValueError(f"population manifest {str(folder / MANIFEST)!r} is corrupted: "
                                  f"entry missing {exc}") from exc
-        return cls(task, members)
+        return cls(task, members, tasks or None)
 
     @torch.no_grad()
     def record(self, x: Optional[Tensor] = None, max_sequences: Optional[int] = None,
@@ -380,11 +417,23 @@ class Population:
 
 
 
-def train_population(task: TaskData | str = "mnist1d", archs: Sequence[str] = ARCHS,
+def check_shared_inputs(tasks: Sequence[TaskData]) -> None:
+    """Raise ValueError unless every task has the same train and test inputs."""
+    first = tasks[0]
+    for t in tasks[1:]:
+        if not (torch.equal(t.x_train, first.x_train) and torch.equal(t.x_test, first.x_test)):
+            raise ValueError(f"tasks {first.name!r} and {t.name!r} must share their inputs to form one population "
+                             "(use the pulse tasks with the same settings)")
+        if t.n_outputs != first.n_outputs or t.output_kind != first.output_kind:
+            raise ValueError(f"tasks {first.name!r} and {t.name!r} must have the same outputs, got "
+                             f"{first.n_outputs} {first.output_kind} and {t.n_outputs} {t.output_kind}")
+
+
+def train_population(task: TaskData | str | Sequence = "mnist1d", archs: Sequence[str] = ARCHS,
                      hidden_sizes: Sequence[int] = (32, 48, 64, 64), n_seeds: int = 4,
                      config: Optional[TrainConfig] = None, out: Optional[str | Path] = None,
                      base_seed: int = 0, progress: bool = True) -> Population:
-    """Train a population: for each architecture, ``n_seeds`` models.
+    """Train a population: for each task and architecture, ``n_seeds`` models.
 
     Seed i of an architecture uses hidden size ``hidden_sizes[i % len]`` and
     torch seed ``base_seed + i``. Each model is trained with
@@ -392,7 +441,9 @@ def train_population(task: TaskData | str = "mnist1d", archs: Sequence[str] = AR
     MSE at every step) and its test accuracy measured.
 
     Args:
-        task: a TaskData or a task name for ``load_task``.
+        task: a TaskData or a task name for ``load_task``; or a list of them
+            that share one input stream (e.g. tasks.PULSE_TASKS): a
+            multi-task population, model ids "<task>-<arch>-h<H>-s<seed>".
         out: optional folder; the population is saved there (safetensors +
             manifest.json), written atomically.
 
@@ -400,10 +451,14 @@ def train_population(task: TaskData | str = "mnist1d", archs: Sequence[str] = AR
         The Population.
 
     Raises:
-        ValueError: unknown architecture, empty ``archs``, bad sizes.
+        ValueError: unknown architecture, empty ``archs``, bad sizes, tasks
+            that do not share their inputs.
     """
-    if isinstance(task, str):
-        task = load_task(task)
+    multi = isinstance(task, (list, tuple))
+    task_list = [load_task(t) if isinstance(t, str) else t for t in (task if multi else [task])]
+    if len(task_list) == 0:
+        raise ValueError("argument 'task' must name at least one task, got an empty list")
+    check_shared_inputs(task_list)
     if len(archs) == 0:
         raise ValueError("argument 'archs' must name at least one architecture, got an empty list")
     for a in archs:
@@ -414,18 +469,20 @@ def train_population(task: TaskData | str = "mnist1d", archs: Sequence[str] = AR
         check_positive_int(h, "hidden_sizes")
     check_positive_int(n_seeds, "n_seeds")
     config = (config or TrainConfig()).validate()
-    plan = [(a, hidden_sizes[i % len(hidden_sizes)], base_seed + i) for a in archs for i in range(n_seeds)]
+    plan = [(t, a, hidden_sizes[i % len(hidden_sizes)], base_seed + i)
+            for t in task_list for a in archs for i in range(n_seeds)]
     members = []
     bar = tqdm(total=len(plan) * config.epochs, desc="training base models", unit="epoch", disable=not progress)
-    for arch, hidden, seed in plan:
+    for t, arch, hidden, seed in plan:
         t0 = time.perf_counter()
-        bar.set_description(f"training {arch}-h{hidden}-s{seed}")
-        model = train_base_model(arch, hidden, task, seed, config, progress=bar)
-        acc = evaluate(model, task)
+        mid = f"{t.name}-{arch}-h{hidden}-s{seed}" if multi else f"{arch}-h{hidden}-s{seed}"
+        bar.set_description(f"training {mid}")
+        model = train_base_model(arch, hidden, t, seed, config, progress=bar)
+        acc = evaluate(model, t)
         cfg = {**asdict(config), "train_seconds": round(time.perf_counter() - t0, 2)}
-        members.append(Member(f"{arch}-h{hidden}-s{seed}", arch, hidden, seed, acc, model, cfg))
+        members.append(Member(mid, arch, hidden, seed, acc, model, cfg, t.name if multi else ""))
     bar.close()
-    pop = Population(task, members)
+    pop = Population(task_list[0], members, {t.name: t for t in task_list} if multi else None)
     if out is not None:
         pop.save(out)
     return pop

@@ -22,7 +22,8 @@ def test_commands_write_their_files(cli_run):
     pop, meta, rep = cli_run
     assert (pop / "manifest.json").is_file() and len(list((pop / "models").glob("*.safetensors"))) == 4
     assert (meta / "meta.safetensors").is_file() and (meta / "meta.json").is_file()
-    for name in ("metrics.json", "report.md", "embedding.png", "loss.png"):
+    for name in ("metrics.json", "report.md", "report.html", "embedding.png", "loss.png", "distances.png",
+                 "few_labels.png"):
         assert (rep / name).stat().st_size > 0, name
     metrics = json.loads((rep / "metrics.json").read_text())
     assert [p["id"] for p in metrics["population"]] == ["gru-h8-s0", "gru-h8-s1", "lstm-h8-s0", "lstm-h8-s1"]
@@ -37,6 +38,45 @@ def test_commands_write_their_files(cli_run):
     assert all(r["n_fixed_points"] == r["n_stable"] + r["n_unstable"] for r in fp)
     assert "## Fixed points of the meta-model" in (rep / "report.md").read_text()
     assert (rep / "embedding.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_analyze_reports_the_baselines(cli_run):
+    _, _, rep = cli_run
+    b = json.loads((rep / "metrics.json").read_text())["baselines"]
+    assert set(b["distances"]) == {"dynamo", "cka", "svcca", "procrustes", "weights", "outputs"}
+    assert {(r["measure"], r["labels_by"]) for r in b["clustering"]} == {
+        (m, "arch") for m in b["distances"]}  # one task: nothing to score by task
+    assert [r["labels_per_class"] for r in b["few_labels"]] == [1, 5, 20]
+    assert [r["n_labelled"] for r in b["few_labels"]] == [10, 50, 200]
+    md = (rep / "report.md").read_text()
+    assert "## DYNAMO beside the baselines" in md and "DYNAMO's ARI" in md
+    page = (rep / "report.html").read_text()
+    assert page.count("<script") >= 2 and "plotly" in page.lower()  # plotly.js inlined, works offline
+    assert "gru-h8-s1" in page and "test accuracy" in page  # hover text names each model
+    assert "https://cdn" not in page
+
+
+def test_adapt_and_reparam_check_commands(cli_run, tmp_path):
+    pop, meta, _ = cli_run
+    assert main(["adapt", str(pop), str(meta), "--labels-per-class", "2", "--out", str(tmp_path / "a"),
+                 "--no-progress"]) == 0
+    rows = json.loads((tmp_path / "a" / "adapt.json").read_text())
+    assert len(rows) == 1 and rows[0]["n_labelled"] == 20 and 0 <= rows[0]["adapt_accuracy"] <= 1
+    assert main(["reparam-check", str(pop), "--steps", "20", "--out", str(tmp_path / "r"), "--no-progress"]) == 0
+    res = json.loads((tmp_path / "r" / "reparameterization.json").read_text())
+    rows = {r["measure"]: r for r in res["rows"]}
+    assert set(rows) == {"dynamo", "cka", "procrustes", "weights"} and rows["dynamo"]["copies"] == 4
+    assert rows["cka"]["nearest_is_original"] == 1.0  # CKA is invariant to permutations and sign flips
+    assert len(res["embedding"]) == 8
+
+
+def test_zoo_trains_a_multitask_population(tmp_path):
+    out = tmp_path / "mt"
+    assert main(["zoo", "--task", "flipflop", "first", "--archs", "gru", "--seeds", "1", "--hidden-sizes", "4",
+                 "--epochs", "1", "--out", str(out), "--no-progress"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["tasks"]) == {"flipflop", "first"}
+    assert [m["task"] for m in manifest["models"]] == ["flipflop", "first"]
 
 
 def test_errors_are_reported_not_raised(cli_run, tmp_path, capsys):

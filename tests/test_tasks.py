@@ -49,3 +49,23 @@ def test_unknown_task_and_bad_settings():
         de.load_task("digits", colour=True)
     with pytest.raises(ValueError, match="n_train"):
         de.load_task("flipflop", n_train=0)
+
+
+def test_pulse_tasks_share_inputs_and_differ_in_targets():
+    tasks = {name: de.load_task(name, n_train=40, n_test=10, seq_len=30, pulse_prob=0.2)
+             for name in ("flipflop", "integrate", "first")}
+    x = tasks["flipflop"].x_train
+    for t in tasks.values():
+        assert torch.equal(t.x_train, x) and t.output_kind == "real" and t.n_outputs == 3
+    # integrate: sign of the running sum; first: sign of the first pulse, held
+    torch.testing.assert_close(tasks["integrate"].y_train, x.cumsum(1).sign())
+    for s in range(5):
+        for c in range(3):
+            pulses = x[s, :, c].nonzero().squeeze(1)
+            y = tasks["first"].y_train[s, :, c]
+            if len(pulses):
+                assert (y[:pulses[0]] == 0).all() and (y[pulses[0]:] == x[s, pulses[0], c]).all()
+            else:
+                assert (y == 0).all()
+    assert not torch.equal(tasks["flipflop"].y_train, tasks["integrate"].y_train)
+    assert not torch.equal(tasks["flipflop"].y_train, tasks["first"].y_train)

@@ -99,3 +99,29 @@ def test_bad_input(digits_task, tiny_population):
         tiny_population.record(bad)
     with pytest.raises(ValueError, match="input size 8"):
         tiny_population.record(torch.zeros(2, 8, 3))
+
+
+def test_multitask_population_roundtrip(tmp_path):
+    cfg = {"n_train": 40, "n_test": 20, "seq_len": 15}
+    tasks = [de.load_task(name, **cfg) for name in ("flipflop", "integrate")]
+    pop = de.train_population(tasks, archs=("rnn", "gru"), hidden_sizes=(6,), n_seeds=1,
+                              config=TrainConfig(epochs=2), out=tmp_path / "pop", progress=False)
+    assert pop.is_multitask and len(pop) == 4
+    assert pop.labels("task") == ["flipflop", "flipflop", "integrate", "integrate"]
+    assert pop.labels("arch") == ["rnn", "gru", "rnn", "gru"]
+    assert pop.ids[2] == "integrate-rnn-h6-s0"
+    assert pop.task_of(2).name == "integrate" and torch.equal(pop.task_of(2).y_test, tasks[1].y_test)
+    # each member's accuracy is measured against its own task's targets
+    assert pop.members[2].test_accuracy == pytest.approx(evaluate(pop.members[2].model, tasks[1]))
+    back = de.Population.load(tmp_path / "pop")
+    assert back.is_multitask and back.labels("task") == pop.labels("task")
+    assert torch.equal(back.task_of(3).y_train, tasks[1].y_train)
+
+
+def test_tasks_of_one_population_must_share_inputs():
+    ff = de.load_task("flipflop", n_train=10, n_test=5, seq_len=8)
+    other = de.load_task("integrate", n_train=10, n_test=5, seq_len=8, seed=3)
+    with pytest.raises(ValueError, match="must share their inputs"):
+        de.train_population([ff, other], archs=("rnn",), hidden_sizes=(4,), n_seeds=1, progress=False)
+    with pytest.raises(ValueError, match="'by' must be one of"):
+        de.Population(ff, [de.zoo.Member("a", "rnn", 4, 0, 0.5, BaseRNN("rnn", 3, 4, 3))]).labels("colour")

@@ -1,0 +1,281 @@
+"""The measures people use today to compare networks, on the same recordings as DYNAMO.
+
+Representation similarity between hidden trajectories (each model's hidden
+states on the same probe inputs, flattened over sequences and steps into
+n = S*T samples of d_n features):
+
+- ``linear_cka``: linear centred kernel alignment (Kornblith, Norouzi, Lee &
+  Hinton, ICML 2019, arXiv:1905.00414), with the debiased HSIC estimator of
+  Song, Smola, Gretton, Bedo & Borgwardt (JMLR 2012, Eq. 5) as used by
+  Nguyen, Raghu & Kornblith (ICLR 2021, arXiv:2010.15327).
+- ``svcca``: singular vector CCA (Raghu, Gilmer, Yosinski & Sohl-Dickstein,
+  NeurIPS 2017, arXiv:1706.05806): keep the top singular directions holding
+  99% of the variance, then the mean canonical correlation.
+- ``procrustes_distance``: orthogonal Procrustes distance between centred,
+  unit-Frobenius-norm representations (Ding, Denain & Steinhardt, NeurIPS 2021,
+  arXiv:2108.01661; Williams et al., NeurIPS 2021), solved with
+  ``scipy.linalg.orthogonal_procrustes``.
+
+Function and parameter space:
+
+- ``weight_distance``: Euclidean distance between flattened parameters, for
+  base models of the same architecture and size only (NaN otherwise).
+- ``output_disagreement``: fraction of probe sequences where two models'
+  last-step classes differ (classes), or of (sequence, step, output) entries
+  where the signs differ (real outputs).
+
+Baselines for the uses of the embedding:
+
+- ``naive_weight_average``: the parameter-wise mean of same-architecture,
+  same-size models (the naive "model soup", Wortsman et al., ICML 2022).
+- ``OutputEnsemble``: the mean of the members' output probabilities
+  (classes) or outputs (real).
+- ``train_scratch``: a base model trained from scratch on a few labels.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from scipy.linalg import orthogonal_procrustes, svd
+from torch import Tensor, nn
+
+from ._checks import check_choice, check_positive_int
+from .tasks import TaskData
+from .zoo import BaseRNN, Population, Recording, TrainConfig, train_base_model
+
+MEASURES = ("cka", "svcca", "procrustes", "weights", "outputs")
+
+
+def _samples(h) -> np.ndarray:
+    """Hidden states [S, T, d] (or [n, d]) as centred float64 samples [n, d]."""
+    a = h.detach().cpu().double().numpy() if isinstance(h, Tensor) else np.asarray(h, dtype=np.float64)
+    a = a.reshape(-1, a.shape[-1])
+    if a.shape[0] < 4:
+        raise ValueError(f"representations must hold at least 4 samples, got shape {a.shape}")
+    return a - a.mean(0)
+
+
+def _check_pair(x: np.ndarray, y: np.ndarray) -> None:
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"representations must have the same number of samples (same probe inputs), "
+                         f"got {x.shape[0]} and {y.shape[0]}")
+
+
+def _hsic_unbiased(x: np.ndarray, y: np.ndarray) -> float:
+    """Song et al. (2012) unbiased HSIC of the linear kernels K = x x^T, L = y y^T, in O(n d^2)."""
+    n = x.shape[0]
+    kd, ld = (x * x).sum(1), (y * y).sum(1)  # diag(K), diag(L)
+    trace = float(np.square(x.T @ y).sum() - (kd * ld).sum())  # tr(K~ L~), K~ = K with zero diagonal
+    k1, l1 = x @ x.sum(0) - kd, y @ y.sum(0) - ld  # K~ 1, L~ 1
+    return (trace + k1.sum() * l1.sum() / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * float(k1 @ l1)) / (n * (n - 3))
+
+
+def linear_cka(h_a, h_b, debiased: bool = True) -> float:
+    """Linear CKA between two representations of the same samples.
+
+    Args:
+        h_a, h_b: hidden states [S, T, d_a] and [S, T, d_b] (or [n, d]) on the
+            same probe inputs; tensors or arrays, any float dtype.
+        debiased: use the unbiased HSIC estimator (Song et al. 2012);
+            otherwise ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F) on centred X, Y.
+
+    Returns:
+        CKA in [0, 1] (the debiased value may leave [0, 1] slightly); 1 means
+        the same representation up to rotation and isotropic scaling.
+
+    Raises:
+        ValueError: different sample counts, fewer than 4 samples.
+    """
+    x, y = _samples(h_a), _samples(h_b)
+    _check_pair(x, y)
+    if debiased:
+        denom = np.sqrt(max(_hsic_unbiased(x, x), 0.0) * max(_hsic_unbiased(y, y), 0.0))
+        return float(_hsic_unbiased(x, y) / denom) if denom > 0 else 0.0
+    denom = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
+    return float(np.square(x.T @ y).sum() / denom) if denom > 0 else 0.0
+
+
+def _top_directions(x: np.ndarray, variance_kept: float) -> np.ndarray:
+    u, s, _ = svd(x, full_matrices=False)
+    energy = np.cumsum(s ** 2) / max(float((s ** 2).sum()), 1e-300)
+    k = int(np.searchsorted(energy, variance_kept) + 1)
+    return u[:, :min(k, len(s))]
+
+
+def svcca(h_a, h_b, variance_kept: float = 0.99) -> float:
+    """SVCCA similarity: mean canonical correlation of the top singular subspaces.
+
+    Args:
+        h_a, h_b: hidden states on the same probe inputs ([S, T, d] or [n, d]).
+        variance_kept: fraction of variance kept by the SVD step (Raghu et al. 2017: 0.99).
+
+    Returns:
+        Mean canonical correlation in [0, 1].
+
+    Raises:
+        ValueError: different sample counts, variance_kept outside (0, 1].
+    """
+    if not 0 < variance_kept <= 1:
+        raise ValueError(f"argument 'variance_kept' must lie in (0, 1], got {variance_kept}")
+    x, y = _samples(h_a), _samples(h_b)
+    _check_pair(x, y)
+    ux, uy = _top_directions(x, variance_kept), _top_directions(y, variance_kept)
+    # ux, uy are orthonormal bases of the reduced representations: the canonical
+    # correlations are the singular values of ux^T uy
+    rho = svd(ux.T @ uy, compute_uv=False)
+    return float(np.clip(rho, 0.0, 1.0).mean())
+
+
+def procrustes_distance(h_a, h_b) -> float:
+    """Orthogonal Procrustes distance min_R ||X - Y R||_F over orthogonal R, X and Y centred and
+    scaled to unit Frobenius norm (the smaller one zero-padded to the larger width).
+
+    Returns:
+        A distance in [0, sqrt(2)]: sqrt(2 - 2 ||X^T Y||_*).
+
+    Raises:
+        ValueError: different sample counts.
+    """
+    x, y = _samples(h_a), _samples(h_b)
+    _check_pair(x, y)
+    x = x / max(np.linalg.norm(x), 1e-300)
+    y = y / max(np.linalg.norm(y), 1e-300)
+    width = max(x.shape[1], y.shape[1])
+    x = np.pad(x, ((0, 0), (0, width - x.shape[1])))
+    y = np.pad(y, ((0, 0), (0, width - y.shape[1])))
+    _, nuclear = orthogonal_procrustes(y, x)  # scale = sum of singular values of y^T x
+    return float(np.sqrt(max(2.0 - 2.0 * nuclear, 0.0)))
+
+
+def weight_distance(model_a: nn.Module, model_b: nn.Module) -> float:
+    """Euclidean distance between the flattened parameters of two base models; NaN unless both have
+    the same architecture and parameter shapes (weight space is not comparable otherwise)."""
+    sa, sb = model_a.state_dict(), model_b.state_dict()
+    same = (getattr(model_a, "arch", None) == getattr(model_b, "arch", None) and sa.keys() == sb.keys()
+            and all(sa[k].shape == sb[k].shape for k in sa))
+    if not same:
+        return float("nan")
+    return float(sum((sa[k].double() - sb[k].double()).pow(2).sum() for k in sa) ** 0.5)
+
+
+def output_disagreement(y_a: Tensor, y_b: Tensor, output_kind: str) -> float:
+    """Fraction of probe sequences with different last-step classes (``"classes"``), or of entries
+    with different signs (``"real"``), between outputs [S, T, C] of two models."""
+    check_choice(output_kind, "output_kind", ("classes", "real"))
+    if y_a.shape != y_b.shape:
+        raise ValueError(f"outputs must have the same shape, got {tuple(y_a.shape)} and {tuple(y_b.shape)}")
+    if output_kind == "classes":
+        return float((y_a[:, -1].argmax(-1) != y_b[:, -1].argmax(-1)).float().mean())
+    return float((y_a.sign() != y_b.sign()).float().mean())
+
+
+def distance_matrices(population: Population, recording: Optional[Recording] = None,
+                      measures: Sequence[str] = MEASURES, max_sequences: int = 200) -> Dict[str, np.ndarray]:
+    """Pairwise distances [N, N] between the population's base models, one matrix per measure.
+
+    Distances: ``cka``: 1 - debiased linear CKA; ``svcca``: 1 - SVCCA;
+    ``procrustes``: Procrustes distance; ``weights``: weight_distance (NaN
+    between architectures or sizes); ``outputs``: output_disagreement.
+
+    Args:
+        population: the base models.
+        recording: their recording (default: ``population.record`` on the
+            first ``max_sequences`` training inputs).
+        measures: a subset of MEASURES.
+
+    Raises:
+        ValueError: an unknown measure, or a recording of another population size.
+    """
+    for m in measures:
+        check_choice(m, "measures", MEASURES)
+    rec = recording if recording is not None else population.record(max_sequences=max_sequences)
+    n = len(population)
+    if rec.n_models != n:
+        raise ValueError(f"argument 'recording' holds {rec.n_models} models, the population {n}")
+    pairwise = {
+        "cka": lambda i, j: 1.0 - linear_cka(rec.hidden[i], rec.hidden[j]),
+        "svcca": lambda i, j: 1.0 - svcca(rec.hidden[i], rec.hidden[j]),
+        "procrustes": lambda i, j: procrustes_distance(rec.hidden[i], rec.hidden[j]),
+        "weights": lambda i, j: weight_distance(population.members[i].model, population.members[j].model),
+        "outputs": lambda i, j: output_disagreement(rec.outputs[i], rec.outputs[j], rec.output_kind),
+    }
+    out = {}
+    for name in measures:
+        d = np.zeros((n, n))
+        for i in range(n):
+            for j in range(i + 1, n):
+                d[i, j] = d[j, i] = pairwise[name](i, j)
+        out[name] = np.where(np.isnan(d), d, np.maximum(d, 0.0))
+    return out
+
+
+def naive_weight_average(models: Sequence[nn.Module]) -> BaseRNN:
+    """The parameter-wise mean of base models of one architecture and size.
+
+    Raises:
+        ValueError: no models, models that are not BaseRNN, or different
+            architectures or sizes.
+    """
+    if len(models) == 0:
+        raise ValueError("argument 'models' must hold at least one model, got an empty list")
+    first = models[0]
+    for i, m in enumerate(models):
+        if not isinstance(m, BaseRNN):
+            raise ValueError(f"argument 'models[{i}]' must be a BaseRNN, got {type(m).__name__}")
+        if (m.arch, m.hidden_size, m.input_size, m.n_outputs) != (first.arch, first.hidden_size,
+                                                                  first.input_size, first.n_outputs):
+            raise ValueError(f"argument 'models' must share one architecture and size, got "
+                             f"{first.arch}-h{first.hidden_size} and {m.arch}-h{m.hidden_size}")
+    avg = BaseRNN(first.arch, first.input_size, first.hidden_size, first.n_outputs)
+    states = [m.state_dict() for m in models]
+    avg.load_state_dict({k: torch.stack([s[k] for s in states]).mean(0) for k in states[0]})
+    return avg.eval()
+
+
+class OutputEnsemble(nn.Module):
+    """The output ensemble of several models: x [B, T, I] -> outputs [B, T, C].
+
+    Classes: the log of the mean of the members' softmax probabilities (a
+    valid logit vector); real outputs: the mean of the members' outputs.
+    """
+
+    def __init__(self, models: Sequence[nn.Module], output_kind: str = "classes"):
+        super().__init__()
+        if len(models) == 0:
+            raise ValueError("argument 'models' must hold at least one model, got an empty list")
+        self.members = nn.ModuleList(models)
+        self.output_kind = check_choice(output_kind, "output_kind", ("classes", "real"))
+
+    def forward(self, x: Tensor) -> Tensor:
+        outs = torch.stack([m(x) for m in self.members])
+        if self.output_kind == "real":
+            return outs.mean(0)
+        return torch.logsumexp(outs.log_softmax(-1), 0) - np.log(len(self.members))
+
+
+def train_scratch(task: TaskData, x: Tensor, y: Tensor, arch: str = "gru", hidden_size: int = 64,
+                  seed: int = 0, epochs: int = 200) -> BaseRNN:
+    """A base model trained from scratch on a few labelled examples (the few-label baseline).
+
+    Args:
+        task: the task (its test split is kept for evaluation).
+        x: [n, T, I] labelled inputs; y: their labels [n] (classes) or targets [n, T, C].
+        arch, hidden_size: the base model; epochs: full-batch passes
+            (Adam, the architecture's default rate).
+
+    Raises:
+        ValueError: x and y of different lengths.
+    """
+    check_positive_int(epochs, "epochs")
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"arguments 'x' and 'y' must hold the same, nonzero number of examples, "
+                         f"got {len(x)} and {len(y)}")
+    few = TaskData(task.name, x, y, task.x_test, task.y_test, task.output_kind, task.n_outputs, task.config)
+    return train_base_model(arch, hidden_size, few, seed, TrainConfig(epochs=epochs, batch_size=len(x)))
+
+
+__all__: List[str] = ["MEASURES", "linear_cka", "svcca", "procrustes_distance", "weight_distance",
+                      "output_disagreement", "distance_matrices", "naive_weight_average", "OutputEnsemble",
+                      "train_scratch"]
