@@ -18,12 +18,15 @@ from .fit import FitResult, fit, load_meta, save_meta  # noqa: E402
 from .embed import embed  # noqa: E402
 from .average import average  # noqa: E402
 from .cluster import ClusterResult, cluster  # noqa: E402
+from .adapt import adapt  # noqa: E402
+from .reparameterize import reparameterize  # noqa: E402
+from . import baselines  # noqa: E402
 
 __version__ = "0.1.0"
 WITH_CUDA = bool(_C.WITH_CUDA)
 
 __all__ = [
     "BaseRNN", "ClusterResult", "FitResult", "MetaRNN", "Population", "Recording", "TaskData",
-    "WITH_CUDA", "average", "cluster", "embed", "fit", "load_meta", "load_task", "ops",
-    "reference", "save_meta", "train_population",
+    "WITH_CUDA", "adapt", "average", "baselines", "cluster", "embed", "fit", "load_meta", "load_task", "ops",
+    "reference", "reparameterize", "save_meta", "train_population",
 ]

@@ -57,12 +57,6 @@ def _samples(h) -> np.ndarray:
     return a - a.mean(0)
 
 
-def _check_pair(x: np.ndarray, y: np.ndarray) -> None:
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(f"representations must have the same number of samples (same probe inputs), "
-                         f"got {x.shape[0]} and {y.shape[0]}")
-
-
 def _hsic_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     """Song et al. (2012) unbiased HSIC of the linear kernels K = x x^T, L = y y^T, in O(n d^2)."""
     n = x.shape[0]
@@ -72,12 +66,57 @@ def _hsic_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     return (trace + k1.sum() * l1.sum() / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * float(k1 @ l1)) / (n * (n - 3))
 
 
+class Representation:
+    """One model's hidden states prepared once for every pairwise comparison: centred float64
+    samples [n, d], its own unbiased HSIC, its top singular directions (SVCCA) and its
+    unit-norm version (Procrustes)."""
+
+    def __init__(self, h, variance_kept: float = 0.99):
+        if not 0 < variance_kept <= 1:
+            raise ValueError(f"argument 'variance_kept' must lie in (0, 1], got {variance_kept}")
+        self.x = _samples(h)
+        self.variance_kept = variance_kept
+        self._hsic = self._top = None
+
+    @property
+    def n(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def self_hsic(self) -> float:
+        if self._hsic is None:
+            self._hsic = max(_hsic_unbiased(self.x, self.x), 0.0)
+        return self._hsic
+
+    @property
+    def top_directions(self) -> np.ndarray:
+        if self._top is None:
+            u, s, _ = svd(self.x, full_matrices=False)
+            energy = np.cumsum(s ** 2) / max(float((s ** 2).sum()), 1e-300)
+            k = int(np.searchsorted(energy, self.variance_kept) + 1)
+            self._top = u[:, :min(k, len(s))]
+        return self._top
+
+    @property
+    def unit(self) -> np.ndarray:
+        return self.x / max(np.linalg.norm(self.x), 1e-300)
+
+
+def _reps(h_a, h_b, variance_kept: float = 0.99):
+    a = h_a if isinstance(h_a, Representation) else Representation(h_a, variance_kept)
+    b = h_b if isinstance(h_b, Representation) else Representation(h_b, variance_kept)
+    if a.n != b.n:
+        raise ValueError(f"representations must have the same number of samples (same probe inputs), "
+                         f"got {a.n} and {b.n}")
+    return a, b
+
+
 def linear_cka(h_a, h_b, debiased: bool = True) -> float:
     """Linear CKA between two representations of the same samples.
 
     Args:
         h_a, h_b: hidden states [S, T, d_a] and [S, T, d_b] (or [n, d]) on the
-            same probe inputs; tensors or arrays, any float dtype.
+            same probe inputs; tensors, arrays or Representation objects.
         debiased: use the unbiased HSIC estimator (Song et al. 2012);
             otherwise ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F) on centred X, Y.
 
@@ -88,20 +127,13 @@ def linear_cka(h_a, h_b, debiased: bool = True) -> float:
     Raises:
         ValueError: different sample counts, fewer than 4 samples.
     """
-    x, y = _samples(h_a), _samples(h_b)
-    _check_pair(x, y)
+    a, b = _reps(h_a, h_b)
+    x, y = a.x, b.x
     if debiased:
-        denom = np.sqrt(max(_hsic_unbiased(x, x), 0.0) * max(_hsic_unbiased(y, y), 0.0))
+        denom = np.sqrt(a.self_hsic * b.self_hsic)
         return float(_hsic_unbiased(x, y) / denom) if denom > 0 else 0.0
     denom = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
     return float(np.square(x.T @ y).sum() / denom) if denom > 0 else 0.0
-
-
-def _top_directions(x: np.ndarray, variance_kept: float) -> np.ndarray:
-    u, s, _ = svd(x, full_matrices=False)
-    energy = np.cumsum(s ** 2) / max(float((s ** 2).sum()), 1e-300)
-    k = int(np.searchsorted(energy, variance_kept) + 1)
-    return u[:, :min(k, len(s))]
 
 
 def svcca(h_a, h_b, variance_kept: float = 0.99) -> float:
@@ -109,7 +141,8 @@ def svcca(h_a, h_b, variance_kept: float = 0.99) -> float:
 
     Args:
         h_a, h_b: hidden states on the same probe inputs ([S, T, d] or [n, d]).
-        variance_kept: fraction of variance kept by the SVD step (Raghu et al. 2017: 0.99).
+        variance_kept: fraction of variance kept by the SVD step (Raghu et al.
+            2017: 0.99); Representation arguments keep their own.
 
     Returns:
         Mean canonical correlation in [0, 1].
@@ -117,14 +150,10 @@ def svcca(h_a, h_b, variance_kept: float = 0.99) -> float:
     Raises:
         ValueError: different sample counts, variance_kept outside (0, 1].
     """
-    if not 0 < variance_kept <= 1:
-        raise ValueError(f"argument 'variance_kept' must lie in (0, 1], got {variance_kept}")
-    x, y = _samples(h_a), _samples(h_b)
-    _check_pair(x, y)
-    ux, uy = _top_directions(x, variance_kept), _top_directions(y, variance_kept)
-    # ux, uy are orthonormal bases of the reduced representations: the canonical
-    # correlations are the singular values of ux^T uy
-    rho = svd(ux.T @ uy, compute_uv=False)
+    a, b = _reps(h_a, h_b, variance_kept)
+    # the top directions are orthonormal bases of the reduced representations: the
+    # canonical correlations are the singular values of ua^T ub
+    rho = svd(a.top_directions.T @ b.top_directions, compute_uv=False)
     return float(np.clip(rho, 0.0, 1.0).mean())
 
 
@@ -138,10 +167,8 @@ def procrustes_distance(h_a, h_b) -> float:
     Raises:
         ValueError: different sample counts.
     """
-    x, y = _samples(h_a), _samples(h_b)
-    _check_pair(x, y)
-    x = x / max(np.linalg.norm(x), 1e-300)
-    y = y / max(np.linalg.norm(y), 1e-300)
+    a, b = _reps(h_a, h_b)
+    x, y = a.unit, b.unit
     width = max(x.shape[1], y.shape[1])
     x = np.pad(x, ((0, 0), (0, width - x.shape[1])))
     y = np.pad(y, ((0, 0), (0, width - y.shape[1])))
@@ -194,10 +221,11 @@ def distance_matrices(population: Population, recording: Optional[Recording] = N
     n = len(population)
     if rec.n_models != n:
         raise ValueError(f"argument 'recording' holds {rec.n_models} models, the population {n}")
+    reps = [Representation(h) for h in rec.hidden]  # per-model work done once
     pairwise = {
-        "cka": lambda i, j: 1.0 - linear_cka(rec.hidden[i], rec.hidden[j]),
-        "svcca": lambda i, j: 1.0 - svcca(rec.hidden[i], rec.hidden[j]),
-        "procrustes": lambda i, j: procrustes_distance(rec.hidden[i], rec.hidden[j]),
+        "cka": lambda i, j: 1.0 - linear_cka(reps[i], reps[j]),
+        "svcca": lambda i, j: 1.0 - svcca(reps[i], reps[j]),
+        "procrustes": lambda i, j: procrustes_distance(reps[i], reps[j]),
         "weights": lambda i, j: weight_distance(population.members[i].model, population.members[j].model),
         "outputs": lambda i, j: output_disagreement(rec.outputs[i], rec.outputs[j], rec.output_kind),
     }
@@ -276,6 +304,6 @@ def train_scratch(task: TaskData, x: Tensor, y: Tensor, arch: str = "gru", hidde
     return train_base_model(arch, hidden_size, few, seed, TrainConfig(epochs=epochs, batch_size=len(x)))
 
 
-__all__: List[str] = ["MEASURES", "linear_cka", "svcca", "procrustes_distance", "weight_distance",
+__all__: List[str] = ["MEASURES", "Representation", "linear_cka", "svcca", "procrustes_distance", "weight_distance",
                       "output_disagreement", "distance_matrices", "naive_weight_average", "OutputEnsemble",
                       "train_scratch"]

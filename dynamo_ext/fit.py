@@ -47,6 +47,9 @@ class FitConfig:
     max_sequences: Optional[int] = 2000
     seed: int = 0
     dtype: str = "float32"
+    refine_steps: int = 0  # after fitting: steps of refine_embeddings (0: none)
+    refine_sequences: int = 64
+    refine_lr: float = 1e-2
 
     def validate(self) -> "FitConfig":
         check_positive_int(self.state_size, "state_size")
@@ -61,6 +64,9 @@ class FitConfig:
         if self.max_sequences is not None:
             check_positive_int(self.max_sequences, "max_sequences")
         check_choice(self.dtype, "dtype", ("float32", "float64"))
+        check_positive_int(self.refine_steps, "refine_steps", minimum=0)
+        check_positive_int(self.refine_sequences, "refine_sequences")
+        check_positive_float(self.refine_lr, "refine_lr")
         return self
 
 
@@ -166,6 +172,8 @@ def fit(population: Union[Population, Recording], config: Optional[FitConfig] = 
     history = train_loop(meta, list(meta.parameters()), targets, config,
                          sample_models=lambda g, b: torch.randint(rec.n_models, (b,), generator=g),
                          desc="fitting meta-model", progress=progress)
+    if config.refine_steps:
+        history["history"]["refine_loss"] = refine_embeddings(meta, targets, config, progress=progress)
     meta.eval()
     result = FitResult(meta, history["history"], config, history["seconds"])
     if out is not None:
@@ -202,6 +210,44 @@ def train_loop(meta: MetaRNN, params, targets: Targets, config: FitConfig, sampl
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{history['loss'][-1]:.4f}")
     return {"history": history, "seconds": time.perf_counter() - t0}
+
+
+def refine_embeddings(meta: MetaRNN, targets: Targets, config: FitConfig, progress: bool = True) -> List[float]:
+    """Polish every theta_n and A_n with the shared weights phi frozen, on one fixed set of probe
+    sequences (the first ``config.refine_sequences``) for every model: a deterministic, full-batch
+    version of the DYNAMO loss, so that each model's embedding settles at a minimum of its own loss
+    instead of where minibatch noise left it. With phi frozen the loss separates over models, so
+    base models with the same dynamics up to a change of hidden coordinates (A_n absorbs it) share
+    their minimum. Adam (elementwise, so each model descends on its own) with a cosine decay from
+    ``config.refine_lr`` over ``config.refine_steps`` steps.
+
+    Returns:
+        The loss per step.
+    """
+    n, S = meta.n_models, min(config.refine_sequences, targets.x.shape[0])
+    model_idx = torch.arange(n).repeat_interleave(S)
+    seq_idx = torch.arange(S).repeat(n)
+    params = [meta.theta, *(p for mp in meta.maps for p in mp.parameters())]
+    frozen = [p for p in meta.parameters() if p.requires_grad and not any(p is q for q in params)]
+    for p in frozen:
+        p.requires_grad_(False)
+    opt = torch.optim.Adam(params, lr=config.refine_lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config.refine_steps) / config.refine_steps)))
+    losses: List[float] = []
+    try:
+        for _ in tqdm(range(config.refine_steps), desc="refining embeddings", unit="step", disable=not progress):
+            loss = dynamo_loss(meta, targets, model_idx, seq_idx, config.lambda_h, config.lambda_y,
+                               config.lambda_theta)["loss"]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(float(loss.detach()))
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+    return losses
 
 
 def _known(overrides: Dict) -> Dict:

@@ -132,7 +132,10 @@ def reparameterization_check(population: Population, fit_config: Optional[Dict] 
 
     Args:
         population: the originals.
-        fit_config: keyword settings for ``dynamo_ext.fit`` (steps, ...).
+        fit_config: keyword settings for ``dynamo_ext.fit`` (steps, ...); by
+            default the fit ends with 300 steps of ``fit.refine_embeddings``
+            (phi frozen, full batch), which lets functionally identical models
+            settle at the same embedding instead of where minibatch noise left them.
         measures: baseline measures (dynamo_ext.baselines) to check beside DYNAMO.
 
     Returns:
@@ -144,7 +147,8 @@ def reparameterization_check(population: Population, fit_config: Optional[Dict] 
     from .fit import fit
 
     both = with_reparameterized_copies(population, seed=seed)
-    result = fit(both, progress=progress, **{"seed": seed, **(fit_config or {})})
+    settings = {"seed": seed, "refine_steps": 300, "refine_sequences": 32, **(fit_config or {})}
+    result = fit(both, progress=progress, **settings)
     theta = result.meta.theta.detach().double().numpy()
     dists = {"dynamo": np.sqrt(((theta[:, None] - theta[None]) ** 2).sum(-1))}
     dists.update(distance_matrices(both, measures=measures))

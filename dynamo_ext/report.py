@@ -79,9 +79,7 @@ def plot_distance_matrices(metrics: Dict, path: Path) -> Path:
     fig, axes = plt.subplots(1, len(dists), figsize=(3.2 * len(dists), 3.4), squeeze=False)
     for ax, (name, d) in zip(axes[0], dists.items()):
         m = np.asarray(d, dtype=float)[np.ix_(order, order)]
-        cmap = plt.get_cmap("viridis").copy()
-        cmap.set_bad("0.8")
-        ax.imshow(np.ma.masked_invalid(m), cmap=cmap)
+        ax.imshow(np.ma.masked_invalid(m), cmap=plt.get_cmap("viridis").with_extremes(bad="0.8"))
         ax.set_title(name, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])

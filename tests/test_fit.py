@@ -74,3 +74,29 @@ def test_bad_fit_settings(tiny_population):
         de.fit([1, 2], progress=False)
     with pytest.raises(ValueError, match="empty population"):
         de.Population(tiny_population.task, [])
+
+
+def test_refine_moves_only_the_embeddings_and_maps(tiny_population):
+    kw = dict(steps=20, batch_size=16, state_size=8, max_sequences=50, progress=False)
+    plain = de.fit(tiny_population, **kw)
+    refined = de.fit(tiny_population, refine_steps=40, refine_sequences=16, **kw)
+    losses = refined.history["refine_loss"]
+    assert len(losses) == 40 and losses[-1] < losses[0]
+    a, b = plain.meta.state_dict(), refined.meta.state_dict()
+    for k in a:
+        if k == "theta" or (k.startswith("maps.") and k.split(".")[2] == "linear"):
+            assert not torch.equal(a[k], b[k]), k
+        else:  # phi (and the maps' standardisation buffers) frozen
+            torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+    assert all(p.requires_grad for p in refined.meta.parameters())
+
+
+def test_refine_puts_a_reparameterized_copy_on_its_original(tiny_population):
+    from dynamo_ext.reparameterize import with_reparameterized_copies
+
+    both = with_reparameterized_copies(de.Population(tiny_population.task, tiny_population.members[1:2]))
+    res = de.fit(both, steps=30, batch_size=16, state_size=8, max_sequences=50, refine_steps=300,
+                 refine_sequences=16, progress=False)
+    before = de.fit(both, steps=30, batch_size=16, state_size=8, max_sequences=50, progress=False)
+    gap = lambda m: float((m.theta[0] - m.theta[1]).detach().norm())  # noqa: E731
+    assert gap(res.meta) < 0.5 * gap(before.meta)
