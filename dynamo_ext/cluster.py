@@ -46,27 +46,36 @@ class ClusterResult:
                 "nmi": self.nmi, "silhouette": self.silhouette}
 
 
-def cluster_points(points: np.ndarray, k: int, labels: Optional[Sequence] = None, method: str = "kmeans",
-                   seed: int = 0) -> ClusterResult:
-    """Cluster the rows of ``points`` [N, m]; see ``cluster``."""
-    check_choice(method, "method", ("kmeans", "agglomerative"))
-    n = points.shape[0]
+def _check_k_labels(n: int, k: int, labels: Optional[Sequence]) -> None:
     check_positive_int(k, "k")
     if k > n:
         raise ValueError(f"argument 'k' must be at most the number of models ({n}), got {k}")
     if labels is not None and len(labels) != n:
         raise ValueError(f"argument 'labels' must have {n} entries (one per model), got {len(labels)}")
-    if method == "kmeans":
-        assign = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(points)
-    else:
-        assign = AgglomerativeClustering(n_clusters=k).fit_predict(points)
+
+
+def _result(k: int, method: str, assign: np.ndarray, labels: Optional[Sequence], data: np.ndarray,
+            metric: str) -> ClusterResult:
+    """Scores of an assignment: ARI and NMI against labels, silhouette on the points or distances."""
     ari = nmi = None
     if labels is not None:
         ari = float(adjusted_rand_score(labels, assign))
         nmi = float(normalized_mutual_info_score(labels, assign))
     n_found = len(set(assign.tolist()))
-    sil = float(silhouette_score(points, assign)) if 2 <= n_found < n else None
+    sil = float(silhouette_score(data, assign, metric=metric)) if 2 <= n_found < len(assign) else None
     return ClusterResult(k, method, [int(a) for a in assign], ari, nmi, sil)
+
+
+def cluster_points(points: np.ndarray, k: int, labels: Optional[Sequence] = None, method: str = "kmeans",
+                   seed: int = 0) -> ClusterResult:
+    """Cluster the rows of ``points`` [N, m]; see ``cluster``."""
+    check_choice(method, "method", ("kmeans", "agglomerative"))
+    _check_k_labels(points.shape[0], k, labels)
+    if method == "kmeans":
+        assign = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(points)
+    else:
+        assign = AgglomerativeClustering(n_clusters=k).fit_predict(points)
+    return _result(k, method, assign, labels, points, "euclidean")
 
 
 def cluster(meta: MetaRNN, k: int, labels: Optional[Sequence] = None, method: str = "kmeans",
@@ -124,24 +133,14 @@ def cluster_distances(distances: np.ndarray, k: int, labels: Optional[Sequence] 
     check_choice(method, "method", ("kmeans", "agglomerative"))
     d = _filled(distances)
     n = d.shape[0]
-    check_positive_int(k, "k")
-    if k > n:
-        raise ValueError(f"argument 'k' must be at most the number of models ({n}), got {k}")
-    if labels is not None and len(labels) != n:
-        raise ValueError(f"argument 'labels' must have {n} entries (one per model), got {len(labels)}")
+    _check_k_labels(n, k, labels)
     if method == "agglomerative":
         assign = AgglomerativeClustering(n_clusters=k, metric="precomputed", linkage="average").fit_predict(d)
     else:
         dims = min(max(k - 1, 2), n - 1)
         coords = ClassicalMDS(n_components=dims, metric="precomputed").fit_transform(d)
         assign = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(coords)
-    ari = nmi = None
-    if labels is not None:
-        ari = float(adjusted_rand_score(labels, assign))
-        nmi = float(normalized_mutual_info_score(labels, assign))
-    n_found = len(set(assign.tolist()))
-    sil = float(silhouette_score(d, assign, metric="precomputed")) if 2 <= n_found < n else None
-    return ClusterResult(k, method, [int(a) for a in assign], ari, nmi, sil)
+    return _result(k, method, assign, labels, d, "precomputed")
 
 
 def embedding_distances(meta: MetaRNN, n: Optional[int] = None) -> np.ndarray:

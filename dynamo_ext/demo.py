@@ -31,9 +31,9 @@ QUICK = {"archs": ("rnn", "gru", "lstm"), "n_seeds": 2, "hidden_sizes": (48, 64)
 # The multi-task pulse population: 3 tasks x 3 architectures x 3 seeds, one hidden size (so that naive
 # weight averaging is defined within each group).
 PULSE = {"tasks": PULSE_TASKS, "archs": ("rnn", "gru", "lstm"), "n_seeds": 3, "hidden_sizes": (32,),
-         "epochs": 40, "fit_steps": 3000, "reparam_steps": 3000}
+         "epochs": 80, "fit_steps": 3000, "reparam_steps": 3000}
 PULSE_QUICK = {"tasks": PULSE_TASKS, "archs": ("rnn", "gru", "lstm"), "n_seeds": 2, "hidden_sizes": (32,),
-               "epochs": 30, "fit_steps": 2000, "reparam_steps": 2000}
+               "epochs": 80, "fit_steps": 2000, "reparam_steps": 2000}
 
 
 def run_demo(out="dynamo-demo", quick: bool = False, seed: int = 0, progress: bool = True,

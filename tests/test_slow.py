@@ -38,3 +38,25 @@ def test_quick_demo_meets_its_criteria(tmp_path):
         assert e["output_agreement"] >= 0.90, e
     gru = next(a for a in m["averaging"] if a["label"] == "gru")
     assert gru["averaged_accuracy"] >= gru["member_mean_accuracy"] - 0.03
+
+
+def test_quick_pulse_demo_compares_dynamo_with_the_baselines(tmp_path):
+    out = tmp_path / "pulse"
+    assert main(["demo", "--population", "pulse", "--quick", "--out", str(out), "--no-progress"]) == 0
+    for name in ("metrics.json", "report.md", "report.html", "embedding.png", "distances.png", "few_labels.png"):
+        assert (out / name).is_file(), name
+    m = json.loads((out / "metrics.json").read_text())
+    assert {p["task"] for p in m["population"]} == {"flipflop", "integrate", "first"}
+    b = m["baselines"]
+    ari = {(r["measure"], r["labels_by"], r["method"]): r["ari"] for r in b["clustering"]}
+    assert len(ari) == 6 * 2 * 2
+    # the three computations are told apart in embedding space
+    assert ari[("dynamo", "task", "kmeans")] >= 0.9
+    # weight space cannot compare architectures: it clusters by architecture, not by task
+    assert ari[("weights", "arch", "kmeans")] == 1.0
+    rep = {r["measure"]: r["nearest_is_original"] for r in b["reparameterization"]["rows"]}
+    assert rep["cka"] == 1.0 and rep["procrustes"] == 1.0  # invariant to orthogonal changes by construction
+    assert rep["dynamo"] >= 0.8 and rep["dynamo"] > rep["weights"]
+    for row in b["few_labels"]:
+        if row["labels_per_class"] == 1:
+            assert row["adapt_accuracy"] > row["scratch_accuracy"] + 0.1, row
