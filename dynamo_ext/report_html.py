@@ -120,6 +120,10 @@ def write_html(metrics: Dict, path: Path) -> Path:
         parts += ["<h2>Few labels</h2>", divs[-1],
                   _html_table(b["few_labels"], ["task", "labels_per_class", "n_labelled", "adapt_accuracy",
                                                 "scratch_accuracy"])]
+    if b.get("reparameterization"):
+        parts += ["<h2>Reparameterization check</h2><p>Fraction of function-preserving copies (hidden units "
+                  "permuted and/or sign-flipped) whose nearest neighbour is their original.</p>",
+                  _html_table(b["reparameterization"]["rows"], ["measure", "copies", "nearest_is_original"])]
     parts += ["<h2>Averaging</h2>",
               _html_table([{**r, "members": len(r["members"])} for r in metrics["averaging"]],
                           ["label", "members", "member_mean_accuracy", "averaged_accuracy",

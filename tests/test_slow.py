@@ -59,6 +59,8 @@ def test_quick_pulse_demo_compares_dynamo_with_the_baselines(tmp_path):
     rep = {r["measure"]: r["nearest_is_original"] for r in b["reparameterization"]["rows"]}
     assert rep["cka"] == 1.0 and rep["procrustes"] == 1.0  # invariant to orthogonal changes by construction
     assert rep["dynamo"] >= 0.8 and rep["dynamo"] > rep["weights"]
+    page = (out / "report.html").read_text()
+    assert "Reparameterization check" in page and "first-lstm-h32-s1" in page
     for row in b["few_labels"]:
         if row["labels_per_class"] == 1:
             assert row["adapt_accuracy"] > row["scratch_accuracy"] + 0.1, row
