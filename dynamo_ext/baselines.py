@@ -52,6 +52,8 @@ def _samples(h) -> np.ndarray:
     """Hidden states [S, T, d] (or [n, d]) as centred float64 samples [n, d]."""
     a = h.detach().cpu().double().numpy() if isinstance(h, Tensor) else np.asarray(h, dtype=np.float64)
     a = a.reshape(-1, a.shape[-1])
+    if not np.isfinite(a).all():
+        raise ValueError(f"representations must be finite, got {int((~np.isfinite(a)).sum())} NaN or Inf entries")
     if a.shape[0] < 4:
         raise ValueError(f"representations must hold at least 4 samples, got shape {a.shape}")
     return a - a.mean(0)
@@ -125,7 +127,7 @@ def linear_cka(h_a, h_b, debiased: bool = True) -> float:
         the same representation up to rotation and isotropic scaling.
 
     Raises:
-        ValueError: different sample counts, fewer than 4 samples.
+        ValueError: different sample counts, fewer than 4 samples, NaN/Inf.
     """
     a, b = _reps(h_a, h_b)
     x, y = a.x, b.x

@@ -11,6 +11,7 @@ and the baselines of dynamo_ext.baselines are scored the same way
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
@@ -134,11 +135,15 @@ def cluster_distances(distances: np.ndarray, k: int, labels: Optional[Sequence] 
     d = _filled(distances)
     n = d.shape[0]
     _check_k_labels(n, k, labels)
-    if method == "agglomerative":
+    if k == 1 or k == n:  # one cluster, or one model per cluster: nothing to search
+        assign = np.zeros(n, dtype=int) if k == 1 else np.arange(n)
+    elif method == "agglomerative":
         assign = AgglomerativeClustering(n_clusters=k, metric="precomputed", linkage="average").fit_predict(d)
     else:
         dims = min(max(k - 1, 2), n - 1)
-        coords = ClassicalMDS(n_components=dims, metric="precomputed").fit_transform(d)
+        with warnings.catch_warnings():  # directions with negative eigenvalues (non-Euclidean
+            warnings.simplefilter("ignore", RuntimeWarning)  # distances) come back as NaN: drop them
+            coords = np.nan_to_num(ClassicalMDS(n_components=dims, metric="precomputed").fit_transform(d), nan=0.0)
         assign = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(coords)
     return _result(k, method, assign, labels, d, "precomputed")
 

@@ -74,7 +74,7 @@ def meta_rnn_sequence(
     if step is None:
         raise ValueError(f"argument 'cell' must be one of {CELLS}, got {cell!r}")
     T, B, I = x.shape
-    x_proj = (x.reshape(T * B, I) @ w_ih.T + b_ih).reshape(T, B, -1) + cond.unsqueeze(0)
+    x_proj = (x.reshape(T * B, I) @ w_ih.T + b_ih).reshape(T, B, w_ih.shape[0]) + cond.unsqueeze(0)
     h = h0
     out = []
     for t in range(T):
