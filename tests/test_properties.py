@@ -128,3 +128,30 @@ def test_newton_fixed_points_works_or_raises_clearly(K, I, D, cell, dtype, bad, 
     assert bool(torch.isfinite(z[conv]).all()) and bool((res[conv] <= tol).all())
     if special is not None and K * D:
         assert not bool(conv[0])  # a candidate started at NaN/Inf is not reported as a fixed point
+
+
+@SETTINGS
+@given(n=st.integers(0, 4), T=st.integers(1, 4), I=st.integers(1, 3), y_kind=st.sampled_from(
+    ["int", "float", "short", "out_of_range"]), special=SPECIAL, theta_dim=st.integers(0, 3),
+    seed=st.integers(0, 10 ** 6))
+def test_adapt_and_embedding_arguments_work_or_raise_clearly(n, T, I, y_kind, special, theta_dim, seed):
+    from dynamo_ext.adapt import adapt
+
+    torch.manual_seed(0)
+    meta = MetaRNN(3, 2, 4, [5, 6, 7], state_size=6)
+    x = _tensor((n, T, I), torch.float32, seed, special)
+    y = {"int": torch.arange(n) % 4, "float": torch.zeros(n), "short": torch.arange(max(n - 1, 0)) % 4,
+         "out_of_range": torch.arange(n) + 4}[y_kind]
+    try:
+        net = adapt(meta, x, y, steps=2, restarts=2)
+    except CLEAR:
+        pass
+    else:
+        assert n >= 1 and I == 2 and y_kind == "int" and special is None
+        assert net.theta.shape == (2,) and bool(torch.isfinite(net.theta).all())
+    try:
+        _, out = meta(torch.zeros(1, T, 2), theta=torch.zeros(theta_dim))
+    except CLEAR:
+        assert theta_dim != 2
+    else:
+        assert theta_dim == 2 and out.shape == (1, T, 4)
