@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict
 
 import torch
 from safetensors import SafetensorError
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 
@@ -77,5 +78,15 @@ def read_tensors(path, what: str = "file") -> Dict[str, torch.Tensor]:
         raise ValueError(f"{what} {str(path)!r} does not exist")
     try:
         return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ValueError(f"{what} {str(path)!r} is corrupted: not a readable safetensors file ({exc})") from exc
+
+
+def read_metadata(path, what: str = "file") -> Dict[str, str]:
+    """The string metadata of a safetensors file (ValueError naming the file if unreadable)."""
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
     except (SafetensorError, OSError, ValueError) as exc:
         raise ValueError(f"{what} {str(path)!r} is corrupted: not a readable safetensors file ({exc})") from exc

@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--lr", type=float, default=1e-2)
     f.add_argument("--max-sequences", type=int, default=2000)
     f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--checkpoint-every", type=int, default=0, help="save the training state into --out every "
+                   "this many steps (checkpoint.safetensors)")
+    f.add_argument("--resume", action="store_true", help="continue from --out's checkpoint if there is one")
     f.add_argument("--refine-steps", type=int, default=0, help="then polish theta_n and A_n with phi frozen "
                    "(fit.refine_embeddings)")
 
@@ -114,7 +117,8 @@ def _run(args) -> int:
         res = fit(Population.load(args.population), cell=args.cell, backend=args.backend,
                   state_size=args.state_size, embedding_dim=args.embedding_dim, steps=args.steps,
                   batch_size=args.batch_size, lr=args.lr, max_sequences=args.max_sequences, seed=args.seed,
-                  refine_steps=args.refine_steps, out=args.out, progress=progress)
+                  refine_steps=args.refine_steps, checkpoint_every=args.checkpoint_every, resume=args.resume,
+                  out=args.out, progress=progress)
         print(f"fitted in {res.seconds:.1f} s, final loss {res.history['loss'][-1]:.4f}; saved to {args.out}")
     elif args.command == "analyze":
         from .analysis import analyze

@@ -22,6 +22,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from . import _io
+from .checkpoint import CHECKPOINT, load_training_state, save_training_state
 from ._checks import check_choice, check_positive_float, check_positive_int, check_tensor
 from .meta import BACKENDS, CELLS, MetaRNN
 from .zoo import Population, Recording
@@ -47,6 +48,7 @@ class FitConfig:
     max_sequences: Optional[int] = 2000
     seed: int = 0
     dtype: str = "float32"
+    checkpoint_every: int = 0  # with fit(out=...): save the training state every this many steps (0: never)
     refine_steps: int = 0  # after fitting: steps of refine_embeddings (0: none)
     refine_sequences: int = 64
     refine_lr: float = 1e-2
@@ -65,6 +67,7 @@ class FitConfig:
             check_positive_int(self.max_sequences, "max_sequences")
         check_choice(self.dtype, "dtype", ("float32", "float64"))
         check_positive_int(self.refine_steps, "refine_steps", minimum=0)
+        check_positive_int(self.checkpoint_every, "checkpoint_every", minimum=0)
         check_positive_int(self.refine_sequences, "refine_sequences")
         check_positive_float(self.refine_lr, "refine_lr")
         return self
@@ -126,7 +129,8 @@ def dynamo_loss(meta: MetaRNN, targets: Targets, model_idx: Tensor, seq_idx: Ten
 
 
 def fit(population: Union[Population, Recording], config: Optional[FitConfig] = None, *,
-        progress: bool = True, out: Optional[Union[str, Path]] = None, **overrides) -> FitResult:
+        progress: bool = True, out: Optional[Union[str, Path]] = None, resume: bool = False,
+        **overrides) -> FitResult:
     """Fit a DYNAMO meta-model to a population (DESIGN.md section 1).
 
     Minibatches mix models: each row draws a base model and a probe sequence
@@ -138,7 +142,12 @@ def fit(population: Union[Population, Recording], config: Optional[FitConfig] = 
             first ``max_sequences``) or a Recording.
         config: FitConfig; keyword ``overrides`` replace its fields.
         out: optional folder; the fitted meta-model is saved there
-            (``save_meta``), atomically.
+            (``save_meta``), atomically. With ``checkpoint_every`` > 0 the
+            whole training state is also saved there every that many steps
+            (dynamo_ext.checkpoint, one file replaced atomically).
+        resume: continue from ``out``'s checkpoint when there is one (the
+            same settings and population are required); the result equals an
+            uninterrupted run's.
 
     Returns:
         FitResult with the MetaRNN (``meta.model_ids`` names the base models in
@@ -146,8 +155,11 @@ def fit(population: Union[Population, Recording], config: Optional[FitConfig] = 
 
     Raises:
         ValueError: an empty population, a bad setting (named), NaN/Inf in
-            the recording.
+            the recording, ``resume`` without ``out``, a checkpoint written
+            with other settings.
     """
+    if resume and out is None:
+        raise ValueError("argument 'resume' needs 'out', the folder holding the checkpoint")
     config = FitConfig(**{**asdict(config or FitConfig()), **_known(overrides)}).validate()
     dtype = getattr(torch, config.dtype)
     if isinstance(population, Population):
@@ -169,9 +181,10 @@ def fit(population: Union[Population, Recording], config: Optional[FitConfig] = 
     for mp, mean, scale in zip(meta.maps, targets.means, targets.scales):
         mp.mean.copy_(mean)
         mp.scale.copy_(scale)
+    checkpoint = Path(out) / CHECKPOINT if out is not None and (config.checkpoint_every or resume) else None
     history = train_loop(meta, list(meta.parameters()), targets, config,
                          sample_models=lambda g, b: torch.randint(rec.n_models, (b,), generator=g),
-                         desc="fitting meta-model", progress=progress)
+                         desc="fitting meta-model", progress=progress, checkpoint=checkpoint, resume=resume)
     if config.refine_steps:
         history["history"]["refine_loss"] = refine_embeddings(meta, targets, config, progress=progress)
     meta.eval()
@@ -182,17 +195,29 @@ def fit(population: Union[Population, Recording], config: Optional[FitConfig] = 
 
 
 def train_loop(meta: MetaRNN, params, targets: Targets, config: FitConfig, sample_models, desc: str,
-               progress: bool = True) -> Dict:
-    """Adam + cosine schedule over minibatches of (model, sequence) rows; returns the history."""
+               progress: bool = True, checkpoint: Optional[Path] = None, resume: bool = False) -> Dict:
+    """Adam + cosine schedule over minibatches of (model, sequence) rows; returns the history.
+
+    With ``checkpoint`` (a path), the training state is saved there every
+    ``config.checkpoint_every`` steps and after the last; with ``resume`` it is
+    first restored from there if the file exists."""
     g = torch.Generator().manual_seed(config.seed)
     opt = torch.optim.Adam(params, lr=config.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps)))
     history: Dict[str, List[float]] = {"loss": [], "loss_h": [], "loss_y": [], "loss_theta": []}
+    settings = {**{k: v for k, v in asdict(config).items() if k != "checkpoint_every"},
+                "model_ids": list(meta.model_ids), "desc": desc}
+    start = 0
+    if resume and checkpoint is not None:
+        restored = load_training_state(checkpoint, meta, opt, sched, g, settings)
+        if restored is not None:
+            start, history = restored["step"], restored["history"]
     S = targets.x.shape[0]
     t0 = time.perf_counter()
     meta.train()
-    with tqdm(range(config.steps), desc=desc, unit="step", disable=not progress) as bar:
+    with tqdm(range(start, config.steps), desc=desc, unit="step", disable=not progress, initial=start,
+              total=config.steps) as bar:
         for step in bar:
             model_idx = sample_models(g, config.batch_size)
             seq_idx = torch.randint(S, (config.batch_size,), generator=g)
@@ -209,6 +234,10 @@ def train_loop(meta: MetaRNN, params, targets: Targets, config: FitConfig, sampl
                                    "lower 'lr' or check the recording")
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{history['loss'][-1]:.4f}")
+            done = step + 1
+            if checkpoint is not None and config.checkpoint_every and (
+                    done % config.checkpoint_every == 0 or done == config.steps):
+                save_training_state(checkpoint, meta, opt, sched, g, done, history, settings)
     return {"history": history, "seconds": time.perf_counter() - t0}
 
 
