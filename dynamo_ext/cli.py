@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     z.add_argument("--lr", type=float, default=None, help="default: per architecture")
     z.add_argument("--base-seed", type=int, default=0)
     z.add_argument("--out", required=True, help="population folder to write")
+    z.add_argument("--resume", action="store_true", help="keep the models already finished in --out")
 
     f = sub.add_parser("fit", help="fit a meta-model to a saved population")
     f.add_argument("population", help="population folder (from `dynamo-ext zoo`)")
@@ -109,7 +110,7 @@ def _run(args) -> int:
         from .zoo import TrainConfig, train_population
         pop = train_population(args.task[0] if len(args.task) == 1 else args.task, archs=args.archs, hidden_sizes=args.hidden_sizes, n_seeds=args.seeds,
                                config=TrainConfig(epochs=args.epochs, lr=args.lr), out=args.out,
-                               base_seed=args.base_seed, progress=progress)
+                               base_seed=args.base_seed, progress=progress, resume=args.resume)
         print(json.dumps([m.info() for m in pop.members], indent=1))
     elif args.command == "fit":
         from .fit import fit

@@ -432,7 +432,7 @@ def check_shared_inputs(tasks: Sequence[TaskData]) -> None:
 def train_population(task: TaskData | str | Sequence = "mnist1d", archs: Sequence[str] = ARCHS,
                      hidden_sizes: Sequence[int] = (32, 48, 64, 64), n_seeds: int = 4,
                      config: Optional[TrainConfig] = None, out: Optional[str | Path] = None,
-                     base_seed: int = 0, progress: bool = True) -> Population:
+                     base_seed: int = 0, progress: bool = True, resume: bool = False) -> Population:
     """Train a population: for each task and architecture, ``n_seeds`` models.
 
     Seed i of an architecture uses hidden size ``hidden_sizes[i % len]`` and
@@ -445,7 +445,11 @@ def train_population(task: TaskData | str | Sequence = "mnist1d", archs: Sequenc
             that share one input stream (e.g. tasks.PULSE_TASKS): a
             multi-task population, model ids "<task>-<arch>-h<H>-s<seed>".
         out: optional folder; the population is saved there (safetensors +
-            manifest.json), written atomically.
+            manifest.json), written atomically after every finished model, so
+            that an interrupted run loses no finished model.
+        resume: with ``out``, reuse the models already finished there (same
+            id and training settings) and train only the rest; the result
+            equals an uninterrupted run's (each model depends on its own seed only).
 
     Returns:
         The Population.
@@ -471,18 +475,36 @@ def train_population(task: TaskData | str | Sequence = "mnist1d", archs: Sequenc
     config = (config or TrainConfig()).validate()
     plan = [(t, a, hidden_sizes[i % len(hidden_sizes)], base_seed + i)
             for t in task_list for a in archs for i in range(n_seeds)]
+    if resume and out is None:
+        raise ValueError("argument 'resume' needs 'out', the population folder to continue")
+    finished = _finished_members(out, asdict(config)) if resume else {}
+    tasks = {t.name: t for t in task_list} if multi else None
     members = []
     bar = tqdm(total=len(plan) * config.epochs, desc="training base models", unit="epoch", disable=not progress)
     for t, arch, hidden, seed in plan:
         t0 = time.perf_counter()
         mid = f"{t.name}-{arch}-h{hidden}-s{seed}" if multi else f"{arch}-h{hidden}-s{seed}"
+        if mid in finished:
+            members.append(finished[mid])
+            bar.update(config.epochs)
+            continue
         bar.set_description(f"training {mid}")
         model = train_base_model(arch, hidden, t, seed, config, progress=bar)
         acc = evaluate(model, t)
         cfg = {**asdict(config), "train_seconds": round(time.perf_counter() - t0, 2)}
         members.append(Member(mid, arch, hidden, seed, acc, model, cfg, t.name if multi else ""))
+        if out is not None:  # every finished model is on disk before the next one starts
+            Population(task_list[0], members, tasks).save(out)
     bar.close()
-    pop = Population(task_list[0], members, {t.name: t for t in task_list} if multi else None)
+    pop = Population(task_list[0], members, tasks)
     if out is not None:
         pop.save(out)
     return pop
+
+
+def _finished_members(out, config: Dict) -> Dict[str, Member]:
+    """Members already trained in ``out`` with the same settings (empty when there is no manifest)."""
+    if not (Path(out) / MANIFEST).is_file():
+        return {}
+    same = lambda m: {k: v for k, v in m.train_config.items() if k != "train_seconds"} == config  # noqa: E731
+    return {m.id: m for m in Population.load(out).members if same(m)}

@@ -84,3 +84,29 @@ def test_sigkill_at_random_moments_loses_no_step(tiny_population, tmp_path):
     assert whole.keys() == resumed.keys()
     for k in whole:
         torch.testing.assert_close(resumed[k], whole[k], rtol=0, atol=0, msg=k)
+
+
+def test_interrupted_zoo_keeps_its_finished_models(digits_task, tmp_path, monkeypatch):
+    zoo = sys.modules["dynamo_ext.zoo"]
+    kw = dict(archs=("rnn", "gru"), hidden_sizes=(6,), n_seeds=2, config=zoo.TrainConfig(epochs=1), progress=False)
+    whole = de.train_population(digits_task, out=tmp_path / "whole", **kw)
+    real_train, trained = zoo.train_base_model, []
+
+    def train(arch, hidden, task, seed, config, progress=None):
+        trained.append((arch, seed))
+        if len(trained) == 3:
+            raise KeyboardInterrupt  # killed while training the third model
+        return real_train(arch, hidden, task, seed, config, progress=progress)
+
+    monkeypatch.setattr(zoo, "train_base_model", train)
+    with pytest.raises(KeyboardInterrupt):
+        de.train_population(digits_task, out=tmp_path / "cut", **kw)
+    assert de.Population.load(tmp_path / "cut").ids == whole.ids[:2]  # both finished models on disk
+    trained.clear()
+    pop = de.train_population(digits_task, out=tmp_path / "cut", resume=True, **kw)
+    assert trained == [("gru", 0), ("gru", 1)]  # only the unfinished models were trained
+    assert pop.ids == whole.ids
+    for a, b in zip(pop.members, whole.members):
+        for k, v in b.model.state_dict().items():
+            torch.testing.assert_close(a.model.state_dict()[k], v, rtol=0, atol=0)
+    assert de.Population.load(tmp_path / "cut").ids == whole.ids
