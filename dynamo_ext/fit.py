@@ -25,6 +25,7 @@ from . import _io
 from .checkpoint import CHECKPOINT, load_training_state, save_training_state
 from ._checks import check_choice, check_positive_float, check_positive_int, check_tensor
 from .meta import BACKENDS, CELLS, MetaRNN
+from .streaming import StreamedRecording, StreamedTargets
 from .zoo import Population, Recording
 
 META_WEIGHTS = "meta.safetensors"
@@ -139,7 +140,8 @@ def fit(population: Union[Population, Recording], config: Optional[FitConfig] = 
 
     Args:
         population: a Population (recorded on its task's training inputs,
-            first ``max_sequences``) or a Recording.
+            first ``max_sequences``), a Recording, or a StreamedRecording
+            (dynamo_ext.streaming: read from disk batch by batch).
         config: FitConfig; keyword ``overrides`` replace its fields.
         out: optional folder; the fitted meta-model is saved there
             (``save_meta``), atomically. With ``checkpoint_every`` > 0 the
@@ -167,15 +169,20 @@ def fit(population: Union[Population, Recording], config: Optional[FitConfig] = 
         ids = population.ids
     elif isinstance(population, Recording):
         rec, ids = population, None
+    elif isinstance(population, StreamedRecording):
+        rec, ids = population, population.ids
     else:
-        raise ValueError(f"argument 'population' must be a Population or Recording, got {type(population).__name__}")
+        raise ValueError("argument 'population' must be a Population, Recording or StreamedRecording, got "
+                         f"{type(population).__name__}")
     if rec.n_models == 0:
         raise ValueError("argument 'population' must hold at least one base model, got an empty population")
     check_tensor(rec.x, "recording.x", ndim=3)
-    targets = Targets(rec, dtype)
+    streamed = isinstance(rec, StreamedRecording)
+    targets = StreamedTargets(rec, dtype) if streamed else Targets(rec, dtype)
+    n_outputs = rec.n_outputs if streamed else rec.outputs.shape[-1]
 
     torch.manual_seed(config.seed)
-    meta = MetaRNN(rec.n_models, rec.x.shape[-1], rec.outputs.shape[-1], rec.state_sizes,
+    meta = MetaRNN(rec.n_models, rec.x.shape[-1], n_outputs, rec.state_sizes,
                    state_size=config.state_size, embedding_dim=config.embedding_dim, cell=config.cell,
                    backend=config.backend, output_kind=rec.output_kind, model_ids=ids).to(dtype)
     for mp, mean, scale in zip(meta.maps, targets.means, targets.scales):
