@@ -108,7 +108,8 @@ def _run(args) -> int:
     progress = not args.no_progress
     if args.command == "zoo":
         from .zoo import TrainConfig, train_population
-        pop = train_population(args.task[0] if len(args.task) == 1 else args.task, archs=args.archs, hidden_sizes=args.hidden_sizes, n_seeds=args.seeds,
+        pop = train_population(args.task[0] if len(args.task) == 1 else args.task, archs=args.archs,
+                               hidden_sizes=args.hidden_sizes, n_seeds=args.seeds,
                                config=TrainConfig(epochs=args.epochs, lr=args.lr), out=args.out,
                                base_seed=args.base_seed, progress=progress, resume=args.resume)
         print(json.dumps([m.info() for m in pop.members], indent=1))

@@ -56,7 +56,8 @@ def run_demo(out="dynamo-demo", quick: bool = False, seed: int = 0, progress: bo
     timing = {}
     t0 = time.perf_counter()
     pop = train_population(list(settings["tasks"]) if pulse else "mnist1d", archs=settings["archs"],
-                           hidden_sizes=settings["hidden_sizes"], n_seeds=settings["n_seeds"], config=TrainConfig(epochs=settings["epochs"]),
+                           hidden_sizes=settings["hidden_sizes"], n_seeds=settings["n_seeds"],
+                           config=TrainConfig(epochs=settings["epochs"]),
                            out=out / "population", base_seed=seed, progress=progress)
     timing["zoo"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()

@@ -129,7 +129,7 @@ def dynamo_loss(meta: MetaRNN, targets: Targets, model_idx: Tensor, seq_idx: Ten
     return {"loss": loss, "loss_h": loss_h, "loss_y": loss_y, "loss_theta": loss_theta}
 
 
-def fit(population: Union[Population, Recording], config: Optional[FitConfig] = None, *,
+def fit(population: Union[Population, Recording, StreamedRecording], config: Optional[FitConfig] = None, *,
         progress: bool = True, out: Optional[Union[str, Path]] = None, resume: bool = False,
         **overrides) -> FitResult:
     """Fit a DYNAMO meta-model to a population (DESIGN.md section 1).
