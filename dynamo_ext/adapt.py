@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ._checks import check_positive_float, check_positive_int, check_tensor
+from .baselines import train_scratch
 from .meta import EmbeddedRNN, MetaRNN
 from .tasks import TaskData
 from .zoo import evaluate
@@ -121,8 +122,6 @@ def compare_few_labels(meta: MetaRNN, task: TaskData, labels_per_class: Sequence
         One row per entry of ``labels_per_class``: labels_per_class,
         n_labelled, adapt_accuracy, scratch_accuracy, and adapt's theta.
     """
-    from .baselines import train_scratch
-
     rows = []
     for k in labels_per_class:
         x, y = few_label_sample(task, k, seed=seed)

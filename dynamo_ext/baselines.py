@@ -78,7 +78,7 @@ class Representation:
             raise ValueError(f"argument 'variance_kept' must lie in (0, 1], got {variance_kept}")
         self.x = _samples(h)
         self.variance_kept = variance_kept
-        self._hsic = self._top = None
+        self._hsic = self._top = self._unit = None
 
     @property
     def n(self) -> int:
@@ -101,7 +101,9 @@ class Representation:
 
     @property
     def unit(self) -> np.ndarray:
-        return self.x / max(np.linalg.norm(self.x), 1e-300)
+        if self._unit is None:
+            self._unit = self.x / max(np.linalg.norm(self.x), 1e-300)
+        return self._unit
 
 
 def _reps(h_a, h_b, variance_kept: float = 0.99):

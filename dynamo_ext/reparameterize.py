@@ -95,16 +95,11 @@ def with_reparameterized_copies(population: Population, kinds=KINDS, seed: int =
     return Population(population.task, members, population.tasks if population.is_multitask else None)
 
 
-def nearest_neighbours(points: np.ndarray) -> np.ndarray:
-    """Index of each row's nearest other row under the given [N, N] distance matrix, or of each
-    point's nearest other point for points [N, m] (Euclidean)."""
-    pts = np.asarray(points, dtype=np.float64)
-    if pts.ndim != 2:
-        raise ValueError(f"argument 'points' must be 2-D, got shape {pts.shape}")
-    if pts.shape[0] == pts.shape[1] and np.allclose(pts, pts.T, equal_nan=True) and np.all(np.diag(pts) == 0):
-        d = pts.copy()
-    else:
-        d = np.sqrt(((pts[:, None, :] - pts[None, :, :]) ** 2).sum(-1))
+def nearest_neighbours(distances: np.ndarray) -> np.ndarray:
+    """Index of each model's nearest other model under a [N, N] distance matrix (NaN: never nearest)."""
+    d = np.asarray(distances, dtype=np.float64)
+    if d.ndim != 2 or d.shape[0] != d.shape[1]:
+        raise ValueError(f"argument 'distances' must be a square matrix, got shape {d.shape}")
     d = np.where(np.isnan(d), np.inf, d)
     np.fill_diagonal(d, np.inf)
     return d.argmin(1)
@@ -144,13 +139,12 @@ def reparameterization_check(population: Population, fit_config: Optional[Dict] 
         "embedding": {id: theta}}.
     """
     from .baselines import distance_matrices
+    from .cluster import embedding_distances
     from .fit import fit
 
     both = with_reparameterized_copies(population, seed=seed)
     settings = {"seed": seed, "refine_steps": 300, "refine_sequences": 32, **(fit_config or {})}
     result = fit(both, progress=progress, **settings)
-    theta = result.meta.theta.detach().double().numpy()
-    dists = {"dynamo": np.sqrt(((theta[:, None] - theta[None]) ** 2).sum(-1))}
-    dists.update(distance_matrices(both, measures=measures))
+    dists = {"dynamo": embedding_distances(result.meta), **distance_matrices(both, measures=measures)}
     return {"rows": copy_check(both.ids, dists),
-            "embedding": {mid: row.tolist() for mid, row in zip(both.ids, theta)}}
+            "embedding": dict(zip(both.ids, result.meta.theta.detach().double().tolist()))}

@@ -151,19 +151,27 @@ def baseline_verdicts(metrics: Dict) -> List[str]:
     return out
 
 
+def ari_table(metrics: Dict):
+    """The clustering comparison as (rows, columns): one row per measure, one column
+    "<labels_by>/<method>" per label set and method, holding the ARI."""
+    rows = metrics["baselines"]["clustering"]
+    cols = list(dict.fromkeys(f"{r['labels_by']}/{r['method']}" for r in rows))
+    table = {m: {"measure": m} for m in dict.fromkeys(r["measure"] for r in rows)}
+    for r in rows:
+        table[r["measure"]][f"{r['labels_by']}/{r['method']}"] = r["ari"]
+    return list(table.values()), ["measure", *cols]
+
+
 def _baseline_markdown(metrics: Dict) -> List[str]:
     b = metrics["baselines"]
-    measures = list(dict.fromkeys(r["measure"] for r in b["clustering"]))
-    cols = list(dict.fromkeys(f"{r['labels_by']}/{r['method']}" for r in b["clustering"]))
-    table = [{"measure": m, **{f"{r['labels_by']}/{r['method']}": r["ari"] for r in b["clustering"]
-                               if r["measure"] == m}} for m in measures]
+    table, cols = ari_table(metrics)
     md = ["## DYNAMO beside the baselines", "",
           "ARI of each measure's clustering (k = number of labels; k-means on classical MDS of the distances, "
           "or agglomerative with average linkage) against the task and architecture labels. Measures: dynamo "
           "(Euclidean distance of theta), cka (1 - debiased linear CKA), svcca (1 - SVCCA), procrustes "
           "(orthogonal Procrustes distance), weights (parameter distance, same architecture and size only), "
           "outputs (output disagreement); see dynamo_ext.baselines for sources.", "",
-          _table(table, ["measure", *cols]), "", *baseline_verdicts(metrics), "",
+          _table(table, cols), "", *baseline_verdicts(metrics), "",
           "![distances](distances.png)", ""]
     if b.get("few_labels"):
         md += ["## Few labels: adapt (theta only) against a base model from scratch", "",

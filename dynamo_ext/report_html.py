@@ -12,7 +12,7 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from . import _io
-from .report import _by_task, _fmt, _model_order, baseline_verdicts
+from .report import _by_task, _fmt, _model_order, ari_table, baseline_verdicts
 
 
 def _html_table(rows: List[Dict], cols: List[str]) -> str:
@@ -109,12 +109,9 @@ def write_html(metrics: Dict, path: Path) -> Path:
              "<p>Meta-model fitted with dynamo_ext (DYNAMO, Cotler et al., arXiv:2302.14078). "
              "Hover a model to see its label, architecture and accuracy.</p>", divs[0]]
     if b.get("clustering"):
-        cols = list(dict.fromkeys(f"{r['labels_by']}/{r['method']}" for r in b["clustering"]))
-        table = [{"measure": m, **{f"{r['labels_by']}/{r['method']}": r["ari"] for r in b["clustering"]
-                                   if r["measure"] == m}}
-                 for m in dict.fromkeys(r["measure"] for r in b["clustering"])]
+        table, cols = ari_table(metrics)
         verdicts = "".join(f"<li>{html.escape(v[2:])}</li>" for v in baseline_verdicts(metrics))
-        parts += ["<h2>Clustering ARI: DYNAMO beside the baselines</h2>", _html_table(table, ["measure", *cols]),
+        parts += ["<h2>Clustering ARI: DYNAMO beside the baselines</h2>", _html_table(table, cols),
                   f"<ul>{verdicts}</ul>", divs[1]]
     if b.get("few_labels"):
         parts += ["<h2>Few labels</h2>", divs[-1],

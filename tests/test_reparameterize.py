@@ -46,9 +46,9 @@ def test_copies_join_the_population(tiny_population):
 
 def test_nearest_neighbour_check():
     pts = np.array([[0.0, 0], [5, 5], [0.1, 0], [5, 5.2], [9, 0]])
-    assert nearest_neighbours(pts).tolist() == [2, 3, 0, 1, 1]
-    ids = ["a", "b", "a~permute", "b~sign_flip", "c"]
     dist = np.sqrt(((pts[:, None] - pts[None]) ** 2).sum(-1))
+    assert nearest_neighbours(dist).tolist() == [2, 3, 0, 1, 1]
+    ids = ["a", "b", "a~permute", "b~sign_flip", "c"]
     bad = dist.copy()
     bad[2, 4] = bad[4, 2] = 0.01  # the copy of "a" now sits next to "c"
     rows = {r["measure"]: r for r in copy_check(ids, {"good": dist, "bad": bad})}
