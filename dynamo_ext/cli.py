@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     z.add_argument("--resume", action="store_true", help="keep the models already finished in --out")
 
     f = sub.add_parser("fit", help="fit a meta-model to a saved population")
-    f.add_argument("population", help="population folder (from `dynamo-ext zoo`)")
+    f.add_argument("population", help="population folder (from `dynamo-ext zoo`), or a recording folder "
+                   "written by dynamo_ext.streaming.record_to_disk (read batch by batch)")
     f.add_argument("--out", required=True, help="meta-model folder to write")
     f.add_argument("--cell", default="gru", choices=["gru", "tanh"])
     f.add_argument("--backend", default="fused", choices=["fused", "reference", "auto"])
@@ -48,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--lr", type=float, default=1e-2)
     f.add_argument("--max-sequences", type=int, default=2000)
     f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    f.add_argument("--device", default="cpu", help="cpu, cuda or cuda:<index> (with --distributed: cpu or "
+                   "cuda, each rank taking GPU LOCAL_RANK)")
+    f.add_argument("--distributed", action="store_true", help="run as one rank under torchrun: the base "
+                   "models are sharded across ranks, DistributedDataParallel over the meta-model (gloo on CPU, "
+                   "NCCL on GPUs), rank 0 writes --out")
     f.add_argument("--checkpoint-every", type=int, default=0, help="save the training state into --out every "
                    "this many steps (checkpoint.safetensors)")
     f.add_argument("--resume", action="store_true", help="continue from --out's checkpoint if there is one")
@@ -114,14 +121,7 @@ def _run(args) -> int:
                                base_seed=args.base_seed, progress=progress, resume=args.resume)
         print(json.dumps([m.info() for m in pop.members], indent=1))
     elif args.command == "fit":
-        from .fit import fit
-        from .zoo import Population
-        res = fit(Population.load(args.population), cell=args.cell, backend=args.backend,
-                  state_size=args.state_size, embedding_dim=args.embedding_dim, steps=args.steps,
-                  batch_size=args.batch_size, lr=args.lr, max_sequences=args.max_sequences, seed=args.seed,
-                  refine_steps=args.refine_steps, checkpoint_every=args.checkpoint_every, resume=args.resume,
-                  out=args.out, progress=progress)
-        print(f"fitted in {res.seconds:.1f} s, final loss {res.history['loss'][-1]:.4f}; saved to {args.out}")
+        _fit(args, progress)
     elif args.command == "analyze":
         from .analysis import analyze
         from .fit import load_history, load_meta
@@ -208,6 +208,35 @@ def _fixed_points_command(args) -> None:
                          title=f"Fixed points from {args.model_id} to {args.scan_to}")
         _io.write_json(out / "scan.json", {"start": args.model_id, "end": args.scan_to, "rows": result.table()})
         print(f"scan of {args.steps} embeddings written to {out}/scan.json")
+
+
+def _fit(args, progress: bool) -> None:
+    from pathlib import Path
+
+    import torch.distributed as dist
+
+    from .distributed import init_from_env, is_main_process
+    from .fit import fit
+    from .streaming import INDEX, StreamedRecording
+    from .zoo import Population
+
+    source = Path(args.population)
+    population = StreamedRecording(source) if (source / INDEX).is_file() else Population.load(source)
+    device = init_from_env(args.device) if args.distributed else args.device
+    try:
+        res = fit(population, cell=args.cell, backend=args.backend, state_size=args.state_size,
+                  embedding_dim=args.embedding_dim, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                  max_sequences=args.max_sequences, seed=args.seed, dtype=args.dtype, device=device,
+                  refine_steps=args.refine_steps, checkpoint_every=args.checkpoint_every, resume=args.resume,
+                  out=args.out, progress=progress, distributed=args.distributed)
+        main_process = is_main_process()
+        if args.distributed:
+            dist.barrier()  # rank 0 has written --out
+    finally:
+        if args.distributed:
+            dist.destroy_process_group()
+    if main_process:
+        print(f"fitted in {res.seconds:.1f} s, final loss {res.history['loss'][-1]:.4f}; saved to {args.out}")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

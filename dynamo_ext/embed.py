@@ -44,15 +44,12 @@ def embed(meta: MetaRNN, model: nn.Module, x: Tensor, *, model_id: Optional[str]
     with torch.no_grad():
         hidden, outputs = model.record(x.float())
     rec = Recording(x, [hidden.float()], outputs.float().unsqueeze(0), meta.output_kind)
-    targets = Targets(rec, meta.theta.dtype)
-    # the embedding table is indexed by the meta-model: pad the single model's
-    # targets so that row index n_models (the new model) finds them
+    # the targets hold the one new model under the index it takes in the embedding table
+    targets = Targets(rec, meta.theta.dtype, models=[meta.n_models])
     idx = meta.add_model(hidden.shape[-1], model_id=model_id)
     new_map = meta.maps[idx]
-    new_map.mean.copy_(targets.means[0])
-    new_map.scale.copy_(targets.scales[0])
-    targets.hidden = [None] * idx + targets.hidden
-    targets.outputs = targets.outputs.expand(idx + 1, *targets.outputs.shape[1:])
+    new_map.mean.copy_(targets.means[idx])
+    new_map.scale.copy_(targets.scales[idx])
 
     config = FitConfig(steps=steps, lr=lr, batch_size=batch_size, seed=seed, lambda_theta=0.0).validate()
     _pick_start(meta, targets, idx)

@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +23,8 @@ from tqdm.auto import tqdm
 
 from . import _io
 from .checkpoint import CHECKPOINT, load_training_state, save_training_state
+from .distributed import (Shard, all_reduce_sum, current_shard, is_main_process, sync_model_parameters,
+                          sync_standardisation, wrap)
 from ._checks import check_choice, check_positive_float, check_positive_int, check_tensor
 from .meta import BACKENDS, CELLS, MetaRNN
 from .streaming import StreamedRecording, StreamedTargets
@@ -49,6 +51,7 @@ class FitConfig:
     max_sequences: Optional[int] = 2000
     seed: int = 0
     dtype: str = "float32"
+    device: str = "cpu"  # "cpu", "cuda" or "cuda:<index>"
     checkpoint_every: int = 0  # with fit(out=...): save the training state every this many steps (0: never)
     refine_steps: int = 0  # after fitting: steps of refine_embeddings (0: none)
     refine_sequences: int = 64
@@ -67,6 +70,10 @@ class FitConfig:
         if self.max_sequences is not None:
             check_positive_int(self.max_sequences, "max_sequences")
         check_choice(self.dtype, "dtype", ("float32", "float64"))
+        if not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise ValueError(f"argument 'device' must be 'cpu', 'cuda' or 'cuda:<index>', got {self.device!r}")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"argument 'device' is {self.device!r} but no CUDA device is available")
         check_positive_int(self.refine_steps, "refine_steps", minimum=0)
         check_positive_int(self.checkpoint_every, "checkpoint_every", minimum=0)
         check_positive_int(self.refine_sequences, "refine_sequences")
@@ -89,49 +96,84 @@ class FitResult:
 
 
 class Targets:
-    """Standardised hidden-state and output targets of a recording, ready for minibatches."""
+    """Standardised hidden-state and output targets of a recording, ready for minibatches.
 
-    def __init__(self, rec: Recording, dtype: torch.dtype):
+    ``models`` lists the population indices of the recording's models, in
+    order (default: all of them); with torch.distributed each rank holds only
+    its own share. ``hidden``, ``means`` and ``scales`` map a population index
+    to that model's tensor; ``outputs[model_idx, seq_idx]`` takes population indices.
+    """
+
+    def __init__(self, rec: Recording, dtype: torch.dtype, models: Optional[Sequence[int]] = None):
+        self.models = list(range(rec.n_models)) if models is None else [int(n) for n in models]
+        if len(self.models) != rec.n_models:
+            raise ValueError(f"argument 'models' must name the recording's {rec.n_models} models, "
+                             f"got {len(self.models)} indices")
         self.x = rec.x.to(dtype)
-        self.means, self.scales, self.hidden = [], [], []
-        for n, h in enumerate(rec.hidden):
+        self.means, self.scales, self.hidden = {}, {}, {}
+        for n, h in zip(self.models, rec.hidden):
             check_tensor(h, f"recording.hidden[{n}]", ndim=3)
             mean = h.mean(dim=(0, 1))
             scale = (h - mean).pow(2).mean().sqrt().clamp(min=1e-6)
-            self.means.append(mean)
-            self.scales.append(scale)
-            self.hidden.append(((h - mean) / scale).to(dtype))
+            self.means[n] = mean
+            self.scales[n] = scale
+            self.hidden[n] = ((h - mean) / scale).to(dtype)
         check_tensor(rec.outputs, "recording.outputs", ndim=4)
         self.output_kind = rec.output_kind
         y = rec.outputs.to(dtype)
-        self.outputs = F.log_softmax(y, dim=-1) if rec.output_kind == "classes" else y
+        self.outputs = ModelRows(F.log_softmax(y, dim=-1) if rec.output_kind == "classes" else y, self.models)
+
+
+class ModelRows:
+    """``[model, sequences]`` indexing, by population index, of a [N_held, S, ...] tensor of held models."""
+
+    def __init__(self, values: Tensor, models: Sequence[int]):
+        self.values = values
+        self.lookup = torch.full((max(models, default=-1) + 1,), -1, dtype=torch.long)
+        self.lookup[torch.as_tensor(list(models), dtype=torch.long)] = torch.arange(len(models))
+
+    def __getitem__(self, key):
+        model, seq = key
+        return self.values[self.lookup[model], seq]
 
 
 def dynamo_loss(meta: MetaRNN, targets: Targets, model_idx: Tensor, seq_idx: Tensor,
-                lambda_h: float, lambda_y: float, lambda_theta: float) -> Dict[str, Tensor]:
-    """The DYNAMO loss on one minibatch of (model, sequence) rows; see the module docstring."""
-    x = targets.x[seq_idx]
-    z, yhat = meta(x, model_idx)
-    B, T = x.shape[:2]
-    loss_h = z.new_zeros(())
-    for n in torch.unique(model_idx).tolist():
-        rows = (model_idx == n).nonzero().squeeze(1)
-        pred = meta.maps[n](z[rows])
-        loss_h = loss_h + (pred - targets.hidden[n][seq_idx[rows]]).pow(2).sum() / pred.shape[-1]
-    loss_h = loss_h / (B * T)
-    tgt = targets.outputs[model_idx, seq_idx]
-    if targets.output_kind == "classes":
-        loss_y = F.kl_div(F.log_softmax(yhat, -1), tgt, log_target=True, reduction="sum") / (B * T)
-    else:
-        loss_y = F.mse_loss(yhat, tgt)
-    loss_theta = meta.theta.pow(2).sum(-1).mean()
+                lambda_h: float, lambda_y: float, lambda_theta: float, batch_rows: Optional[int] = None,
+                theta_rows: Optional[Sequence[int]] = None) -> Dict[str, Tensor]:
+    """The DYNAMO loss on one minibatch of (model, sequence) rows; see the module docstring.
+
+    ``batch_rows`` (default ``len(model_idx)``) and ``theta_rows`` (default all
+    models) let a rank of a distributed fit compute its share of a larger
+    minibatch: its rows' sums divided by the whole minibatch's row count, and the
+    theta penalty of its own models only, so that the shares add up to the loss.
+    """
+    B = len(model_idx) if batch_rows is None else batch_rows
+    device = meta.theta.device
+    loss_h = meta.theta.new_zeros(())
+    loss_y = meta.theta.new_zeros(())
+    if len(model_idx):
+        x = targets.x[seq_idx].to(device)
+        z, yhat = meta(x, model_idx.to(device))
+        T = x.shape[1]
+        for n in torch.unique(model_idx).tolist():
+            rows = (model_idx == n).nonzero().squeeze(1)
+            pred = meta.maps[n](z[rows.to(device)])
+            loss_h = loss_h + (pred - targets.hidden[n][seq_idx[rows]].to(device)).pow(2).sum() / pred.shape[-1]
+        loss_h = loss_h / (B * T)
+        tgt = targets.outputs[model_idx, seq_idx].to(device)
+        if targets.output_kind == "classes":
+            loss_y = F.kl_div(F.log_softmax(yhat, -1), tgt, log_target=True, reduction="sum") / (B * T)
+        else:
+            loss_y = F.mse_loss(yhat, tgt, reduction="sum") / (B * T * tgt.shape[-1])
+    theta = meta.theta if theta_rows is None else meta.theta[torch.as_tensor(list(theta_rows), dtype=torch.long)]
+    loss_theta = theta.pow(2).sum() / meta.n_models
     loss = lambda_h * loss_h + lambda_y * loss_y + lambda_theta * loss_theta
     return {"loss": loss, "loss_h": loss_h, "loss_y": loss_y, "loss_theta": loss_theta}
 
 
 def fit(population: Union[Population, Recording, StreamedRecording], config: Optional[FitConfig] = None, *,
         progress: bool = True, out: Optional[Union[str, Path]] = None, resume: bool = False,
-        **overrides) -> FitResult:
+        distributed: bool = False, **overrides) -> FitResult:
     """Fit a DYNAMO meta-model to a population (DESIGN.md section 1).
 
     Minibatches mix models: each row draws a base model and a probe sequence
@@ -150,6 +192,12 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
         resume: continue from ``out``'s checkpoint when there is one (the
             same settings and population are required); the result equals an
             uninterrupted run's.
+        distributed: fit as one rank of the initialised torch.distributed
+            process group (dynamo_ext.distributed): this rank records or reads
+            only its own block of base models, DistributedDataParallel sums the
+            gradients, and the loss history equals a single process's up to
+            rounding. Only rank 0 writes to ``out``. Every rank returns the
+            same meta-model.
 
     Returns:
         FitResult with the MetaRNN (``meta.model_ids`` names the base models in
@@ -158,80 +206,107 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
     Raises:
         ValueError: an empty population, a bad setting (named), NaN/Inf in
             the recording, ``resume`` without ``out``, a checkpoint written
-            with other settings.
+            with other settings, ``distributed`` without a process group or
+            with fewer models than ranks.
     """
     if resume and out is None:
         raise ValueError("argument 'resume' needs 'out', the folder holding the checkpoint")
     config = FitConfig(**{**asdict(config or FitConfig()), **_known(overrides)}).validate()
     dtype = getattr(torch, config.dtype)
-    if isinstance(population, Population):
-        rec = population.record(max_sequences=config.max_sequences)
-        ids = population.ids
-    elif isinstance(population, Recording):
-        rec, ids = population, None
-    elif isinstance(population, StreamedRecording):
-        rec, ids = population, population.ids
-    else:
+    if not isinstance(population, (Population, Recording, StreamedRecording)):
         raise ValueError("argument 'population' must be a Population, Recording or StreamedRecording, got "
                          f"{type(population).__name__}")
-    if rec.n_models == 0:
+    n_models = len(population.members) if isinstance(population, Population) else population.n_models
+    if n_models == 0:
         raise ValueError("argument 'population' must hold at least one base model, got an empty population")
-    check_tensor(rec.x, "recording.x", ndim=3)
-    streamed = isinstance(rec, StreamedRecording)
-    targets = StreamedTargets(rec, dtype) if streamed else Targets(rec, dtype)
-    n_outputs = rec.n_outputs if streamed else rec.outputs.shape[-1]
+    shard = current_shard(n_models) if distributed else None
+    held = shard.models if shard is not None else None
+    if isinstance(population, Population):
+        ids, state_sizes = population.ids, [m.state_size for m in population.members]
+        rec = population.record(max_sequences=config.max_sequences, models=held)
+        x = rec.x
+        targets = Targets(rec, dtype, models=held)
+        n_outputs = rec.outputs.shape[-1]
+    elif isinstance(population, Recording):
+        ids, state_sizes, x = None, population.state_sizes, population.x
+        rec = population if held is None else Recording(
+            population.x, [population.hidden[n] for n in held], population.outputs[held], population.output_kind)
+        targets = Targets(rec, dtype, models=held)
+        n_outputs = population.outputs.shape[-1]
+    else:
+        ids, state_sizes, x = population.ids, population.state_sizes, population.x
+        targets = StreamedTargets(population, dtype, models=held)
+        n_outputs = population.n_outputs
+    check_tensor(x, "recording.x", ndim=3)
 
     torch.manual_seed(config.seed)
-    meta = MetaRNN(rec.n_models, rec.x.shape[-1], n_outputs, rec.state_sizes,
+    meta = MetaRNN(n_models, x.shape[-1], n_outputs, state_sizes,
                    state_size=config.state_size, embedding_dim=config.embedding_dim, cell=config.cell,
-                   backend=config.backend, output_kind=rec.output_kind, model_ids=ids).to(dtype)
-    for mp, mean, scale in zip(meta.maps, targets.means, targets.scales):
-        mp.mean.copy_(mean)
-        mp.scale.copy_(scale)
+                   backend=config.backend, output_kind=population.output_kind if not isinstance(
+                       population, Population) else population.task.output_kind, model_ids=ids
+                   ).to(device=config.device, dtype=dtype)
+    if shard is not None:
+        sync_standardisation(meta, targets.means, targets.scales, shard)
+    else:
+        for n, mp in enumerate(meta.maps):
+            mp.mean.copy_(targets.means[n])
+            mp.scale.copy_(targets.scales[n])
     checkpoint = Path(out) / CHECKPOINT if out is not None and (config.checkpoint_every or resume) else None
     history = train_loop(meta, list(meta.parameters()), targets, config,
-                         sample_models=lambda g, b: torch.randint(rec.n_models, (b,), generator=g),
-                         desc="fitting meta-model", progress=progress, checkpoint=checkpoint, resume=resume)
+                         sample_models=lambda g, b: torch.randint(n_models, (b,), generator=g),
+                         desc="fitting meta-model", progress=progress, checkpoint=checkpoint, resume=resume,
+                         shard=shard)
     if config.refine_steps:
-        history["history"]["refine_loss"] = refine_embeddings(meta, targets, config, progress=progress)
+        history["history"]["refine_loss"] = refine_embeddings(meta, targets, config, progress=progress, shard=shard)
     meta.eval()
     result = FitResult(meta, history["history"], config, history["seconds"])
-    if out is not None:
+    if out is not None and is_main_process():
         save_meta(meta, out, history=result.history, fit_config=asdict(config))
     return result
 
 
 def train_loop(meta: MetaRNN, params, targets: Targets, config: FitConfig, sample_models, desc: str,
-               progress: bool = True, checkpoint: Optional[Path] = None, resume: bool = False) -> Dict:
+               progress: bool = True, checkpoint: Optional[Path] = None, resume: bool = False,
+               shard: Optional[Shard] = None) -> Dict:
     """Adam + cosine schedule over minibatches of (model, sequence) rows; returns the history.
 
     With ``checkpoint`` (a path), the training state is saved there every
     ``config.checkpoint_every`` steps and after the last; with ``resume`` it is
-    first restored from there if the file exists."""
+    first restored from there if the file exists. With ``shard``
+    (dynamo_ext.distributed) each rank computes the loss on its own models'
+    rows under DistributedDataParallel, and rank 0 writes the checkpoint."""
     g = torch.Generator().manual_seed(config.seed)
     opt = torch.optim.Adam(params, lr=config.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps)))
     history: Dict[str, List[float]] = {"loss": [], "loss_h": [], "loss_y": [], "loss_theta": []}
-    settings = {**{k: v for k, v in asdict(config).items() if k != "checkpoint_every"},
+    settings = {**{k: v for k, v in asdict(config).items() if k not in ("checkpoint_every", "device")},
                 "model_ids": list(meta.model_ids), "desc": desc}
     start = 0
     if resume and checkpoint is not None:
         restored = load_training_state(checkpoint, meta, opt, sched, g, settings)
         if restored is not None:
             start, history = restored["step"], restored["history"]
+    lambdas = (config.lambda_h, config.lambda_y, config.lambda_theta)
+    ddp = wrap(meta, dynamo_loss) if shard is not None else None
     S = targets.x.shape[0]
     t0 = time.perf_counter()
     meta.train()
-    with tqdm(range(start, config.steps), desc=desc, unit="step", disable=not progress, initial=start,
-              total=config.steps) as bar:
+    with tqdm(range(start, config.steps), desc=desc, unit="step", disable=not progress or not is_main_process(),
+              initial=start, total=config.steps) as bar:
         for step in bar:
             model_idx = sample_models(g, config.batch_size)
             seq_idx = torch.randint(S, (config.batch_size,), generator=g)
-            losses = dynamo_loss(meta, targets, model_idx, seq_idx, config.lambda_h, config.lambda_y,
-                                 config.lambda_theta)
             opt.zero_grad(set_to_none=True)
-            losses["loss"].backward()
+            if ddp is None:
+                losses = dynamo_loss(meta, targets, model_idx, seq_idx, *lambdas)
+                losses["loss"].backward()
+            else:
+                rows = shard.rows(model_idx)
+                losses = ddp(targets, model_idx[rows], seq_idx[rows], *lambdas, batch_rows=config.batch_size,
+                             theta_rows=shard.models)
+                (losses["loss"] * shard.world).backward()  # DDP averages over ranks: this sums the shares
+                losses = _sum_over_ranks(losses)
             opt.step()
             sched.step()
             for k, v in losses.items():
@@ -242,13 +317,21 @@ def train_loop(meta: MetaRNN, params, targets: Targets, config: FitConfig, sampl
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{history['loss'][-1]:.4f}")
             done = step + 1
-            if checkpoint is not None and config.checkpoint_every and (
+            if checkpoint is not None and config.checkpoint_every and is_main_process() and (
                     done % config.checkpoint_every == 0 or done == config.steps):
                 save_training_state(checkpoint, meta, opt, sched, g, done, history, settings)
     return {"history": history, "seconds": time.perf_counter() - t0}
 
 
-def refine_embeddings(meta: MetaRNN, targets: Targets, config: FitConfig, progress: bool = True) -> List[float]:
+def _sum_over_ranks(losses: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    """Every rank's share of each loss term added up (one all-reduce), detached."""
+    keys = list(losses)
+    total = all_reduce_sum(torch.stack([losses[k].detach() for k in keys]))
+    return dict(zip(keys, total))
+
+
+def refine_embeddings(meta: MetaRNN, targets: Targets, config: FitConfig, progress: bool = True,
+                      shard: Optional[Shard] = None) -> List[float]:
     """Polish every theta_n and A_n with the shared weights phi frozen, on one fixed set of probe
     sequences (the first ``config.refine_sequences``) for every model: a deterministic, full-batch
     version of the DYNAMO loss, so that each model's embedding settles at a minimum of its own loss
@@ -257,12 +340,17 @@ def refine_embeddings(meta: MetaRNN, targets: Targets, config: FitConfig, progre
     their minimum. Adam (elementwise, so each model descends on its own) with a cosine decay from
     ``config.refine_lr`` over ``config.refine_steps`` steps.
 
+    With ``shard`` (distributed fitting) each rank polishes its own models
+    (the loss separates, so no gradient is exchanged) and the results are
+    then shared (``distributed.sync_model_parameters``).
+
     Returns:
         The loss per step.
     """
-    n, S = meta.n_models, min(config.refine_sequences, targets.x.shape[0])
-    model_idx = torch.arange(n).repeat_interleave(S)
-    seq_idx = torch.arange(S).repeat(n)
+    S = min(config.refine_sequences, targets.x.shape[0])
+    models = torch.arange(meta.n_models) if shard is None else torch.as_tensor(shard.models, dtype=torch.long)
+    model_idx = models.repeat_interleave(S)
+    seq_idx = torch.arange(S).repeat(len(models))
     params = [meta.theta, *(p for mp in meta.maps for p in mp.parameters())]
     frozen = [p for p in meta.parameters() if p.requires_grad and not any(p is q for q in params)]
     for p in frozen:
@@ -272,18 +360,23 @@ def refine_embeddings(meta: MetaRNN, targets: Targets, config: FitConfig, progre
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config.refine_steps) / config.refine_steps)))
     losses: List[float] = []
     try:
-        for _ in tqdm(range(config.refine_steps), desc="refining embeddings", unit="step", disable=not progress):
+        for _ in tqdm(range(config.refine_steps), desc="refining embeddings", unit="step",
+                      disable=not progress or not is_main_process()):
             loss = dynamo_loss(meta, targets, model_idx, seq_idx, config.lambda_h, config.lambda_y,
-                               config.lambda_theta)["loss"]
+                               config.lambda_theta, batch_rows=meta.n_models * S,
+                               theta_rows=None if shard is None else shard.models)["loss"]
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            losses.append(float(loss.detach()))
+            losses.append(loss.detach())
     finally:
         for p in frozen:
             p.requires_grad_(True)
-    return losses
+    if shard is not None:
+        sync_model_parameters(meta, shard)
+        return all_reduce_sum(torch.stack(losses)).tolist() if losses else []
+    return [float(v) for v in losses]
 
 
 def _known(overrides: Dict) -> Dict:

@@ -13,7 +13,7 @@ pass, chunk by chunk).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import os
 
@@ -212,14 +212,18 @@ class StreamedTargets:
     """Fitting targets read from a StreamedRecording batch by batch (same interface as fit.Targets).
 
     The per-model mean (per unit) and scale (one per model) of the hidden
-    states are computed in one pass over each file, ``chunk`` sequences at a time.
+    states are computed in one pass over each file, ``chunk`` sequences at a
+    time. ``models`` (default all) limits this object to those population
+    indices: a rank of a distributed fit reads only its own models' files.
     """
 
-    def __init__(self, rec: StreamedRecording, dtype: torch.dtype, chunk: int = 256):
+    def __init__(self, rec: StreamedRecording, dtype: torch.dtype, chunk: int = 256,
+                 models: Optional[Sequence[int]] = None):
         self.x = rec.x.to(dtype)
         self.output_kind = rec.output_kind
-        self.means, self.scales, self.hidden = [], [], []
-        for n in range(rec.n_models):
+        self.models = list(range(rec.n_models)) if models is None else [int(n) for n in models]
+        self.means, self.scales, self.hidden = {}, {}, {}
+        for n in self.models:
             h = rec.hidden(n)
             count, total, total_sq = 0, np.zeros(h.shape[-1]), np.zeros(h.shape[-1])
             for block in h.chunks(chunk):
@@ -233,7 +237,7 @@ class StreamedTargets:
             var = max(float((total_sq / count - mean ** 2).sum() / h.shape[-1]), 1e-12)
             mean_t = torch.tensor(mean, dtype=torch.float32)
             scale_t = torch.tensor(var ** 0.5, dtype=torch.float32).clamp(min=1e-6)
-            self.means.append(mean_t)
-            self.scales.append(scale_t)
-            self.hidden.append(_StandardisedRows(h, mean_t, scale_t, dtype))
+            self.means[n] = mean_t
+            self.scales[n] = scale_t
+            self.hidden[n] = _StandardisedRows(h, mean_t, scale_t, dtype)
         self.outputs = _OutputRows(rec, dtype)

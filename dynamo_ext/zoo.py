@@ -385,18 +385,19 @@ class Population:
 
     @torch.no_grad()
     def record(self, x: Optional[Tensor] = None, max_sequences: Optional[int] = None,
-               batch_size: int = 1000) -> Recording:
+               batch_size: int = 1000, models: Optional[Sequence[int]] = None) -> Recording:
         """Record every model's hidden states and outputs on probe inputs.
 
         Args:
             x: [S, T, I] probe inputs (default: the task's training inputs).
             max_sequences: keep only the first this many probe sequences.
+            models: record only these members (indices, in this order; default all).
 
         Returns:
             A Recording (hidden states float32 [S, T, d_n] per model).
 
         Raises:
-            ValueError: x of the wrong shape or with NaN/Inf.
+            ValueError: x of the wrong shape or with NaN/Inf, a model index out of range.
         """
         x = self.task.x_train if x is None else x
         check_tensor(x, "x", ndim=3)
@@ -406,8 +407,15 @@ class Population:
         if max_sequences is not None:
             x = x[:check_positive_int(max_sequences, "max_sequences")]
         x = x.float()
+        if models is None:
+            members = self.members
+        else:
+            bad = [i for i in models if not 0 <= int(i) < len(self.members)]
+            if bad:
+                raise ValueError(f"argument 'models' must hold indices in [0, {len(self.members)}), got {bad}")
+            members = [self.members[int(i)] for i in models]
         hidden, outputs = [], []
-        for m in self.members:
+        for m in members:
             m.model.eval()
             hs, ys = zip(*(m.model.record(x[i:i + batch_size]) for i in range(0, len(x), batch_size)))
             hidden.append(torch.cat(hs).float())
