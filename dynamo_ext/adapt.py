@@ -16,13 +16,13 @@ from torch import Tensor
 
 from ._checks import check_positive_float, check_positive_int, check_tensor
 from .baselines import train_scratch
-from .meta import EmbeddedRNN, MetaRNN
+from .meta import EmbeddedModel, MetaModel
 from .tasks import TaskData
 from .zoo import evaluate
 
 
-def adapt(meta: MetaRNN, x: Tensor, y: Tensor, *, steps: int = 200, lr: float = 0.05, restarts: int = 8,
-          seed: int = 0) -> EmbeddedRNN:
+def adapt(meta: MetaModel, x: Tensor, y: Tensor, *, steps: int = 200, lr: float = 0.05, restarts: int = 8,
+          seed: int = 0) -> EmbeddedModel:
     """Fit theta alone to labelled examples; the meta-model's weights stay frozen.
 
     All restarts run as one batch: restart 0 starts at the mean of the
@@ -31,14 +31,14 @@ def adapt(meta: MetaRNN, x: Tensor, y: Tensor, *, steps: int = 200, lr: float = 
     with the lowest final training loss is returned.
 
     Args:
-        meta: a fitted MetaRNN.
+        meta: a fitted MetaRNN or MetaCNN.
         x: [n, T, I] labelled inputs.
         y: [n] int64 class labels (meta.output_kind "classes") or float
             targets [n, T, C] ("real").
         steps, lr: Adam steps and learning rate; restarts: number of starts.
 
     Returns:
-        EmbeddedRNN at the fitted theta [m] (an nn.Module x -> outputs), with
+        EmbeddedModel at the fitted theta [m] (an nn.Module x -> outputs), with
         attribute ``train_loss`` (float).
 
     Raises:
@@ -91,7 +91,7 @@ def adapt(meta: MetaRNN, x: Tensor, y: Tensor, *, steps: int = 200, lr: float = 
     return net
 
 
-def _losses(meta: MetaRNN, xs: Tensor, ys: Tensor, theta_rows: Tensor, restarts: int) -> Tensor:
+def _losses(meta: MetaModel, xs: Tensor, ys: Tensor, theta_rows: Tensor, restarts: int) -> Tensor:
     """Mean loss per restart [restarts]."""
     _, yhat = meta(xs, theta=theta_rows)
     if meta.output_kind == "classes":
@@ -113,21 +113,26 @@ def few_label_sample(task: TaskData, per_class: int, seed: int = 0):
     return task.x_train[idx], task.y_train[idx]
 
 
-def compare_few_labels(meta: MetaRNN, task: TaskData, labels_per_class: Sequence[int] = (1, 5, 20),
-                       scratch_arch: str = "gru", scratch_hidden: int = 64, scratch_epochs: int = 200,
-                       seed: int = 0, adapt_kwargs: Optional[Dict] = None) -> List[Dict]:
+def compare_few_labels(meta: MetaModel, task: TaskData, labels_per_class: Sequence[int] = (1, 5, 20),
+                       scratch_arch: Optional[str] = None, scratch_hidden: Optional[int] = None,
+                       scratch_epochs: int = 200, seed: int = 0, adapt_kwargs: Optional[Dict] = None) -> List[Dict]:
     """Test accuracy of ``adapt`` against a base model trained from scratch on the same few labels.
+
+    The scratch model is of the meta-model's family: by default a GRU with 64
+    units for a MetaRNN, a ReLU CNN of width 32 for a MetaCNN.
 
     Returns:
         One row per entry of ``labels_per_class``: labels_per_class,
         n_labelled, adapt_accuracy, scratch_accuracy, and adapt's theta.
     """
+    family = getattr(meta, "family", "rnn")
     rows = []
     for k in labels_per_class:
         x, y = few_label_sample(task, k, seed=seed)
         net = adapt(meta, x, y, seed=seed, **(adapt_kwargs or {}))
-        scratch = train_scratch(task, x, y, arch=scratch_arch, hidden_size=scratch_hidden, seed=seed,
-                                epochs=scratch_epochs)
+        scratch = train_scratch(task, x, y, arch=scratch_arch or ("gru" if family == "rnn" else "relu"),
+                                hidden_size=scratch_hidden or (64 if family == "rnn" else 32), seed=seed,
+                                epochs=scratch_epochs, family=family)
         rows.append({"labels_per_class": k, "n_labelled": len(x), "adapt_accuracy": evaluate(net, task),
                      "scratch_accuracy": evaluate(scratch, task), "theta": net.theta.tolist()})
     return rows

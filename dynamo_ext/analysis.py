@@ -7,7 +7,7 @@
   population; and for the whole population of one task), the accuracy of the
   meta-model at the mean embedding against the members' mean accuracy, naive
   weight averaging of the same members (where they share one size) and their
-  output ensemble;
+  output ensemble; for CNNs, per activation and width;
 - clustering: k-means of the embeddings with k = number of architectures
   (tasks in a multi-task population), scored against those labels (ARI, NMI,
   silhouette);
@@ -15,8 +15,11 @@
   same way and scored against the task and architecture labels, their
   distance matrices, and adapt against training from scratch on 1, 5 and 20
   labels per class (dynamo_ext.adapt);
-- fixed_points: per model, the meta-model's fixed points at theta_n for zero
+- fixed_points (RNNs only): per model, the meta-model's fixed points at theta_n for zero
   input, started from its trajectories on test inputs (counts by type).
+
+CNN populations (dynamo_ext.cnn) get the same sections: their "hidden
+states" are the pooled layer activations and "architecture" is the activation.
 """
 from __future__ import annotations
 
@@ -31,11 +34,11 @@ from .baselines import OutputEnsemble, distance_matrices, naive_weight_average
 from .cluster import cluster, compare_measures, embedding_distances
 from .evaluate import emulation
 from .fixed_points import find_fixed_points
-from .meta import MetaRNN
+from .meta import MetaModel, MetaRNN
 from .zoo import Population, evaluate
 
 
-def analyze(meta: MetaRNN, population: Population, seed: int = 0, baselines: bool = True,
+def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: bool = True,
             labels_per_class: Optional[Sequence[int]] = (1, 5, 20)) -> Dict:
     """Compute the metrics of ``metrics.json`` (see the module docstring).
 
@@ -65,18 +68,23 @@ def analyze(meta: MetaRNN, population: Population, seed: int = 0, baselines: boo
     if baselines:
         metrics["baselines"] = baseline_section(meta, population, seed=seed, labels_per_class=labels_per_class)
     metrics["embedding"] = {mid: row for mid, row in zip(meta.model_ids, meta.theta.detach().tolist())}
-    metrics["fixed_points"] = fixed_point_summary(meta, population, seed=seed)
+    if isinstance(meta, MetaRNN):  # a CNN's layer-to-layer map has no fixed points to report
+        metrics["fixed_points"] = fixed_point_summary(meta, population, seed=seed)
     metrics["timing_s"] = {"analyze": round(time.perf_counter() - t0, 2)}
     return metrics
 
 
-def averaging_table(meta: MetaRNN, population: Population) -> list:
-    """Per group (architecture, or task and architecture): members' mean accuracy, the meta-model at
-    their mean embedding, naive weight averaging (None unless the members share one size) and the
-    output ensemble, all on the group's task's test set."""
-    keys = [(m.task, m.arch) for m in population.members]
-    groups = {f"{t}/{a}" if t else a: [i for i, key in enumerate(keys) if key == (t, a)]
-              for t, a in dict.fromkeys(keys)}
+def averaging_table(meta: MetaModel, population: Population) -> list:
+    """Per group (architecture, or task and architecture; for CNNs activation and width): members'
+    mean accuracy, the meta-model at their mean embedding, naive weight averaging (None unless the
+    members share one size) and the output ensemble, all on the group's task's test set."""
+    if population.family == "rnn":
+        keys = [(m.task, m.arch) for m in population.members]
+        name = lambda t, a: f"{t}/{a}" if t else a  # noqa: E731
+    else:
+        keys = [(m.arch, m.hidden_size) for m in population.members]
+        name = lambda a, w: f"{a}-w{w}"  # noqa: E731
+    groups = {name(*key): [i for i, k in enumerate(keys) if k == key] for key in dict.fromkeys(keys)}
     if not population.is_multitask:
         groups["all"] = list(range(len(population)))
     rows = []
@@ -97,7 +105,7 @@ def averaging_table(meta: MetaRNN, population: Population) -> list:
     return rows
 
 
-def baseline_section(meta: MetaRNN, population: Population, seed: int = 0,
+def baseline_section(meta: MetaModel, population: Population, seed: int = 0,
                      labels_per_class: Optional[Sequence[int]] = (1, 5, 20), max_sequences: int = 200) -> Dict:
     """DYNAMO beside the baselines (dynamo_ext.baselines) on the same recording: distance matrices,
     clustering scores by task and by architecture, and the few-label comparison per task."""

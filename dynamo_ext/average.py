@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Sequence, Union
 
-from .meta import EmbeddedRNN, MetaRNN
+from .meta import EmbeddedModel, MetaModel
 
 
-def resolve_ids(meta: MetaRNN, ids: Sequence[Union[int, str]], name: str = "ids") -> list:
+def resolve_ids(meta: MetaModel, ids: Sequence[Union[int, str]], name: str = "ids") -> list:
     """Indices into the embedding table from ints or model-id strings."""
     if len(ids) == 0:
         raise ValueError(f"argument '{name}' must select at least one model, got an empty list")
@@ -27,11 +27,11 @@ def resolve_ids(meta: MetaRNN, ids: Sequence[Union[int, str]], name: str = "ids"
     return out
 
 
-def average(meta: MetaRNN, ids: Sequence[Union[int, str]]) -> EmbeddedRNN:
+def average(meta: MetaModel, ids: Sequence[Union[int, str]]) -> EmbeddedModel:
     """The meta-model at the mean embedding of the selected base models.
 
     Args:
-        meta: a fitted MetaRNN.
+        meta: a fitted MetaRNN or MetaCNN.
         ids: model indices (int) or model ids (str) to average.
 
     Returns:

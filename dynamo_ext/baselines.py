@@ -43,6 +43,7 @@ from torch import Tensor, nn
 
 from ._checks import check_choice, check_positive_int
 from .tasks import TaskData
+from .cnn import BaseCNN
 from .zoo import BaseRNN, Population, Recording, TrainConfig, train_base_model
 
 MEASURES = ("cka", "svcca", "procrustes", "weights", "outputs")
@@ -243,24 +244,23 @@ def distance_matrices(population: Population, recording: Optional[Recording] = N
     return out
 
 
-def naive_weight_average(models: Sequence[nn.Module]) -> BaseRNN:
-    """The parameter-wise mean of base models of one architecture and size.
+def naive_weight_average(models: Sequence[nn.Module]) -> nn.Module:
+    """The parameter-wise mean of base models (BaseRNN or BaseCNN) of one architecture and size.
 
     Raises:
-        ValueError: no models, models that are not BaseRNN, or different
-            architectures or sizes.
+        ValueError: no models, models that are not BaseRNN or BaseCNN, or
+            different architectures or sizes.
     """
     if len(models) == 0:
         raise ValueError("argument 'models' must hold at least one model, got an empty list")
     first = models[0]
     for i, m in enumerate(models):
-        if not isinstance(m, BaseRNN):
-            raise ValueError(f"argument 'models[{i}]' must be a BaseRNN, got {type(m).__name__}")
-        if (m.arch, m.hidden_size, m.input_size, m.n_outputs) != (first.arch, first.hidden_size,
-                                                                  first.input_size, first.n_outputs):
+        if not isinstance(m, (BaseRNN, BaseCNN)):
+            raise ValueError(f"argument 'models[{i}]' must be a BaseRNN or BaseCNN, got {type(m).__name__}")
+        if type(m) is not type(first) or m.spec() != first.spec():
             raise ValueError(f"argument 'models' must share one architecture and size, got "
                              f"{first.arch}-h{first.hidden_size} and {m.arch}-h{m.hidden_size}")
-    avg = BaseRNN(first.arch, first.input_size, first.hidden_size, first.n_outputs)
+    avg = type(first)(**first.spec())
     states = [m.state_dict() for m in models]
     avg.load_state_dict({k: torch.stack([s[k] for s in states]).mean(0) for k in states[0]})
     return avg.eval()
@@ -288,14 +288,14 @@ class OutputEnsemble(nn.Module):
 
 
 def train_scratch(task: TaskData, x: Tensor, y: Tensor, arch: str = "gru", hidden_size: int = 64,
-                  seed: int = 0, epochs: int = 200) -> BaseRNN:
+                  seed: int = 0, epochs: int = 200, family: str = "rnn") -> nn.Module:
     """A base model trained from scratch on a few labelled examples (the few-label baseline).
 
     Args:
         task: the task (its test split is kept for evaluation).
         x: [n, T, I] labelled inputs; y: their labels [n] (classes) or targets [n, T, C].
-        arch, hidden_size: the base model; epochs: full-batch passes
-            (Adam, the architecture's default rate).
+        arch, hidden_size, family: the base model (zoo.build_base_model);
+            epochs: full-batch passes (Adam, the architecture's default rate).
 
     Raises:
         ValueError: x and y of different lengths.
@@ -305,7 +305,8 @@ def train_scratch(task: TaskData, x: Tensor, y: Tensor, arch: str = "gru", hidde
         raise ValueError(f"arguments 'x' and 'y' must hold the same, nonzero number of examples, "
                          f"got {len(x)} and {len(y)}")
     few = TaskData(task.name, x, y, task.x_test, task.y_test, task.output_kind, task.n_outputs, task.config)
-    return train_base_model(arch, hidden_size, few, seed, TrainConfig(epochs=epochs, batch_size=len(x)))
+    return train_base_model(arch, hidden_size, few, seed, TrainConfig(epochs=epochs, batch_size=len(x)),
+                            family=family)
 
 
 __all__: List[str] = ["MEASURES", "Representation", "linear_cka", "svcca", "procrustes_distance", "weight_distance",

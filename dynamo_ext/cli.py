@@ -27,9 +27,14 @@ def _parser() -> argparse.ArgumentParser:
     z.add_argument("--task", nargs="+", default=["mnist1d"], choices=list(TASKS),
                    help="one task, or several pulse tasks sharing one input stream (a multi-task population, "
                    "e.g. --task flipflop integrate first)")
-    z.add_argument("--archs", nargs="+", default=["rnn", "gru", "lstm"], choices=["rnn", "gru", "lstm"])
+    z.add_argument("--family", default="rnn", choices=["rnn", "cnn1d", "cnn2d"],
+                   help="recurrent base models, or CNNs (cnn1d: the signal, e.g. MNIST-1D; cnn2d: the image, "
+                   "e.g. --task digits)")
+    z.add_argument("--archs", nargs="+", default=None, choices=["rnn", "gru", "lstm", "relu", "tanh", "gelu"],
+                   help="RNNs: rnn gru lstm (default all); CNNs: the activations relu tanh gelu (default all)")
     z.add_argument("--seeds", type=int, default=4, help="models per architecture")
-    z.add_argument("--hidden-sizes", type=int, nargs="+", default=[32, 48, 64, 64])
+    z.add_argument("--hidden-sizes", type=int, nargs="+", default=None,
+                   help="hidden sizes (RNNs; default 32 48 64 64) or widths (CNNs; default 16 32)")
     z.add_argument("--epochs", type=int, default=40)
     z.add_argument("--lr", type=float, default=None, help="default: per architecture")
     z.add_argument("--base-seed", type=int, default=0)
@@ -70,11 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--labels-per-class", type=int, nargs="*", default=[1, 5, 20],
                    help="few-label comparison sizes (none: skip it)")
 
-    d = sub.add_parser("demo", help="train, fit and analyse a population (MNIST-1D, or the multi-task pulse "
-                       "population with --population pulse)")
+    d = sub.add_parser("demo", help="train, fit and analyse a population (MNIST-1D RNNs; the multi-task pulse "
+                       "population with --population pulse; MNIST-1D CNNs with --population cnn1d)")
     d.add_argument("--out", default="dynamo-demo")
     d.add_argument("--quick", action="store_true", help="smaller population and fit (<= 3 minutes)")
-    d.add_argument("--population", default="mnist1d", choices=["mnist1d", "pulse"])
+    d.add_argument("--population", default="mnist1d", choices=["mnist1d", "pulse", "cnn1d"])
     d.add_argument("--seed", type=int, default=0)
 
     ad = sub.add_parser("adapt", help="fit theta alone to a few labels; compare with training from scratch")
@@ -115,8 +120,9 @@ def _run(args) -> int:
     progress = not args.no_progress
     if args.command == "zoo":
         from .zoo import TrainConfig, train_population
+        sizes = args.hidden_sizes or ([32, 48, 64, 64] if args.family == "rnn" else [16, 32])
         pop = train_population(args.task[0] if len(args.task) == 1 else args.task, archs=args.archs,
-                               hidden_sizes=args.hidden_sizes, n_seeds=args.seeds,
+                               hidden_sizes=sizes, family=args.family, n_seeds=args.seeds,
                                config=TrainConfig(epochs=args.epochs, lr=args.lr), out=args.out,
                                base_seed=args.base_seed, progress=progress, resume=args.resume)
         print(json.dumps([m.info() for m in pop.members], indent=1))

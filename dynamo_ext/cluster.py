@@ -21,7 +21,7 @@ from sklearn.manifold import ClassicalMDS
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 
 from ._checks import check_choice, check_positive_int
-from .meta import MetaRNN
+from .meta import MetaModel
 
 
 @dataclass
@@ -79,12 +79,12 @@ def cluster_points(points: np.ndarray, k: int, labels: Optional[Sequence] = None
     return _result(k, method, assign, labels, points, "euclidean")
 
 
-def cluster(meta: MetaRNN, k: int, labels: Optional[Sequence] = None, method: str = "kmeans",
+def cluster(meta: MetaModel, k: int, labels: Optional[Sequence] = None, method: str = "kmeans",
             seed: int = 0) -> ClusterResult:
     """Cluster the model embeddings theta_n [N, m] of a fitted meta-model.
 
     Args:
-        meta: a fitted MetaRNN.
+        meta: a fitted MetaRNN or MetaCNN.
         k: number of clusters (1 <= k <= N).
         labels: optional known labels (len N), for ARI and NMI.
         method: "kmeans" (scikit-learn KMeans, 10 restarts, ``seed``) or
@@ -148,7 +148,7 @@ def cluster_distances(distances: np.ndarray, k: int, labels: Optional[Sequence] 
     return _result(k, method, assign, labels, d, "precomputed")
 
 
-def embedding_distances(meta: MetaRNN, n: Optional[int] = None) -> np.ndarray:
+def embedding_distances(meta: MetaModel, n: Optional[int] = None) -> np.ndarray:
     """Euclidean distances [N, N] between the first ``n`` model embeddings theta_n."""
     theta = meta.theta.detach().cpu().double().numpy()[:n]
     return np.sqrt(((theta[:, None] - theta[None]) ** 2).sum(-1))

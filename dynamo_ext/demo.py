@@ -1,9 +1,10 @@
 """The demo pipeline: train a population, fit a meta-model, analyse (with the baselines), report.
 
-Two populations: MNIST-1D (tanh RNN, GRU, LSTM) and the multi-task pulse
+Three populations: MNIST-1D (tanh RNN, GRU, LSTM); the multi-task pulse
 population (flip-flop, integration and first-pulse latch on one input stream,
 each with the three architectures), whose demo also runs the
-reparameterization check.
+reparameterization check; and MNIST-1D 1-D CNNs (ReLU, tanh, GELU; two
+widths; dynamo_ext.cnn) emulated by a FiLM-conditioned meta-CNN.
 
 The same steps, written out with the public API, are in python/demo_pipeline.py.
 """
@@ -32,6 +33,12 @@ QUICK = {"archs": ("rnn", "gru", "lstm"), "n_seeds": 2, "hidden_sizes": (48, 64)
 # weight averaging is defined within each group).
 PULSE = {"tasks": PULSE_TASKS, "archs": ("rnn", "gru", "lstm"), "n_seeds": 3, "hidden_sizes": (32,),
          "epochs": 80, "fit_steps": 3000, "reparam_steps": 3000}
+# MNIST-1D CNNs: 3 activations x 4 seeds, widths 16 and 32 alternating (2 members per activation and width,
+# so that naive weight averaging is defined within each group).
+CNN = {"family": "cnn1d", "archs": ("relu", "tanh", "gelu"), "n_seeds": 4, "hidden_sizes": (16, 32), "epochs": 40,
+       "fit_steps": 3000}
+CNN_QUICK = {"family": "cnn1d", "archs": ("relu", "tanh", "gelu"), "n_seeds": 2, "hidden_sizes": (32,),
+             "epochs": 30, "fit_steps": 2000}
 PULSE_QUICK = {"tasks": PULSE_TASKS, "archs": ("rnn", "gru", "lstm"), "n_seeds": 2, "hidden_sizes": (32,),
                "epochs": 80, "fit_steps": 2000, "reparam_steps": 2000}
 
@@ -41,7 +48,8 @@ def run_demo(out="dynamo-demo", quick: bool = False, seed: int = 0, progress: bo
     """Run the demo and write metrics.json, report.md, report.html and figures into ``out``.
 
     Args:
-        population: "mnist1d" or "pulse" (the multi-task population).
+        population: "mnist1d", "pulse" (the multi-task population) or
+            "cnn1d" (MNIST-1D CNNs).
 
     Returns:
         The metrics dictionary (also written to ``out/metrics.json``).
@@ -49,15 +57,15 @@ def run_demo(out="dynamo-demo", quick: bool = False, seed: int = 0, progress: bo
     Raises:
         ValueError: an unknown population.
     """
-    check_choice(population, "population", ("mnist1d", "pulse"))
+    check_choice(population, "population", ("mnist1d", "pulse", "cnn1d"))
     pulse = population == "pulse"
-    settings = (PULSE_QUICK if quick else PULSE) if pulse else (QUICK if quick else DEFAULT)
+    settings = {"mnist1d": (DEFAULT, QUICK), "pulse": (PULSE, PULSE_QUICK), "cnn1d": (CNN, CNN_QUICK)}[population][quick]
     out = Path(out)
     timing = {}
     t0 = time.perf_counter()
     pop = train_population(list(settings["tasks"]) if pulse else "mnist1d", archs=settings["archs"],
                            hidden_sizes=settings["hidden_sizes"], n_seeds=settings["n_seeds"],
-                           config=TrainConfig(epochs=settings["epochs"]),
+                           config=TrainConfig(epochs=settings["epochs"]), family=settings.get("family", "rnn"),
                            out=out / "population", base_seed=seed, progress=progress)
     timing["zoo"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()

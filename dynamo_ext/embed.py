@@ -13,17 +13,17 @@ from torch import Tensor, nn
 
 from ._checks import check_tensor
 from .fit import FitConfig, Targets, train_loop
-from .meta import MetaRNN
+from .meta import MetaModel
 from .zoo import Recording
 
 
-def embed(meta: MetaRNN, model: nn.Module, x: Tensor, *, model_id: Optional[str] = None,
+def embed(meta: MetaModel, model: nn.Module, x: Tensor, *, model_id: Optional[str] = None,
           steps: int = 400, lr: float = 1e-2, batch_size: int = 64, seed: int = 0,
           progress: bool = True) -> int:
     """Fit theta and the linear map of a model not seen in training; the meta-model stays frozen.
 
     Args:
-        meta: a fitted MetaRNN; it gains one row in ``theta`` and one map.
+        meta: a fitted MetaRNN or MetaCNN; it gains one row in ``theta`` and one map.
         model: the new base model (a BaseRNN, or any module following the
             recording protocol of dynamo_ext.zoo).
         x: [S, T, I] probe inputs (e.g. the task's training inputs).
@@ -46,7 +46,8 @@ def embed(meta: MetaRNN, model: nn.Module, x: Tensor, *, model_id: Optional[str]
     rec = Recording(x, [hidden.float()], outputs.float().unsqueeze(0), meta.output_kind)
     # the targets hold the one new model under the index it takes in the embedding table
     targets = Targets(rec, meta.theta.dtype, models=[meta.n_models])
-    idx = meta.add_model(hidden.shape[-1], model_id=model_id)
+    layout = {"layer_channels": list(model.layer_channels)} if hasattr(meta, "family") else {}
+    idx = meta.add_model(hidden.shape[-1], model_id=model_id, **layout)
     new_map = meta.maps[idx]
     new_map.mean.copy_(targets.means[idx])
     new_map.scale.copy_(targets.scales[idx])
@@ -75,7 +76,7 @@ def embed(meta: MetaRNN, model: nn.Module, x: Tensor, *, model_id: Optional[str]
 
 
 @torch.no_grad()
-def _pick_start(meta: MetaRNN, targets: Targets, idx: int, n_probe: int = 256) -> None:
+def _pick_start(meta: MetaModel, targets: Targets, idx: int, n_probe: int = 256) -> None:
     """Start theta_new at the population's mean or the existing embedding whose outputs fit best."""
     candidates = torch.cat([meta.theta[:idx].mean(0, keepdim=True), meta.theta[:idx]])
     x = targets.x[:n_probe]

@@ -14,13 +14,13 @@ from typing import Dict, List
 
 import torch
 
-from .meta import MetaRNN
+from .meta import MetaModel
 from .tasks import accuracy
 from .zoo import Population
 
 
 @torch.no_grad()
-def emulation(meta: MetaRNN, population: Population, batch_size: int = 500) -> List[Dict]:
+def emulation(meta: MetaModel, population: Population, batch_size: int = 500) -> List[Dict]:
     """Per-model emulation metrics on the population's test inputs (see module docstring).
 
     Raises:

@@ -26,7 +26,8 @@ from .checkpoint import CHECKPOINT, load_training_state, save_training_state
 from .distributed import (Shard, all_reduce_sum, current_shard, is_main_process, sync_model_parameters,
                           sync_standardisation, wrap)
 from ._checks import check_choice, check_positive_float, check_positive_int, check_tensor
-from .meta import BACKENDS, CELLS, MetaRNN
+from .meta import BACKENDS, CELLS, MetaModel, MetaRNN
+from .meta_cnn import MetaCNN
 from .streaming import StreamedRecording, StreamedTargets
 from .zoo import Population, Recording
 
@@ -88,7 +89,7 @@ class FitResult:
     ``history`` maps "loss", "loss_h", "loss_y", "loss_theta" to one float per step.
     """
 
-    meta: MetaRNN
+    meta: MetaModel
     history: Dict[str, List[float]]
     config: FitConfig
     seconds: float = 0.0
@@ -137,7 +138,7 @@ class ModelRows:
         return self.values[self.lookup[model], seq]
 
 
-def dynamo_loss(meta: MetaRNN, targets: Targets, model_idx: Tensor, seq_idx: Tensor,
+def dynamo_loss(meta: MetaModel, targets: Targets, model_idx: Tensor, seq_idx: Tensor,
                 lambda_h: float, lambda_y: float, lambda_theta: float, batch_rows: Optional[int] = None,
                 theta_rows: Optional[Sequence[int]] = None) -> Dict[str, Tensor]:
     """The DYNAMO loss on one minibatch of (model, sequence) rows; see the module docstring.
@@ -177,7 +178,9 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
     """Fit a DYNAMO meta-model to a population (DESIGN.md section 1).
 
     Minibatches mix models: each row draws a base model and a probe sequence
-    uniformly. Adam with a cosine-decayed learning rate; deterministic for a
+    uniformly. A population of CNNs (dynamo_ext.cnn) gets a MetaCNN
+    (dynamo_ext.meta_cnn) whose width is ``state_size``; ``cell`` and
+    ``backend`` then do not apply. Adam with a cosine-decayed learning rate; deterministic for a
     given ``seed``.
 
     Args:
@@ -200,7 +203,7 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
             same meta-model.
 
     Returns:
-        FitResult with the MetaRNN (``meta.model_ids`` names the base models in
+        FitResult with the MetaRNN or MetaCNN (``meta.model_ids`` names the base models in
         embedding-table order) and the loss history.
 
     Raises:
@@ -221,8 +224,11 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
         raise ValueError("argument 'population' must hold at least one base model, got an empty population")
     shard = current_shard(n_models) if distributed else None
     held = shard.models if shard is not None else None
+    family, layer_channels = population.family, getattr(population, "layer_channels", None)
     if isinstance(population, Population):
         ids, state_sizes = population.ids, [m.state_size for m in population.members]
+        if family != "rnn":
+            layer_channels = [list(m.model.layer_channels) for m in population.members]
         rec = population.record(max_sequences=config.max_sequences, models=held)
         x = rec.x
         targets = Targets(rec, dtype, models=held)
@@ -230,7 +236,8 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
     elif isinstance(population, Recording):
         ids, state_sizes, x = None, population.state_sizes, population.x
         rec = population if held is None else Recording(
-            population.x, [population.hidden[n] for n in held], population.outputs[held], population.output_kind)
+            population.x, [population.hidden[n] for n in held], population.outputs[held], population.output_kind,
+            family)
         targets = Targets(rec, dtype, models=held)
         n_outputs = population.outputs.shape[-1]
     else:
@@ -239,12 +246,17 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
         n_outputs = population.n_outputs
     check_tensor(x, "recording.x", ndim=3)
 
+    output_kind = population.task.output_kind if isinstance(population, Population) else population.output_kind
     torch.manual_seed(config.seed)
-    meta = MetaRNN(n_models, x.shape[-1], n_outputs, state_sizes,
-                   state_size=config.state_size, embedding_dim=config.embedding_dim, cell=config.cell,
-                   backend=config.backend, output_kind=population.output_kind if not isinstance(
-                       population, Population) else population.task.output_kind, model_ids=ids
-                   ).to(device=config.device, dtype=dtype)
+    if family == "rnn":
+        meta = MetaRNN(n_models, x.shape[-1], n_outputs, state_sizes, state_size=config.state_size,
+                       embedding_dim=config.embedding_dim, cell=config.cell, backend=config.backend,
+                       output_kind=output_kind, model_ids=ids)
+    else:  # the CNN case: FitConfig.state_size is the meta-CNN's width
+        meta = MetaCNN(n_models, x.shape[-1], x.shape[1], n_outputs, layer_channels, family=family,
+                       width=config.state_size, embedding_dim=config.embedding_dim, output_kind=output_kind,
+                       model_ids=ids)
+    meta = meta.to(device=config.device, dtype=dtype)
     if shard is not None:
         sync_standardisation(meta, targets.means, targets.scales, shard)
     else:
@@ -265,7 +277,7 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
     return result
 
 
-def train_loop(meta: MetaRNN, params, targets: Targets, config: FitConfig, sample_models, desc: str,
+def train_loop(meta: MetaModel, params, targets: Targets, config: FitConfig, sample_models, desc: str,
                progress: bool = True, checkpoint: Optional[Path] = None, resume: bool = False,
                shard: Optional[Shard] = None) -> Dict:
     """Adam + cosine schedule over minibatches of (model, sequence) rows; returns the history.
@@ -330,7 +342,7 @@ def _sum_over_ranks(losses: Dict[str, Tensor]) -> Dict[str, Tensor]:
     return dict(zip(keys, total))
 
 
-def refine_embeddings(meta: MetaRNN, targets: Targets, config: FitConfig, progress: bool = True,
+def refine_embeddings(meta: MetaModel, targets: Targets, config: FitConfig, progress: bool = True,
                       shard: Optional[Shard] = None) -> List[float]:
     """Polish every theta_n and A_n with the shared weights phi frozen, on one fixed set of probe
     sequences (the first ``config.refine_sequences``) for every model: a deterministic, full-batch
@@ -387,7 +399,7 @@ def _known(overrides: Dict) -> Dict:
     return overrides
 
 
-def save_meta(meta: MetaRNN, folder: Union[str, Path], history: Optional[Dict] = None,
+def save_meta(meta: MetaModel, folder: Union[str, Path], history: Optional[Dict] = None,
               fit_config: Optional[Dict] = None) -> Path:
     """Save a meta-model: meta.safetensors (weights) + meta.json (config, history), each atomically."""
     folder = Path(folder)
@@ -398,7 +410,7 @@ def save_meta(meta: MetaRNN, folder: Union[str, Path], history: Optional[Dict] =
     return folder
 
 
-def load_meta(folder: Union[str, Path]) -> MetaRNN:
+def load_meta(folder: Union[str, Path]) -> MetaModel:
     """Load a meta-model saved by ``save_meta`` / ``fit(out=...)``.
 
     Raises:
@@ -410,7 +422,9 @@ def load_meta(folder: Union[str, Path]) -> MetaRNN:
         raise ValueError(f"meta-model folder {str(folder)!r} does not exist")
     info = _io.read_json(folder / META_CONFIG, "meta-model config")
     try:
-        meta = MetaRNN(**info["config"]).to(getattr(torch, info.get("dtype", "float32")))
+        config = dict(info["config"])
+        cls = MetaCNN if config.pop("kind", "rnn") == "cnn" else MetaRNN
+        meta = cls(**config).to(getattr(torch, info.get("dtype", "float32")))
     except (KeyError, TypeError) as exc:
         raise ValueError(f"meta-model config {str(folder / META_CONFIG)!r} is corrupted: {exc}") from exc
     state = _io.read_tensors(folder / META_WEIGHTS, "meta-model weights")

@@ -39,6 +39,10 @@ class HiddenMap(nn.Module):
         self.register_buffer("mean", torch.zeros(hidden_size))
         self.register_buffer("scale", torch.ones(()))
 
+    @property
+    def out_features(self) -> int:
+        return int(self.linear.out_features)
+
     def forward(self, z: Tensor) -> Tensor:
         """Standardised prediction htilde [..., d_n] from meta states z [..., D]."""
         return self.linear(z)
@@ -48,7 +52,67 @@ class HiddenMap(nn.Module):
         return self.linear(z) * self.scale + self.mean
 
 
-class MetaRNN(nn.Module):
+class MetaModel(nn.Module):
+    """What every meta-model shares: the model-embedding table ``theta`` [N, m], the base models' ids,
+    one map per base model in ``maps`` (``out_features`` = d_n, ``to_base``), and the embedding uses
+    (``resolve_theta``, ``at``, ``add_model``). Subclasses: MetaRNN, dynamo_ext.meta_cnn.MetaCNN."""
+
+    def _init_table(self, n_models: int, embedding_dim: int, model_ids: Optional[Sequence[str]]) -> None:
+        check_positive_int(n_models, "n_models")
+        self.embedding_dim = check_positive_int(embedding_dim, "embedding_dim")
+        self.model_ids: List[str] = list(model_ids) if model_ids is not None else [str(i) for i in range(n_models)]
+        if len(self.model_ids) != n_models:
+            raise ValueError(f"argument 'model_ids' must have {n_models} entries, got {len(self.model_ids)}")
+        self.theta = nn.Parameter(0.1 * torch.randn(n_models, embedding_dim))
+
+    @property
+    def n_models(self) -> int:
+        return int(self.theta.shape[0])
+
+    @property
+    def hidden_sizes(self) -> List[int]:
+        return [mp.out_features for mp in self.maps]
+
+    def resolve_theta(self, model_ids=None, theta: Optional[Tensor] = None, batch: int = 1) -> Tensor:
+        """Embeddings [B, m] from model indices [B] (or one int) or explicit theta ([m] or [B, m])."""
+        if (model_ids is None) == (theta is None):
+            raise ValueError("pass exactly one of 'model_ids' and 'theta'")
+        if theta is not None:
+            check_tensor(theta, "theta")
+            if theta.shape[-1] != self.embedding_dim or theta.dim() not in (1, 2):
+                raise ValueError(f"argument 'theta' must have shape [{self.embedding_dim}] or "
+                                 f"[B, {self.embedding_dim}], got {tuple(theta.shape)}")
+            return theta.expand(batch, -1) if theta.dim() == 1 else theta
+        if isinstance(model_ids, int):
+            model_ids = torch.full((batch,), model_ids, dtype=torch.long, device=self.theta.device)
+        if not isinstance(model_ids, Tensor) or model_ids.dtype != torch.long or model_ids.dim() != 1:
+            raise ValueError(f"argument 'model_ids' must be an int or an int64 tensor [B], got {model_ids!r}")
+        if len(model_ids) and (int(model_ids.min()) < 0 or int(model_ids.max()) >= self.n_models):
+            raise ValueError(f"argument 'model_ids' must lie in [0, {self.n_models}), got values in "
+                             f"[{int(model_ids.min())}, {int(model_ids.max())}]")
+        return self.theta[model_ids]
+
+    def _new_map(self, hidden_size: int, **kwargs) -> nn.Module:
+        raise NotImplementedError
+
+    def add_model(self, hidden_size: int, theta: Optional[Tensor] = None, model_id: Optional[str] = None,
+                  **map_kwargs) -> int:
+        """Append a row to the embedding table (default: the mean embedding) and a new map for a base
+        model of hidden size ``hidden_size`` (MetaCNN: also ``layer_channels``); returns its index."""
+        check_positive_int(hidden_size, "hidden_size")
+        new_map = self._new_map(hidden_size, **map_kwargs).to(self.theta.device, self.theta.dtype)
+        row = self.theta.detach().mean(0) if theta is None else theta.detach().reshape(self.embedding_dim)
+        self.theta = nn.Parameter(torch.cat([self.theta.detach(), row.unsqueeze(0)]))
+        self.maps.append(new_map)
+        self.model_ids.append(model_id or str(self.n_models - 1))
+        return self.n_models - 1
+
+    def at(self, theta: Tensor) -> "EmbeddedModel":
+        """The meta-model at a fixed embedding, as an operable network x -> yhat."""
+        return EmbeddedModel(self, theta)
+
+
+class MetaRNN(MetaModel):
     """DYNAMO meta-model for recurrent base models.
 
     Args:
@@ -76,22 +140,18 @@ class MetaRNN(nn.Module):
                  state_size: int = 64, embedding_dim: int = 2, cell: str = "gru", backend: str = "fused",
                  output_kind: str = "classes", model_ids: Optional[Sequence[str]] = None):
         super().__init__()
-        check_positive_int(n_models, "n_models")
+        self._init_table(n_models, embedding_dim, model_ids)
         self.input_size = check_positive_int(input_size, "input_size")
         self.n_outputs = check_positive_int(n_outputs, "n_outputs")
         self.state_size = check_positive_int(state_size, "state_size")
-        self.embedding_dim = check_positive_int(embedding_dim, "embedding_dim")
         self.cell = check_choice(cell, "cell", CELLS)
+        self.label = f"meta-{self.cell}"
         self.output_kind = check_choice(output_kind, "output_kind", ("classes", "real"))
         if len(hidden_sizes) != n_models:
             raise ValueError(f"argument 'hidden_sizes' must have {n_models} entries (n_models), got {len(hidden_sizes)}")
         self.backend = self._resolve_backend(backend)
-        self.model_ids: List[str] = list(model_ids) if model_ids is not None else [str(i) for i in range(n_models)]
-        if len(self.model_ids) != n_models:
-            raise ValueError(f"argument 'model_ids' must have {n_models} entries, got {len(self.model_ids)}")
 
         D, m, G = state_size, embedding_dim, reference.gate_count(cell)
-        self.theta = nn.Parameter(0.1 * torch.randn(n_models, m))
         self.init_map = nn.Linear(m, D)
         k = 1.0 / math.sqrt(D)
         self.w_ih = nn.Parameter(torch.empty(G * D, input_size).uniform_(-k, k))
@@ -112,39 +172,12 @@ class MetaRNN(nn.Module):
                              "use backend='reference' or 'auto'")
         return backend
 
-    @property
-    def n_models(self) -> int:
-        return int(self.theta.shape[0])
-
-    @property
-    def hidden_sizes(self) -> List[int]:
-        return [int(mp.linear.out_features) for mp in self.maps]
-
     def config(self) -> Dict:
         """Constructor arguments (JSON-serialisable), for checkpoints."""
         return {"n_models": self.n_models, "input_size": self.input_size, "n_outputs": self.n_outputs,
                 "hidden_sizes": self.hidden_sizes, "state_size": self.state_size,
                 "embedding_dim": self.embedding_dim, "cell": self.cell, "backend": self.backend,
                 "output_kind": self.output_kind, "model_ids": list(self.model_ids)}
-
-    def resolve_theta(self, model_ids=None, theta: Optional[Tensor] = None, batch: int = 1) -> Tensor:
-        """Embeddings [B, m] from model indices [B] (or one int) or explicit theta ([m] or [B, m])."""
-        if (model_ids is None) == (theta is None):
-            raise ValueError("pass exactly one of 'model_ids' and 'theta'")
-        if theta is not None:
-            check_tensor(theta, "theta")
-            if theta.shape[-1] != self.embedding_dim or theta.dim() not in (1, 2):
-                raise ValueError(f"argument 'theta' must have shape [{self.embedding_dim}] or "
-                                 f"[B, {self.embedding_dim}], got {tuple(theta.shape)}")
-            return theta.expand(batch, -1) if theta.dim() == 1 else theta
-        if isinstance(model_ids, int):
-            model_ids = torch.full((batch,), model_ids, dtype=torch.long, device=self.theta.device)
-        if not isinstance(model_ids, Tensor) or model_ids.dtype != torch.long or model_ids.dim() != 1:
-            raise ValueError(f"argument 'model_ids' must be an int or an int64 tensor [B], got {model_ids!r}")
-        if len(model_ids) and (int(model_ids.min()) < 0 or int(model_ids.max()) >= self.n_models):
-            raise ValueError(f"argument 'model_ids' must lie in [0, {self.n_models}), got values in "
-                             f"[{int(model_ids.min())}, {int(model_ids.max())}]")
-        return self.theta[model_ids]
 
     def forward(self, x: Tensor, model_ids=None, theta: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """Run the meta-model.
@@ -174,34 +207,23 @@ class MetaRNN(nn.Module):
         y = self.head(z) + self.head_theta(th).unsqueeze(1)
         return z, y
 
-    def add_model(self, hidden_size: int, theta: Optional[Tensor] = None, model_id: Optional[str] = None) -> int:
-        """Append a row to the embedding table and a new linear map; returns its index."""
-        check_positive_int(hidden_size, "hidden_size")
-        row = self.theta.detach().mean(0) if theta is None else theta.detach().reshape(self.embedding_dim)
-        self.theta = nn.Parameter(torch.cat([self.theta.detach(), row.unsqueeze(0)]))
-        new_map = HiddenMap(self.state_size, hidden_size).to(self.theta.device, self.theta.dtype)
-        self.maps.append(new_map)
-        self.model_ids.append(model_id or str(self.n_models - 1))
-        return self.n_models - 1
-
-    def at(self, theta: Tensor) -> "EmbeddedRNN":
-        """The meta-model at a fixed embedding, as an operable network x -> yhat."""
-        return EmbeddedRNN(self, theta)
+    def _new_map(self, hidden_size: int) -> HiddenMap:
+        return HiddenMap(self.state_size, hidden_size)
 
 
-class EmbeddedRNN(nn.Module):
+class EmbeddedModel(nn.Module):
     """The meta-model frozen at one embedding theta [m]: an operable network.
 
     ``forward(x [B, T, I]) -> yhat [B, T, C]``; ``record(x)`` gives
     (z [B, T, D], yhat). Shares the meta-model's parameters (no copy).
     """
 
-    def __init__(self, meta: MetaRNN, theta: Tensor):
+    def __init__(self, meta: MetaModel, theta: Tensor):
         super().__init__()
         check_tensor(theta, "theta", shape=[meta.embedding_dim])
         self.meta = meta
         self.register_buffer("theta", theta.detach().clone().to(meta.theta.dtype))
-        self.arch = f"meta-{meta.cell}"
+        self.arch = meta.label
         self.state_size = meta.state_size
         self.input_size = meta.input_size
 
@@ -210,3 +232,6 @@ class EmbeddedRNN(nn.Module):
 
     def record(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         return self.meta(x, theta=self.theta)
+
+
+EmbeddedRNN = EmbeddedModel  # the name of earlier releases

@@ -119,8 +119,11 @@ def record_to_disk(population: Population, folder, max_sequences: Optional[int] 
         _save_npy(folder / f"outputs_{n}.npy", y.numpy())
         sizes.append(int(h.shape[-1]))
         del hs, ys, h, y
-    _io.write_json(folder / INDEX, {"format": FORMAT, "ids": population.ids, "state_sizes": sizes,
-                                    "output_kind": population.task.output_kind})
+    index = {"format": FORMAT, "ids": population.ids, "state_sizes": sizes,
+             "output_kind": population.task.output_kind, "family": population.family}
+    if population.family != "rnn":
+        index["layer_channels"] = [list(m.model.layer_channels) for m in population.members]
+    _io.write_json(folder / INDEX, index)
     return StreamedRecording(folder)
 
 
@@ -129,7 +132,7 @@ class StreamedRecording:
 
     Attributes match dynamo_ext.zoo.Recording where fitting needs them: ``x``
     [S, T, I] (in memory: small), ``n_models``, ``state_sizes``,
-    ``output_kind``, ``ids``; ``hidden(n)`` and ``outputs(n)`` are NpyRows readers.
+    ``output_kind``, ``family``, ``layer_channels``, ``ids``; ``hidden(n)`` and ``outputs(n)`` are NpyRows readers.
 
     Raises:
         ValueError: a missing or corrupted index or array file (named).
@@ -145,6 +148,8 @@ class StreamedRecording:
                              f"expected {FORMAT!r}")
         self.ids: List[str] = list(info["ids"])
         self.output_kind: str = info["output_kind"]
+        self.family: str = info.get("family", "rnn")
+        self.layer_channels: Optional[List[List[int]]] = info.get("layer_channels")
         xs = NpyRows(self.folder / "x.npy")
         self.x = torch.from_numpy(np.concatenate(list(xs.chunks(xs.shape[0] or 1))).copy())
         self._hidden = [NpyRows(self.folder / f"hidden_{n}.npy") for n in range(len(self.ids))]

@@ -10,6 +10,10 @@ trajectories and outputs on the same probe inputs (DESIGN.md section 1).
 Any nn.Module can join a population if it follows the recording protocol:
     ``record(x [B, T, I]) -> (hidden [B, T, d], outputs [B, T, C])``
 and has an int attribute ``state_size`` (= d) and a str attribute ``arch``.
+
+Populations of CNNs (dynamo_ext.cnn: families "cnn1d" and "cnn2d") follow
+the same protocol with one "time step": their hidden state is the pooled
+activations of every layer, and ``arch`` names the activation.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from tqdm.auto import tqdm
 
 from . import _io
 from ._checks import check_choice, check_positive_float, check_positive_int, check_tensor
+from .cnn import ACTIVATIONS, FAMILIES, BaseCNN, RecordedCNN
 from .tasks import TaskData, accuracy, load_task
 
 ARCHS = ("rnn", "gru", "lstm")
@@ -33,7 +38,22 @@ _RNN_CLASSES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 MANIFEST = "manifest.json"
 # Adam learning rates that train each architecture reliably on MNIST-1D
 # (the tanh RNN diverges to chance level at 1e-2).
-DEFAULT_LR = {"rnn": 2e-3, "gru": 1e-2, "lstm": 1e-2}
+DEFAULT_LR = {"rnn": 2e-3, "gru": 1e-2, "lstm": 1e-2, "relu": 1e-2, "tanh": 1e-2, "gelu": 1e-2}
+FAMILY_ARCHS = {"rnn": ARCHS, **{f: ACTIVATIONS for f in FAMILIES}}
+
+
+def family_of(model: nn.Module) -> str:
+    """"rnn" for recurrent base models, else the CNN family ("cnn1d", "cnn2d")."""
+    return getattr(model, "family", "rnn")
+
+
+def build_base_model(family: str, arch: str, task: TaskData, hidden_size: int) -> nn.Module:
+    """An untrained base model for ``task``: a BaseRNN (family "rnn") or a BaseCNN of the family."""
+    check_choice(family, "family", tuple(FAMILY_ARCHS))
+    check_choice(arch, "arch", FAMILY_ARCHS[family])
+    if family == "rnn":
+        return BaseRNN(arch, task.input_size, hidden_size, task.n_outputs)
+    return BaseCNN(family, arch, task.input_size, task.seq_len, hidden_size, task.n_outputs)
 
 
 class BaseRNN(nn.Module):
@@ -69,6 +89,11 @@ class BaseRNN(nn.Module):
     @property
     def state_size(self) -> int:
         return 2 * self.hidden_size if self.arch == "lstm" else self.hidden_size
+
+    def spec(self) -> Dict[str, Any]:
+        """Constructor arguments: models with equal specs have parameters of equal shapes."""
+        return {"arch": self.arch, "input_size": self.input_size, "hidden_size": self.hidden_size,
+                "n_outputs": self.n_outputs}
 
     def _run(self, x: Tensor) -> Tensor:
         seq = x if self._batch_first else x.transpose(0, 1)
@@ -156,11 +181,16 @@ def evaluate(model: nn.Module, task: TaskData, batch_size: int = 1000) -> float:
 
 
 def train_base_model(arch: str, hidden_size: int, task: TaskData, seed: int,
-                     config: Optional[TrainConfig] = None, progress: Optional[tqdm] = None) -> BaseRNN:
-    """Train one base model on ``task`` from seed ``seed``; deterministic for a given seed."""
+                     config: Optional[TrainConfig] = None, progress: Optional[tqdm] = None,
+                     family: str = "rnn") -> nn.Module:
+    """Train one base model on ``task`` from seed ``seed``; deterministic for a given seed.
+
+    ``family`` "rnn" gives a BaseRNN of ``arch`` (rnn, gru, lstm); "cnn1d" or
+    "cnn2d" a BaseCNN whose ``arch`` is its activation (relu, tanh, gelu) and
+    ``hidden_size`` its width."""
     config = (config or TrainConfig()).validate()
     torch.manual_seed(seed)
-    model = BaseRNN(arch, task.input_size, hidden_size, task.n_outputs)
+    model = build_base_model(family, arch, task, hidden_size)
     lr = config.lr if config.lr is not None else DEFAULT_LR[arch]
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     n = len(task.x_train)
@@ -216,12 +246,17 @@ class Recording:
         hidden: list of N tensors [S, T, d_n] (base hidden states, float32).
         outputs: [N, S, T, C] base outputs (logits, or real outputs).
         output_kind: "classes" or "real".
+        family: "rnn", or the CNN family of the base models (then T = 1 in
+            ``hidden`` and ``outputs``: pooled layer activations and logits).
+        layer_channels: CNNs only: per model, the channels of each recorded layer.
     """
 
     x: Tensor
     hidden: List[Tensor]
     outputs: Tensor
     output_kind: str
+    family: str = "rnn"
+    layer_channels: Optional[List[List[int]]] = None
 
     @property
     def n_models(self) -> int:
@@ -260,6 +295,14 @@ class Population:
                 raise ValueError(f"member {m.id!r}: task {m.task!r} is not one of the population's tasks "
                                  f"{sorted(self.tasks)}")
         self.members: List[Member] = list(members)
+        families = sorted({family_of(m.model) for m in self.members})
+        if len(families) > 1:
+            raise ValueError(f"argument 'members' must be of one family (RNNs, or CNNs of one family), got {families}")
+
+    @property
+    def family(self) -> str:
+        """"rnn", "cnn1d" or "cnn2d" (dynamo_ext.cnn)."""
+        return family_of(self.members[0].model)
 
     @property
     def is_multitask(self) -> bool:
@@ -294,14 +337,21 @@ class Population:
             raise ValueError(f"argument 'model_id' must be one of {self.ids}, got {model_id!r}") from None
 
     @classmethod
-    def from_modules(cls, models: Sequence, task: TaskData, ids: Optional[Sequence[str]] = None) -> "Population":
+    def from_modules(cls, models: Sequence, task: TaskData, ids: Optional[Sequence[str]] = None,
+                     layers: Optional[Sequence[str]] = None, family: str = "cnn1d") -> "Population":
         """Wrap trained networks into a population on ``task``.
 
         Args:
-            models: BaseRNN instances, (rnn, readout) pairs of torch.nn.RNN/GRU/LSTM
-                and nn.Linear, or modules following the recording protocol.
+            models: BaseRNN or BaseCNN instances, (rnn, readout) pairs of
+                torch.nn.RNN/GRU/LSTM and nn.Linear, modules following the
+                recording protocol, or, with ``layers``, CNNs (e.g.
+                nn.Sequential) mapping the family's view of x to logits [B, C].
             task: the task they solve; their test accuracy is measured on it.
             ids: optional names (default "<arch>-<i>").
+            layers: for plain CNN modules: the names of the layers to record
+                (dynamo_ext.cnn.RecordedCNN), one per level of the depth family.
+            family: with ``layers``: "cnn1d" (x viewed as [B, I, T]) or
+                "cnn2d" ([B, 1, T, I]).
 
         Raises:
             ValueError: empty list, unsupported module, or sizes that do not
@@ -313,6 +363,8 @@ class Population:
         for i, m in enumerate(models):
             if isinstance(m, tuple):
                 m = BaseRNN.wrap(*m)
+            elif layers is not None and not hasattr(m, "record"):
+                m = RecordedCNN(m, layers, family, task.input_size, task.seq_len)
             if not (hasattr(m, "record") and hasattr(m, "state_size")):
                 raise ValueError(f"argument 'models[{i}]' must be a BaseRNN, an (rnn, readout) pair or a module "
                                  f"with record() and state_size, got {type(m).__name__}")
@@ -330,12 +382,15 @@ class Population:
         folder = Path(folder)
         entries = []
         for m in self.members:
-            if not isinstance(m.model, BaseRNN):
-                raise ValueError(f"member {m.id!r}: only BaseRNN members can be saved, got {type(m.model).__name__}")
+            if not isinstance(m.model, (BaseRNN, BaseCNN)):
+                raise ValueError(f"member {m.id!r}: only BaseRNN and BaseCNN members can be saved, got "
+                                 f"{type(m.model).__name__}")
             fname = f"models/{m.id}.safetensors"
             _io.write_tensors(folder / fname, m.model.state_dict(), metadata={"arch": m.arch})
             entries.append({**m.info(), "file": fname, "n_outputs": m.model.n_outputs,
                             "input_size": m.model.input_size, "train_config": m.train_config})
+            if isinstance(m.model, BaseCNN):
+                entries[-1].update(family=m.model.family, seq_len=m.model.seq_len, depth=m.model.depth)
         manifest = {"format": "dynamo_ext.population/1", "task": self.task.name, "task_config": self.task.config,
                     "models": entries}
         if self.is_multitask:
@@ -369,7 +424,11 @@ class Population:
                 if root not in path.parents:
                     raise ValueError(f"population manifest entry {e['id']!r}: file {e['file']!r} is outside "
                                      f"the population folder {str(folder)!r}")
-                model = BaseRNN(e["arch"], e["input_size"], e["hidden_size"], e["n_outputs"])
+                if e.get("family", "rnn") == "rnn":
+                    model = BaseRNN(e["arch"], e["input_size"], e["hidden_size"], e["n_outputs"])
+                else:
+                    model = BaseCNN(e["family"], e["arch"], e["input_size"], e["seq_len"], e["hidden_size"],
+                                    e["n_outputs"], e["depth"])
                 state = _io.read_tensors(path, f"model file of {e['id']!r}")
                 try:
                     model.load_state_dict(state)
@@ -420,7 +479,8 @@ class Population:
             hs, ys = zip(*(m.model.record(x[i:i + batch_size]) for i in range(0, len(x), batch_size)))
             hidden.append(torch.cat(hs).float())
             outputs.append(torch.cat(ys).float())
-        return Recording(x, hidden, torch.stack(outputs), self.task.output_kind)
+        channels = None if self.family == "rnn" else [list(m.model.layer_channels) for m in members]
+        return Recording(x, hidden, torch.stack(outputs), self.task.output_kind, self.family, channels)
 
 
 
@@ -437,10 +497,11 @@ def check_shared_inputs(tasks: Sequence[TaskData]) -> None:
                              f"{first.n_outputs} {first.output_kind} and {t.n_outputs} {t.output_kind}")
 
 
-def train_population(task: TaskData | str | Sequence = "mnist1d", archs: Sequence[str] = ARCHS,
+def train_population(task: TaskData | str | Sequence = "mnist1d", archs: Optional[Sequence[str]] = None,
                      hidden_sizes: Sequence[int] = (32, 48, 64, 64), n_seeds: int = 4,
                      config: Optional[TrainConfig] = None, out: Optional[str | Path] = None,
-                     base_seed: int = 0, progress: bool = True, resume: bool = False) -> Population:
+                     base_seed: int = 0, progress: bool = True, resume: bool = False,
+                     family: str = "rnn") -> Population:
     """Train a population: for each task and architecture, ``n_seeds`` models.
 
     Seed i of an architecture uses hidden size ``hidden_sizes[i % len]`` and
@@ -452,6 +513,12 @@ def train_population(task: TaskData | str | Sequence = "mnist1d", archs: Sequenc
         task: a TaskData or a task name for ``load_task``; or a list of them
             that share one input stream (e.g. tasks.PULSE_TASKS): a
             multi-task population, model ids "<task>-<arch>-h<H>-s<seed>".
+        archs: RNNs: "rnn", "gru", "lstm" (default all); CNNs: the
+            activations "relu", "tanh", "gelu" (default all).
+        hidden_sizes: RNNs: hidden sizes; CNNs: widths (channels per layer).
+        family: "rnn" (default), or a CNN family of dynamo_ext.cnn: "cnn1d"
+            (the signal [B, I, T]; MNIST-1D) or "cnn2d" (the image
+            [B, 1, T, I]; digits). CNN ids are "<family>-<activation>-w<width>-s<seed>".
         out: optional folder; the population is saved there (safetensors +
             manifest.json), written atomically after every finished model, so
             that an interrupted run loses no finished model.
@@ -471,10 +538,15 @@ def train_population(task: TaskData | str | Sequence = "mnist1d", archs: Sequenc
     if len(task_list) == 0:
         raise ValueError("argument 'task' must name at least one task, got an empty list")
     check_shared_inputs(task_list)
+    check_choice(family, "family", tuple(FAMILY_ARCHS))
+    archs = FAMILY_ARCHS[family] if archs is None else archs
     if len(archs) == 0:
         raise ValueError("argument 'archs' must name at least one architecture, got an empty list")
     for a in archs:
-        check_choice(a, "archs", ARCHS)
+        check_choice(a, "archs", FAMILY_ARCHS[family])
+    if family != "rnn" and any(t.output_kind != "classes" for t in task_list):
+        raise ValueError(f"family {family!r} needs a classification task (mnist1d, digits), got "
+                         f"{[t.name for t in task_list]}")
     if len(hidden_sizes) == 0:
         raise ValueError("argument 'hidden_sizes' must hold at least one size, got an empty list")
     for h in hidden_sizes:
@@ -491,13 +563,14 @@ def train_population(task: TaskData | str | Sequence = "mnist1d", archs: Sequenc
     bar = tqdm(total=len(plan) * config.epochs, desc="training base models", unit="epoch", disable=not progress)
     for t, arch, hidden, seed in plan:
         t0 = time.perf_counter()
-        mid = f"{t.name}-{arch}-h{hidden}-s{seed}" if multi else f"{arch}-h{hidden}-s{seed}"
+        mid = f"{arch}-h{hidden}-s{seed}" if family == "rnn" else f"{family}-{arch}-w{hidden}-s{seed}"
+        mid = f"{t.name}-{mid}" if multi else mid
         if mid in finished:
             members.append(finished[mid])
             bar.update(config.epochs)
             continue
         bar.set_description(f"training {mid}")
-        model = train_base_model(arch, hidden, t, seed, config, progress=bar)
+        model = train_base_model(arch, hidden, t, seed, config, progress=bar, family=family)
         acc = evaluate(model, t)
         cfg = {**asdict(config), "train_seconds": round(time.perf_counter() - t0, 2)}
         members.append(Member(mid, arch, hidden, seed, acc, model, cfg, t.name if multi else ""))

@@ -92,11 +92,11 @@ def test_interrupted_zoo_keeps_its_finished_models(digits_task, tmp_path, monkey
     whole = de.train_population(digits_task, out=tmp_path / "whole", **kw)
     real_train, trained = zoo.train_base_model, []
 
-    def train(arch, hidden, task, seed, config, progress=None):
+    def train(arch, hidden, task, seed, config, progress=None, family="rnn"):
         trained.append((arch, seed))
         if len(trained) == 3:
             raise KeyboardInterrupt  # killed while training the third model
-        return real_train(arch, hidden, task, seed, config, progress=progress)
+        return real_train(arch, hidden, task, seed, config, progress=progress, family=family)
 
     monkeypatch.setattr(zoo, "train_base_model", train)
     with pytest.raises(KeyboardInterrupt):
