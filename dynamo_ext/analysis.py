@@ -56,6 +56,7 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
                          f"not to this population {population.ids}")
     t0 = time.perf_counter()
     metrics: Dict = {"task": ", ".join(population.tasks), "output_kind": population.task.output_kind,
+                     "family": population.family,
                      "population": [m.info() for m in population.members],
                      "emulation": emulation(meta, population)}
     metrics["averaging"] = averaging_table(meta, population)

@@ -38,7 +38,7 @@ PULSE = {"tasks": PULSE_TASKS, "archs": ("rnn", "gru", "lstm"), "n_seeds": 3, "h
 CNN = {"family": "cnn1d", "archs": ("relu", "tanh", "gelu"), "n_seeds": 4, "hidden_sizes": (16, 32), "epochs": 40,
        "fit_steps": 3000}
 CNN_QUICK = {"family": "cnn1d", "archs": ("relu", "tanh", "gelu"), "n_seeds": 2, "hidden_sizes": (32,),
-             "epochs": 30, "fit_steps": 2000}
+             "epochs": 30, "fit_steps": 3000}
 PULSE_QUICK = {"tasks": PULSE_TASKS, "archs": ("rnn", "gru", "lstm"), "n_seeds": 2, "hidden_sizes": (32,),
                "epochs": 80, "fit_steps": 2000, "reparam_steps": 2000}
 

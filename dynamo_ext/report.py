@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from . import _io  # noqa: E402
 
-ARCH_COLOURS = {"rnn": "tab:blue", "gru": "tab:orange", "lstm": "tab:green"}
+ARCH_COLOURS = {"rnn": "tab:blue", "gru": "tab:orange", "lstm": "tab:green",  # RNNs; CNNs by activation:
+                "relu": "tab:red", "tanh": "tab:purple", "gelu": "tab:brown"}
 
 
 def _save(fig, path: Path) -> None:
@@ -209,7 +210,9 @@ def write_report(metrics: Dict, folder: Path, history: Optional[Dict] = None) ->
         "",
         "output_agreement: fraction of test inputs where the meta-model at theta_n and base model n "
         "give the same class at the last step (same sign, for real outputs); hidden_r2: R^2 of A_n z "
-        "against the base hidden states.",
+        + ("against the base hidden states." if metrics.get("family", "rnn") == "rnn" else
+           "against the base CNN's pooled layer activations (every layer; the meta-CNN's A^n_l per layer). "
+           "arch is the activation, hidden_size the width."),
         "",
         _table(rows, ["id", *task_col, "arch", "hidden_size", "seed", "test_accuracy", "output_agreement",
                       "hidden_r2", "meta_test_accuracy"]),
