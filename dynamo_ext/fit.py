@@ -155,7 +155,7 @@ def dynamo_loss(meta: MetaModel, targets: Targets, model_idx: Tensor, seq_idx: T
     if len(model_idx):
         x = targets.x[seq_idx].to(device)
         z, yhat = meta(x, model_idx.to(device))
-        T = x.shape[1]
+        T = z.shape[1]  # steps of the recording: the sequence length, or 1 for a CNN
         for n in torch.unique(model_idx).tolist():
             rows = (model_idx == n).nonzero().squeeze(1)
             pred = meta.maps[n](z[rows.to(device)])

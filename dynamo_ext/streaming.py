@@ -154,8 +154,9 @@ class StreamedRecording:
         self.x = torch.from_numpy(np.concatenate(list(xs.chunks(xs.shape[0] or 1))).copy())
         self._hidden = [NpyRows(self.folder / f"hidden_{n}.npy") for n in range(len(self.ids))]
         self._outputs = [NpyRows(self.folder / f"outputs_{n}.npy") for n in range(len(self.ids))]
+        steps = (self.x.shape[0], self.x.shape[1] if self.family == "rnn" else 1)  # a CNN's recording: one step
         for n, (h, y) in enumerate(zip(self._hidden, self._outputs)):
-            if h.shape[:2] != tuple(self.x.shape[:2]) or y.shape[:2] != tuple(self.x.shape[:2]):
+            if h.shape[:2] != steps or y.shape[:2] != steps:
                 raise ValueError(f"recording {str(self.folder)!r}: model {n}'s arrays {h.shape}, {y.shape} do not "
                                  f"match the probe inputs {tuple(self.x.shape)}")
 
@@ -202,7 +203,7 @@ class _OutputRows:
 
     def __init__(self, rec: StreamedRecording, dtype: torch.dtype):
         self.rec, self.dtype = rec, dtype
-        self.shape = (rec.n_models, *rec.x.shape[:2], rec.n_outputs)
+        self.shape = (rec.n_models, *rec.outputs(0).shape[:2], rec.n_outputs)  # [N, S, steps, C]
 
     def __getitem__(self, key) -> Tensor:
         model_idx, seq_idx = key

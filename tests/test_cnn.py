@@ -181,3 +181,16 @@ def test_base_1d_cnn_reaches_the_published_mnist1d_accuracy():
     task = de.load_task("mnist1d")
     model = train_base_model("relu", 32, task, seed=0, family="cnn1d")
     assert de.zoo.evaluate(model, task) >= 0.92
+
+
+def test_streamed_cnn_recording_fits_like_the_in_memory_one(cnn_population, tmp_path):
+    from dynamo_ext.streaming import StreamedRecording, record_to_disk
+
+    record_to_disk(cnn_population, tmp_path / "rec", max_sequences=120)
+    rec = StreamedRecording(tmp_path / "rec")
+    assert rec.family == "cnn2d" and rec.layer_channels == [[8, 8, 8]] * 4
+    kw = dict(steps=15, batch_size=16, state_size=8, max_sequences=120, progress=False)
+    streamed, memory = de.fit(rec, **kw), de.fit(cnn_population, **kw)
+    assert isinstance(streamed.meta, MetaCNN)
+    torch.testing.assert_close(torch.tensor(streamed.history["loss"]), torch.tensor(memory.history["loss"]),
+                               rtol=1e-5, atol=0)
