@@ -30,7 +30,9 @@ def _extension():
     macros = [("DYNAMO_EXT_TORCH_VERSION", f'"{torch.__version__}"')]
     # no -std flag: torch.utils.cpp_extension passes the standard the installed torch needs
     # -fno-trapping-math lets GCC vectorise the branch-free cell math (csrc/cell_math.h)
-    cxx_flags = ["-O3", "-fno-trapping-math"]
+    # -fopenmp-simd honours `#pragma omp simd reduction` (vectorised dot products in csrc/ops/small_linalg.h
+    # and the fixed-point residuals) without linking OpenMP
+    cxx_flags = ["-O3", "-fno-trapping-math", "-fopenmp-simd"]
     if not with_cuda:
         return CppExtension("dynamo_ext._C", sources, define_macros=macros,
                             extra_compile_args={"cxx": cxx_flags})

@@ -45,9 +45,10 @@ DYNAMO_INLINE T evaluate(const CellSystem<T>& sys, const T* gi, const T* z, T* g
   const int64_t D = sys.D, GD = gate_count(sys.kind) * D;
   for (int64_t i = 0; i < GD; ++i) {
     const T* row = sys.w_hh + i * D;
-    T s = sys.b_hh[i];
+    T s = 0;
+    DYNAMO_SIMD_SUM(s)
     for (int64_t j = 0; j < D; ++j) s += row[j] * z[j];
-    gh[i] = s;
+    gh[i] = sys.b_hh[i] + s;
   }
   T sq = 0;
   if (sys.kind == CellKind::Tanh) {
@@ -129,20 +130,8 @@ DYNAMO_INLINE int64_t solve_candidate_impl(const CellSystem<T>& sys, const T* gi
       if (accepted) fsq = trial;
     }
     if (!accepted) {
-      // Levenberg-Marquardt: (J^T J + mu I) dz = -J^T F. J^T J (lower triangle) and
-      // J^T F are accumulated row by row of J, so every inner loop is contiguous.
-      std::fill(s.JtJ.begin(), s.JtJ.end(), T(0));
-      std::fill(s.rhs.begin(), s.rhs.end(), T(0));
-      for (int64_t i = 0; i < D; ++i) {
-        const T* Ji = s.J.data() + i * D;
-        const T fi = s.F[i];
-        for (int64_t a = 0; a < D; ++a) {
-          const T ja = Ji[a];
-          s.rhs[a] -= ja * fi;
-          T* row = s.JtJ.data() + a * D;
-          for (int64_t b = 0; b <= a; ++b) row[b] += ja * Ji[b];
-        }
-      }
+      // Levenberg-Marquardt: (J^T J + mu I) dz = -J^T F (lower triangle of J^T J)
+      linalg::normal_equations(s.J.data(), s.F.data(), D, s.JtJ.data(), s.rhs.data());
       if (mu < 0) {
         T dmax = 0;
         for (int64_t j = 0; j < D; ++j) dmax = std::max(dmax, s.JtJ[j * D + j]);
