@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="RNNs: rnn gru lstm (default all); CNNs: the activations relu tanh gelu (default all)")
     z.add_argument("--seeds", type=int, default=4, help="models per architecture")
     z.add_argument("--hidden-sizes", type=int, nargs="+", default=None,
-                   help="hidden sizes (RNNs; default 32 48 64 64) or widths (CNNs; default 16 32)")
+                   help="hidden sizes (RNNs; default 32 48 64 64) or widths (CNNs; default 32 48)")
     z.add_argument("--epochs", type=int, default=40)
     z.add_argument("--lr", type=float, default=None, help="default: per architecture")
     z.add_argument("--base-seed", type=int, default=0)
@@ -120,7 +120,7 @@ def _run(args) -> int:
     progress = not args.no_progress
     if args.command == "zoo":
         from .zoo import TrainConfig, train_population
-        sizes = args.hidden_sizes or ([32, 48, 64, 64] if args.family == "rnn" else [16, 32])
+        sizes = args.hidden_sizes or ([32, 48, 64, 64] if args.family == "rnn" else [32, 48])
         pop = train_population(args.task[0] if len(args.task) == 1 else args.task, archs=args.archs,
                                hidden_sizes=sizes, family=args.family, n_seeds=args.seeds,
                                config=TrainConfig(epochs=args.epochs, lr=args.lr), out=args.out,

@@ -33,9 +33,9 @@ QUICK = {"archs": ("rnn", "gru", "lstm"), "n_seeds": 2, "hidden_sizes": (48, 64)
 # weight averaging is defined within each group).
 PULSE = {"tasks": PULSE_TASKS, "archs": ("rnn", "gru", "lstm"), "n_seeds": 3, "hidden_sizes": (32,),
          "epochs": 80, "fit_steps": 3000, "reparam_steps": 3000}
-# MNIST-1D CNNs: 3 activations x 4 seeds, widths 16 and 32 alternating (2 members per activation and width,
+# MNIST-1D CNNs: 3 activations x 4 seeds, widths 32 and 48 alternating (2 members per activation and width,
 # so that naive weight averaging is defined within each group).
-CNN = {"family": "cnn1d", "archs": ("relu", "tanh", "gelu"), "n_seeds": 4, "hidden_sizes": (16, 32), "epochs": 40,
+CNN = {"family": "cnn1d", "archs": ("relu", "tanh", "gelu"), "n_seeds": 4, "hidden_sizes": (32, 48), "epochs": 40,
        "fit_steps": 3000}
 CNN_QUICK = {"family": "cnn1d", "archs": ("relu", "tanh", "gelu"), "n_seeds": 2, "hidden_sizes": (32,),
              "epochs": 30, "fit_steps": 3000}

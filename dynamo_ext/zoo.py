@@ -40,6 +40,9 @@ MANIFEST = "manifest.json"
 # (the tanh RNN diverges to chance level at 1e-2).
 DEFAULT_LR = {"rnn": 2e-3, "gru": 1e-2, "lstm": 1e-2, "relu": 1e-2, "tanh": 1e-2, "gelu": 1e-2}
 FAMILY_ARCHS = {"rnn": ARCHS, **{f: ACTIVATIONS for f in FAMILIES}}
+# Decoupled weight decay (AdamW) per family: without it, tanh CNNs on MNIST-1D stop at 0.84-0.91 test
+# accuracy; with 0.1 (and widths >= 32) they reach 0.92-0.93. RNNs train without it.
+DEFAULT_WEIGHT_DECAY = {"rnn": 0.0, **{f: 0.1 for f in FAMILIES}}
 
 
 def family_of(model: nn.Module) -> str:
@@ -144,17 +147,21 @@ class BaseRNN(nn.Module):
 
 @dataclass
 class TrainConfig:
-    """Base-model training settings (Adam with a one-cycle schedule, gradient clipping at 1)."""
+    """Base-model training settings (Adam, or AdamW with weight decay, a one-cycle schedule, gradient
+    clipping at 1)."""
 
     epochs: int = 40
     lr: Optional[float] = None  # None: the architecture's default, DEFAULT_LR
     batch_size: int = 100
     clip: float = 1.0
+    weight_decay: Optional[float] = None  # None: the family's default, DEFAULT_WEIGHT_DECAY
 
     def validate(self) -> "TrainConfig":
         check_positive_int(self.epochs, "epochs")
         if self.lr is not None:
             check_positive_float(self.lr, "lr")
+        if self.weight_decay is not None:
+            check_positive_float(self.weight_decay, "weight_decay", allow_zero=True)
         check_positive_int(self.batch_size, "batch_size")
         check_positive_float(self.clip, "clip")
         return self
@@ -192,7 +199,9 @@ def train_base_model(arch: str, hidden_size: int, task: TaskData, seed: int,
     torch.manual_seed(seed)
     model = build_base_model(family, arch, task, hidden_size)
     lr = config.lr if config.lr is not None else DEFAULT_LR[arch]
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    wd = config.weight_decay if config.weight_decay is not None else DEFAULT_WEIGHT_DECAY[family]
+    opt = (torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd) if wd > 0
+           else torch.optim.Adam(model.parameters(), lr=lr))
     n = len(task.x_train)
     steps_per_epoch = math.ceil(n / config.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=config.epochs * steps_per_epoch)
@@ -498,7 +507,7 @@ def check_shared_inputs(tasks: Sequence[TaskData]) -> None:
 
 
 def train_population(task: TaskData | str | Sequence = "mnist1d", archs: Optional[Sequence[str]] = None,
-                     hidden_sizes: Sequence[int] = (32, 48, 64, 64), n_seeds: int = 4,
+                     hidden_sizes: Optional[Sequence[int]] = None, n_seeds: int = 4,
                      config: Optional[TrainConfig] = None, out: Optional[str | Path] = None,
                      base_seed: int = 0, progress: bool = True, resume: bool = False,
                      family: str = "rnn") -> Population:
@@ -515,7 +524,8 @@ def train_population(task: TaskData | str | Sequence = "mnist1d", archs: Optiona
             multi-task population, model ids "<task>-<arch>-h<H>-s<seed>".
         archs: RNNs: "rnn", "gru", "lstm" (default all); CNNs: the
             activations "relu", "tanh", "gelu" (default all).
-        hidden_sizes: RNNs: hidden sizes; CNNs: widths (channels per layer).
+        hidden_sizes: RNNs: hidden sizes (default 32, 48, 64, 64); CNNs: widths,
+            channels per layer (default 32, 48).
         family: "rnn" (default), or a CNN family of dynamo_ext.cnn: "cnn1d"
             (the signal [B, I, T]; MNIST-1D) or "cnn2d" (the image
             [B, 1, T, I]; digits). CNN ids are "<family>-<activation>-w<width>-s<seed>".
@@ -547,6 +557,8 @@ def train_population(task: TaskData | str | Sequence = "mnist1d", archs: Optiona
     if family != "rnn" and any(t.output_kind != "classes" for t in task_list):
         raise ValueError(f"family {family!r} needs a classification task (mnist1d, digits), got "
                          f"{[t.name for t in task_list]}")
+    if hidden_sizes is None:
+        hidden_sizes = (32, 48, 64, 64) if family == "rnn" else (32, 48)
     if len(hidden_sizes) == 0:
         raise ValueError("argument 'hidden_sizes' must hold at least one size, got an empty list")
     for h in hidden_sizes:

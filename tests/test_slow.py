@@ -67,14 +67,10 @@ def test_quick_pulse_demo_compares_dynamo_with_the_baselines(tmp_path):
 
 
 def test_quick_cnn_demo_meets_the_cnn_targets(tmp_path):
-    """MNIST-1D CNNs (issue: CNN populations): base ReLU/GELU CNNs >= 0.92; the meta-CNN agrees with every
-    ReLU/GELU base CNN of accuracy >= 0.85 on >= 0.90 of the test inputs; each activation/width group's
-    embedding average is no more than 0.02 below its members' mean accuracy.
-
-    The tanh CNNs (accuracy 0.88-0.89 in this quick population) are held to 0.88: the quick demo measured
-    0.890 and 0.904 for them (the full demo, 3000 steps on 12 models: 0.909-0.927 for the tanh CNNs above
-    0.85), and neither a wider meta-CNN, m = 4 or 8, twice the steps, all 4000 probe sequences nor
-    another meta activation lifted the first above 0.905."""
+    """MNIST-1D CNNs (issue: CNN populations): the meta-CNN agrees with every base CNN of accuracy >= 0.85
+    on >= 0.90 of the test inputs; each activation/width group's embedding average is no more than 0.02
+    below its members' mean accuracy. The quick population trains 30 epochs, so only its ReLU and GELU
+    CNNs are held to 0.92 here; tests/test_cnn.py checks every activation at the default 40 epochs."""
     out = tmp_path / "cnn"
     assert main(["demo", "--population", "cnn1d", "--quick", "--out", str(out), "--no-progress"]) == 0
     m = json.loads((out / "metrics.json").read_text())
@@ -82,9 +78,8 @@ def test_quick_cnn_demo_meets_the_cnn_targets(tmp_path):
     acc = {p["id"]: p["test_accuracy"] for p in m["population"]}
     assert all(a >= 0.92 for i, a in acc.items() if "-tanh-" not in i), acc
     strong = [e for e in m["emulation"] if acc[e["id"]] >= 0.85]
-    assert len(strong) >= 4, acc
-    for e in strong:
-        assert e["output_agreement"] >= (0.88 if "-tanh-" in e["id"] else 0.90), e
+    assert len(strong) == len(acc), acc
+    assert all(e["output_agreement"] >= 0.90 for e in strong), m["emulation"]
     for row in m["averaging"]:
         assert row["averaged_accuracy"] >= row["member_mean_accuracy"] - 0.02, row
         if row["label"] != "all":
