@@ -22,6 +22,7 @@ RNN case apply unchanged.
 """
 from __future__ import annotations
 
+import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -54,10 +55,7 @@ def pool_layer(h: Tensor, family: str) -> Tensor:
 
 def positions(family: str) -> int:
     """P, the number of pooled positions recorded per channel."""
-    p = 1
-    for s in FAMILIES[family]["pool"]:
-        p *= s
-    return p
+    return math.prod(FAMILIES[family]["pool"])
 
 
 def conv_stack(family: str, in_channels: int, channels: Sequence[int]) -> nn.ModuleList:
@@ -162,6 +160,7 @@ class RecordedCNN(nn.Module):
             raise ValueError(f"argument 'layers' must name modules of the model, got {list(layers)}; "
                              f"unknown: {missing}; known: {[n for n in named if n]}")
         self.module, self.layers = module, list(layers)
+        self._recorded = [named[n] for n in self.layers]  # a plain list: not registered twice as submodules
         self.arch = arch or type(module).__name__
         self.input_size, self.seq_len = int(input_size), int(seq_len)
         with torch.no_grad():
@@ -182,9 +181,8 @@ class RecordedCNN(nn.Module):
 
     def _run(self, x: Tensor) -> Tuple[List[Tensor], Tensor]:
         acts: Dict[str, Tensor] = {}
-        named = dict(self.module.named_modules())
-        hooks = [named[n].register_forward_hook(lambda _m, _i, out, n=n: acts.__setitem__(n, out))
-                 for n in self.layers]
+        hooks = [mod.register_forward_hook(lambda _m, _i, out, n=n: acts.__setitem__(n, out))
+                 for n, mod in zip(self.layers, self._recorded)]
         try:
             logits = self.module(to_images(x, self.family))
         finally:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from typing import List
 
 import torch
@@ -36,7 +37,7 @@ class Shard:
         """The rank that holds base model ``n``."""
         return n * self.world // self.n_models
 
-    @property
+    @cached_property
     def models(self) -> List[int]:
         """Population indices of this rank's base models (a contiguous block)."""
         return [n for n in range(self.n_models) if self.owner(n) == self.rank]

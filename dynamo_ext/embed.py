@@ -46,8 +46,7 @@ def embed(meta: MetaModel, model: nn.Module, x: Tensor, *, model_id: Optional[st
     rec = Recording(x, [hidden.float()], outputs.float().unsqueeze(0), meta.output_kind)
     # the targets hold the one new model under the index it takes in the embedding table
     targets = Targets(rec, meta.theta.dtype, models=[meta.n_models])
-    layout = {"layer_channels": list(model.layer_channels)} if hasattr(meta, "family") else {}
-    idx = meta.add_model(hidden.shape[-1], model_id=model_id, **layout)
+    idx = meta.add_model(hidden.shape[-1], model_id=model_id, **meta.map_layout(model))
     new_map = meta.maps[idx]
     new_map.mean.copy_(targets.means[idx])
     new_map.scale.copy_(targets.scales[idx])

@@ -224,11 +224,9 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
         raise ValueError("argument 'population' must hold at least one base model, got an empty population")
     shard = current_shard(n_models) if distributed else None
     held = shard.models if shard is not None else None
-    family, layer_channels = population.family, getattr(population, "layer_channels", None)
+    family, layer_channels = population.family, population.layer_channels
     if isinstance(population, Population):
         ids, state_sizes = population.ids, [m.state_size for m in population.members]
-        if family != "rnn":
-            layer_channels = [list(m.model.layer_channels) for m in population.members]
         rec = population.record(max_sequences=config.max_sequences, models=held)
         x = rec.x
         targets = Targets(rec, dtype, models=held)

@@ -95,6 +95,11 @@ class MetaModel(nn.Module):
     def _new_map(self, hidden_size: int, **kwargs) -> nn.Module:
         raise NotImplementedError
 
+    def map_layout(self, model: nn.Module) -> Dict:
+        """What ``add_model`` needs besides the hidden size to map into ``model``'s coordinates
+        (MetaCNN: its ``layer_channels``)."""
+        return {}
+
     def add_model(self, hidden_size: int, theta: Optional[Tensor] = None, model_id: Optional[str] = None,
                   **map_kwargs) -> int:
         """Append a row to the embedding table (default: the mean embedding) and a new map for a base

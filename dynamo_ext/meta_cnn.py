@@ -166,6 +166,9 @@ class MetaCNN(MetaModel):
         y = self.head(layers[-1].flatten(1)) + self.head_theta(th)
         return z.unsqueeze(1), y.unsqueeze(1)
 
+    def map_layout(self, model: nn.Module) -> Dict:
+        return {"layer_channels": list(model.layer_channels)}
+
     def _new_map(self, hidden_size: int, layer_channels: Optional[Sequence[int]] = None) -> CNNMap:
         if layer_channels is None or len(layer_channels) != self.depth \
                 or self.n_positions * sum(layer_channels) != hidden_size:

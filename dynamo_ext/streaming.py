@@ -121,8 +121,8 @@ def record_to_disk(population: Population, folder, max_sequences: Optional[int] 
         del hs, ys, h, y
     index = {"format": FORMAT, "ids": population.ids, "state_sizes": sizes,
              "output_kind": population.task.output_kind, "family": population.family}
-    if population.family != "rnn":
-        index["layer_channels"] = [list(m.model.layer_channels) for m in population.members]
+    if population.layer_channels is not None:
+        index["layer_channels"] = population.layer_channels
     _io.write_json(folder / INDEX, index)
     return StreamedRecording(folder)
 

@@ -50,6 +50,13 @@ def family_of(model: nn.Module) -> str:
     return getattr(model, "family", "rnn")
 
 
+def layer_channels_of(members: Sequence["Member"]) -> Optional[List[List[int]]]:
+    """Per member, the channels of each recorded layer (CNN families); None for RNNs."""
+    if not members or family_of(members[0].model) == "rnn":
+        return None
+    return [list(m.model.layer_channels) for m in members]
+
+
 def build_base_model(family: str, arch: str, task: TaskData, hidden_size: int) -> nn.Module:
     """An untrained base model for ``task``: a BaseRNN (family "rnn") or a BaseCNN of the family."""
     check_choice(family, "family", tuple(FAMILY_ARCHS))
@@ -314,6 +321,11 @@ class Population:
         return family_of(self.members[0].model)
 
     @property
+    def layer_channels(self) -> Optional[List[List[int]]]:
+        """CNN populations: per model, the channels of each recorded layer; None for RNNs."""
+        return layer_channels_of(self.members)
+
+    @property
     def is_multitask(self) -> bool:
         return len(self.tasks) > 1
 
@@ -488,8 +500,8 @@ class Population:
             hs, ys = zip(*(m.model.record(x[i:i + batch_size]) for i in range(0, len(x), batch_size)))
             hidden.append(torch.cat(hs).float())
             outputs.append(torch.cat(ys).float())
-        channels = None if self.family == "rnn" else [list(m.model.layer_channels) for m in members]
-        return Recording(x, hidden, torch.stack(outputs), self.task.output_kind, self.family, channels)
+        return Recording(x, hidden, torch.stack(outputs), self.task.output_kind, self.family,
+                         layer_channels_of(members))
 
 
 
