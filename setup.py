@@ -32,16 +32,21 @@ def _extension():
     # -fno-trapping-math lets GCC vectorise the branch-free cell math (csrc/cell_math.h)
     # -fopenmp-simd honours `#pragma omp simd reduction` (vectorised dot products in csrc/ops/small_linalg.h
     # and the fixed-point residuals) without linking OpenMP
-    cxx_flags = ["-O3", "-fno-trapping-math", "-fopenmp-simd"]
+    # -fopenmp: ATen's at::parallel_for is a header template whose `#pragma omp parallel` is compiled
+    # into this extension; without the flag every parallel_for here runs on one thread. The
+    # extension then shares torch's OpenMP runtime (the libgomp.so.1 that torch loads first).
+    cxx_flags = ["-O3", "-fno-trapping-math", "-fopenmp-simd", "-fopenmp"]
+    link_flags = ["-fopenmp"]
     if not with_cuda:
         return CppExtension("dynamo_ext._C", sources, define_macros=macros,
-                            extra_compile_args={"cxx": cxx_flags})
+                            extra_compile_args={"cxx": cxx_flags}, extra_link_args=link_flags)
     macros.append(("DYNAMO_EXT_WITH_CUDA", None))
     return CUDAExtension(
         "dynamo_ext._C",
         sources + _sources("csrc/ops/cuda/*.cu"),
         define_macros=macros,
         extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3"]},
+        extra_link_args=link_flags,
     )
 
 

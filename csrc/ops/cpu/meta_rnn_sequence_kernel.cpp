@@ -4,10 +4,12 @@
 // target_clones builds AVX-512, AVX2 and baseline versions, picked at load time.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/LegacyTypeDispatch.h>
 
 #include <algorithm>
 
 #include "../../cell_math.h"
+#include "huge_pages.h"
 #include "vectorize.h"
 #include "../meta_rnn_sequence.h"
 
@@ -18,6 +20,8 @@ namespace {
 
 // Elements per parallel task: below this a step runs on one thread.
 constexpr int64_t kGrainElements = 16384;
+// Fewest rows per row block: below this the per-step GEMMs get too thin.
+constexpr int64_t kMinBlockRows = 16;
 
 inline int64_t row_grain(int64_t D) {
   return std::max<int64_t>(1, kGrainElements / std::max<int64_t>(D, 1));
@@ -130,7 +134,26 @@ DYNAMO_DEFINE_LOOPS(float)
 DYNAMO_DEFINE_LOOPS(double)
 #undef DYNAMO_DEFINE_LOOPS
 
-struct CpuPointwise {
+struct CpuBackend {
+  static at::Tensor empty(at::IntArrayRef sizes, const at::TensorOptions& options) {
+    return empty_huge_pages(sizes, options);
+  }
+
+  // one row block per thread, each running the whole sequence with sequential GEMMs
+  static int64_t row_blocks(int64_t B) {
+    return std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), B / kMinBlockRows));
+  }
+
+  template <class F>
+  static void for_each_block(int64_t count, const F& f) {
+    if (count == 1) return f(0);
+    at::parallel_for(0, count, 1, [&](int64_t i0, int64_t i1) {
+      // worker threads do not inherit the caller's below-autograd dispatch state
+      const at::AutoDispatchBelowADInplaceOrView guard;
+      for (int64_t i = i0; i < i1; ++i) f(i);
+    });
+  }
+
   static void tanh_forward(const at::Tensor& pre, const at::Tensor& cond, at::Tensor& h) {
     const int64_t B = h.size(0), D = h.size(1);
     AT_DISPATCH_FLOATING_TYPES(pre.scalar_type(), "meta_rnn_sequence_tanh_forward_cpu", [&] {
@@ -201,13 +224,13 @@ ForwardResult forward_cpu(const at::Tensor& x, const at::Tensor& h0, const at::T
                           const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& b_ih,
                           const at::Tensor& b_hh, c10::string_view cell,
                           bool save_workspace) {
-  return sequence_forward<CpuPointwise>(x, h0, cond, w_ih, w_hh, b_ih, b_hh, cell, save_workspace);
+  return sequence_forward<CpuBackend>(x, h0, cond, w_ih, w_hh, b_ih, b_hh, cell, save_workspace);
 }
 
 BackwardResult backward_cpu(const at::Tensor& grad_h, const at::Tensor& x, const at::Tensor& h0,
                             const at::Tensor& h_all, const at::Tensor& workspace,
                             const at::Tensor& w_ih, const at::Tensor& w_hh, c10::string_view cell) {
-  return sequence_backward<CpuPointwise>(grad_h, x, h0, h_all, workspace, w_ih, w_hh, cell);
+  return sequence_backward<CpuBackend>(grad_h, x, h0, h_all, workspace, w_ih, w_hh, cell);
 }
 
 }  // namespace

@@ -95,7 +95,19 @@ __global__ void gru_backward_kernel(const T* __restrict__ grad_out, T* __restric
   hn_acc[i] += dhn;
 }
 
-struct CudaPointwise {
+struct CudaBackend {
+  static at::Tensor empty(at::IntArrayRef sizes, const at::TensorOptions& options) {
+    return at::empty(sizes, options);
+  }
+
+  // one block of all rows: the device runs each step's GEMMs and kernels over the whole batch
+  static int64_t row_blocks(int64_t) { return 1; }
+
+  template <class F>
+  static void for_each_block(int64_t count, const F& f) {
+    for (int64_t i = 0; i < count; ++i) f(i);
+  }
+
   static void tanh_forward(const at::Tensor& pre, const at::Tensor& cond, at::Tensor& h) {
     const int64_t n = h.numel();
     AT_DISPATCH_FLOATING_TYPES(pre.scalar_type(), "meta_rnn_sequence_tanh_forward_cuda", [&] {
@@ -147,14 +159,14 @@ ForwardResult forward_cuda(const at::Tensor& x, const at::Tensor& h0, const at::
                            const at::Tensor& b_hh, c10::string_view cell,
                           bool save_workspace) {
   const c10::cuda::CUDAGuard guard(x.device());
-  return sequence_forward<CudaPointwise>(x, h0, cond, w_ih, w_hh, b_ih, b_hh, cell, save_workspace);
+  return sequence_forward<CudaBackend>(x, h0, cond, w_ih, w_hh, b_ih, b_hh, cell, save_workspace);
 }
 
 BackwardResult backward_cuda(const at::Tensor& grad_h, const at::Tensor& x, const at::Tensor& h0,
                              const at::Tensor& h_all, const at::Tensor& workspace, const at::Tensor& w_ih,
                              const at::Tensor& w_hh, c10::string_view cell) {
   const c10::cuda::CUDAGuard guard(x.device());
-  return sequence_backward<CudaPointwise>(grad_h, x, h0, h_all, workspace, w_ih, w_hh, cell);
+  return sequence_backward<CudaBackend>(grad_h, x, h0, h_all, workspace, w_ih, w_hh, cell);
 }
 
 }  // namespace
