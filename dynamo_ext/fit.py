@@ -138,6 +138,13 @@ class ModelRows:
         return self.values[self.lookup[model], seq]
 
 
+def _log_softmax_last(y: Tensor) -> Tensor:
+    """log_softmax over the last dimension (the classes), computed over the first dimension of a
+    class-first copy: PyTorch's CPU kernel over a short last dimension is slow (fit-step
+    profile: 0.8 ms for [256, 40, 10], 0.08 ms over the leading dimension); same values."""
+    return F.log_softmax(y.movedim(-1, 0).contiguous(), 0).movedim(0, -1)
+
+
 def dynamo_loss(meta: MetaModel, targets: Targets, model_idx: Tensor, seq_idx: Tensor,
                 lambda_h: float, lambda_y: float, lambda_theta: float, batch_rows: Optional[int] = None,
                 theta_rows: Optional[Sequence[int]] = None) -> Dict[str, Tensor]:
@@ -153,17 +160,21 @@ def dynamo_loss(meta: MetaModel, targets: Targets, model_idx: Tensor, seq_idx: T
     loss_h = meta.theta.new_zeros(())
     loss_y = meta.theta.new_zeros(())
     if len(model_idx):
+        # the loss sums over rows: grouping them by model first makes each model's rows of z
+        # one contiguous slice (no per-model gather, no scatter in the backward)
+        order = torch.argsort(model_idx, stable=True)
+        model_idx, seq_idx = model_idx[order], seq_idx[order]
+        models, counts = torch.unique_consecutive(model_idx, return_counts=True)
         x = targets.x[seq_idx].to(device)
         z, yhat = meta(x, model_idx.to(device))
         T = z.shape[1]  # steps of the recording: the sequence length, or 1 for a CNN
-        for n in torch.unique(model_idx).tolist():
-            rows = (model_idx == n).nonzero().squeeze(1)
-            pred = meta.maps[n](z[rows.to(device)])
-            loss_h = loss_h + (pred - targets.hidden[n][seq_idx[rows]].to(device)).pow(2).sum() / pred.shape[-1]
+        for n, z_n, seq_n in zip(models.tolist(), z.split(counts.tolist()), seq_idx.split(counts.tolist())):
+            pred = meta.maps[n](z_n)
+            loss_h = loss_h + (pred - targets.hidden[n][seq_n].to(device)).pow(2).sum() / pred.shape[-1]
         loss_h = loss_h / (B * T)
         tgt = targets.outputs[model_idx, seq_idx].to(device)
         if targets.output_kind == "classes":
-            loss_y = F.kl_div(F.log_softmax(yhat, -1), tgt, log_target=True, reduction="sum") / (B * T)
+            loss_y = F.kl_div(_log_softmax_last(yhat), tgt, log_target=True, reduction="sum") / (B * T)
         else:
             loss_y = F.mse_loss(yhat, tgt, reduction="sum") / (B * T * tgt.shape[-1])
     theta = meta.theta if theta_rows is None else meta.theta[torch.as_tensor(list(theta_rows), dtype=torch.long)]
