@@ -76,8 +76,9 @@ def meta_rnn_sequence(
         GRU cell (PyTorch gate order r, u, n):
             r = sigmoid(gi_r + gh_r), u = sigmoid(gi_u + gh_u),
             n = tanh(gi_n + r * gh_n), z_t = (1 - u) * n + u * z_{t-1}
-    Forward and backward each run in one call (one GEMM for all input
-    projections, per step one recurrent GEMM and one fused elementwise pass);
+    Forward and backward each run in one call (on the CPU one row block per
+    thread, each running the whole sequence; per step an input-side GEMM, one
+    recurrent GEMM and one fused elementwise pass);
     the backward runs through ``torch.library.register_autograd``. Under
     ``torch.no_grad()`` (or with no input requiring grad) the GRU's gates are
     not stored.
