@@ -5,7 +5,7 @@ Run: pytest bench/bench_fit_step.py --benchmark-only
 import pytest
 import torch
 
-from dynamo_ext.fit import FitConfig, Targets, dynamo_loss
+from dynamo_ext.fit import FitConfig, Targets, dynamo_loss, make_optimizer
 from dynamo_ext.meta import MetaRNN
 from dynamo_ext.zoo import Recording
 
@@ -28,7 +28,7 @@ def test_fit_step(benchmark, cell, backend):
     torch.manual_seed(0)
     meta = MetaRNN(N_MODELS, I, 10, [HIDDEN] * N_MODELS, state_size=D, embedding_dim=M, cell=cell,
                    backend=backend)
-    opt = torch.optim.Adam(meta.parameters(), lr=1e-3)
+    opt = make_optimizer(meta.parameters(), 1e-3)  # the optimizer fit uses
     g = torch.Generator().manual_seed(0)
     cfg = FitConfig()
     model_idx = torch.randint(N_MODELS, (B,), generator=g)

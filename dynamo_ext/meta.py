@@ -208,7 +208,8 @@ class MetaRNN(MetaModel):
         cond = self.cond_map(th)
         xt = x.transpose(0, 1)
         run = ops.meta_rnn_sequence if self.backend == "fused" else reference.meta_rnn_sequence
-        z = run(xt, z0, cond, self.w_ih, self.w_hh, self.b_ih, self.b_hh, self.cell).transpose(0, 1)
+        # batch-major and contiguous: the head and each model's map then read z without a copy
+        z = run(xt, z0, cond, self.w_ih, self.w_hh, self.b_ih, self.b_hh, self.cell).transpose(0, 1).contiguous()
         y = self.head(z) + self.head_theta(th).unsqueeze(1)
         return z, y
 
