@@ -26,10 +26,10 @@ def _meta_rnn_sequence_fake(x, h0, cond, w_ih, w_hh, b_ih, b_hh, cell, save_work
 
 
 @torch.library.register_fake("dynamo_ext::meta_rnn_sequence_backward")
-def _meta_rnn_sequence_backward_fake(grad_h, x, h0, h_all, workspace, w_ih, w_hh, cell):
+def _meta_rnn_sequence_backward_fake(grad_h, x, h0, h_all, workspace, w_ih, w_hh, cell, need_grad_x=True):
     GD = w_hh.shape[0]
     return (
-        torch.empty_like(x),
+        torch.empty_like(x) if need_grad_x else x.new_empty((0,)),
         torch.empty_like(h0),
         h0.new_empty((x.shape[1], GD)),
         torch.empty_like(w_ih),
@@ -50,8 +50,11 @@ def _backward(ctx, grad_h_all, _grad_workspace):
     x, h0, h_all, workspace, w_ih, w_hh = ctx.saved_tensors
     if grad_h_all is None:
         grad_h_all = torch.zeros_like(h_all)
-    grads = _OPS.meta_rnn_sequence_backward.default(grad_h_all, x, h0, h_all, workspace, w_ih, w_hh, ctx.cell)
-    return (*grads, None, None)
+    # x is data in a fit: its gradient (one GEMM per step) is skipped unless autograd needs it
+    need_grad_x = ctx.needs_input_grad[0]
+    grad_x, *grads = _OPS.meta_rnn_sequence_backward.default(grad_h_all, x, h0, h_all, workspace, w_ih, w_hh,
+                                                             ctx.cell, need_grad_x)
+    return (grad_x if need_grad_x else None, *grads, None, None)
 
 
 torch.library.register_autograd("dynamo_ext::meta_rnn_sequence", _backward, setup_context=_setup_context)

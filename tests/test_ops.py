@@ -64,6 +64,26 @@ def test_opcheck(cell, rng):
 
 
 @pytest.mark.parametrize("cell", CELLS)
+def test_backward_skips_the_input_gradient_when_x_is_data(cell, rng):
+    x, *rest = make_inputs(6, 33, 3, 8, torch.float64, rng, requires_grad=True, cell=cell)
+    x = x.detach()  # as in a fit: the inputs are data
+    out = ops.meta_rnn_sequence(x, *rest, cell)
+    ref = reference.meta_rnn_sequence(x, *rest, cell)
+    grad_out = torch.randn(out.shape, generator=rng, dtype=torch.float64)
+    for g, rg in zip(torch.autograd.grad(out, rest, grad_out), torch.autograd.grad(ref, rest, grad_out)):
+        torch.testing.assert_close(g, rg, rtol=1e-10, atol=1e-12)
+    h0, _, w_ih, w_hh = rest[0], rest[1], rest[2], rest[3]
+    h_all, ws = torch.ops.dynamo_ext.meta_rnn_sequence(x, *[t.detach() for t in rest], cell)
+    args = (grad_out, x, h0.detach(), h_all, ws, w_ih.detach(), w_hh.detach(), cell)
+    skipped = torch.ops.dynamo_ext.meta_rnn_sequence_backward(*args, False)
+    full = torch.ops.dynamo_ext.meta_rnn_sequence_backward(*args, True)
+    assert skipped[0].numel() == 0 and full[0].shape == x.shape
+    for a, b in zip(skipped[1:], full[1:]):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.library.opcheck(torch.ops.dynamo_ext.meta_rnn_sequence_backward.default, (*args, False))
+
+
+@pytest.mark.parametrize("cell", CELLS)
 def test_inference_skips_the_workspace(cell, rng):
     inputs = make_inputs(5, 3, 2, 4, torch.float64, rng, cell=cell)
     h_saved, ws_saved = torch.ops.dynamo_ext.meta_rnn_sequence(*inputs, cell, True)

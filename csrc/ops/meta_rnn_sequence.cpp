@@ -108,7 +108,8 @@ void define_meta_rnn_sequence(torch::Library& m) {
       "Tensor b_hh, str cell, bool save_workspace=True) -> (Tensor, Tensor)");
   m.def(
       "meta_rnn_sequence_backward(Tensor grad_h, Tensor x, Tensor h0, Tensor h_all, Tensor workspace, "
-      "Tensor w_ih, Tensor w_hh, str cell) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+      "Tensor w_ih, Tensor w_hh, str cell, bool need_grad_x=True) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, "
+      "Tensor)");
 }
 
 }  // namespace ops

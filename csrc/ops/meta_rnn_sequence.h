@@ -10,6 +10,10 @@
 //   h_all [T, B, D] = z_1..z_T; workspace: what the backward needs beyond h_all:
 //   [T, B, 4D] = (r, u, n, W_hn z_{t-1} + b_hn) for the GRU, [T, B, 0] (empty) for the
 //   tanh cell or when save_workspace is false (inference: no backward will follow).
+//   meta_rnn_sequence_backward(Tensor grad_h, Tensor x, Tensor h0, Tensor h_all, Tensor workspace,
+//                              Tensor w_ih, Tensor w_hh, str cell, bool need_grad_x=True)
+//     -> (grad_x, grad_h0, grad_cond, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh);
+//   grad_x is [0] (not computed) when need_grad_x is false.
 //
 // The device-generic driver below does the GEMMs through ATen (MKL/OpenBLAS on
 // CPU, cuBLAS on CUDA) and hands the per-step elementwise pass to a backend
@@ -147,7 +151,7 @@ struct BackwardBlock {
 template <class Backend>
 void backward_rows(const at::Tensor& grad_h, const at::Tensor& x, const at::Tensor& h0, const at::Tensor& h_all,
                    const at::Tensor& workspace, const at::Tensor& w_ih, const at::Tensor& w_hh, CellKind kind,
-                   int64_t b0, int64_t n, at::Tensor& grad_x, BackwardBlock& out) {
+                   bool need_grad_x, int64_t b0, int64_t n, at::Tensor& grad_x, BackwardBlock& out) {
   const int64_t T = x.size(0), GD = w_hh.size(0);
   const bool tanh_cell = kind == CellKind::Tanh;
   auto rows = [&](const at::Tensor& all, int64_t t) { return all.select(0, t).narrow(0, b0, n); };
@@ -168,15 +172,18 @@ void backward_rows(const at::Tensor& grad_h, const at::Tensor& x, const at::Tens
     }
     out.grad_w_hh.addmm_(gh_t.t(), h_prev);
     out.grad_w_ih.addmm_(gi_t.t(), rows(x, t));
-    at::Tensor grad_x_t = rows(grad_x, t);
-    at::mm_out(grad_x_t, gi_t, w_ih);
+    if (need_grad_x) {
+      at::Tensor grad_x_t = rows(grad_x, t);
+      at::mm_out(grad_x_t, gi_t, w_ih);
+    }
   }
 }
 
 template <class Backend>
 BackwardResult sequence_backward(const at::Tensor& grad_h_in, const at::Tensor& x_in, const at::Tensor& h0_in,
                                  const at::Tensor& h_all_in, const at::Tensor& workspace_in,
-                                 const at::Tensor& w_ih_in, const at::Tensor& w_hh_in, c10::string_view cell) {
+                                 const at::Tensor& w_ih_in, const at::Tensor& w_hh_in, c10::string_view cell,
+                                 bool need_grad_x) {
   const CellKind kind = parse_cell(cell);
   check_backward_inputs(grad_h_in, x_in, h0_in, h_all_in, workspace_in, w_ih_in, w_hh_in, kind);
   const at::Tensor grad_h = grad_h_in.contiguous();
@@ -191,7 +198,8 @@ BackwardResult sequence_backward(const at::Tensor& grad_h_in, const at::Tensor& 
   const bool tanh_cell = kind == CellKind::Tanh;
 
   const RowBlocks blocks = split_rows<Backend>(B);
-  at::Tensor grad_x = Backend::empty({T, B, I}, x.options());
+  // without need_grad_x (x needs no gradient, as in a fit) grad_x is empty: [0]
+  at::Tensor grad_x = need_grad_x ? Backend::empty({T, B, I}, x.options()) : at::empty({0}, x.options());
   at::Tensor grad_rec = at::zeros({B, D}, x.options());    // dL/dz_t flowing back through W_hh
   at::Tensor grad_cond = at::zeros({B, GD}, x.options());  // sum over steps of dL/d(input-side pre-activation)
   at::Tensor grad_hn_sum = tanh_cell ? at::Tensor() : at::zeros({B, D}, x.options());
@@ -202,7 +210,7 @@ BackwardResult sequence_backward(const at::Tensor& grad_h_in, const at::Tensor& 
     BackwardBlock out{grad_rec.narrow(0, b0, n), grad_cond.narrow(0, b0, n),
                       tanh_cell ? at::Tensor() : grad_hn_sum.narrow(0, b0, n), grad_w_ih.select(0, i),
                       grad_w_hh.select(0, i)};
-    backward_rows<Backend>(grad_h, x, h0, h_all, workspace, w_ih, w_hh, kind, b0, n, grad_x, out);
+    backward_rows<Backend>(grad_h, x, h0, h_all, workspace, w_ih, w_hh, kind, need_grad_x, b0, n, grad_x, out);
   });
   at::Tensor grad_b_ih = grad_cond.sum(0);
   at::Tensor grad_b_hh =

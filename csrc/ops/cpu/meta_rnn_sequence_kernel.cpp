@@ -229,8 +229,8 @@ ForwardResult forward_cpu(const at::Tensor& x, const at::Tensor& h0, const at::T
 
 BackwardResult backward_cpu(const at::Tensor& grad_h, const at::Tensor& x, const at::Tensor& h0,
                             const at::Tensor& h_all, const at::Tensor& workspace,
-                            const at::Tensor& w_ih, const at::Tensor& w_hh, c10::string_view cell) {
-  return sequence_backward<CpuBackend>(grad_h, x, h0, h_all, workspace, w_ih, w_hh, cell);
+                            const at::Tensor& w_ih, const at::Tensor& w_hh, c10::string_view cell, bool need_grad_x) {
+  return sequence_backward<CpuBackend>(grad_h, x, h0, h_all, workspace, w_ih, w_hh, cell, need_grad_x);
 }
 
 }  // namespace

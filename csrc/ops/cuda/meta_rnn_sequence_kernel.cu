@@ -164,9 +164,9 @@ ForwardResult forward_cuda(const at::Tensor& x, const at::Tensor& h0, const at::
 
 BackwardResult backward_cuda(const at::Tensor& grad_h, const at::Tensor& x, const at::Tensor& h0,
                              const at::Tensor& h_all, const at::Tensor& workspace, const at::Tensor& w_ih,
-                             const at::Tensor& w_hh, c10::string_view cell) {
+                             const at::Tensor& w_hh, c10::string_view cell, bool need_grad_x) {
   const c10::cuda::CUDAGuard guard(x.device());
-  return sequence_backward<CudaBackend>(grad_h, x, h0, h_all, workspace, w_ih, w_hh, cell);
+  return sequence_backward<CudaBackend>(grad_h, x, h0, h_all, workspace, w_ih, w_hh, cell, need_grad_x);
 }
 
 }  // namespace
