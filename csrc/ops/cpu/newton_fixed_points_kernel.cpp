@@ -31,11 +31,11 @@ struct CellSystem {
 // Per-candidate scratch, reused across the candidates of one thread.
 template <typename T>
 struct Scratch {
-  std::vector<T> gh, coef, F, J, A, JtJ, dz, z_trial, F_trial, coef_trial, rhs;
+  std::vector<T> gh, coef, F, J, A, JtJ, dz, z_trial, F_trial, coef_trial, rhs, panel;
   std::vector<int64_t> piv;
   explicit Scratch(int64_t D, int64_t GD)
       : gh(GD), coef(4 * D), F(D), J(D * D), A(D * D), JtJ(D * D), dz(D), z_trial(D), F_trial(D),
-        coef_trial(4 * D), rhs(D), piv(D) {}
+        coef_trial(4 * D), rhs(D), panel(linalg::kPanel * D), piv(D) {}
 };
 
 // F = cell(z) - z; coef holds what the Jacobian needs (tanh: 1 - h^2; GRU: r, u, n, ghn).
@@ -140,7 +140,7 @@ DYNAMO_INLINE int64_t solve_candidate_impl(const CellSystem<T>& sys, const T* gi
       for (int tries = 0; tries < kMaxDampingTries && !accepted; ++tries) {
         std::copy(s.JtJ.begin(), s.JtJ.end(), s.A.begin());
         for (int64_t j = 0; j < D; ++j) s.A[j * D + j] += mu;
-        if (linalg::cholesky_factor(s.A.data(), D)) {
+        if (linalg::cholesky_factor(s.A.data(), D, s.panel.data())) {
           std::copy(s.rhs.begin(), s.rhs.end(), s.dz.begin());
           linalg::cholesky_solve(s.A.data(), D, s.dz.data());
           for (int64_t j = 0; j < D; ++j) s.z_trial[j] = z[j] + s.dz[j];
