@@ -83,6 +83,18 @@ def test_backward_skips_the_input_gradient_when_x_is_data(cell, rng):
     torch.library.opcheck(torch.ops.dynamo_ext.meta_rnn_sequence_backward.default, (*args, False))
 
 
+def test_workspace_takes_no_gradient(rng):
+    # the GRU's saved gates are not a result: autograd must not build (and fill) a zero gradient
+    # of their size for the backward
+    inputs = make_inputs(4, 3, 2, 5, torch.float64, rng, requires_grad=True, cell="gru")
+    h_all, ws = torch.ops.dynamo_ext.meta_rnn_sequence(*inputs, "gru")
+    assert h_all.requires_grad and not ws.requires_grad and ws.shape == (4, 3, 20)
+    grads = torch.autograd.grad(h_all.sum(), inputs)
+    ref = torch.autograd.grad(reference.meta_rnn_sequence(*inputs, "gru").sum(), inputs)
+    for g, rg in zip(grads, ref):
+        torch.testing.assert_close(g, rg, rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("cell", CELLS)
 def test_inference_skips_the_workspace(cell, rng):
     inputs = make_inputs(5, 3, 2, 4, torch.float64, rng, cell=cell)
