@@ -70,11 +70,6 @@ class BufferCache {
     for (void* q : evicted) std::free(q);
   }
 
-  size_t held() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return held_;
-  }
-
  private:
   struct Entry {
     void* ptr;
@@ -106,8 +101,6 @@ at::Tensor empty_huge_pages(at::IntArrayRef sizes, const at::TensorOptions& opti
   }
   return at::from_blob(p, sizes, [bytes](void* q) { cache().give(q, bytes); }, options);
 }
-
-size_t cached_buffer_bytes() { return cache().held(); }
 
 }  // namespace ops
 }  // namespace dynamo_ext

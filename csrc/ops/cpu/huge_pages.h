@@ -20,8 +20,5 @@ namespace ops {
 
 at::Tensor empty_huge_pages(at::IntArrayRef sizes, const at::TensorOptions& options);
 
-// Bytes held by the cache of freed buffers (for tests and diagnostics).
-size_t cached_buffer_bytes();
-
 }  // namespace ops
 }  // namespace dynamo_ext
