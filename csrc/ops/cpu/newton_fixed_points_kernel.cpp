@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -104,6 +105,8 @@ DYNAMO_INLINE T inf_norm(const T* v, int64_t n) {
 }
 
 constexpr int kMaxDampingTries = 12;
+// candidates a thread takes at a time from the shared counter
+constexpr int64_t kChunk = 4;
 
 // Solve one candidate; returns the iteration count, writes z in place and the final residual.
 template <typename T>
@@ -195,14 +198,20 @@ NewtonResult newton_cpu(const at::Tensor& z0, const at::Tensor& x, const at::Ten
     scalar_t* res_p = residual.mutable_data_ptr<scalar_t>();
     int64_t* it_p = iterations.mutable_data_ptr<int64_t>();
     scalar_t* jac_p = jac.mutable_data_ptr<scalar_t>();
-    at::parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
+    // Candidates differ in cost by 10x and more (a slow point runs all max_iter damped
+    // iterations, a fixed point a handful of Newton steps), so each thread takes the next
+    // kChunk candidates from a shared counter rather than a fixed share of K.
+    std::atomic<int64_t> next{0};
+    at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
       Scratch<scalar_t> s(D, GD);
-      for (int64_t k = k0; k < k1; ++k) {
-        scalar_t* zk = z_p + k * D;
-        it_p[k] = solve_candidate(sys, gi_p + k * GD, zk, static_cast<scalar_t>(tol), max_iter, s, res_p + k);
-        if (return_jacobian) {
-          evaluate(sys, gi_p + k * GD, zk, s.gh.data(), s.F.data(), s.coef.data());
-          step_jacobian(sys, zk, s.coef.data(), jac_p + k * D * D);
+      for (int64_t k0 = next.fetch_add(kChunk); k0 < K; k0 = next.fetch_add(kChunk)) {
+        for (int64_t k = k0; k < std::min(k0 + kChunk, K); ++k) {
+          scalar_t* zk = z_p + k * D;
+          it_p[k] = solve_candidate(sys, gi_p + k * GD, zk, static_cast<scalar_t>(tol), max_iter, s, res_p + k);
+          if (return_jacobian) {
+            evaluate(sys, gi_p + k * GD, zk, s.gh.data(), s.F.data(), s.coef.data());
+            step_jacobian(sys, zk, s.coef.data(), jac_p + k * D * D);
+          }
         }
       }
     });
