@@ -1,7 +1,9 @@
 // Dense solves for one small system (the fixed-point solver's per-candidate
 // Newton and Levenberg-Marquardt steps), in place on row-major n x n arrays.
-// Plain loops over contiguous rows: the compiler vectorises the row updates
-// (always inlined, so that callers built for several instruction sets get each).
+// The O(n^3) work of each factorisation is one register-tiled kernel,
+// rank_update_tile, written with GCC vector types; the rest are plain loops over
+// contiguous rows (always inlined, so that callers built for several instruction
+// sets get each).
 #pragma once
 
 #include <cmath>
@@ -15,124 +17,213 @@
 #define DYNAMO_RESTRICT __restrict__
 // a reduction the compiler may vectorise (reassociate); needs -fopenmp-simd, ignored without it
 #define DYNAMO_SIMD_SUM(var) _Pragma(DYNAMO_STR(omp simd reduction(+ : var)))
+#define DYNAMO_SIMD_MAX(var) _Pragma(DYNAMO_STR(omp simd reduction(max : var)))
 #define DYNAMO_STR(x) #x
 
 namespace dynamo_ext {
 namespace linalg {
 
-// LU factorisation with partial pivoting, A = P L U (L unit lower, both in A).
-// Returns min |u_ii| / max |u_ii|, a cheap conditioning estimate (0 if singular).
-//
-// Blocked right-looking form (LAPACK's getrf order): a panel of kPanel columns
-// is factorised with rank-1 updates restricted to the panel, the panel's rows
-// of U are finished with a unit-lower triangular solve, and the trailing
-// matrix gets one rank-kPanel update. Each trailing element is then loaded and
-// stored once per panel instead of once per column: kPanel times fewer passes
-// over the D x D matrix, which is what bounds the unblocked form's speed.
-// Row swaps exchange whole rows, so the trailing part is swapped before its update.
+// Columns per panel of the blocked factorisations (and rows of J per block of J^T J).
 constexpr int64_t kPanel = 8;
 
+// Register-tiled rank-kb update of R rows, the inner kernel of every blocked
+// factorisation below:  C[r][j] (+ or -)= sum_{t < kb} L[r][t] * P[t][j]  for j in [j0, j1),
+// with C[r] = C + r * ldc, L[r] = L + r * ldl (kb coefficients), P[t] = P + t * ldp.
+// A tile of R rows by two 64-byte vectors of columns is held in registers for all kb
+// terms: each P vector loaded serves R rows, each coefficient broadcast serves two
+// vectors, and C is loaded and stored once. (The row-at-a-time form loaded one P vector
+// per multiply-add and was load-bound at about 40% of the multiply-add peak.)
+// L may lie in the same rows as C, outside the columns [j0, j1).
+#if defined(__GNUC__) && !defined(__CUDACC__)
 template <typename T>
-DYNAMO_LINALG_INLINE T lu_factor(T* A, int64_t n, int64_t* piv) {
+struct Vec64 {
+  // unaligned (element-aligned) and allowed to alias T, so that rows of T load and store directly
+  typedef T type __attribute__((vector_size(64), aligned(sizeof(T)), may_alias));
+};
+
+template <typename T, int R, bool Add>
+DYNAMO_LINALG_INLINE void rank_update_tile(T* C, int64_t ldc, const T* L, int64_t ldl, const T* P, int64_t ldp,
+                                           int64_t kb, int64_t j0, int64_t j1) {
+  using V = typename Vec64<T>::type;
+  constexpr int64_t W = sizeof(V) / sizeof(T);
+  int64_t j = j0;
+  for (; j + 2 * W <= j1; j += 2 * W) {
+    V acc[R][2];
+    for (int r = 0; r < R; ++r) {
+      acc[r][0] = *reinterpret_cast<const V*>(C + r * ldc + j);
+      acc[r][1] = *reinterpret_cast<const V*>(C + r * ldc + j + W);
+    }
+    for (int64_t t = 0; t < kb; ++t) {
+      V p0, p1;
+      p0 = *reinterpret_cast<const V*>(P + t * ldp + j);
+      p1 = *reinterpret_cast<const V*>(P + t * ldp + j + W);
+      for (int r = 0; r < R; ++r) {
+        const T l = L[r * ldl + t];
+        if (Add) {
+          acc[r][0] += p0 * l;
+          acc[r][1] += p1 * l;
+        } else {
+          acc[r][0] -= p0 * l;
+          acc[r][1] -= p1 * l;
+        }
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      *reinterpret_cast<V*>(C + r * ldc + j) = acc[r][0];
+      *reinterpret_cast<V*>(C + r * ldc + j + W) = acc[r][1];
+    }
+  }
+  if (j + W <= j1) {
+    V acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = *reinterpret_cast<const V*>(C + r * ldc + j);
+    for (int64_t t = 0; t < kb; ++t) {
+      V p0;
+      p0 = *reinterpret_cast<const V*>(P + t * ldp + j);
+      for (int r = 0; r < R; ++r) {
+        if (Add)
+          acc[r] += p0 * L[r * ldl + t];
+        else
+          acc[r] -= p0 * L[r * ldl + t];
+      }
+    }
+    for (int r = 0; r < R; ++r) *reinterpret_cast<V*>(C + r * ldc + j) = acc[r];
+    j += W;
+  }
+  for (; j < j1; ++j) {
+    for (int r = 0; r < R; ++r) {
+      T s = 0;
+      for (int64_t t = 0; t < kb; ++t) s += L[r * ldl + t] * P[t * ldp + j];
+      C[r * ldc + j] += Add ? s : -s;
+    }
+  }
+}
+#else
+template <typename T, int R, bool Add>
+DYNAMO_LINALG_INLINE void rank_update_tile(T* C, int64_t ldc, const T* L, int64_t ldl, const T* P, int64_t ldp,
+                                           int64_t kb, int64_t j0, int64_t j1) {
+  for (int r = 0; r < R; ++r)
+    for (int64_t j = j0; j < j1; ++j) {
+      T s = 0;
+      for (int64_t t = 0; t < kb; ++t) s += L[r * ldl + t] * P[t * ldp + j];
+      C[r * ldc + j] += Add ? s : -s;
+    }
+}
+#endif
+
+// Rows [i0, i1) of C, in tiles of kTileRows, through rank_update_tile; the columns of
+// row tile starting at i are [j0, col_end(i)).
+constexpr int kTileRows = 8;
+
+template <typename T, bool Add, typename ColEnd>
+DYNAMO_LINALG_INLINE void rank_update_rows(T* C, int64_t ldc, const T* L, int64_t ldl, const T* P, int64_t ldp,
+                                           int64_t kb, int64_t i0, int64_t i1, int64_t j0, ColEnd col_end) {
+  int64_t i = i0;
+  for (; i + kTileRows <= i1; i += kTileRows)
+    rank_update_tile<T, kTileRows, Add>(C + i * ldc, ldc, L + i * ldl, ldl, P, ldp, kb, j0, col_end(i, kTileRows));
+  for (; i < i1; ++i) rank_update_tile<T, 1, Add>(C + i * ldc, ldc, L + i * ldl, ldl, P, ldp, kb, j0, col_end(i, 1));
+}
+
+// LU factorisation with partial pivoting, A = P L U (L unit lower, both in A).
+// Returns min |u_ii| / max |u_ii|, a cheap conditioning estimate (0 if singular).
+// work: kPanel * n scratch.
+//
+// Blocked right-looking form (LAPACK's getrf order). A panel of kPanel columns is
+// copied into work column by column (each column contiguous) and factorised there:
+// the pivot search, the scaling and the rank-1 updates run down contiguous columns
+// rather than across n rows of at most kPanel elements. The panel goes back into A,
+// its row swaps are applied to the rest of the rows, the panel's rows of U are finished
+// with a unit-lower triangular solve, and the trailing matrix gets one rank-kPanel update
+// (rank_update_rows): each trailing element is loaded and stored once per panel.
+template <typename T>
+DYNAMO_LINALG_INLINE T lu_factor(T* A, int64_t n, int64_t* piv, T* work) {
   T max_pivot = 0, min_pivot = INFINITY;
   for (int64_t k0 = 0; k0 < n; k0 += kPanel) {
     const int64_t k1 = k0 + kPanel < n ? k0 + kPanel : n;  // panel columns [k0, k1)
-    for (int64_t k = k0; k < k1; ++k) {
-      int64_t p = k;
-      T best = std::fabs(A[k * n + k]);
-      for (int64_t i = k + 1; i < n; ++i) {
-        const T v = std::fabs(A[i * n + k]);
-        if (v > best) {
-          best = v;
-          p = i;
-        }
-      }
-      piv[k] = p;
-      if (p != k) {
-        for (int64_t j = 0; j < n; ++j) {
-          const T tmp = A[k * n + j];
-          A[k * n + j] = A[p * n + j];
-          A[p * n + j] = tmp;
+    const int64_t kb = k1 - k0, m = n - k0;                  // panel width, panel rows [k0, n)
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t t = 0; t < kb; ++t) work[t * m + i] = A[(k0 + i) * n + k0 + t];
+    for (int64_t t = 0; t < kb; ++t) {
+      T* DYNAMO_RESTRICT col = work + t * m;
+      // pivot: the first row of largest |value| (a vectorised max, then a scan for it)
+      T best = 0;
+      DYNAMO_SIMD_MAX(best)
+      for (int64_t i = t; i < m; ++i) best = std::fmax(best, std::fabs(col[i]));
+      int64_t p = t;
+      while (p < m - 1 && !(std::fabs(col[p]) == best)) ++p;
+      piv[k0 + t] = k0 + p;
+      if (p != t) {
+        for (int64_t c = 0; c < kb; ++c) {
+          const T tmp = work[c * m + t];
+          work[c * m + t] = work[c * m + p];
+          work[c * m + p] = tmp;
         }
       }
       max_pivot = best > max_pivot ? best : max_pivot;
       min_pivot = best < min_pivot ? best : min_pivot;
       if (best == T(0)) return T(0);
-      const T inv = T(1) / A[k * n + k];
-      const T* row_k = A + k * n;
-      for (int64_t i = k + 1; i < n; ++i) {
-        T* row_i = A + i * n;
-        const T l = row_i[k] * inv;
-        row_i[k] = l;
-        for (int64_t j = k + 1; j < k1; ++j) row_i[j] -= l * row_k[j];
+      const T inv = T(1) / col[t];
+      for (int64_t i = t + 1; i < m; ++i) col[i] *= inv;
+      for (int64_t c = t + 1; c < kb; ++c) {
+        T* DYNAMO_RESTRICT other = work + c * m;
+        const T u = other[t];
+        for (int64_t i = t + 1; i < m; ++i) other[i] -= col[i] * u;
+      }
+    }
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t t = 0; t < kb; ++t) A[(k0 + i) * n + k0 + t] = work[t * m + i];
+    // the panel's row swaps, in order, on the columns outside the panel
+    for (int64_t k = k0; k < k1; ++k) {
+      const int64_t p = piv[k];
+      if (p == k) continue;
+      T* DYNAMO_RESTRICT rk = A + k * n;
+      T* DYNAMO_RESTRICT rp = A + p * n;
+      for (int64_t j = 0; j < k0; ++j) {
+        const T tmp = rk[j];
+        rk[j] = rp[j];
+        rp[j] = tmp;
+      }
+      for (int64_t j = k1; j < n; ++j) {
+        const T tmp = rk[j];
+        rk[j] = rp[j];
+        rp[j] = tmp;
       }
     }
     if (k1 == n) break;
     // U12: rows [k0, k1), columns [k1, n) <- L11^{-1} A12
     for (int64_t k = k0; k < k1; ++k) {
-      const T* row_k = A + k * n;
+      const T* DYNAMO_RESTRICT row_k = A + k * n;
       for (int64_t i = k + 1; i < k1; ++i) {
-        T* row_i = A + i * n;
+        T* DYNAMO_RESTRICT row_i = A + i * n;
         const T l = row_i[k];
         for (int64_t j = k1; j < n; ++j) row_i[j] -= l * row_k[j];
       }
     }
-    // A22 -= L21 U12, one row of A22 at a time against four rows of U12 (few enough row
-    // pointers to stay in registers; rows of U12 and of A22 never overlap)
-    const int64_t kb = k1 - k0;
-    for (int64_t i = k1; i < n; ++i) {
-      T* DYNAMO_RESTRICT row_i = A + i * n;
-      int64_t t = 0;
-      for (; t + 4 <= kb; t += 4) {
-        const T* DYNAMO_RESTRICT u0 = A + (k0 + t) * n;
-        const T* DYNAMO_RESTRICT u1 = u0 + n;
-        const T* DYNAMO_RESTRICT u2 = u1 + n;
-        const T* DYNAMO_RESTRICT u3 = u2 + n;
-        const T l0 = row_i[k0 + t], l1 = row_i[k0 + t + 1], l2 = row_i[k0 + t + 2], l3 = row_i[k0 + t + 3];
-        for (int64_t j = k1; j < n; ++j) row_i[j] -= l0 * u0[j] + l1 * u1[j] + l2 * u2[j] + l3 * u3[j];
-      }
-      for (; t < kb; ++t) {
-        const T* DYNAMO_RESTRICT u = A + (k0 + t) * n;
-        const T l = row_i[k0 + t];
-        for (int64_t j = k1; j < n; ++j) row_i[j] -= l * u[j];
-      }
-    }
+    // A22 -= L21 U12 (L21: columns [k0, k1) of the rows below the panel; U12: the panel's rows)
+    rank_update_rows<T, false>(A, n, A + k0, n, A + k0 * n, n, kb, k1, n, k1,
+                               [n](int64_t, int64_t) { return n; });
   }
   return max_pivot > T(0) ? min_pivot / max_pivot : T(0);
 }
 
-// J^T J (lower triangle, row-major n x n, overwritten) and -J^T F for a row-major n x n J:
-// rows of J are taken kRows at a time, so that each element of J^T J is loaded and
-// stored once per block of rows instead of once per row.
-constexpr int64_t kRows = 8;
-
+// J^T J (lower triangle, row-major n x n, overwritten; the strict upper triangle is
+// clobbered) and -J^T F for a row-major n x n J. Rows of J are taken kPanel at a time:
+// their columns are copied, transposed, into work (n x kPanel), and J^T J gets one
+// rank-kPanel update of its lower triangle through rank_update_rows.
 template <typename T>
-DYNAMO_LINALG_INLINE void normal_equations(const T* J, const T* F, int64_t n, T* JtJ, T* rhs) {
+DYNAMO_LINALG_INLINE void normal_equations(const T* J, const T* F, int64_t n, T* JtJ, T* rhs, T* work) {
   for (int64_t a = 0; a < n * n; ++a) JtJ[a] = T(0);
   for (int64_t a = 0; a < n; ++a) rhs[a] = T(0);
-  for (int64_t i0 = 0; i0 < n; i0 += kRows) {
-    const int64_t rb = i0 + kRows < n ? kRows : n - i0;
+  for (int64_t i0 = 0; i0 < n; i0 += kPanel) {
+    const int64_t rb = i0 + kPanel < n ? kPanel : n - i0;
+    for (int64_t t = 0; t < rb; ++t)
+      for (int64_t a = 0; a < n; ++a) work[a * kPanel + t] = J[(i0 + t) * n + a];
     for (int64_t a = 0; a < n; ++a) {
-      T ja[kRows];
       T r = 0;
-      for (int64_t t = 0; t < rb; ++t) {
-        ja[t] = J[(i0 + t) * n + a];
-        r += ja[t] * F[i0 + t];
-      }
+      for (int64_t t = 0; t < rb; ++t) r += work[a * kPanel + t] * F[i0 + t];
       rhs[a] -= r;
-      T* DYNAMO_RESTRICT row = JtJ + a * n;
-      const T* DYNAMO_RESTRICT jb = J + i0 * n;
-      if (rb == kRows) {
-        for (int64_t b = 0; b <= a; ++b) {
-          T s = row[b];
-          for (int64_t t = 0; t < kRows; ++t) s += ja[t] * jb[t * n + b];
-          row[b] = s;
-        }
-      } else {
-        for (int64_t t = 0; t < rb; ++t)
-          for (int64_t b = 0; b <= a; ++b) row[b] += ja[t] * jb[t * n + b];
-      }
     }
+    rank_update_rows<T, true>(JtJ, n, work, kPanel, J + i0 * n, n, rb, 0, n, 0,
+                              [n](int64_t i, int64_t rows) { return i + rows < n ? i + rows : n; });
   }
 }
 
@@ -163,54 +254,43 @@ DYNAMO_LINALG_INLINE void lu_solve(const T* A, int64_t n, const int64_t* piv, T*
 // Cholesky factorisation A = L L^T of a symmetric positive definite matrix
 // (lower triangle used and overwritten). Returns false if A is not positive definite.
 //
-// Blocked right-looking form, like lu_factor: a panel of kPanel columns is
-// factorised (its inner products run over the panel's columns only), then the
-// trailing lower triangle gets one rank-kPanel update. The panel's rows below
-// the diagonal block are first copied, transposed, into work (kPanel x n), so
-// that the update of a trailing row is a contiguous, vectorised sweep over
-// four work rows at a time. The unblocked form's short inner products (one
-// per element, up to n long) were a third of the damped solver's time at D = 256.
+// Blocked right-looking form, like lu_factor: a panel of kPanel columns is copied,
+// transposed, into work (kPanel x n) and factorised there down contiguous columns;
+// the trailing lower triangle then gets one rank-kPanel update (rank_update_rows),
+// for which the transposed panel is already in place. The unblocked form's short inner
+// products (one per element, up to n long) were a third of the damped solver's time at
+// D = 256. The strict upper triangle is clobbered.
 template <typename T>
 DYNAMO_LINALG_INLINE bool cholesky_factor(T* A, int64_t n, T* work) {
   for (int64_t k0 = 0; k0 < n; k0 += kPanel) {
     const int64_t k1 = k0 + kPanel < n ? k0 + kPanel : n;  // panel columns [k0, k1)
-    for (int64_t j = k0; j < k1; ++j) {
-      const T* rj = A + j * n;
-      T d = rj[j];
-      for (int64_t k = k0; k < j; ++k) d -= rj[k] * rj[k];
+    const int64_t kb = k1 - k0;
+    // work[t * n + i] = A[i][k0 + t] for rows i >= k0 (row i >= k0 + t is the lower triangle)
+    for (int64_t i = k0; i < n; ++i)
+      for (int64_t t = 0; t < kb; ++t) work[t * n + i] = A[i * n + k0 + t];
+    // the panel, left-looking down its contiguous columns
+    for (int64_t t = 0; t < kb; ++t) {
+      const int64_t j = k0 + t;
+      T* DYNAMO_RESTRICT col = work + t * n;
+      for (int64_t s = 0; s < t; ++s) {
+        const T* DYNAMO_RESTRICT prev = work + s * n;
+        const T l = prev[j];
+        for (int64_t i = j; i < n; ++i) col[i] -= prev[i] * l;
+      }
+      T d = col[j];
       if (!(d > T(0))) return false;
       d = std::sqrt(d);
-      A[j * n + j] = d;
+      col[j] = d;
       const T inv = T(1) / d;
-      for (int64_t i = j + 1; i < n; ++i) {
-        T* ri = A + i * n;
-        T s = ri[j];
-        for (int64_t k = k0; k < j; ++k) s -= ri[k] * rj[k];
-        ri[j] = s * inv;
-      }
+      for (int64_t i = j + 1; i < n; ++i) col[i] *= inv;
     }
+    for (int64_t i = k0; i < n; ++i)
+      for (int64_t t = 0; t < kb && k0 + t <= i; ++t) A[i * n + k0 + t] = work[t * n + i];
     if (k1 == n) break;
-    const int64_t kb = k1 - k0;
-    for (int64_t t = 0; t < kb; ++t)
-      for (int64_t j = k1; j < n; ++j) work[t * n + j] = A[j * n + k0 + t];
-    // A22 -= L21 L21^T (lower triangle), one row at a time against four rows of L21^T
-    for (int64_t i = k1; i < n; ++i) {
-      T* DYNAMO_RESTRICT row_i = A + i * n;
-      int64_t t = 0;
-      for (; t + 4 <= kb; t += 4) {
-        const T* DYNAMO_RESTRICT p0 = work + t * n;
-        const T* DYNAMO_RESTRICT p1 = p0 + n;
-        const T* DYNAMO_RESTRICT p2 = p1 + n;
-        const T* DYNAMO_RESTRICT p3 = p2 + n;
-        const T l0 = row_i[k0 + t], l1 = row_i[k0 + t + 1], l2 = row_i[k0 + t + 2], l3 = row_i[k0 + t + 3];
-        for (int64_t j = k1; j <= i; ++j) row_i[j] -= l0 * p0[j] + l1 * p1[j] + l2 * p2[j] + l3 * p3[j];
-      }
-      for (; t < kb; ++t) {
-        const T* DYNAMO_RESTRICT p = work + t * n;
-        const T l = row_i[k0 + t];
-        for (int64_t j = k1; j <= i; ++j) row_i[j] -= l * p[j];
-      }
-    }
+    // A22 -= L21 L21^T with L21^T = work[:, k1:]: the lower triangle, and in each row tile
+    // the few columns above the diagonal that complete the tile (never read)
+    rank_update_rows<T, false>(A, n, A + k0, n, work, n, kb, k1, n, k1,
+                               [n](int64_t i, int64_t rows) { return i + rows < n ? i + rows : n; });
   }
   return true;
 }

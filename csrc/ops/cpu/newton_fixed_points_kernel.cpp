@@ -124,7 +124,7 @@ DYNAMO_INLINE int64_t solve_candidate_impl(const CellSystem<T>& sys, const T* gi
     bool accepted = false;
     // Newton step where the system is well conditioned
     std::copy(s.J.begin(), s.J.end(), s.A.begin());
-    if (linalg::lu_factor(s.A.data(), D, s.piv.data()) > rcond_min) {
+    if (linalg::lu_factor(s.A.data(), D, s.piv.data(), s.panel.data()) > rcond_min) {
       for (int64_t j = 0; j < D; ++j) s.dz[j] = -s.F[j];
       linalg::lu_solve(s.A.data(), D, s.piv.data(), s.dz.data());
       for (int64_t j = 0; j < D; ++j) s.z_trial[j] = z[j] + s.dz[j];
@@ -134,7 +134,7 @@ DYNAMO_INLINE int64_t solve_candidate_impl(const CellSystem<T>& sys, const T* gi
     }
     if (!accepted) {
       // Levenberg-Marquardt: (J^T J + mu I) dz = -J^T F (lower triangle of J^T J)
-      linalg::normal_equations(s.J.data(), s.F.data(), D, s.JtJ.data(), s.rhs.data());
+      linalg::normal_equations(s.J.data(), s.F.data(), D, s.JtJ.data(), s.rhs.data(), s.panel.data());
       if (mu < 0) {
         T dmax = 0;
         for (int64_t j = 0; j < D; ++j) dmax = std::max(dmax, s.JtJ[j * D + j]);
