@@ -123,6 +123,44 @@ DYNAMO_LINALG_INLINE void rank_update_rows(T* C, int64_t ldc, const T* L, int64_
   for (; i < i1; ++i) rank_update_tile<T, 1, Add>(C + i * ldc, ldc, L + i * ldl, ldl, P, ldp, kb, j0, col_end(i, 1));
 }
 
+// Rows B[0..kb) of a row-major matrix (row stride ldb), columns [j0, j1), overwritten
+// with L^{-1} B for the unit lower triangular L whose row i is L + i * ldl (kb <= kPanel).
+// Like rank_update_tile, a block of two vectors of columns of all kb rows stays in
+// registers through the whole elimination.
+template <typename T>
+DYNAMO_LINALG_INLINE void unit_lower_solve_rows(const T* L, int64_t ldl, T* B, int64_t ldb, int64_t kb, int64_t j0,
+                                                int64_t j1) {
+  int64_t j = j0;
+#if defined(__GNUC__) && !defined(__CUDACC__)
+  using V = typename Vec64<T>::type;
+  constexpr int64_t W = sizeof(V) / sizeof(T);
+  if (kb == kPanel) {
+    for (; j + 2 * W <= j1; j += 2 * W) {
+      V b[kPanel][2];
+      for (int r = 0; r < kPanel; ++r) {
+        b[r][0] = *reinterpret_cast<const V*>(B + r * ldb + j);
+        b[r][1] = *reinterpret_cast<const V*>(B + r * ldb + j + W);
+      }
+      for (int k = 0; k < kPanel; ++k)
+        for (int i = k + 1; i < kPanel; ++i) {
+          const T l = L[i * ldl + k];
+          b[i][0] -= b[k][0] * l;
+          b[i][1] -= b[k][1] * l;
+        }
+      for (int r = 1; r < kPanel; ++r) {
+        *reinterpret_cast<V*>(B + r * ldb + j) = b[r][0];
+        *reinterpret_cast<V*>(B + r * ldb + j + W) = b[r][1];
+      }
+    }
+  }
+#endif
+  for (int64_t k = 0; k < kb; ++k)
+    for (int64_t i = k + 1; i < kb; ++i) {
+      const T l = L[i * ldl + k];
+      for (int64_t c = j; c < j1; ++c) B[i * ldb + c] -= l * B[k * ldb + c];
+    }
+}
+
 // LU factorisation with partial pivoting, A = P L U (L unit lower, both in A).
 // Returns min |u_ii| / max |u_ii|, a cheap conditioning estimate (0 if singular).
 // work: kPanel * n scratch.
@@ -147,7 +185,10 @@ DYNAMO_LINALG_INLINE T lu_factor(T* A, int64_t n, int64_t* piv, T* work) {
       // pivot: the first row of largest |value| (a vectorised max, then a scan for it)
       T best = 0;
       DYNAMO_SIMD_MAX(best)
-      for (int64_t i = t; i < m; ++i) best = std::fmax(best, std::fabs(col[i]));
+      for (int64_t i = t; i < m; ++i) {
+        const T v = std::fabs(col[i]);
+        best = v > best ? v : best;
+      }
       int64_t p = t;
       while (p < m - 1 && !(std::fabs(col[p]) == best)) ++p;
       piv[k0 + t] = k0 + p;
@@ -190,14 +231,7 @@ DYNAMO_LINALG_INLINE T lu_factor(T* A, int64_t n, int64_t* piv, T* work) {
     }
     if (k1 == n) break;
     // U12: rows [k0, k1), columns [k1, n) <- L11^{-1} A12
-    for (int64_t k = k0; k < k1; ++k) {
-      const T* DYNAMO_RESTRICT row_k = A + k * n;
-      for (int64_t i = k + 1; i < k1; ++i) {
-        T* DYNAMO_RESTRICT row_i = A + i * n;
-        const T l = row_i[k];
-        for (int64_t j = k1; j < n; ++j) row_i[j] -= l * row_k[j];
-      }
-    }
+    unit_lower_solve_rows(A + k0 * n + k0, n, A + k0 * n, n, kb, k1, n);
     // A22 -= L21 U12 (L21: columns [k0, k1) of the rows below the panel; U12: the panel's rows)
     rank_update_rows<T, false>(A, n, A + k0, n, A + k0 * n, n, kb, k1, n, k1,
                                [n](int64_t, int64_t) { return n; });
