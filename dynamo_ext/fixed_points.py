@@ -10,7 +10,7 @@ the step Jacobian dcell/dz (discrete time: stable iff max |lambda| < 1).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Optional, Union
 
 import torch
@@ -42,6 +42,10 @@ class CellWeights:
     @property
     def input_size(self) -> int:
         return int(self.w_ih.shape[1])
+
+    def to(self, device) -> "CellWeights":
+        """The same weights on ``device``."""
+        return CellWeights(self.cell, *(getattr(self, f.name).to(device) for f in fields(self)[1:]))
 
 
 def cell_weights(model: nn.Module, theta: Optional[Tensor] = None, dtype=torch.float64) -> CellWeights:
@@ -172,7 +176,8 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
                       trajectories: Optional[Tensor] = None, n_inits: int = 256, noise: float = 0.0,
                       tol: float = 1e-10, max_iter: int = 100, theta: Optional[Tensor] = None,
                       model_id: Optional[Union[int, str]] = None, dedup_tol: float = 1e-6,
-                      outlier_max_abs: Optional[float] = 1.0, slow_q: float = 1e-4, seed: int = 0) -> FixedPoints:
+                      outlier_max_abs: Optional[float] = 1.0, slow_q: float = 1e-4, seed: int = 0,
+                      device: Optional[Union[str, torch.device]] = None) -> FixedPoints:
     """Find the fixed points of a cell at a constant input.
 
     Args:
@@ -188,12 +193,16 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
             states lie in [-1, 1]); None keeps all.
         slow_q: non-converged candidates with q = 0.5 ||F||^2 below this are
             reported as ``slow_points``.
+        device: where the Newton solves run (default: the model's device;
+            "cuda" uses the op's CUDA kernel). Initial states are drawn on the
+            CPU, and the returned FixedPoints live on the CPU.
 
     Returns:
         FixedPoints of the unique converged points, with ``slow_points``.
 
     Raises:
-        ValueError: unsupported model, bad shapes, NaN/Inf, bad settings.
+        ValueError: unsupported model, bad shapes, NaN/Inf, bad settings, a
+            CUDA device where none is available.
     """
     check_positive_int(n_inits, "n_inits")
     check_positive_float(tol, "tol")
@@ -203,6 +212,11 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
     if meta is not None and model_id is not None:
         theta = meta.theta.detach()[resolve_ids(meta, [model_id], "model_id")[0]]
     weights = cell_weights(model, theta)
+    device = torch.device(device) if device is not None else weights.w_hh.device
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"argument 'device' must name an available device; got {str(device)!r}, "
+                         "and torch sees no CUDA device")
+    weights = weights.to("cpu")
     g = torch.Generator().manual_seed(seed)
     z0 = _initial_states(weights, initial_states, trajectories, n_inits, noise, g)
     K, I = z0.shape[0], weights.input_size
@@ -217,8 +231,10 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
             raise ValueError(f"argument 'inputs' must have shape [{I}] or [{K}, {I}], got {tuple(inputs.shape)}")
     x = x.contiguous()
     cond = weights.cond.expand(K, -1).contiguous()
-    z, res, iters, conv, jac = ops.newton_fixed_points(z0, x, cond, weights.w_ih, weights.w_hh, weights.b_ih,
-                                                       weights.b_hh, weights.cell, tol, max_iter, True)
+    on = weights.to(device)
+    z, res, iters, conv, jac = (t.cpu() for t in ops.newton_fixed_points(
+        z0.to(device), x.to(device), cond.to(device), on.w_ih, on.w_hh, on.b_ih, on.b_hh, weights.cell, tol,
+        max_iter, True))
     with torch.no_grad():
         x_proj = x @ weights.w_ih.T + weights.b_ih + cond
         F = reference.cell_step(z, x_proj, weights.w_hh, weights.b_hh, weights.cell) - z

@@ -49,6 +49,60 @@ def test_opcheck(cell):
     torch.library.opcheck(torch.ops.dynamo_ext.newton_fixed_points.default, (*f32, cell, 1e-5, 30, False))
 
 
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("cell", ["tanh", "gru"])
+@pytest.mark.parametrize("D", [12, 40, 300])  # D = 300 in float64: the system matrix in global memory
+def test_cuda_solves_what_the_cpu_solves(cell, D):
+    args = random_system(cell, K=24, D=D, scale=1.2)
+    cpu = ops.newton_fixed_points(*args, cell=cell, tol=1e-10, max_iter=60)
+    gpu = [t.cpu() for t in ops.newton_fixed_points(*(a.cuda() for a in args), cell=cell, tol=1e-10, max_iter=60)]
+    # the device's rounding may send a candidate to a different fixed point, never to a wrong one
+    z0, x, cond, w_ih, w_hh, b_ih, b_hh = args
+    x_proj = x @ w_ih.T + b_ih + cond
+    F = reference.cell_step(gpu[0], x_proj, w_hh, b_hh, cell) - gpu[0]
+    assert torch.equal(gpu[3], F.abs().amax(-1) <= 1e-10) and torch.equal(gpu[3], gpu[1] <= 1e-10)
+    assert int(gpu[3].sum()) >= 0.9 * int(cpu[3].sum()) and int(cpu[3].sum()) > 0
+    # started at the CPU's fixed points, the device stays there and returns the same Jacobians
+    conv = cpu[3]
+    again = ops.newton_fixed_points(cpu[0][conv].cuda(), *(a[conv].cuda() for a in (x, cond)),
+                                    *(a.cuda() for a in (w_ih, w_hh, b_ih, b_hh)), cell=cell, tol=1e-10, max_iter=5)
+    torch.testing.assert_close(again[0].cpu(), cpu[0][conv], rtol=0, atol=1e-9)
+    torch.testing.assert_close(again[4].cpu(), cpu[4][conv], rtol=0, atol=1e-10)
+    assert bool(again[3].all()) and int(again[2].max()) <= 2
+    # float32
+    f32 = [a.float().cuda() for a in args]
+    z32, res32, _, conv32, _ = ops.newton_fixed_points(*f32, cell=cell, tol=1e-4, max_iter=60)
+    F32 = reference.cell_step(z32, f32[1] @ f32[3].T + f32[5] + f32[2], f32[4], f32[6], cell) - z32
+    assert bool(conv32.any()) and float(F32[conv32].abs().max()) <= 1e-4
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_opcheck():
+    args = [a.cuda() for a in random_system("gru", K=6, D=5)]
+    torch.library.opcheck(torch.ops.dynamo_ext.newton_fixed_points.default, (*args, "gru", 1e-10, 30, True))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_find_fixed_points_on_cuda_matches_cpu():
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(2, 16).double()
+    x_star = torch.tensor([0.3, -0.2], dtype=torch.float64)
+    cpu = find_fixed_points(gru, inputs=x_star, n_inits=64)
+    gpu = find_fixed_points(gru.cuda(), inputs=x_star, n_inits=64)
+    assert gpu.states.device.type == "cpu" and len(gpu) == len(cpu)
+    order_c, order_g = cpu.states[:, 0].argsort(), gpu.states[:, 0].argsort()
+    torch.testing.assert_close(gpu.states[order_g], cpu.states[order_c], rtol=0, atol=1e-8)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error where no CUDA device is present")
+def test_find_fixed_points_on_a_missing_cuda_device_is_a_clear_error():
+    with pytest.raises(ValueError, match="argument 'device'.*no CUDA device"):
+        find_fixed_points(torch.nn.GRU(2, 4), device="cuda")
+
+
 def test_without_recurrence_the_fixed_point_is_tanh_of_the_bias():
     D = 7
     b = torch.randn(D, dtype=torch.float64)
