@@ -138,7 +138,8 @@ def newton_fixed_points(
 
     For each candidate, F(z) = cell(z) - z with the analytic Jacobian
     J = dcell/dz - I: a Newton step (LU with partial pivoting) where the
-    system is well conditioned and the step lowers ||F||_2, else
+    system is well conditioned and the step, or its half, quarter or eighth
+    (backtracking), lowers ||F||_2, else
     Levenberg-Marquardt steps (J^T J + mu I) dz = -J^T F (Cholesky) with mu
     adapted per candidate (DESIGN.md section 3). A candidate that no step can
     improve stops early: a slow point (q = ||F||^2 / 2 > 0) rather than a
@@ -152,6 +153,8 @@ def newton_fixed_points(
         w_ih [G*D, I], w_hh [G*D, D], b_ih, b_hh [G*D]; cell: "tanh" or "gru".
         tol: convergence threshold on ||F||_inf; max_iter: iteration cap.
         return_jacobian: also return dcell/dz at the solutions.
+        On CPU the candidates are spread over threads; on CUDA each is one
+        thread block.
 
     Returns:
         (z [K, D], residual [K] = ||F(z)||_inf, iterations [K] int64,

@@ -92,11 +92,12 @@ def cell_step(z: Tensor, x_proj: Tensor, w_hh: Tensor, b_hh: Tensor, cell: str) 
 
 
 def newton_fixed_points(z0, x, cond, w_ih, w_hh, b_ih, b_hh, cell="tanh", tol=1e-10, max_iter=100,
-                        return_jacobian=True, max_damping_tries=12):
+                        return_jacobian=True, max_damping_tries=12, max_backtracks=3):
     """Reference of ``ops.newton_fixed_points``: the same rule in batched PyTorch.
 
     Jacobians by ``torch.func.jacrev`` under ``vmap``; Newton steps by
-    ``torch.linalg.solve_ex``; Levenberg-Marquardt steps by
+    ``torch.linalg.solve_ex``, halved up to ``max_backtracks`` times until
+    ||F||_2 drops; else Levenberg-Marquardt steps by
     ``torch.linalg.cholesky_ex`` with per-candidate damping. Candidates whose
     Newton and damped steps all fail to lower ||F||_2 stop (slow points).
     Returns the same five tensors as the op.
@@ -132,12 +133,17 @@ def newton_fixed_points(z0, x, cond, w_ih, w_hh, b_ih, b_hh, cell="tanh", tol=1e
         LU, _, _ = torch.linalg.lu_factor_ex(J)
         piv = LU.diagonal(dim1=-2, dim2=-1).abs()
         ok &= piv.amin(-1) > 100 * eps * piv.amax(-1)
-        if ok.any():
-            zt = zi + torch.where(ok.unsqueeze(-1), dz, torch.zeros_like(dz))
+        dz = torch.where(ok.unsqueeze(-1), dz, torch.zeros_like(dz))
+        for b in range(max_backtracks + 1):  # the Newton step, then halved
+            todo = ok & ~accepted
+            if not todo.any():
+                break
+            zt = zi + 0.5 ** b * dz
             ft = torch.func.vmap(F)(zt, xi)
             ftsq = ft.pow(2).sum(-1)
-            good = ok & torch.isfinite(ftsq) & (ftsq < fsqi)
-            new_z[good], new_f[good], new_fsq[good], accepted = zt[good], ft[good], ftsq[good], good
+            good = todo & torch.isfinite(ftsq) & (ftsq < fsqi)
+            new_z[good], new_f[good], new_fsq[good] = zt[good], ft[good], ftsq[good]
+            accepted = accepted | good
         mui = mu[idx]
         jtj = J.transpose(-1, -2) @ J
         unset = mui < 0

@@ -7,7 +7,8 @@
 //   z0 [K, D] initial states, x [K, I] constant inputs, cond [K, G*D] conditioning biases,
 //   weights as in meta_rnn_sequence. For each candidate k it solves F(z) = cell(z, x_k) - z = 0:
 //   a Newton step (LU with partial pivoting) on (J - I) dz = -F where the system is well
-//   conditioned and the step lowers ||F||, else Levenberg-Marquardt steps
+//   conditioned and the step, or its half, quarter or eighth, lowers ||F||, else
+//   Levenberg-Marquardt steps
 //   ((J-I)^T (J-I) + mu I) dz = -(J-I)^T F (Cholesky) with mu adapted per candidate.
 //   Returns z [K, D], residual [K] = ||F(z)||_inf, iterations [K] (int64), converged [K]
 //   (bool, residual <= tol), and jacobian [K, D, D] = dcell/dz at z (or [K, 0, 0]).

@@ -105,6 +105,8 @@ DYNAMO_INLINE T inf_norm(const T* v, int64_t n) {
 }
 
 constexpr int kMaxDampingTries = 12;
+// halvings of a Newton step that does not lower ||F|| before a damped step is tried
+constexpr int kBacktracks = 3;
 // candidates a thread takes at a time from the shared counter
 constexpr int64_t kChunk = 4;
 
@@ -119,21 +121,26 @@ DYNAMO_INLINE int64_t solve_candidate_impl(const CellSystem<T>& sys, const T* gi
   int64_t it = 0;
   for (; it < max_iter; ++it) {
     if (!(inf_norm(s.F.data(), D) > tol)) break;
-    step_jacobian(sys, z, s.coef.data(), s.J.data());
-    for (int64_t j = 0; j < D; ++j) s.J[j * D + j] -= T(1);  // J <- dcell/dz - I = dF/dz
+    // A <- dF/dz = dcell/dz - I, factorised in place
+    step_jacobian(sys, z, s.coef.data(), s.A.data());
+    for (int64_t j = 0; j < D; ++j) s.A[j * D + j] -= T(1);
     bool accepted = false;
-    // Newton step where the system is well conditioned
-    std::copy(s.J.begin(), s.J.end(), s.A.begin());
+    // Newton step where the system is well conditioned, halved up to kBacktracks times
     if (linalg::lu_factor(s.A.data(), D, s.piv.data(), s.panel.data()) > rcond_min) {
       for (int64_t j = 0; j < D; ++j) s.dz[j] = -s.F[j];
       linalg::lu_solve(s.A.data(), D, s.piv.data(), s.dz.data());
-      for (int64_t j = 0; j < D; ++j) s.z_trial[j] = z[j] + s.dz[j];
-      const T trial = evaluate(sys, gi, s.z_trial.data(), s.gh.data(), s.F_trial.data(), s.coef_trial.data());
-      accepted = std::isfinite(trial) && trial < fsq;
-      if (accepted) fsq = trial;
+      T alpha = 1;
+      for (int b = 0; b <= kBacktracks && !accepted; ++b, alpha *= T(0.5)) {
+        for (int64_t j = 0; j < D; ++j) s.z_trial[j] = z[j] + alpha * s.dz[j];
+        const T trial = evaluate(sys, gi, s.z_trial.data(), s.gh.data(), s.F_trial.data(), s.coef_trial.data());
+        accepted = std::isfinite(trial) && trial < fsq;
+        if (accepted) fsq = trial;
+      }
     }
     if (!accepted) {
       // Levenberg-Marquardt: (J^T J + mu I) dz = -J^T F (lower triangle of J^T J)
+      step_jacobian(sys, z, s.coef.data(), s.J.data());
+      for (int64_t j = 0; j < D; ++j) s.J[j * D + j] -= T(1);
       linalg::normal_equations(s.J.data(), s.F.data(), D, s.JtJ.data(), s.rhs.data(), s.panel.data());
       if (mu < 0) {
         T dmax = 0;

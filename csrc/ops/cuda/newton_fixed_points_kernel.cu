@@ -2,6 +2,9 @@
 // rule as the CPU backend (csrc/ops/cpu/newton_fixed_points_kernel.cpp), the cell
 // math of csrc/cell_math.h.
 //
+// Per iteration: a Newton step (LU), halved up to three times until ||F|| drops, else
+// Levenberg-Marquardt steps with per-candidate damping (Cholesky).
+//
 // Per candidate the block keeps its vectors (state, residual, trial state, gate
 // coefficients, ...) in shared memory, and its D x D system matrix A in shared memory
 // where it fits (D <= 128 in float64 on an H100 or A100, D <= 181 in float32 on an
@@ -34,6 +37,7 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int kMaxDampingTries = 12;  // as on the CPU
+constexpr int kBacktracks = 3;        // halvings of a Newton step, as on the CPU
 
 // machine epsilon and smallest normal number (std::numeric_limits is host-only without
 // --expt-relaxed-constexpr)
@@ -364,10 +368,13 @@ __global__ void __launch_bounds__(kThreads)
     if (lu_factor(A, D, w.piv, w.red, w.ired) > rcond_min) {
       for (int j = threadIdx.x; j < D; j += kThreads) w.dz[j] = -F[j];
       lu_solve(A, D, w.piv, w.dz);
-      for (int j = threadIdx.x; j < D; j += kThreads) w.z_trial[j] = w.z[j] + w.dz[j];
-      const T trial = evaluate(sys, gi, w.z_trial, w.gh, F_trial, coef_trial, w.red);
-      accepted = isfinite(trial) && trial < fsq;
-      if (accepted) fsq = trial;
+      T alpha = 1;
+      for (int b = 0; b <= kBacktracks && !accepted; ++b, alpha *= T(0.5)) {
+        for (int j = threadIdx.x; j < D; j += kThreads) w.z_trial[j] = w.z[j] + alpha * w.dz[j];
+        const T trial = evaluate(sys, gi, w.z_trial, w.gh, F_trial, coef_trial, w.red);
+        accepted = isfinite(trial) && trial < fsq;
+        if (accepted) fsq = trial;
+      }
     }
     if (!accepted) {
       // Levenberg-Marquardt: J^T J in the strict upper triangle of A and jtj_diag, -J^T F in rhs
