@@ -40,7 +40,7 @@ def adam_q(args, cell, lr=1e-2, max_iter=5000, q_tol=1e-12):
     for _ in range(max_iter):
         F = reference.cell_step(z, x_proj, w_hh, b_hh, cell) - z
         q = 0.5 * F.pow(2).sum(-1)
-        if float(q.max()) <= q_tol:
+        if float(q.detach().max()) <= q_tol:
             break
         opt.zero_grad()
         q.sum().backward()
