@@ -195,5 +195,27 @@ DYNAMO_HD void gru_jacobian_coefficients(T r, T u, T n, T ghn, T z_prev, T& a_r,
   diag = u;
 }
 
+// One unit j of the fixed-point residual F(z) = cell(z) - z (the Newton solvers of
+// newton_fixed_points, CPU and CUDA), from the input side gi and the recurrent side
+// gh = W_hh z + b_hh (blocks r, u, n for the GRU, each D long). Returns F_j and stores
+// what the Jacobian needs: tanh coef[j] = 1 - h_j^2; GRU coef[j], coef[D + j],
+// coef[2D + j], coef[3D + j] = r, u, n, ghn.
+template <typename T>
+DYNAMO_HD T fixed_point_residual_unit(bool gru, const T* gi, const T* gh, const T* z, int64_t j, int64_t D, T* coef) {
+  T h;
+  if (!gru) {
+    h = tanh_cell_forward(gi[j] + gh[j]);
+    coef[j] = tanh_jacobian_coefficient(h);
+  } else {
+    T r, u, n;
+    gru_cell_forward(gi[j], gi[D + j], gi[2 * D + j], gh[j], gh[D + j], gh[2 * D + j], z[j], r, u, n, h);
+    coef[j] = r;
+    coef[D + j] = u;
+    coef[2 * D + j] = n;
+    coef[3 * D + j] = gh[2 * D + j];
+  }
+  return h - z[j];
+}
+
 }  // namespace cell
 }  // namespace dynamo_ext

@@ -52,22 +52,15 @@ DYNAMO_INLINE T evaluate(const CellSystem<T>& sys, const T* gi, const T* z, T* g
     gh[i] = sys.b_hh[i] + s;
   }
   T sq = 0;
+  // two loops, so that each is vectorised for its cell
   if (sys.kind == CellKind::Tanh) {
     for (int64_t j = 0; j < D; ++j) {
-      const T h = cell::tanh_cell_forward(gi[j] + gh[j]);
-      coef[j] = cell::tanh_jacobian_coefficient(h);
-      F[j] = h - z[j];
+      F[j] = cell::fixed_point_residual_unit(false, gi, gh, z, j, D, coef);
       sq += F[j] * F[j];
     }
   } else {
     for (int64_t j = 0; j < D; ++j) {
-      T r, u, n, h;
-      cell::gru_cell_forward(gi[j], gi[D + j], gi[2 * D + j], gh[j], gh[D + j], gh[2 * D + j], z[j], r, u, n, h);
-      coef[j] = r;
-      coef[D + j] = u;
-      coef[2 * D + j] = n;
-      coef[3 * D + j] = gh[2 * D + j];
-      F[j] = h - z[j];
+      F[j] = cell::fixed_point_residual_unit(true, gi, gh, z, j, D, coef);
       sq += F[j] * F[j];
     }
   }

@@ -138,19 +138,7 @@ __device__ T evaluate(const System<T>& sys, const T* __restrict__ gi, const T* z
   __syncthreads();
   T sq = 0;
   for (int j = threadIdx.x; j < D; j += kThreads) {
-    T h;
-    if (!sys.gru) {
-      h = cell::tanh_cell_forward(gi[j] + gh[j]);
-      coef[j] = cell::tanh_jacobian_coefficient(h);
-    } else {
-      T r, u, n;
-      cell::gru_cell_forward(gi[j], gi[D + j], gi[2 * D + j], gh[j], gh[D + j], gh[2 * D + j], z[j], r, u, n, h);
-      coef[j] = r;
-      coef[D + j] = u;
-      coef[2 * D + j] = n;
-      coef[3 * D + j] = gh[2 * D + j];
-    }
-    F[j] = h - z[j];
+    F[j] = cell::fixed_point_residual_unit(sys.gru, gi, gh, z, j, D, coef);
     sq += F[j] * F[j];
   }
   return block_sum(sq, red);
