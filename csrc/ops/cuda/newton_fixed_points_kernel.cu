@@ -52,6 +52,9 @@ struct Limits<double> {
   static constexpr double kEps = DBL_EPSILON, kMin = DBL_MIN;
 };
 
+__device__ __forceinline__ int warp_id() { return threadIdx.x >> 5; }
+__device__ __forceinline__ int lane_id() { return threadIdx.x & 31; }
+
 template <typename T>
 __device__ __forceinline__ T warp_sum(T v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
@@ -217,10 +220,9 @@ __device__ T lu_factor(T* A, int n, int* piv, T* red, int* ired) {
     const T inv = T(1) / A[size_t(k) * n + k];
     for (int i = k + 1 + threadIdx.x; i < n; i += kThreads) A[size_t(i) * n + k] *= inv;
     __syncthreads();
-    const int m = n - k - 1;
-    for (int e = threadIdx.x; e < m * m; e += kThreads) {
-      const int i = k + 1 + e / m, j = k + 1 + e % m;
-      A[size_t(i) * n + j] -= A[size_t(i) * n + k] * A[size_t(k) * n + j];
+    for (int i = k + 1 + warp_id(); i < n; i += kWarps) {  // a warp per row, lanes along it
+      const T l = A[size_t(i) * n + k];
+      for (int j = k + 1 + lane_id(); j < n; j += 32) A[size_t(i) * n + j] -= l * A[size_t(k) * n + j];
     }
     __syncthreads();
   }
@@ -267,10 +269,9 @@ __device__ bool cholesky_factor(T* A, int n) {
     const T inv = T(1) / s;
     for (int i = k + 1 + threadIdx.x; i < n; i += kThreads) A[size_t(i) * n + k] *= inv;
     __syncthreads();
-    const int m = n - k - 1;
-    for (int e = threadIdx.x; e < m * m; e += kThreads) {
-      const int i = k + 1 + e / m, j = k + 1 + e % m;
-      if (j <= i) A[size_t(i) * n + j] -= A[size_t(i) * n + k] * A[size_t(j) * n + k];
+    for (int i = k + 1 + warp_id(); i < n; i += kWarps) {  // the lower triangle, a warp per row
+      const T l = A[size_t(i) * n + k];
+      for (int j = k + 1 + lane_id(); j <= i; j += 32) A[size_t(i) * n + j] -= l * A[size_t(j) * n + k];
     }
   }
   __syncthreads();
@@ -350,7 +351,8 @@ __global__ void __launch_bounds__(kThreads)
   for (; it < max_iter; ++it) {
     if (!(block_inf_norm(F, D, w.red) > tol)) break;
     jacobian_coefficients(sys, w.z, coef, w.jc);
-    for (int e = threadIdx.x; e < D * D; e += kThreads) A[e] = jacobian_entry(sys, w.jc, e / D, e % D);
+    for (int i = warp_id(); i < D; i += kWarps)
+      for (int a = lane_id(); a < D; a += 32) A[size_t(i) * D + a] = jacobian_entry(sys, w.jc, i, a);
     __syncthreads();
     bool accepted = false;
     if (lu_factor(A, D, w.piv, w.red, w.ired) > rcond_min) {
@@ -377,12 +379,11 @@ __global__ void __launch_bounds__(kThreads)
         w.jtj_diag[a] = d;
         w.rhs[a] = -r;
       }
-      for (int e = threadIdx.x; e < D * D; e += kThreads) {
-        const int a = e / D, b = e % D;
-        if (a < b) {
+      for (int a = warp_id(); a < D; a += kWarps) {
+        for (int b = a + 1 + lane_id(); b < D; b += 32) {
           T s = 0;
           for (int i = 0; i < D; ++i) s += jacobian_entry(sys, w.jc, i, a) * jacobian_entry(sys, w.jc, i, b);
-          A[e] = s;
+          A[size_t(a) * D + b] = s;
         }
       }
       __syncthreads();
@@ -394,10 +395,9 @@ __global__ void __launch_bounds__(kThreads)
       }
       for (int tries = 0; tries < kMaxDampingTries && !accepted; ++tries) {
         __syncthreads();
-        for (int e = threadIdx.x; e < D * D; e += kThreads) {
-          const int a = e / D, b = e % D;
-          if (a > b) A[e] = A[size_t(b) * D + a];
-          if (a == b) A[e] = w.jtj_diag[a] + mu;
+        for (int a = warp_id(); a < D; a += kWarps) {
+          for (int b = lane_id(); b < a; b += 32) A[size_t(a) * D + b] = A[size_t(b) * D + a];
+          if (lane_id() == 0) A[size_t(a) * D + a] = w.jtj_diag[a] + mu;
         }
         __syncthreads();
         if (cholesky_factor(A, D)) {
@@ -434,10 +434,9 @@ __global__ void __launch_bounds__(kThreads)
     evaluate(sys, gi, w.z, w.gh, F, coef, w.red);
     jacobian_coefficients(sys, w.z, coef, w.jc);
     T* out = jac + cand * size_t(D) * D;
-    for (int e = threadIdx.x; e < D * D; e += kThreads) {
-      const int i = e / D, a = e % D;
-      out[e] = jacobian_entry(sys, w.jc, i, a) + (i == a ? T(1) : T(0));
-    }
+    for (int i = warp_id(); i < D; i += kWarps)
+      for (int a = lane_id(); a < D; a += 32)
+        out[size_t(i) * D + a] = jacobian_entry(sys, w.jc, i, a) + (i == a ? T(1) : T(0));
   }
 }
 
