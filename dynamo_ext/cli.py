@@ -105,6 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     fp.add_argument("--n-inits", type=int, default=256)
     fp.add_argument("--noise", type=float, default=0.01)
     fp.add_argument("--tol", type=float, default=1e-10)
+    fp.add_argument("--min-progress", type=float, default=None,
+                    help="stop a candidate whose ||F|| fell by less than this fraction over 5 iterations "
+                    "(a slow point; default 0.01, 0 runs every candidate to the iteration cap)")
     fp.add_argument("--seed", type=int, default=0)
     fp.add_argument("--device", default="cpu", help="where the Newton solves run: cpu, cuda or cuda:<index>")
     fp.add_argument("--scan-to", default=None, help="also scan the straight embedding path from --model-id to "
@@ -190,9 +193,10 @@ def _fixed_points_command(args) -> None:
         task = Population.load(args.population).task
         with torch.no_grad():
             trajectories = meta(task.x_test[:256].to(meta.theta.dtype), n)[0]
+    progress = {} if args.min_progress is None else {"min_progress": args.min_progress}
     fps = find_fixed_points(meta, inputs=x_star, trajectories=trajectories, n_inits=args.n_inits,
                             noise=args.noise, tol=args.tol, model_id=args.model_id, seed=args.seed,
-                            device=args.device)
+                            device=args.device, **progress)
     out = Path(args.out)
     plot_fixed_points(fps, out / "fixed_points.png", trajectories=trajectories,
                       title=f"Meta-model fixed points at theta of {args.model_id}")
@@ -212,7 +216,7 @@ def _fixed_points_command(args) -> None:
         probe = task.x_test[:64] if args.population is not None else None
         result = scan(meta, embedding_path(meta, args.model_id, args.scan_to, args.steps), inputs=x_star,
                       probe_x=probe, n_inits=args.n_inits, noise=args.noise, tol=args.tol, seed=args.seed,
-                      device=args.device)
+                      device=args.device, **progress)
         plot_bifurcation(result, out / "bifurcation.png",
                          title=f"Fixed points from {args.model_id} to {args.scan_to}")
         _io.write_json(out / "scan.json", {"start": args.model_id, "end": args.scan_to, "rows": result.table()})

@@ -177,7 +177,8 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
                       tol: float = 1e-10, max_iter: int = 100, theta: Optional[Tensor] = None,
                       model_id: Optional[Union[int, str]] = None, dedup_tol: float = 1e-6,
                       outlier_max_abs: Optional[float] = 1.0, slow_q: float = 1e-4, seed: int = 0,
-                      device: Optional[Union[str, torch.device]] = None) -> FixedPoints:
+                      device: Optional[Union[str, torch.device]] = None,
+                      min_progress: float = reference.MIN_PROGRESS) -> FixedPoints:
     """Find the fixed points of a cell at a constant input.
 
     Args:
@@ -193,6 +194,10 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
             states lie in [-1, 1]); None keeps all.
         slow_q: non-converged candidates with q = 0.5 ||F||^2 below this are
             reported as ``slow_points``.
+        min_progress: a candidate whose ||F||_2 fell by less than this
+            fraction over its last 5 Newton iterations stops there (it is
+            creeping towards a slow point, not converging); 0 lets it run to
+            ``max_iter``, which brings slow points closer to their minimum of q.
         device: where the Newton solves run (default: the model's device;
             "cuda" uses the op's CUDA kernel). Initial states are drawn on the
             CPU, and the returned FixedPoints live on the CPU.
@@ -208,6 +213,8 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
     check_positive_float(tol, "tol")
     check_positive_int(max_iter, "max_iter")
     check_positive_float(noise, "noise", allow_zero=True)
+    if not check_positive_float(min_progress, "min_progress", allow_zero=True) < 1:
+        raise ValueError(f"argument 'min_progress' must be in [0, 1), got {min_progress!r}")
     meta = model if isinstance(model, MetaRNN) else None
     if meta is not None and model_id is not None:
         theta = meta.theta.detach()[resolve_ids(meta, [model_id], "model_id")[0]]
@@ -234,7 +241,7 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
     on = weights.to(device)
     z, res, iters, conv, jac = (t.cpu() for t in ops.newton_fixed_points(
         z0.to(device), x.to(device), cond.to(device), on.w_ih, on.w_hh, on.b_ih, on.b_hh, weights.cell, tol,
-        max_iter, True))
+        max_iter, True, min_progress))
     with torch.no_grad():
         x_proj = x @ weights.w_ih.T + weights.b_ih + cond
         F = reference.cell_step(z, x_proj, weights.w_hh, weights.b_hh, weights.cell) - z

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from ._extension import load_extension
+from .reference import MIN_PROGRESS
 
 load_extension()
 
@@ -114,7 +115,8 @@ def meta_rnn_sequence(
 
 
 @torch.library.register_fake("dynamo_ext::newton_fixed_points")
-def _newton_fixed_points_fake(z0, x, cond, w_ih, w_hh, b_ih, b_hh, cell, tol, max_iter, return_jacobian):
+def _newton_fixed_points_fake(z0, x, cond, w_ih, w_hh, b_ih, b_hh, cell, tol, max_iter, return_jacobian,
+                              min_progress):
     K, D = z0.shape
     J = D if return_jacobian else 0
     return (torch.empty_like(z0), z0.new_empty((K,)), z0.new_empty((K,), dtype=torch.long),
@@ -133,6 +135,7 @@ def newton_fixed_points(
     tol: float = 1e-10,
     max_iter: int = 100,
     return_jacobian: bool = True,
+    min_progress: float = MIN_PROGRESS,
 ):
     """Solve z = cell(z, x_k; cond_k) for a batch of K candidates by Newton's method.
 
@@ -142,8 +145,10 @@ def newton_fixed_points(
     (backtracking), lowers ||F||_2, else
     Levenberg-Marquardt steps (J^T J + mu I) dz = -J^T F (Cholesky) with mu
     adapted per candidate (DESIGN.md section 3). A candidate that no step can
-    improve stops early: a slow point (q = ||F||^2 / 2 > 0) rather than a
-    fixed point. Cells and weights as in ``meta_rnn_sequence`` (the fixed
+    improve, or whose ||F||_2 fell by less than the fraction ``min_progress``
+    over its last 5 iterations, stops early: it is creeping towards a slow
+    point (a local minimum of q = ||F||^2 / 2 above zero), not converging to a
+    fixed point, where Newton's convergence is quadratic. Cells and weights as in ``meta_rnn_sequence`` (the fixed
     points of the meta-model at an embedding, Cotler et al. arXiv:2302.14078;
     fixed-point analysis after Sussillo & Barak 2013).
 
@@ -153,6 +158,8 @@ def newton_fixed_points(
         w_ih [G*D, I], w_hh [G*D, D], b_ih, b_hh [G*D]; cell: "tanh" or "gru".
         tol: convergence threshold on ||F||_inf; max_iter: iteration cap.
         return_jacobian: also return dcell/dz at the solutions.
+        min_progress: the stall test's fraction in [0, 1); 0 runs every
+            candidate that can still lower ||F|| to ``max_iter``.
         On CPU the candidates are spread over threads; on CUDA each is one
         thread block.
 
@@ -162,8 +169,9 @@ def newton_fixed_points(
 
     Raises:
         RuntimeError: shapes, dtypes or devices that do not match, tol <= 0,
-            max_iter < 1 (the message names the argument).
+            max_iter < 1, min_progress outside [0, 1) (the message names the
+            argument).
         NotImplementedError: a cell other than "tanh" and "gru".
     """
     return _OPS.newton_fixed_points.default(z0, x, cond, w_ih, w_hh, b_ih, b_hh, cell, float(tol), int(max_iter),
-                                            bool(return_jacobian))
+                                            bool(return_jacobian), float(min_progress))

@@ -91,15 +91,23 @@ def cell_step(z: Tensor, x_proj: Tensor, w_hh: Tensor, b_hh: Tensor, cell: str) 
     return step(x_proj, z, w_hh, b_hh)
 
 
+# A candidate whose ||F||_2 fell by less than this fraction over its last
+# PROGRESS_WINDOW iterations stops as a slow point (csrc/ops/newton_rule.h).
+MIN_PROGRESS = 0.01
+PROGRESS_WINDOW = 5
+
+
 def newton_fixed_points(z0, x, cond, w_ih, w_hh, b_ih, b_hh, cell="tanh", tol=1e-10, max_iter=100,
-                        return_jacobian=True, max_damping_tries=12, max_backtracks=3):
+                        return_jacobian=True, min_progress=MIN_PROGRESS, max_damping_tries=12, max_backtracks=3):
     """Reference of ``ops.newton_fixed_points``: the same rule in batched PyTorch.
 
     Jacobians by ``torch.func.jacrev`` under ``vmap``; Newton steps by
     ``torch.linalg.solve_ex``, halved up to ``max_backtracks`` times until
     ||F||_2 drops; else Levenberg-Marquardt steps by
     ``torch.linalg.cholesky_ex`` with per-candidate damping. Candidates whose
-    Newton and damped steps all fail to lower ||F||_2 stop (slow points).
+    Newton and damped steps all fail to lower ||F||_2 stop (slow points), and
+    so do those whose ||F||_2 fell by less than the fraction ``min_progress``
+    over their last ``PROGRESS_WINDOW`` iterations.
     Returns the same five tensors as the op.
     """
     gate_count(cell)
@@ -118,8 +126,15 @@ def newton_fixed_points(z0, x, cond, w_ih, w_hh, b_ih, b_hh, cell="tanh", tol=1e
     iters = torch.zeros(K, dtype=torch.long)
     mu = torch.full((K,), -1.0, dtype=z0.dtype)
     eye = torch.eye(D, dtype=z0.dtype)
-    for _ in range(max_iter):
+    past = fsq.new_zeros((PROGRESS_WINDOW, K))  # ||F||_2^2 of the last iterations, a ring
+    for it in range(max_iter):  # every active candidate has taken `it` steps
         idx = active.nonzero().squeeze(1)
+        slot = it % PROGRESS_WINDOW
+        slow = fsq[idx] > (1 - min_progress) ** 2 * past[slot, idx] if it >= PROGRESS_WINDOW else None
+        past[slot, idx] = fsq[idx]
+        if slow is not None:
+            active[idx[slow]] = False
+            idx = idx[~slow]
         if len(idx) == 0:
             break
         iters[idx] += 1

@@ -47,11 +47,41 @@ def test_op_matches_reference_and_solves_the_fixed_point_equation(cell):
 
 
 @pytest.mark.parametrize("cell", ["tanh", "gru"])
+def test_min_progress_stops_candidates_that_creep_towards_slow_points(cell):
+    args = random_system(cell, K=64, scale=2.5, seed=1)
+    z0, x, cond, w_ih, w_hh, b_ih, b_hh = args
+    x_proj = x @ w_ih.T + b_ih + cond
+
+    def norm_F(z, rows):
+        return (reference.cell_step(z[rows], x_proj[rows], w_hh, b_hh, cell) - z[rows]).norm(dim=-1)
+
+    full = ops.newton_fixed_points(*args, cell=cell, max_iter=60, return_jacobian=False, min_progress=0.0)
+    fast = ops.newton_fixed_points(*args, cell=cell, max_iter=60, return_jacobian=False, min_progress=0.01)
+    # Newton converges quadratically: no candidate that converges within 15 iterations is stopped
+    quick = full[3] & (full[2] <= 15)
+    assert bool(fast[3][quick].all()) and torch.equal(fast[0][quick], full[0][quick])
+    stopped = ~fast[3] & (fast[2] < full[2])
+    assert int(stopped.sum()) >= 5 and int(fast[2].sum()) < int(full[2].sum())
+    # each stopped candidate's ||F||_2 fell by less than 1% over its last 5 iterations
+    # (runs are deterministic: max_iter = n gives the state after n iterations)
+    for n in fast[2][stopped].unique().tolist():
+        rows = stopped & (fast[2] == n)
+        before = ops.newton_fixed_points(*args, cell=cell, max_iter=n - 5, return_jacobian=False, min_progress=0.01)[0]
+        assert bool((norm_F(fast[0], rows) > 0.99 * norm_F(before, rows)).all())
+    # letting them run on only lowers q further
+    assert bool((norm_F(full[0], stopped) <= norm_F(fast[0], stopped)).all())
+    with pytest.raises(RuntimeError, match="'min_progress' must be in \\[0, 1\\)"):
+        ops.newton_fixed_points(*args, cell=cell, min_progress=1.0)
+    with pytest.raises(ValueError, match="'min_progress'"):
+        find_fixed_points(torch.nn.RNNCell(2, 3), min_progress=-0.1)
+
+
+@pytest.mark.parametrize("cell", ["tanh", "gru"])
 def test_opcheck(cell):
     args = random_system(cell, K=6, D=5)
-    torch.library.opcheck(torch.ops.dynamo_ext.newton_fixed_points.default, (*args, cell, 1e-10, 30, True))
+    torch.library.opcheck(torch.ops.dynamo_ext.newton_fixed_points.default, (*args, cell, 1e-10, 30, True, 0.01))
     f32 = tuple(a.float() for a in args)
-    torch.library.opcheck(torch.ops.dynamo_ext.newton_fixed_points.default, (*f32, cell, 1e-5, 30, False))
+    torch.library.opcheck(torch.ops.dynamo_ext.newton_fixed_points.default, (*f32, cell, 1e-5, 30, False, 0.0))
 
 
 @pytest.mark.cuda
@@ -86,7 +116,7 @@ def test_cuda_solves_what_the_cpu_solves(cell, D):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_opcheck():
     args = [a.cuda() for a in random_system("gru", K=6, D=5)]
-    torch.library.opcheck(torch.ops.dynamo_ext.newton_fixed_points.default, (*args, "gru", 1e-10, 30, True))
+    torch.library.opcheck(torch.ops.dynamo_ext.newton_fixed_points.default, (*args, "gru", 1e-10, 30, True, 0.01))
 
 
 @pytest.mark.cuda

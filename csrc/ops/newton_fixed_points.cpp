@@ -29,7 +29,7 @@ void check_arg(const at::Tensor& t, const char* name, std::initializer_list<int6
 
 void check_newton_inputs(const at::Tensor& z0, const at::Tensor& x, const at::Tensor& cond, const at::Tensor& w_ih,
                          const at::Tensor& w_hh, const at::Tensor& b_ih, const at::Tensor& b_hh,
-                         c10::string_view cell, double tol, int64_t max_iter) {
+                         c10::string_view cell, double tol, int64_t max_iter, double min_progress) {
   const CellKind kind = parse_cell(cell);
   TORCH_CHECK(z0.dim() == 2, "newton_fixed_points: argument 'z0' must be [K, D], got shape ", shape_str(z0));
   TORCH_CHECK(z0.scalar_type() == at::kFloat || z0.scalar_type() == at::kDouble,
@@ -46,12 +46,15 @@ void check_newton_inputs(const at::Tensor& z0, const at::Tensor& x, const at::Te
   check_arg(b_hh, "b_hh", {GD}, z0);
   TORCH_CHECK(tol > 0, "newton_fixed_points: argument 'tol' must be > 0, got ", tol);
   TORCH_CHECK(max_iter >= 1, "newton_fixed_points: argument 'max_iter' must be >= 1, got ", max_iter);
+  TORCH_CHECK(min_progress >= 0 && min_progress < 1,
+              "newton_fixed_points: argument 'min_progress' must be in [0, 1), got ", min_progress);
 }
 
 void define_newton_fixed_points(torch::Library& m) {
   m.def(
       "newton_fixed_points(Tensor z0, Tensor x, Tensor cond, Tensor w_ih, Tensor w_hh, Tensor b_ih, Tensor b_hh, "
-      "str cell, float tol, int max_iter, bool return_jacobian) -> (Tensor, Tensor, Tensor, Tensor, Tensor)");
+      "str cell, float tol, int max_iter, bool return_jacobian, float min_progress) "
+      "-> (Tensor, Tensor, Tensor, Tensor, Tensor)");
 }
 
 }  // namespace ops

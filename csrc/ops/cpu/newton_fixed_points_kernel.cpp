@@ -14,6 +14,7 @@
 #include "vectorize.h"
 #include "../meta_rnn_sequence.h"
 #include "../newton_fixed_points.h"
+#include "../newton_rule.h"
 #include "../small_linalg.h"
 
 
@@ -97,23 +98,22 @@ DYNAMO_INLINE T inf_norm(const T* v, int64_t n) {
   return m;
 }
 
-constexpr int kMaxDampingTries = 12;
-// halvings of a Newton step that does not lower ||F|| before a damped step is tried
-constexpr int kBacktracks = 3;
 // candidates a thread takes at a time from the shared counter
 constexpr int64_t kChunk = 4;
 
 // Solve one candidate; returns the iteration count, writes z in place and the final residual.
 template <typename T>
-DYNAMO_INLINE int64_t solve_candidate_impl(const CellSystem<T>& sys, const T* gi, T* z, T tol, int64_t max_iter, Scratch<T>& s,
-                        T* residual_inf) {
+DYNAMO_INLINE int64_t solve_candidate_impl(const CellSystem<T>& sys, const T* gi, T* z, T tol, int64_t max_iter,
+                                          T min_progress, Scratch<T>& s, T* residual_inf) {
   const int64_t D = sys.D;
   const T rcond_min = T(100) * std::numeric_limits<T>::epsilon();
   T fsq = evaluate(sys, gi, z, s.gh.data(), s.F.data(), s.coef.data());
   T mu = -1;  // Levenberg-Marquardt damping, set on first use
+  ProgressWindow<T> progress(min_progress);
   int64_t it = 0;
   for (; it < max_iter; ++it) {
     if (!(inf_norm(s.F.data(), D) > tol)) break;
+    if (progress.stalled(it, fsq)) break;  // creeping towards a slow point
     // A <- dF/dz = dcell/dz - I, factorised in place
     step_jacobian(sys, z, s.coef.data(), s.A.data());
     for (int64_t j = 0; j < D; ++j) s.A[j * D + j] -= T(1);
@@ -169,18 +169,20 @@ DYNAMO_INLINE int64_t solve_candidate_impl(const CellSystem<T>& sys, const T* gi
 
 // Non-template entry points, built for AVX-512, AVX2 and baseline x86-64 (chosen at load time).
 DYNAMO_CLONES int64_t solve_candidate(const CellSystem<float>& sys, const float* gi, float* z, float tol,
-                                      int64_t max_iter, Scratch<float>& s, float* residual_inf) {
-  return solve_candidate_impl(sys, gi, z, tol, max_iter, s, residual_inf);
+                                      int64_t max_iter, float min_progress, Scratch<float>& s, float* residual_inf) {
+  return solve_candidate_impl(sys, gi, z, tol, max_iter, min_progress, s, residual_inf);
 }
 DYNAMO_CLONES int64_t solve_candidate(const CellSystem<double>& sys, const double* gi, double* z, double tol,
-                                      int64_t max_iter, Scratch<double>& s, double* residual_inf) {
-  return solve_candidate_impl(sys, gi, z, tol, max_iter, s, residual_inf);
+                                      int64_t max_iter, double min_progress, Scratch<double>& s,
+                                      double* residual_inf) {
+  return solve_candidate_impl(sys, gi, z, tol, max_iter, min_progress, s, residual_inf);
 }
 
 NewtonResult newton_cpu(const at::Tensor& z0, const at::Tensor& x, const at::Tensor& cond, const at::Tensor& w_ih,
                         const at::Tensor& w_hh_in, const at::Tensor& b_ih, const at::Tensor& b_hh_in,
-                        c10::string_view cell, double tol, int64_t max_iter, bool return_jacobian) {
-  check_newton_inputs(z0, x, cond, w_ih, w_hh_in, b_ih, b_hh_in, cell, tol, max_iter);
+                        c10::string_view cell, double tol, int64_t max_iter, bool return_jacobian,
+                        double min_progress) {
+  check_newton_inputs(z0, x, cond, w_ih, w_hh_in, b_ih, b_hh_in, cell, tol, max_iter, min_progress);
   const CellKind kind = parse_cell(cell);
   const int64_t K = z0.size(0), D = z0.size(1), GD = gate_count(kind) * D;
   // constant input side of every candidate: W_ih x + b_ih + cond
@@ -207,7 +209,8 @@ NewtonResult newton_cpu(const at::Tensor& z0, const at::Tensor& x, const at::Ten
       for (int64_t k0 = next.fetch_add(kChunk); k0 < K; k0 = next.fetch_add(kChunk)) {
         for (int64_t k = k0; k < std::min(k0 + kChunk, K); ++k) {
           scalar_t* zk = z_p + k * D;
-          it_p[k] = solve_candidate(sys, gi_p + k * GD, zk, static_cast<scalar_t>(tol), max_iter, s, res_p + k);
+          it_p[k] = solve_candidate(sys, gi_p + k * GD, zk, static_cast<scalar_t>(tol), max_iter,
+                                    static_cast<scalar_t>(min_progress), s, res_p + k);
           if (return_jacobian) {
             evaluate(sys, gi_p + k * GD, zk, s.gh.data(), s.F.data(), s.coef.data());
             step_jacobian(sys, zk, s.coef.data(), jac_p + k * D * D);

@@ -29,6 +29,7 @@
 #include "../../cell_math.h"
 #include "../meta_rnn_sequence.h"
 #include "../newton_fixed_points.h"
+#include "../newton_rule.h"
 
 namespace dynamo_ext {
 namespace ops {
@@ -36,8 +37,6 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
-constexpr int kMaxDampingTries = 12;  // as on the CPU
-constexpr int kBacktracks = 3;        // halvings of a Newton step, as on the CPU
 
 // machine epsilon and smallest normal number (std::numeric_limits is host-only without
 // --expt-relaxed-constexpr)
@@ -309,7 +308,8 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads)
     newton_kernel(System<T> sys, const T* __restrict__ gi_all, const T* __restrict__ z0, T* __restrict__ z_out,
                   T* __restrict__ residual, int64_t* __restrict__ iterations, T* __restrict__ jac,
-                  T* __restrict__ global_A, bool matrix_in_shared, T tol, int64_t max_iter) {
+                  T* __restrict__ global_A, bool matrix_in_shared, T tol, int64_t max_iter,
+                  T min_progress) {
   extern __shared__ unsigned char smem_raw[];
   const int D = sys.D, GD = (sys.gru ? 3 : 1) * D;
   const int64_t cand = blockIdx.x;
@@ -347,9 +347,11 @@ __global__ void __launch_bounds__(kThreads)
   const T rcond_min = T(100) * Limits<T>::kEps;
   T fsq = evaluate(sys, gi, w.z, w.gh, F, coef, w.red);
   T mu = -1;
+  ProgressWindow<T> progress(min_progress);  // every thread holds the same ring
   int64_t it = 0;
   for (; it < max_iter; ++it) {
     if (!(block_inf_norm(F, D, w.red) > tol)) break;
+    if (progress.stalled(it, fsq)) break;  // creeping towards a slow point
     jacobian_coefficients(sys, w.z, coef, w.jc);
     for (int i = warp_id(); i < D; i += kWarps)
       for (int a = lane_id(); a < D; a += 32) A[size_t(i) * D + a] = jacobian_entry(sys, w.jc, i, a);
@@ -442,8 +444,9 @@ __global__ void __launch_bounds__(kThreads)
 
 NewtonResult newton_cuda(const at::Tensor& z0, const at::Tensor& x, const at::Tensor& cond, const at::Tensor& w_ih,
                          const at::Tensor& w_hh_in, const at::Tensor& b_ih, const at::Tensor& b_hh_in,
-                         c10::string_view cell, double tol, int64_t max_iter, bool return_jacobian) {
-  check_newton_inputs(z0, x, cond, w_ih, w_hh_in, b_ih, b_hh_in, cell, tol, max_iter);
+                         c10::string_view cell, double tol, int64_t max_iter, bool return_jacobian,
+                         double min_progress) {
+  check_newton_inputs(z0, x, cond, w_ih, w_hh_in, b_ih, b_hh_in, cell, tol, max_iter, min_progress);
   const c10::cuda::CUDAGuard guard(z0.device());
   const CellKind kind = parse_cell(cell);
   const int64_t K = z0.size(0), D = z0.size(1);
@@ -476,7 +479,7 @@ NewtonResult newton_cuda(const at::Tensor& z0, const at::Tensor& x, const at::Te
         residual.mutable_data_ptr<scalar_t>(), iterations.mutable_data_ptr<int64_t>(),
         return_jacobian ? jac.mutable_data_ptr<scalar_t>() : nullptr,
         in_shared ? nullptr : workspace.mutable_data_ptr<scalar_t>(), in_shared, static_cast<scalar_t>(tol),
-        max_iter);
+        max_iter, static_cast<scalar_t>(min_progress));
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return {z, residual, iterations, residual.le(tol), jac};
