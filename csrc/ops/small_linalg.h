@@ -358,6 +358,16 @@ DYNAMO_LINALG_INLINE void rows_dot(const T* A, int64_t lda, const T* x, int64_t 
     for (int r = 0; r < R; ++r) s[r] += A[r * lda + j] * x[j];
 }
 
+// rows_dot for rb <= kPanel rows: the kPanel-row kernel for a full block, else a row at a time.
+template <typename T>
+DYNAMO_LINALG_INLINE void block_rows_dot(const T* A, int64_t lda, const T* x, int64_t rb, int64_t j0, int64_t j1,
+                                         T* s) {
+  if (rb == kPanel)
+    rows_dot<T, kPanel>(A, lda, x, j0, j1, s);
+  else
+    for (int64_t r = 0; r < rb; ++r) rows_dot<T, 1>(A + r * lda, lda, x, j0, j1, s + r);
+}
+
 // Solve A x = b with the factors of lu_factor; b is overwritten with x. Both
 // substitutions take kPanel rows at a time: their products with the solved part of x
 // through rows_dot, then the kPanel x kPanel diagonal block.
@@ -374,10 +384,7 @@ DYNAMO_LINALG_INLINE void lu_solve(const T* A, int64_t n, const int64_t* piv, T*
   // L y = P b (L unit lower)
   for (int64_t i0 = 0; i0 < n; i0 += kPanel) {
     const int64_t rb = i0 + kPanel < n ? kPanel : n - i0;
-    if (rb == kPanel)
-      rows_dot<T, kPanel>(A + i0 * n, n, b, 0, i0, s);
-    else
-      for (int64_t r = 0; r < rb; ++r) rows_dot<T, 1>(A + (i0 + r) * n, n, b, 0, i0, s + r);
+    block_rows_dot(A + i0 * n, n, b, rb, 0, i0, s);
     for (int64_t r = 0; r < rb; ++r) {
       T v = b[i0 + r] - s[r];
       for (int64_t q = 0; q < r; ++q) v -= A[(i0 + r) * n + i0 + q] * b[i0 + q];
@@ -387,10 +394,7 @@ DYNAMO_LINALG_INLINE void lu_solve(const T* A, int64_t n, const int64_t* piv, T*
   // U x = y, the last block of rows first
   for (int64_t i0 = (n - 1) / kPanel * kPanel; i0 >= 0; i0 -= kPanel) {
     const int64_t i1 = i0 + kPanel < n ? i0 + kPanel : n, rb = i1 - i0;
-    if (rb == kPanel)
-      rows_dot<T, kPanel>(A + i0 * n, n, b, i1, n, s);
-    else
-      for (int64_t r = 0; r < rb; ++r) rows_dot<T, 1>(A + (i0 + r) * n, n, b, i1, n, s + r);
+    block_rows_dot(A + i0 * n, n, b, rb, i1, n, s);
     for (int64_t r = rb - 1; r >= 0; --r) {
       const int64_t i = i0 + r;
       T v = b[i] - s[r];
