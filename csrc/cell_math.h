@@ -14,6 +14,11 @@
 //   gh = W_h z_{t-1} + b_hh         (blocks r, u, n)
 //   r = sigmoid(gi_r + gh_r), u = sigmoid(gi_u + gh_u)
 //   n = tanh(gi_n + r * gh_n),  z_t = (1 - u) * n + u * z_{t-1}
+// LSTM cell (PyTorch gate order i, f, g, o; state [h; c]; fixed points only, the
+// base models' cell):
+//   p = W_x x_t + b_ih + U theta + W_h h_{t-1} + b_hh   (blocks i, f, g, o)
+//   i = sigmoid(p_i), f = sigmoid(p_f), g = tanh(p_g), o = sigmoid(p_o)
+//   c_t = f * c_{t-1} + i * g,  h_t = o * tanh(c_t)
 #pragma once
 
 #include <cmath>
@@ -195,11 +200,49 @@ DYNAMO_HD void gru_jacobian_coefficients(T r, T u, T n, T ghn, T z_prev, T& a_r,
   diag = u;
 }
 
-// One unit j of the fixed-point residual F(z) = cell(z) - z (the Newton solvers of
+// ---------------------------------------------------------------------------
+// LSTM cell
+// ---------------------------------------------------------------------------
+
+// Forward for one unit from the full pre-activations p_i, p_f, p_g, p_o and c_{t-1}.
+// Writes the gates, c_t, tanh(c_t) and h_t.
+template <typename T>
+DYNAMO_HD void lstm_cell_forward(T pi, T pf, T pg, T po, T c_prev, T& i, T& f, T& g, T& o, T& c, T& tc, T& h) {
+  i = sigmoid_(pi);
+  f = sigmoid_(pf);
+  g = tanh_(pg);
+  o = sigmoid_(po);
+  c = f * c_prev + i * g;
+  tc = tanh_(c);
+  h = o * tc;
+}
+
+// Jacobian of one LSTM step [h; c] -> [h'; c'] for unit j, from the gates, tanh(c') and c:
+//   dc'_j/dh   = a_i W_hi[j, :] + a_f W_hf[j, :] + a_g W_hg[j, :]
+//   dc'_j/dc_j = f                                (no other column of c)
+//   dh'_j/dh   = a_o W_ho[j, :] + k dc'_j/dh
+//   dh'_j/dc_j = k f
+// with a_i = g i (1 - i), a_f = c f (1 - f), a_g = i (1 - g^2), a_o = tanh(c') o (1 - o),
+// k = o (1 - tanh(c')^2).
+template <typename T>
+DYNAMO_HD void lstm_jacobian_coefficients(T i, T f, T g, T o, T tc, T c_prev, T& a_i, T& a_f, T& a_g, T& a_o,
+                                          T& k) {
+  a_i = g * i * (T(1) - i);
+  a_f = c_prev * f * (T(1) - f);
+  a_g = i * (T(1) - g * g);
+  a_o = tc * o * (T(1) - o);
+  k = o * (T(1) - tc * tc);
+}
+
+// ---------------------------------------------------------------------------
+// Fixed-point residuals F(z) = cell(z) - z, one unit at a time (the Newton solvers of
 // newton_fixed_points, CPU and CUDA), from the input side gi and the recurrent side
-// gh = W_hh z + b_hh (blocks r, u, n for the GRU, each D long). Returns F_j and stores
-// what the Jacobian needs: tanh coef[j] = 1 - h_j^2; GRU coef[j], coef[D + j],
-// coef[2D + j], coef[3D + j] = r, u, n, ghn.
+// gh = W_hh h + b_hh (G blocks of H rows each).
+// ---------------------------------------------------------------------------
+
+// Unit j of the tanh or GRU cell (state z = h, H = D). Returns F_j and stores what the
+// Jacobian needs: tanh coef[j] = 1 - h_j^2; GRU coef[j], coef[D + j], coef[2D + j],
+// coef[3D + j] = r, u, n, ghn.
 template <typename T>
 DYNAMO_HD T fixed_point_residual_unit(bool gru, const T* gi, const T* gh, const T* z, int64_t j, int64_t D, T* coef) {
   T h;
@@ -215,6 +258,58 @@ DYNAMO_HD T fixed_point_residual_unit(bool gru, const T* gi, const T* gh, const 
     coef[3 * D + j] = gh[2 * D + j];
   }
   return h - z[j];
+}
+
+// Unit j of the LSTM cell (state z = [h; c], D = 2H). Writes F[j] = h'_j - h_j and
+// F[H + j] = c'_j - c_j, returns F[j]^2 + F[H + j]^2, and stores coef[j], coef[H + j],
+// coef[2H + j], coef[3H + j], coef[4H + j] = i, f, g, o, tanh(c'_j).
+template <typename T>
+DYNAMO_HD T lstm_fixed_point_residual_unit(const T* gi, const T* gh, const T* z, int64_t j, int64_t H, T* coef,
+                                           T* F) {
+  T i, f, g, o, c, tc, h;
+  lstm_cell_forward(gi[j] + gh[j], gi[H + j] + gh[H + j], gi[2 * H + j] + gh[2 * H + j],
+                    gi[3 * H + j] + gh[3 * H + j], z[H + j], i, f, g, o, c, tc, h);
+  coef[j] = i;
+  coef[H + j] = f;
+  coef[2 * H + j] = g;
+  coef[3 * H + j] = o;
+  coef[4 * H + j] = tc;
+  F[j] = h - z[j];
+  F[H + j] = c - z[H + j];
+  return F[j] * F[j] + F[H + j] * F[H + j];
+}
+
+// Row r of dcell/dz of any cell in one form, for the CUDA solver's entry-by-entry
+// Jacobian (state size D, H hidden units, G gate blocks; u = r mod H):
+//   dcell_r/dz_a = sum_g jc[g] W_hh[g H + u, a]   (a < H)
+//                + extra                          (a = extra_col)
+// tanh: jc = (1 - h^2), extra 0; GRU: jc = (a_r, a_u, a_n), extra = u at column r;
+// LSTM: rows of h: jc = k (a_i, a_f, a_g) + (0, 0, 0, a_o), extra = k f at column H + r;
+// rows of c: jc = (a_i, a_f, a_g, 0), extra = f at column r. coef as stored above.
+template <typename T>
+DYNAMO_HD int jacobian_row(int kind_gates, const T* coef, const T* z, int64_t r, int64_t H, T* jc, T& extra) {
+  if (kind_gates == 1) {
+    jc[0] = coef[r];
+    extra = T(0);
+    return static_cast<int>(r);
+  }
+  if (kind_gates == 3) {
+    gru_jacobian_coefficients(coef[r], coef[H + r], coef[2 * H + r], coef[3 * H + r], z[r], jc[0], jc[1], jc[2],
+                              extra);
+    return static_cast<int>(r);
+  }
+  const int64_t u = r < H ? r : r - H;
+  T a_i, a_f, a_g, a_o, k;
+  const T f = coef[H + u];
+  lstm_jacobian_coefficients(coef[u], f, coef[2 * H + u], coef[3 * H + u], coef[4 * H + u], z[H + u], a_i, a_f, a_g,
+                             a_o, k);
+  const T s = r < H ? k : T(1);
+  jc[0] = s * a_i;
+  jc[1] = s * a_f;
+  jc[2] = s * a_g;
+  jc[3] = r < H ? a_o : T(0);
+  extra = s * f;
+  return static_cast<int>(H + u);
 }
 
 }  // namespace cell

@@ -19,9 +19,13 @@ from torch import Tensor, nn
 from . import ops, reference
 from ._checks import check_positive_float, check_positive_int, check_tensor
 from .average import resolve_ids
-from .meta import MetaRNN
+from .meta import EmbeddedModel, MetaRNN
 
-SUPPORTED = "MetaRNN, torch.nn.RNN (tanh, 1 layer), torch.nn.GRU (1 layer), torch.nn.RNNCell (tanh), torch.nn.GRUCell"
+SUPPORTED = ("MetaRNN, torch.nn.RNN (tanh, 1 layer), torch.nn.GRU (1 layer), torch.nn.LSTM (1 layer, no projection), "
+             "torch.nn.RNNCell (tanh), torch.nn.GRUCell, torch.nn.LSTMCell, or a module holding exactly one of "
+             "these (a BaseRNN, a user's RNN with its readout)")
+_LAYERS = (nn.RNN, nn.GRU, nn.LSTM)
+_CELLS = (nn.RNNCell, nn.GRUCell, nn.LSTMCell)
 
 
 @dataclass
@@ -36,8 +40,13 @@ class CellWeights:
     cond: Tensor  # [G*D]
 
     @property
-    def state_size(self) -> int:
+    def hidden_size(self) -> int:
         return int(self.w_hh.shape[1])
+
+    @property
+    def state_size(self) -> int:
+        """D: the hidden size H, or 2H for the LSTM's state [h; c]."""
+        return reference.state_size(self.cell, self.hidden_size)
 
     @property
     def input_size(self) -> int:
@@ -51,9 +60,14 @@ class CellWeights:
 def cell_weights(model: nn.Module, theta: Optional[Tensor] = None, dtype=torch.float64) -> CellWeights:
     """The cell of ``model`` as plain tensors (``theta`` [m] required for a MetaRNN).
 
+    ``model`` may also be a module that holds exactly one supported recurrent
+    module among its children (``BaseRNN``, or a user's network of an RNN
+    and a readout): its cell is used. LSTM states are [h; c] (D = 2H), in
+    the order ``BaseRNN.record`` stores them.
+
     Raises:
-        ValueError: unsupported modules (LSTM, multi-layer, ReLU RNNs) or a
-            MetaRNN without theta.
+        ValueError: unsupported modules (multi-layer, bidirectional, projected
+            LSTMs, ReLU RNNs) or a MetaRNN without theta.
     """
     def t(p):
         return p.detach().to(dtype)
@@ -63,17 +77,24 @@ def cell_weights(model: nn.Module, theta: Optional[Tensor] = None, dtype=torch.f
             raise ValueError("argument 'theta' (or 'model_id') is required for a MetaRNN")
         cond = model.cond_map(theta.to(model.theta.dtype).reshape(1, -1))[0]
         return CellWeights(model.cell, t(model.w_ih), t(model.w_hh), t(model.b_ih), t(model.b_hh), t(cond))
-    if isinstance(model, (nn.RNN, nn.GRU)):
+    if not isinstance(model, _LAYERS + _CELLS):
+        inner = [m for m in model.children() if isinstance(m, _LAYERS + _CELLS + (MetaRNN,))]
+        if len(inner) != 1:
+            raise ValueError(f"argument 'model' must be one of: {SUPPORTED}; got {type(model).__name__}"
+                             + (f" holding {len(inner)} recurrent modules" if inner else ""))
+        return cell_weights(inner[0], theta, dtype)
+    if isinstance(model, _LAYERS):
         if model.num_layers != 1 or model.bidirectional:
             raise ValueError(f"argument 'model' must have one layer and one direction, got {model}")
+        if getattr(model, "proj_size", 0):
+            raise ValueError(f"argument 'model' must be an LSTM without projection (proj_size=0), got {model}")
         names = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
-    elif isinstance(model, (nn.RNNCell, nn.GRUCell)):
-        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
     else:
-        raise ValueError(f"argument 'model' must be one of: {SUPPORTED}; got {type(model).__name__}")
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
     if isinstance(model, (nn.RNN, nn.RNNCell)) and model.nonlinearity != "tanh":
         raise ValueError(f"argument 'model' must use nonlinearity='tanh', got {model.nonlinearity!r}")
-    cell = "gru" if isinstance(model, (nn.GRU, nn.GRUCell)) else "tanh"
+    cell = ("gru" if isinstance(model, (nn.GRU, nn.GRUCell)) else
+            "lstm" if isinstance(model, (nn.LSTM, nn.LSTMCell)) else "tanh")
     w_ih, w_hh = getattr(model, names[0]), getattr(model, names[1])
     zeros = torch.zeros(w_hh.shape[0], dtype=dtype)
     b_ih = getattr(model, names[2], None)
@@ -183,15 +204,19 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
 
     Args:
         model: a MetaRNN (with ``theta`` [m] or ``model_id``), or a plain
-            torch.nn.RNN / GRU / RNNCell / GRUCell (zero conditioning).
+            torch.nn.RNN / GRU / LSTM / RNNCell / GRUCell / LSTMCell (zero
+            conditioning), or a module holding one of them (``BaseRNN``), or
+            an ``EmbeddedModel`` of a MetaRNN (``de.average``; its theta).
+            LSTM states are z = [h; c], D = 2H.
         inputs: constant input x* ([I] or [K, I]; default zeros).
         initial_states: [K, D] starting states; else ``n_inits`` states drawn
             from ``trajectories`` [B, T, D] (hidden states of the network), else
             uniform in [-1, 1]^D; ``noise`` adds Gaussian jitter.
         tol: convergence on ||F||_inf (float64 throughout); max_iter: cap.
         dedup_tol: states closer than this are one point.
-        outlier_max_abs: drop points with any |z_i| above this (tanh and GRU
-            states lie in [-1, 1]); None keeps all.
+        outlier_max_abs: drop points with any |h_i| above this (tanh, GRU
+            and LSTM hidden states lie in [-1, 1]; an LSTM's cell state c is
+            unbounded and not tested); None keeps all.
         slow_q: non-converged candidates with q = 0.5 ||F||^2 below this are
             reported as ``slow_points``.
         min_progress: a candidate whose ||F||_2 fell by less than this
@@ -215,6 +240,8 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
     check_positive_float(noise, "noise", allow_zero=True)
     if not check_positive_float(min_progress, "min_progress", allow_zero=True) < 1:
         raise ValueError(f"argument 'min_progress' must be in [0, 1), got {min_progress!r}")
+    if isinstance(model, EmbeddedModel) and isinstance(model.meta, MetaRNN):  # e.g. from de.average
+        model, theta = model.meta, (model.theta if theta is None and model_id is None else theta)
     meta = model if isinstance(model, MetaRNN) else None
     if meta is not None and model_id is not None:
         theta = meta.theta.detach()[resolve_ids(meta, [model_id], "model_id")[0]]
@@ -249,7 +276,7 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
     everything = FixedPoints(z, x, res, q, iters, conv, jac, weights, meta)
     finite = torch.isfinite(z).all(-1)
     if outlier_max_abs is not None:
-        finite &= z.abs().amax(-1) <= outlier_max_abs + 1e-9
+        finite &= z[:, :weights.hidden_size].abs().amax(-1) <= outlier_max_abs + 1e-9
     fixed = everything.select(conv & finite).deduplicate(dedup_tol)
     slow = everything.select(~conv & finite & (q < slow_q)).deduplicate(dedup_tol)
     fixed.slow_points = slow

@@ -148,14 +148,17 @@ def newton_fixed_points(
     improve, or whose ||F||_2 fell by less than the fraction ``min_progress``
     over its last 5 iterations, stops early: it is creeping towards a slow
     point (a local minimum of q = ||F||^2 / 2 above zero), not converging to a
-    fixed point, where Newton's convergence is quadratic. Cells and weights as in ``meta_rnn_sequence`` (the fixed
+    fixed point, where Newton's convergence is quadratic. Cells as in ``meta_rnn_sequence`` (the fixed
     points of the meta-model at an embedding, Cotler et al. arXiv:2302.14078;
-    fixed-point analysis after Sussillo & Barak 2013).
+    fixed-point analysis after Sussillo & Barak 2013), and the LSTM of the
+    base models (PyTorch gate order i, f, g, o; state z = [h; c]:
+    c' = f c + i g, h' = o tanh(c'); ``reference.lstm_cell``).
 
     Args:
-        z0: [K, D] float32/float64 initial states.
-        x: [K, I] constant inputs; cond: [K, G*D] conditioning biases.
-        w_ih [G*D, I], w_hh [G*D, D], b_ih, b_hh [G*D]; cell: "tanh" or "gru".
+        z0: [K, D] float32/float64 initial states (D = H, or 2H for "lstm").
+        x: [K, I] constant inputs; cond: [K, G*H] conditioning biases.
+        w_ih [G*H, I], w_hh [G*H, H], b_ih, b_hh [G*H] with G = 1 (tanh),
+            3 (GRU), 4 (LSTM); cell: "tanh", "gru" or "lstm".
         tol: convergence threshold on ||F||_inf; max_iter: iteration cap.
         return_jacobian: also return dcell/dz at the solutions.
         min_progress: the stall test's fraction in [0, 1); 0 runs every
@@ -171,7 +174,7 @@ def newton_fixed_points(
         RuntimeError: shapes, dtypes or devices that do not match, tol <= 0,
             max_iter < 1, min_progress outside [0, 1) (the message names the
             argument).
-        NotImplementedError: a cell other than "tanh" and "gru".
+        NotImplementedError: a cell other than "tanh", "gru" and "lstm".
     """
     return _OPS.newton_fixed_points.default(z0, x, cond, w_ih, w_hh, b_ih, b_hh, cell, float(tol), int(max_iter),
                                             bool(return_jacobian), float(min_progress))

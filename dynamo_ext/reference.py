@@ -11,16 +11,21 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-CELLS = ("tanh", "gru")
+CELLS = ("tanh", "gru")  # the meta-model's cells (meta_rnn_sequence)
+FIXED_POINT_CELLS = ("tanh", "gru", "lstm")  # every base model's cell (newton_fixed_points)
 
 
 def gate_count(cell: str) -> int:
-    """Number of gate blocks G in the weights of a cell: 1 for tanh, 3 for GRU."""
-    if cell == "tanh":
-        return 1
-    if cell == "gru":
-        return 3
-    raise ValueError(f"argument 'cell' must be one of {CELLS}, got {cell!r}")
+    """Number of gate blocks G in the weights of a cell: 1 for tanh, 3 for GRU, 4 for LSTM."""
+    counts = {"tanh": 1, "gru": 3, "lstm": 4}
+    if cell not in counts:
+        raise ValueError(f"argument 'cell' must be one of {FIXED_POINT_CELLS}, got {cell!r}")
+    return counts[cell]
+
+
+def state_size(cell: str, hidden_size: int) -> int:
+    """State size D of a cell with ``hidden_size`` units: H, or 2H for the LSTM ([h; c])."""
+    return 2 * hidden_size if gate_count(cell) == 4 else hidden_size
 
 
 def tanh_cell(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
@@ -46,6 +51,21 @@ def gru_cell(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
     u = torch.sigmoid(xz + hz)
     n = torch.tanh(xn + r * hn)
     return (1 - u) * n + u * h
+
+
+def lstm_cell(x_proj: Tensor, z: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
+    """One LSTM step in PyTorch's gate convention (i, f, g, o blocks) on the state z = [h; c].
+
+    x_proj [B, 4H] holds W_x x_t + b_ih + cond; z [B, 2H]; w_hh [4H, H]. Returns [h'; c'] with
+        i, f, o = sigmoid(.), g = tanh(.) of x_proj + W_hh h + b_hh,
+        c' = f * c + i * g,  h' = o * tanh(c')
+    (the base models' LSTM; torch.nn.LSTMCell computes the same).
+    """
+    H = w_hh.shape[1]
+    h, c = z[..., :H], z[..., H:]
+    pi, pf, pg, po = (x_proj + h @ w_hh.T + b_hh).chunk(4, dim=-1)
+    c_new = torch.sigmoid(pf) * c + torch.sigmoid(pi) * torch.tanh(pg)
+    return torch.cat([torch.sigmoid(po) * torch.tanh(c_new), c_new], dim=-1)
 
 
 def meta_rnn_sequence(
@@ -84,10 +104,11 @@ def meta_rnn_sequence(
 
 
 def cell_step(z: Tensor, x_proj: Tensor, w_hh: Tensor, b_hh: Tensor, cell: str) -> Tensor:
-    """One step of the cell with a fixed input side x_proj = W_ih x + b_ih + cond."""
-    step = {"tanh": tanh_cell, "gru": gru_cell}.get(cell)
+    """One step of the cell ("tanh", "gru" or "lstm", z = [h; c] for the LSTM) with a fixed
+    input side x_proj = W_ih x + b_ih + cond."""
+    step = {"tanh": tanh_cell, "gru": gru_cell, "lstm": lstm_cell}.get(cell)
     if step is None:
-        raise ValueError(f"argument 'cell' must be one of {CELLS}, got {cell!r}")
+        raise ValueError(f"argument 'cell' must be one of {FIXED_POINT_CELLS}, got {cell!r}")
     return step(x_proj, z, w_hh, b_hh)
 
 

@@ -8,17 +8,23 @@ from dynamo_ext.fixed_points import find_fixed_points
 from dynamo_ext.tasks import flipflop_batch
 
 
+CELLS = ["tanh", "gru", "lstm"]
+
+
 def random_system(cell, K=48, I=2, D=12, scale=1.5, seed=0):
+    """A random cell with K candidates; D is the state size (the LSTM's [h; c]: H = D // 2 units)."""
     g = torch.Generator().manual_seed(seed)
     G = reference.gate_count(cell)
+    H = D // 2 if cell == "lstm" else D
+    D = reference.state_size(cell, H)
     dt = torch.float64
     return (torch.rand(K, D, generator=g, dtype=dt) * 2 - 1, torch.randn(K, I, generator=g, dtype=dt) * 0.3,
-            (torch.randn(1, G * D, generator=g, dtype=dt) * 0.2).expand(K, -1).contiguous(),
-            torch.randn(G * D, I, generator=g, dtype=dt), torch.randn(G * D, D, generator=g, dtype=dt) * scale / D ** 0.5,
-            torch.randn(G * D, generator=g, dtype=dt) * 0.1, torch.randn(G * D, generator=g, dtype=dt) * 0.1)
+            (torch.randn(1, G * H, generator=g, dtype=dt) * 0.2).expand(K, -1).contiguous(),
+            torch.randn(G * H, I, generator=g, dtype=dt), torch.randn(G * H, H, generator=g, dtype=dt) * scale / H ** 0.5,
+            torch.randn(G * H, generator=g, dtype=dt) * 0.1, torch.randn(G * H, generator=g, dtype=dt) * 0.1)
 
 
-@pytest.mark.parametrize("cell", ["tanh", "gru"])
+@pytest.mark.parametrize("cell", CELLS)
 def test_op_matches_reference_and_solves_the_fixed_point_equation(cell):
     args = random_system(cell)
     z, res, it, conv, J = ops.newton_fixed_points(*args, cell=cell, tol=1e-10, max_iter=60)
@@ -46,7 +52,7 @@ def test_op_matches_reference_and_solves_the_fixed_point_equation(cell):
     assert int(it.max()) <= 60
 
 
-@pytest.mark.parametrize("cell", ["tanh", "gru"])
+@pytest.mark.parametrize("cell", CELLS)
 def test_min_progress_stops_candidates_that_creep_towards_slow_points(cell):
     args = random_system(cell, K=64, scale=2.5, seed=1)
     z0, x, cond, w_ih, w_hh, b_ih, b_hh = args
@@ -76,9 +82,9 @@ def test_min_progress_stops_candidates_that_creep_towards_slow_points(cell):
         find_fixed_points(torch.nn.RNNCell(2, 3), min_progress=-0.1)
 
 
-@pytest.mark.parametrize("cell", ["tanh", "gru"])
+@pytest.mark.parametrize("cell", CELLS)
 def test_opcheck(cell):
-    args = random_system(cell, K=6, D=5)
+    args = random_system(cell, K=6, D=6)
     torch.library.opcheck(torch.ops.dynamo_ext.newton_fixed_points.default, (*args, cell, 1e-10, 30, True, 0.01))
     f32 = tuple(a.float() for a in args)
     torch.library.opcheck(torch.ops.dynamo_ext.newton_fixed_points.default, (*f32, cell, 1e-5, 30, False, 0.0))
@@ -86,7 +92,7 @@ def test_opcheck(cell):
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("cell", ["tanh", "gru"])
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("D", [12, 40, 300])  # D = 300 in float64: the system matrix in global memory
 def test_cuda_solves_what_the_cpu_solves(cell, D):
     args = random_system(cell, K=24, D=D, scale=1.2)
@@ -114,9 +120,10 @@ def test_cuda_solves_what_the_cpu_solves(cell, D):
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_opcheck():
-    args = [a.cuda() for a in random_system("gru", K=6, D=5)]
-    torch.library.opcheck(torch.ops.dynamo_ext.newton_fixed_points.default, (*args, "gru", 1e-10, 30, True, 0.01))
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_cuda_opcheck(cell):
+    args = [a.cuda() for a in random_system(cell, K=6, D=6)]
+    torch.library.opcheck(torch.ops.dynamo_ext.newton_fixed_points.default, (*args, cell, 1e-10, 30, True, 0.01))
 
 
 @pytest.mark.cuda
@@ -191,9 +198,86 @@ def test_meta_model_fixed_points_and_base_coordinates(tiny_fit):
         find_fixed_points(meta)
 
 
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_analytic_jacobian_matches_autograd_at_random_states(cell, dtype):
+    """The op's dcell/dz (csrc/cell_math.h) against autograd of the reference cell, away from fixed points."""
+    args = tuple(a.to(dtype) for a in random_system(cell, K=16, D=10, scale=2.0, seed=4))
+    z0, x, cond, w_ih, w_hh, b_ih, b_hh = args
+    # a tolerance above every residual: no step is taken, the Jacobian is the one at z0
+    z, _, it, conv, J = ops.newton_fixed_points(*args, cell=cell, tol=1e3, max_iter=1)
+    assert torch.equal(z, z0) and int(it.max()) == 0 and bool(conv.all())
+    x_proj = x @ w_ih.T + b_ih + cond
+    auto = torch.func.vmap(torch.func.jacrev(
+        lambda v, xp: reference.cell_step(v.unsqueeze(0), xp.unsqueeze(0), w_hh, b_hh, cell)[0]))(z0, x_proj)
+    tol = {torch.float32: 2e-6, torch.float64: 1e-13}[dtype]
+    torch.testing.assert_close(J, auto, rtol=tol, atol=tol)
+    assert float(auto.abs().amax()) > 0.1  # not a trivial Jacobian
+
+
+def test_lstm_cell_reference_is_torch_lstm_cell(rng):
+    cell = torch.nn.LSTMCell(3, 5).double()
+    x = torch.randn(7, 3, dtype=torch.float64, generator=rng)
+    h, c = torch.randn(7, 5, dtype=torch.float64, generator=rng), torch.randn(7, 5, dtype=torch.float64, generator=rng)
+    h1, c1 = cell(x, (h, c))
+    x_proj = x @ cell.weight_ih.T + cell.bias_ih
+    out = reference.cell_step(torch.cat([h, c], -1), x_proj, cell.weight_hh, cell.bias_hh, "lstm")
+    torch.testing.assert_close(out, torch.cat([h1, c1], -1).detach())
+
+
+@pytest.mark.parametrize("make", [lambda: torch.nn.LSTM(2, 8), lambda: torch.nn.LSTMCell(2, 8),
+                                  lambda: de.zoo.BaseRNN("lstm", 2, 8, 3)])
+def test_lstm_fixed_points_satisfy_torch_lstm(make):
+    torch.manual_seed(1)
+    model = make().double()
+    x_star = torch.tensor([0.4, -0.3], dtype=torch.float64)
+    fps = find_fixed_points(model, inputs=x_star, n_inits=64, noise=0.0)
+    assert len(fps) >= 1 and fps.states.shape[1] == 16
+    lstm = model.rnn if isinstance(model, de.zoo.BaseRNN) else model
+    w = (lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0) if isinstance(
+        lstm, torch.nn.LSTM) else (lstm.weight_ih, lstm.weight_hh, lstm.bias_ih, lstm.bias_hh)
+    cell = torch.nn.LSTMCell(2, 8).double()
+    with torch.no_grad():
+        for p, q in zip((cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh), w):
+            p.copy_(q)
+        h, c = fps.states[:, :8], fps.states[:, 8:]
+        h1, c1 = cell(x_star.expand(len(fps), -1), (h, c))
+    torch.testing.assert_close(torch.cat([h1, c1], -1), fps.states, rtol=0, atol=1e-9)
+    assert fps.jacobians.shape == (len(fps), 16, 16)
+
+
+def test_fixed_points_of_a_users_network_and_of_an_averaged_model(tiny_fit):
+    """A module holding one RNN (a user's GRU with its readout) and the operable network of de.average."""
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.GRU(2, 6, batch_first=True)
+            self.readout = torch.nn.Linear(6, 2)
+
+    torch.manual_seed(0)
+    net = Net()
+    a = find_fixed_points(net, n_inits=32)
+    b = find_fixed_points(net.rnn, n_inits=32)
+    assert len(a) == len(b) >= 1 and torch.equal(a.states, b.states)
+    meta = tiny_fit.meta
+    avg = de.average(meta, [0, 1])
+    via_avg = find_fixed_points(avg, n_inits=32)
+    direct = find_fixed_points(meta, theta=avg.theta, n_inits=32)
+    assert len(via_avg) == len(direct) and torch.equal(via_avg.states, direct.states)
+    with pytest.raises(ValueError, match="holding 2 recurrent modules"):
+        find_fixed_points(torch.nn.Sequential(torch.nn.GRU(2, 3), torch.nn.GRU(3, 3)))
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match="argument 'model'"):
-        find_fixed_points(torch.nn.LSTM(2, 4))
+        find_fixed_points(torch.nn.Linear(2, 4))
+    with pytest.raises(ValueError, match="proj_size=0"):
+        find_fixed_points(torch.nn.LSTM(2, 4, proj_size=2))
+    with pytest.raises(RuntimeError, match="'z0' must be \\[K, 2H\\]"):
+        args = random_system("lstm", K=2, D=6)
+        ops.newton_fixed_points(args[0][:, :5], *args[1:], cell="lstm")
+    with pytest.raises(NotImplementedError, match="'tanh', 'gru' or 'lstm'"):
+        ops.newton_fixed_points(*random_system("tanh", K=2, D=3), cell="relu")
     with pytest.raises(ValueError, match="nonlinearity='tanh'"):
         find_fixed_points(torch.nn.RNN(2, 4, nonlinearity="relu"))
     rnn = torch.nn.RNN(2, 4)

@@ -13,8 +13,20 @@ CellKind parse_cell(c10::string_view cell) {
                               std::string(cell), "'");
 }
 
+CellKind parse_fixed_point_cell(c10::string_view cell) {
+  if (cell == "tanh") return CellKind::Tanh;
+  if (cell == "gru") return CellKind::Gru;
+  if (cell == "lstm") return CellKind::Lstm;
+  TORCH_CHECK_NOT_IMPLEMENTED(false, "newton_fixed_points: argument 'cell' must be 'tanh', 'gru' or 'lstm', got '",
+                              std::string(cell), "'");
+}
+
 int64_t gate_count(CellKind kind) {
-  return kind == CellKind::Gru ? 3 : 1;
+  return kind == CellKind::Lstm ? 4 : kind == CellKind::Gru ? 3 : 1;
+}
+
+int64_t state_size(CellKind kind, int64_t hidden) {
+  return kind == CellKind::Lstm ? 2 * hidden : hidden;
 }
 
 int64_t workspace_width(CellKind kind, int64_t D) {

@@ -38,10 +38,17 @@
 namespace dynamo_ext {
 namespace ops {
 
-enum class CellKind { Tanh, Gru };
+// Lstm: newton_fixed_points only (the base models' cell; the meta-model's cells are tanh and GRU)
+enum class CellKind { Tanh, Gru, Lstm };
 
+// meta_rnn_sequence's cells: "tanh" or "gru"
 CellKind parse_cell(c10::string_view cell);
+// newton_fixed_points' cells: "tanh", "gru" or "lstm"
+CellKind parse_fixed_point_cell(c10::string_view cell);
+// gate blocks G of the weights: 1, 3, 4
 int64_t gate_count(CellKind kind);
+// state size D of H hidden units: H, or 2H for the LSTM's [h; c]
+int64_t state_size(CellKind kind, int64_t hidden);
 int64_t workspace_width(CellKind kind, int64_t D);
 
 void check_forward_inputs(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& cond,

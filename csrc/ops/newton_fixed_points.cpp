@@ -30,18 +30,22 @@ void check_arg(const at::Tensor& t, const char* name, std::initializer_list<int6
 void check_newton_inputs(const at::Tensor& z0, const at::Tensor& x, const at::Tensor& cond, const at::Tensor& w_ih,
                          const at::Tensor& w_hh, const at::Tensor& b_ih, const at::Tensor& b_hh,
                          c10::string_view cell, double tol, int64_t max_iter, double min_progress) {
-  const CellKind kind = parse_cell(cell);
+  const CellKind kind = parse_fixed_point_cell(cell);
   TORCH_CHECK(z0.dim() == 2, "newton_fixed_points: argument 'z0' must be [K, D], got shape ", shape_str(z0));
   TORCH_CHECK(z0.scalar_type() == at::kFloat || z0.scalar_type() == at::kDouble,
               "newton_fixed_points: argument 'z0' must be float32 or float64, got ", z0.scalar_type());
   TORCH_CHECK(x.dim() == 2, "newton_fixed_points: argument 'x' must be [K, I], got shape ", shape_str(x));
-  TORCH_CHECK(w_hh.dim() == 2, "newton_fixed_points: argument 'w_hh' must be [G*D, D], got shape ",
+  TORCH_CHECK(w_hh.dim() == 2, "newton_fixed_points: argument 'w_hh' must be [G*H, H], got shape ",
               shape_str(w_hh));
-  const int64_t K = z0.size(0), D = z0.size(1), I = x.size(1), GD = gate_count(kind) * D;
+  // H hidden units: the state is [h] (D = H), or [h; c] for the LSTM (D = 2H)
+  const int64_t K = z0.size(0), D = z0.size(1), I = x.size(1), H = kind == CellKind::Lstm ? D / 2 : D;
+  const int64_t GD = gate_count(kind) * H;
+  TORCH_CHECK(state_size(kind, H) == D, "newton_fixed_points: argument 'z0' must be [K, 2H] ([h; c]) for the LSTM "
+              "cell, got shape ", shape_str(z0));
   check_arg(x, "x", {K, I}, z0);
   check_arg(cond, "cond", {K, GD}, z0);
   check_arg(w_ih, "w_ih", {GD, I}, z0);
-  check_arg(w_hh, "w_hh", {GD, D}, z0);
+  check_arg(w_hh, "w_hh", {GD, H}, z0);
   check_arg(b_ih, "b_ih", {GD}, z0);
   check_arg(b_hh, "b_hh", {GD}, z0);
   TORCH_CHECK(tol > 0, "newton_fixed_points: argument 'tol' must be > 0, got ", tol);

@@ -5,8 +5,9 @@
 //                       Tensor b_hh, str cell, float tol, int max_iter, bool return_jacobian,
 //                       float min_progress)
 //     -> (Tensor z, Tensor residual, Tensor iterations, Tensor converged, Tensor jacobian)
-//   z0 [K, D] initial states, x [K, I] constant inputs, cond [K, G*D] conditioning biases,
-//   weights as in meta_rnn_sequence. For each candidate k it solves F(z) = cell(z, x_k) - z = 0:
+//   z0 [K, D] initial states, x [K, I] constant inputs, cond [K, G*H] conditioning biases,
+//   w_ih [G*H, I], w_hh [G*H, H], b_ih, b_hh [G*H]; cell "tanh" (G = 1, D = H), "gru"
+//   (G = 3, D = H) or "lstm" (G = 4, gate order i, f, g, o, state [h; c], D = 2H). For each candidate k it solves F(z) = cell(z, x_k) - z = 0:
 //   a Newton step (LU with partial pivoting) on (J - I) dz = -F where the system is well
 //   conditioned and the step, or its half, quarter or eighth, lowers ||F||, else
 //   Levenberg-Marquardt steps

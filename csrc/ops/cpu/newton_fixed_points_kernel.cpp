@@ -25,9 +25,10 @@ namespace {
 template <typename T>
 struct CellSystem {
   CellKind kind;
-  int64_t D;
-  const T* w_hh;  // [G*D, D]
-  const T* b_hh;  // [G*D]
+  int64_t D;      // state size
+  int64_t H;      // hidden units: D, or D / 2 for the LSTM's [h; c]
+  const T* w_hh;  // [G*H, H]
+  const T* b_hh;  // [G*H]
 };
 
 // Per-candidate scratch, reused across the candidates of one thread.
@@ -40,25 +41,27 @@ struct Scratch {
         coef_trial(4 * D), rhs(D), panel(linalg::kPanel * D), piv(D) {}
 };
 
-// F = cell(z) - z; coef holds what the Jacobian needs (tanh: 1 - h^2; GRU: r, u, n, ghn).
-// Returns ||F||_2^2.
+// F = cell(z) - z; coef holds what the Jacobian needs (tanh: 1 - h^2; GRU: r, u, n, ghn;
+// LSTM: i, f, g, o, tanh(c')). Returns ||F||_2^2.
 template <typename T>
 DYNAMO_INLINE T evaluate(const CellSystem<T>& sys, const T* gi, const T* z, T* gh, T* F, T* coef) {
-  const int64_t D = sys.D, GD = gate_count(sys.kind) * D;
-  for (int64_t i = 0; i < GD; ++i) {
-    const T* row = sys.w_hh + i * D;
+  const int64_t D = sys.D, H = sys.H, GD = gate_count(sys.kind) * H;
+  for (int64_t i = 0; i < GD; ++i) {  // gh = W_hh h + b_hh (h = z[0:H])
+    const T* row = sys.w_hh + i * H;
     T s = 0;
     DYNAMO_SIMD_SUM(s)
-    for (int64_t j = 0; j < D; ++j) s += row[j] * z[j];
+    for (int64_t j = 0; j < H; ++j) s += row[j] * z[j];
     gh[i] = sys.b_hh[i] + s;
   }
   T sq = 0;
-  // two loops, so that each is vectorised for its cell
+  // one loop per cell, so that each is vectorised for its cell
   if (sys.kind == CellKind::Tanh) {
     for (int64_t j = 0; j < D; ++j) {
       F[j] = cell::fixed_point_residual_unit(false, gi, gh, z, j, D, coef);
       sq += F[j] * F[j];
     }
+  } else if (sys.kind == CellKind::Lstm) {
+    for (int64_t j = 0; j < H; ++j) sq += cell::lstm_fixed_point_residual_unit(gi, gh, z, j, H, coef, F);
   } else {
     for (int64_t j = 0; j < D; ++j) {
       F[j] = cell::fixed_point_residual_unit(true, gi, gh, z, j, D, coef);
@@ -68,10 +71,39 @@ DYNAMO_INLINE T evaluate(const CellSystem<T>& sys, const T* gi, const T* z, T* g
   return sq;
 }
 
+// J = dcell/dz at z of the LSTM (row-major D x D, D = 2H): rows j and H + j of unit j
+// (csrc/cell_math.h, lstm_jacobian_coefficients).
+template <typename T>
+DYNAMO_INLINE void lstm_step_jacobian(const CellSystem<T>& sys, const T* z, const T* coef, T* J) {
+  const int64_t D = sys.D, H = sys.H;
+  for (int64_t j = 0; j < H; ++j) {
+    T a_i, a_f, a_g, a_o, k;
+    const T f = coef[H + j];
+    cell::lstm_jacobian_coefficients(coef[j], f, coef[2 * H + j], coef[3 * H + j], coef[4 * H + j], z[H + j], a_i,
+                                     a_f, a_g, a_o, k);
+    const T* wi = sys.w_hh + j * H;
+    const T* wf = sys.w_hh + (H + j) * H;
+    const T* wg = sys.w_hh + (2 * H + j) * H;
+    const T* wo = sys.w_hh + (3 * H + j) * H;
+    T* rh = J + j * D;
+    T* rc = J + (H + j) * D;
+    for (int64_t a = 0; a < H; ++a) {
+      const T dc = a_i * wi[a] + a_f * wf[a] + a_g * wg[a];
+      rc[a] = dc;
+      rh[a] = a_o * wo[a] + k * dc;
+    }
+    std::fill(rh + H, rh + D, T(0));
+    std::fill(rc + H, rc + D, T(0));
+    rh[H + j] = k * f;
+    rc[H + j] = f;
+  }
+}
+
 // J = dcell/dz at z (row-major D x D).
 template <typename T>
 DYNAMO_INLINE void step_jacobian(const CellSystem<T>& sys, const T* z, const T* coef, T* J) {
   const int64_t D = sys.D;
+  if (sys.kind == CellKind::Lstm) return lstm_step_jacobian(sys, z, coef, J);
   for (int64_t j = 0; j < D; ++j) {
     T* row = J + j * D;
     if (sys.kind == CellKind::Tanh) {
@@ -183,8 +215,9 @@ NewtonResult newton_cpu(const at::Tensor& z0, const at::Tensor& x, const at::Ten
                         c10::string_view cell, double tol, int64_t max_iter, bool return_jacobian,
                         double min_progress) {
   check_newton_inputs(z0, x, cond, w_ih, w_hh_in, b_ih, b_hh_in, cell, tol, max_iter, min_progress);
-  const CellKind kind = parse_cell(cell);
-  const int64_t K = z0.size(0), D = z0.size(1), GD = gate_count(kind) * D;
+  const CellKind kind = parse_fixed_point_cell(cell);
+  const int64_t K = z0.size(0), D = z0.size(1), H = kind == CellKind::Lstm ? D / 2 : D;
+  const int64_t GD = gate_count(kind) * H;
   // constant input side of every candidate: W_ih x + b_ih + cond
   const at::Tensor gi = at::addmm(b_ih, x, w_ih.t()).add_(cond).contiguous();
   const at::Tensor w_hh = w_hh_in.contiguous();
@@ -194,7 +227,7 @@ NewtonResult newton_cpu(const at::Tensor& z0, const at::Tensor& x, const at::Ten
   at::Tensor iterations = at::empty({K}, z0.options().dtype(at::kLong));
   at::Tensor jac = at::empty({K, return_jacobian ? D : 0, return_jacobian ? D : 0}, z0.options());
   AT_DISPATCH_FLOATING_TYPES(z0.scalar_type(), "newton_fixed_points_cpu", [&] {
-    const CellSystem<scalar_t> sys{kind, D, w_hh.const_data_ptr<scalar_t>(), b_hh.const_data_ptr<scalar_t>()};
+    const CellSystem<scalar_t> sys{kind, D, H, w_hh.const_data_ptr<scalar_t>(), b_hh.const_data_ptr<scalar_t>()};
     const scalar_t* gi_p = gi.const_data_ptr<scalar_t>();
     scalar_t* z_p = z.mutable_data_ptr<scalar_t>();
     scalar_t* res_p = residual.mutable_data_ptr<scalar_t>();

@@ -99,10 +99,11 @@ __device__ int block_min_int(int v, int* red) {
 
 template <typename T>
 struct System {
-  bool gru;
-  int D;
-  const T* __restrict__ w_hh;  // [G*D, D]
-  const T* __restrict__ b_hh;  // [G*D]
+  int G;  // gate blocks: 1 tanh, 3 GRU, 4 LSTM
+  int D;  // state size
+  int H;  // hidden units: D, or D / 2 for the LSTM's [h; c]
+  const T* __restrict__ w_hh;  // [G*H, H]
+  const T* __restrict__ b_hh;  // [G*H]
 };
 
 // Shared-memory vectors of one candidate (and A when it lives there).
@@ -114,8 +115,8 @@ struct Work {
 
 template <typename T>
 __host__ __device__ inline size_t vector_elements(int D, int G) {
-  // z, F, F_trial, z_trial, dz, rhs, jtj_diag; coef, coef_trial, jc (4D each); gh (G*D); red
-  return size_t(7) * D + size_t(12) * D + size_t(G) * D + 32;
+  // z, F, F_trial, z_trial, dz, rhs, jtj_diag; coef, coef_trial (4D each); jc (5D); gh (at most G*D); red
+  return size_t(7) * D + size_t(13) * D + size_t(G) * D + 32;
 }
 
 template <typename T>
@@ -124,58 +125,66 @@ inline size_t shared_bytes(int D, int G, bool matrix_in_shared) {
   return elems * sizeof(T) + (size_t(D) + 32) * sizeof(int);
 }
 
-// F = cell(z) - z, coef as on the CPU (tanh: 1 - h^2; GRU: r, u, n, ghn); returns ||F||_2^2.
+// F = cell(z) - z, coef as on the CPU (tanh: 1 - h^2; GRU: r, u, n, ghn; LSTM: i, f, g, o,
+// tanh(c')); returns ||F||_2^2.
 template <typename T>
 __device__ T evaluate(const System<T>& sys, const T* __restrict__ gi, const T* z, T* gh, T* F, T* coef, T* red) {
-  const int D = sys.D, GD = (sys.gru ? 3 : 1) * D;
+  const int D = sys.D, H = sys.H, GD = sys.G * H;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   __syncthreads();  // z may have just been written
-  for (int row = warp; row < GD; row += kWarps) {  // one warp per row of W_hh
-    const T* w = sys.w_hh + size_t(row) * D;
+  for (int row = warp; row < GD; row += kWarps) {  // one warp per row of W_hh (gh = W_hh h + b_hh)
+    const T* w = sys.w_hh + size_t(row) * H;
     T s = 0;
-    for (int j = lane; j < D; j += 32) s += w[j] * z[j];
+    for (int j = lane; j < H; j += 32) s += w[j] * z[j];
     s = warp_sum(s);
     if (lane == 0) gh[row] = sys.b_hh[row] + s;
   }
   __syncthreads();
   T sq = 0;
-  for (int j = threadIdx.x; j < D; j += kThreads) {
-    F[j] = cell::fixed_point_residual_unit(sys.gru, gi, gh, z, j, D, coef);
-    sq += F[j] * F[j];
+  if (sys.G == 4) {
+    for (int j = threadIdx.x; j < H; j += kThreads) sq += cell::lstm_fixed_point_residual_unit(gi, gh, z, j, H, coef, F);
+  } else {
+    for (int j = threadIdx.x; j < D; j += kThreads) {
+      F[j] = cell::fixed_point_residual_unit(sys.G == 3, gi, gh, z, j, D, coef);
+      sq += F[j] * F[j];
+    }
   }
   return block_sum(sq, red);
 }
 
-// Per-row Jacobian coefficients at z: dF_i/dz_a = sum_g jc[g*D+i] W_g[i][a] + delta_ia (jc[3D+i] - 1)
-// (tanh: jc[i] = 1 - h_i^2 and the diagonal term is -1).
+// Per-row Jacobian coefficients at z (cell::jacobian_row): row i of dcell/dz is
+// sum_g jc[g*D+i] W_hh[g*H + i mod H][:H] plus jc[4D+i] at column extra_col(i).
 template <typename T>
 __device__ void jacobian_coefficients(const System<T>& sys, const T* z, const T* coef, T* jc) {
   const int D = sys.D;
+  __syncthreads();  // coef may have just been written
   for (int i = threadIdx.x; i < D; i += kThreads) {
-    if (!sys.gru) {
-      jc[i] = coef[i];
-      jc[3 * D + i] = T(0);
-    } else {
-      T a_r, a_u, a_n, diag;
-      cell::gru_jacobian_coefficients(coef[i], coef[D + i], coef[2 * D + i], coef[3 * D + i], z[i], a_r, a_u, a_n,
-                                      diag);
-      jc[i] = a_r;
-      jc[D + i] = a_u;
-      jc[2 * D + i] = a_n;
-      jc[3 * D + i] = diag;
-    }
+    T row[4] = {T(0), T(0), T(0), T(0)};
+    T extra;
+    cell::jacobian_row(sys.G, coef, z, i, sys.H, row, extra);
+    for (int g = 0; g < 4; ++g) jc[g * D + i] = row[g];
+    jc[4 * D + i] = extra;
   }
   __syncthreads();
+}
+
+// column of row i's extra entry (the GRU's u, the LSTM's dc'/dc term)
+template <typename T>
+__device__ __forceinline__ int extra_column(const System<T>& sys, int i) {
+  return sys.G == 4 && i < sys.H ? sys.H + i : i;
 }
 
 // dF_i/dz_a
 template <typename T>
 __device__ __forceinline__ T jacobian_entry(const System<T>& sys, const T* jc, int i, int a) {
-  const int D = sys.D;
+  const int D = sys.D, H = sys.H;
+  const int u = i < H ? i : i - H;
   const T* w = sys.w_hh;
-  T v = jc[i] * w[size_t(i) * D + a];
-  if (sys.gru) v += jc[D + i] * w[size_t(D + i) * D + a] + jc[2 * D + i] * w[size_t(2 * D + i) * D + a];
-  if (i == a) v += jc[3 * D + i] - T(1);
+  T v = 0;
+  if (a < H)
+    for (int g = 0; g < sys.G; ++g) v += jc[g * D + i] * w[size_t(g * H + u) * H + a];
+  if (a == extra_column(sys, i)) v += jc[4 * D + i];
+  if (i == a) v -= T(1);
   return v;
 }
 
@@ -311,7 +320,7 @@ __global__ void __launch_bounds__(kThreads)
                   T* __restrict__ global_A, bool matrix_in_shared, T tol, int64_t max_iter,
                   T min_progress) {
   extern __shared__ unsigned char smem_raw[];
-  const int D = sys.D, GD = (sys.gru ? 3 : 1) * D;
+  const int D = sys.D, GD = sys.G * sys.H;
   const int64_t cand = blockIdx.x;
   T* base = reinterpret_cast<T*>(smem_raw);
   Work<T> w;
@@ -331,7 +340,7 @@ __global__ void __launch_bounds__(kThreads)
   w.jtj_diag = take(D);
   w.coef = take(4 * D);
   w.coef_trial = take(4 * D);
-  w.jc = take(4 * D);
+  w.jc = take(5 * D);
   w.gh = take(GD);
   w.red = take(32);
   w.piv = reinterpret_cast<int*>(base + off);
@@ -448,8 +457,8 @@ NewtonResult newton_cuda(const at::Tensor& z0, const at::Tensor& x, const at::Te
                          double min_progress) {
   check_newton_inputs(z0, x, cond, w_ih, w_hh_in, b_ih, b_hh_in, cell, tol, max_iter, min_progress);
   const c10::cuda::CUDAGuard guard(z0.device());
-  const CellKind kind = parse_cell(cell);
-  const int64_t K = z0.size(0), D = z0.size(1);
+  const CellKind kind = parse_fixed_point_cell(cell);
+  const int64_t K = z0.size(0), D = z0.size(1), H = kind == CellKind::Lstm ? D / 2 : D;
   const int G = static_cast<int>(gate_count(kind));
   TORCH_CHECK(D <= 8192, "newton_fixed_points: argument 'z0' must have D <= 8192 on CUDA, got D = ", D);
   const at::Tensor gi = at::addmm(b_ih, x, w_ih.t()).add_(cond).contiguous();
@@ -472,7 +481,7 @@ NewtonResult newton_cuda(const at::Tensor& z0, const at::Tensor& x, const at::Te
     at::Tensor workspace = in_shared ? at::Tensor() : at::empty({K, D, D}, z0.options());
     auto kernel = newton_kernel<scalar_t>;
     C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
-    const System<scalar_t> sys{kind == CellKind::Gru, static_cast<int>(D), w_hh.const_data_ptr<scalar_t>(),
+    const System<scalar_t> sys{G, static_cast<int>(D), static_cast<int>(H), w_hh.const_data_ptr<scalar_t>(),
                                b_hh.const_data_ptr<scalar_t>()};
     kernel<<<static_cast<unsigned int>(K), kThreads, bytes, at::cuda::getCurrentCUDAStream()>>>(
         sys, gi.const_data_ptr<scalar_t>(), z_in.const_data_ptr<scalar_t>(), z.mutable_data_ptr<scalar_t>(),
