@@ -15,8 +15,11 @@
   same way and scored against the task and architecture labels, their
   distance matrices, and adapt against training from scratch on 1, 5 and 20
   labels per class (dynamo_ext.adapt);
-- fixed_points (RNNs only): per model, the meta-model's fixed points at theta_n for zero
-  input, started from its trajectories on test inputs (counts by type).
+- fidelity (RNNs only; dynamo_ext.fidelity): per model, the fixed points of base model n
+  and of the meta-model at theta_n at zero input side by side (counts by number of
+  unstable directions, stable points matched through A_n, leading eigenvalue moduli)
+  and, for pulse tasks, memory over long silences and long sequences;
+- fixed_points (RNNs only): the meta-model's side of that, per model (counts by type).
 
 CNN populations (dynamo_ext.cnn) get the same sections: their "hidden
 states" are the pooled layer activations and "architecture" is the activation.
@@ -33,19 +36,21 @@ from .average import average
 from .baselines import OutputEnsemble, distance_matrices, naive_weight_average
 from .cluster import cluster, compare_measures, embedding_distances
 from .evaluate import emulation
-from .fixed_points import find_fixed_points
+from .fidelity import fidelity
 from .meta import MetaModel, MetaRNN
 from .zoo import Population, evaluate
 
 
 def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: bool = True,
-            labels_per_class: Optional[Sequence[int]] = (1, 5, 20)) -> Dict:
+            labels_per_class: Optional[Sequence[int]] = (1, 5, 20), fidelity_inits: int = 256) -> Dict:
     """Compute the metrics of ``metrics.json`` (see the module docstring).
 
     Args:
         baselines: compute the "baselines" section (distance matrices of
             every measure, their clustering scores, few-label comparison).
         labels_per_class: the few-label comparison's sizes (None: skip it).
+        fidelity_inits: fixed-point starts per model, for the base and for
+            the meta-model each (the fidelity section).
 
     Raises:
         ValueError: if the meta-model was not fitted to this population
@@ -70,8 +75,11 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
         metrics["baselines"] = baseline_section(meta, population, seed=seed, labels_per_class=labels_per_class)
     metrics["embedding"] = {mid: row for mid, row in zip(meta.model_ids, meta.theta.detach().tolist())}
     if isinstance(meta, MetaRNN):  # a CNN's layer-to-layer map has no fixed points to report
-        metrics["fixed_points"] = fixed_point_summary(meta, population, seed=seed)
-    metrics["timing_s"] = {"analyze": round(time.perf_counter() - t0, 2)}
+        t1 = time.perf_counter()
+        metrics["fidelity"] = fidelity(meta, population, n_inits=fidelity_inits, seed=seed)
+        metrics["fixed_points"] = fixed_point_summary(metrics["fidelity"])
+        metrics["timing_s"] = {"fidelity": round(time.perf_counter() - t1, 2)}
+    metrics["timing_s"] = {"analyze": round(time.perf_counter() - t0, 2), **metrics.get("timing_s", {})}
     return metrics
 
 
@@ -122,16 +130,12 @@ def baseline_section(meta: MetaModel, population: Population, seed: int = 0,
     return section
 
 
-def fixed_point_summary(meta: MetaRNN, population: Population, n_probe: int = 64, n_inits: int = 64,
-                        seed: int = 0) -> list:
-    """Per model: fixed points of the meta-model at theta_n for zero input, by type."""
-    x = population.task.x_test[:n_probe].to(meta.theta.dtype)
+def fixed_point_summary(fidelity_rows: list) -> list:
+    """Per model: the meta-model's fixed points at theta_n (zero input), by type, from the fidelity rows."""
     rows = []
-    for n, mid in enumerate(population.ids):
-        with torch.no_grad():
-            trajectories = meta(x, n)[0]
-        fps = find_fixed_points(meta, trajectories=trajectories, n_inits=n_inits, noise=0.01, model_id=n,
-                                seed=seed)
-        rows.append({"id": mid, "n_fixed_points": len(fps), "n_stable": int(fps.is_stable.sum()),
-                     "n_unstable": int((~fps.is_stable).sum()), "n_slow_points": len(fps.slow_points)})
+    for r in fidelity_rows:
+        m = r.get("meta")
+        if m is not None:
+            rows.append({"id": r["id"], "n_fixed_points": m["n_fixed_points"], "n_stable": m["n_stable"],
+                         "n_unstable": m["n_fixed_points"] - m["n_stable"], "n_slow_points": m["n_slow_points"]})
     return rows

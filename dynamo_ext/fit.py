@@ -58,6 +58,9 @@ class FitConfig:
     refine_steps: int = 0  # after fitting: steps of refine_embeddings (0: none)
     refine_sequences: int = 64
     refine_lr: float = 1e-2
+    # zero-input steps appended to every probe sequence of a Population of RNNs before it is recorded
+    # (the base models relax onto their attractors while recorded); 0: the task's inputs only
+    relax_steps: int = 0
 
     def validate(self) -> "FitConfig":
         check_positive_int(self.state_size, "state_size")
@@ -80,6 +83,7 @@ class FitConfig:
         check_positive_int(self.checkpoint_every, "checkpoint_every", minimum=0)
         check_positive_int(self.refine_sequences, "refine_sequences")
         check_positive_float(self.refine_lr, "refine_lr")
+        check_positive_int(self.relax_steps, "relax_steps", minimum=0)
         return self
 
 
@@ -244,7 +248,7 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
     family, layer_channels = population.family, population.layer_channels
     if isinstance(population, Population):
         ids, state_sizes = population.ids, [m.state_size for m in population.members]
-        rec = population.record(max_sequences=config.max_sequences, models=held)
+        rec = population.record(x=relaxing_probes(population, config), models=held)
         x = rec.x
         targets = Targets(rec, dtype, models=held)
         n_outputs = rec.outputs.shape[-1]
@@ -290,6 +294,17 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
     if out is not None and is_main_process():
         save_meta(meta, out, history=result.history, fit_config=asdict(config))
     return result
+
+
+def relaxing_probes(population: Population, config: FitConfig) -> Tensor:
+    """The probe inputs of a fit [S, T + relax_steps, I]: the task's first ``max_sequences`` training
+    inputs, each followed by ``relax_steps`` steps of zero input (RNN populations only)."""
+    x = population.task.x_train
+    if config.max_sequences is not None:
+        x = x[:config.max_sequences]
+    if config.relax_steps and population.family == "rnn":
+        x = torch.cat([x, x.new_zeros(x.shape[0], config.relax_steps, x.shape[2])], dim=1)
+    return x
 
 
 def make_optimizer(params, lr: float) -> torch.optim.Adam:

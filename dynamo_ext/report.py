@@ -9,7 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from . import _io  # noqa: E402
+from . import _io
+from .fidelity import fidelity_table  # noqa: E402
 
 ARCH_COLOURS = {"rnn": "tab:blue", "gru": "tab:orange", "lstm": "tab:green",  # RNNs; CNNs by activation:
                 "relu": "tab:red", "tanh": "tab:purple", "gelu": "tab:brown"}
@@ -186,6 +187,22 @@ def _baseline_markdown(metrics: Dict) -> List[str]:
     return md
 
 
+FIDELITY_NOTE = (
+    "Base model n and the meta-model at theta_n, same rule for both: fixed points at zero input from the same "
+    "number of starts, by number of unstable directions; stable points matched one to one through A_n "
+    "(linear_sum_assignment), the largest matched distance over the median distance between the base's stable "
+    "points; leading |eigenvalue| of dcell/dz of matched pairs. Memory (pulse tasks): task accuracy on fresh "
+    "sequences of one probe length of pulses then 10 probe lengths of zero input (silent steps scored), and on "
+    "pulse sequences 10 probe lengths long.")
+
+
+def _fidelity_markdown(rows: List[Dict]) -> List[str]:
+    table = fidelity_table(rows)
+    cols = list(dict.fromkeys(k for r in table for k in r))
+    return ["## Dynamical fidelity: the meta-model's attractors and memory beside each base model's", "",
+            FIDELITY_NOTE, "", _table(table, cols), ""]
+
+
 def write_report(metrics: Dict, folder: Path, history: Optional[Dict] = None) -> List[Path]:
     """Write metrics.json, report.md, report.html and the figures (embedding.png, loss.png with a
     history, distances.png and few_labels.png with a baselines section) into ``folder``."""
@@ -239,6 +256,8 @@ def write_report(metrics: Dict, folder: Path, history: Optional[Dict] = None) ->
         md += ["## Fixed points of the meta-model (zero input, at each theta_n)", "",
                _table(metrics["fixed_points"], ["id", "n_fixed_points", "n_stable", "n_unstable", "n_slow_points"]),
                ""]
+    if metrics.get("fidelity"):
+        md += _fidelity_markdown(metrics["fidelity"])
     if history:
         md += ["## Fitting", "", "![loss](loss.png)", ""]
     md += ["## Timing (s)", "", _table([metrics.get("timing_s", {})], list(metrics.get("timing_s", {}))), ""]

@@ -12,7 +12,8 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from . import _io
-from .report import _by_task, _fmt, _model_order, ari_table, baseline_verdicts
+from .fidelity import fidelity_table
+from .report import FIDELITY_NOTE, _by_task, _fmt, _model_order, ari_table, baseline_verdicts
 
 
 def _html_table(rows: List[Dict], cols: List[str]) -> str:
@@ -121,6 +122,10 @@ def write_html(metrics: Dict, path: Path) -> Path:
         parts += ["<h2>Reparameterization check</h2><p>Fraction of function-preserving copies (hidden units "
                   "permuted and/or sign-flipped) whose nearest neighbour is their original.</p>",
                   _html_table(b["reparameterization"]["rows"], ["measure", "copies", "nearest_is_original"])]
+    if metrics.get("fidelity"):
+        table = fidelity_table(metrics["fidelity"])
+        parts += ["<h2>Dynamical fidelity</h2>", f"<p>{html.escape(FIDELITY_NOTE)}</p>",
+                  _html_table(table, list(dict.fromkeys(k for r in table for k in r)))]
     parts += ["<h2>Averaging</h2>",
               _html_table([{**r, "members": len(r["members"])} for r in metrics["averaging"]],
                           ["label", "members", "member_mean_accuracy", "averaged_accuracy",
