@@ -65,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--resume", action="store_true", help="continue from --out's checkpoint if there is one")
     f.add_argument("--refine-steps", type=int, default=0, help="then polish theta_n and A_n with phi frozen "
                    "(fit.refine_embeddings)")
+    f.add_argument("--relax-steps", type=int, default=None, help="zero-input steps after each probe sequence "
+                   "(default: one probe length for real outputs, 0 for classes)")
 
     a = sub.add_parser("analyze", help="emulation, averaging and clustering report of a fitted meta-model")
     a.add_argument("population", help="population folder")
@@ -240,7 +242,7 @@ def _fit(args, progress: bool) -> None:
         res = fit(population, cell=args.cell, backend=args.backend, state_size=args.state_size,
                   embedding_dim=args.embedding_dim, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                   max_sequences=args.max_sequences, seed=args.seed, dtype=args.dtype, device=device,
-                  refine_steps=args.refine_steps, checkpoint_every=args.checkpoint_every, resume=args.resume,
+                  refine_steps=args.refine_steps, relax_steps=args.relax_steps, checkpoint_every=args.checkpoint_every, resume=args.resume,
                   out=args.out, progress=progress, distributed=args.distributed)
         main_process = is_main_process()
         if args.distributed:

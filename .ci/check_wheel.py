@@ -1,0 +1,13 @@
+"""A built wheel holds the compiled extension and the package, and nothing of the source tree."""
+import sys
+import zipfile
+
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+ext = [n for n in names if n.startswith("dynamo_ext/_C") and n.endswith(".so")]
+assert len(ext) == 1, f"the wheel must hold dynamo_ext/_C*.so once, got {ext}"
+assert "dynamo_ext/ops.py" in names and "dynamo_ext/cli.py" in names, "the wheel lacks the Python package"
+stray = [n for n in names if not (n.startswith("dynamo_ext/") or n.split("/")[0].endswith(".dist-info"))]
+assert not stray, f"the wheel holds paths outside the package: {stray[:10]}"
+sources = [n for n in names if n.endswith((".cpp", ".cu", ".h", ".o"))]
+assert not sources, f"the wheel holds build sources or objects: {sources[:10]}"
+print(f"{sys.argv[1]}: {len(names)} files, extension {ext[0]}, no source-tree paths")

@@ -1,0 +1,77 @@
+// The CUDA backends' device code (csrc/ops/cuda/*_device.cuh) and host drivers, compiled for
+// the host over the emulation of emulate_cuda.h, on CPU tensors: what the CUDA kernels
+// compute, to compare with the CPU op (tests/test_cuda_emulation.py).
+#include <torch/extension.h>
+
+#include "emulate_cuda.h"
+
+#include "ops/cuda/meta_rnn_sequence_device.cuh"
+#include "ops/cuda/newton_fixed_points_device.cuh"
+
+namespace {
+
+using namespace dynamo_ext::ops;
+
+// block barriers passed by the launches since the last reset (the tests check that the
+// emulation ran the kernels' barriers, not a shortcut)
+int64_t g_barriers = 0;
+
+struct EmulatedLaunch {
+  template <class... Params, class... Args>
+  static void run(void (*kernel)(Params...), unsigned int blocks, int threads, size_t shared_bytes, Args... args) {
+    g_barriers += dynamo_emu::launch(kernel, dynamo_emu::dim3(blocks), dynamo_emu::dim3(threads), shared_bytes,
+                                     args...);
+  }
+};
+
+using Backend = meta_rnn_device::PointwiseBackend<EmulatedLaunch>;
+
+std::vector<at::Tensor> meta_rnn_sequence(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& cond,
+                                          const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& b_ih,
+                                          const at::Tensor& b_hh, const std::string& cell, bool save_workspace) {
+  auto [h, ws] = sequence_forward<Backend>(x, h0, cond, w_ih, w_hh, b_ih, b_hh, cell, save_workspace);
+  return {h, ws};
+}
+
+std::vector<at::Tensor> meta_rnn_sequence_backward(const at::Tensor& grad_h, const at::Tensor& x,
+                                                   const at::Tensor& h0, const at::Tensor& h_all,
+                                                   const at::Tensor& workspace, const at::Tensor& w_ih,
+                                                   const at::Tensor& w_hh, const std::string& cell,
+                                                   bool need_grad_x) {
+  auto [a, b, c, d, e, f, g] =
+      sequence_backward<Backend>(grad_h, x, h0, h_all, workspace, w_ih, w_hh, cell, need_grad_x);
+  return {a, b, c, d, e, f, g};
+}
+
+std::vector<at::Tensor> newton_fixed_points(const at::Tensor& z0, const at::Tensor& x, const at::Tensor& cond,
+                                            const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& b_ih,
+                                            const at::Tensor& b_hh, const std::string& cell, double tol,
+                                            int64_t max_iter, bool return_jacobian, double min_progress,
+                                            int64_t smem_limit) {
+  auto [z, res, it, conv, jac] = newton_device::newton_driver<EmulatedLaunch>(
+      z0, x, cond, w_ih, w_hh, b_ih, b_hh, cell, tol, max_iter, return_jacobian, min_progress,
+      static_cast<size_t>(smem_limit));
+  return {z, res, it, conv, jac};
+}
+
+// dynamic shared memory of one newton block (bytes), with or without its D x D matrix
+int64_t shared_bytes(int64_t D, int64_t G, bool matrix_in_shared, bool float64) {
+  return static_cast<int64_t>(float64 ? newton_device::shared_bytes<double>(D, G, matrix_in_shared)
+                                      : newton_device::shared_bytes<float>(D, G, matrix_in_shared));
+}
+
+int64_t barriers() {
+  const int64_t n = g_barriers;
+  g_barriers = 0;
+  return n;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("meta_rnn_sequence", &meta_rnn_sequence);
+  m.def("meta_rnn_sequence_backward", &meta_rnn_sequence_backward);
+  m.def("newton_fixed_points", &newton_fixed_points);
+  m.def("shared_bytes", &shared_bytes);
+  m.def("barriers", &barriers, "block barriers passed since the last call");
+}
