@@ -14,11 +14,15 @@ import time
 from pathlib import Path
 from typing import Dict
 
+import torch
+
 from . import _io
 from ._checks import check_choice
 from .analysis import analyze
+from .fidelity import topology
 from .fit import fit
-from .report import write_report
+from .fixed_points import embedding_path, scan
+from .report import plot_attractors, plot_bifurcation, write_report
 from .reparameterize import reparameterization_check
 from .tasks import PULSE_TASKS
 from .zoo import TrainConfig, train_population
@@ -41,6 +45,41 @@ CNN_QUICK = {"family": "cnn1d", "archs": ("relu", "tanh", "gelu"), "n_seeds": 2,
              "epochs": 30, "fit_steps": 3000}
 PULSE_QUICK = {"tasks": PULSE_TASKS, "archs": ("rnn", "gru", "lstm"), "n_seeds": 2, "hidden_sizes": (32,),
                "epochs": 80, "fit_steps": 2000, "reparam_steps": 2000}
+
+
+def pulse_dynamics(meta, pop, out: Path, seed: int = 0, steps: int = 11) -> Dict:
+    """The pulse demo's pictures of the dynamics: per architecture, the stable fixed points of its
+    first flip-flop model and of the meta-model at its theta_n in the base model's principal
+    components (attractors_<arch>.png); the scan of the meta-model's fixed points on the line from
+    the first flip-flop GRU's theta to the first integration GRU's (scan.png), and where along it
+    the stable points first drop below their number at the start."""
+    out.mkdir(parents=True, exist_ok=True)
+    figures = []
+    for arch in dict.fromkeys(m.arch for m in pop.members):
+        n = next((i for i, m in enumerate(pop.members) if m.arch == arch and m.task == "flipflop"), None)
+        if n is None:
+            continue
+        top = topology(meta, pop, n, seed=seed, return_points=True)
+        if "points" not in top:
+            continue
+        name = f"attractors_{arch}.png"
+        plot_attractors(top["points"], out / name, f"{pop.members[n].id}: {top['base']['n_stable']} stable (base), "
+                        f"{top['meta']['n_stable']} (meta-model at theta_n)")
+        figures.append({"id": pop.members[n].id, "file": name})
+    ids = {task: next((m.id for m in pop.members if m.task == task and m.arch == "gru"), None)
+           for task in ("flipflop", "integrate")}
+    section = {"attractor_figures": figures}
+    if None not in ids.values():
+        thetas = embedding_path(meta, ids["flipflop"], ids["integrate"], steps=steps)
+        x = pop.task.x_test[:32]
+        probe = torch.cat([x, torch.zeros_like(x)], dim=1).to(meta.theta.dtype)
+        result = scan(meta, thetas, probe_x=probe, n_inits=128, seed=seed)
+        rows = result.table()
+        lost = next((r["index"] for r in rows if r["n_stable"] < rows[0]["n_stable"]), None)
+        plot_bifurcation(result, out / "scan.png", f"Fixed points from {ids['flipflop']} to {ids['integrate']}")
+        section["scan"] = {"start": ids["flipflop"], "end": ids["integrate"], "rows": rows,
+                           "attractors_lost_at": lost, "file": "scan.png"}
+    return section
 
 
 def run_demo(out="dynamo-demo", quick: bool = False, seed: int = 0, progress: bool = True,
@@ -74,6 +113,9 @@ def run_demo(out="dynamo-demo", quick: bool = False, seed: int = 0, progress: bo
     metrics = analyze(result.meta, pop, seed=seed)
     metrics["timing_s"] = {**timing, **metrics["timing_s"]}
     if pulse:
+        t0 = time.perf_counter()
+        metrics.update(pulse_dynamics(result.meta, pop, out, seed=seed))
+        metrics["timing_s"]["attractor_figures_and_scan"] = round(time.perf_counter() - t0, 2)
         t0 = time.perf_counter()
         metrics["baselines"]["reparameterization"] = reparameterization_check(
             pop, {"steps": settings["reparam_steps"]}, seed=seed, progress=progress)

@@ -70,13 +70,17 @@ def _relaxing_probe(x: Tensor, x_star: Tensor) -> Tensor:
 
 
 def topology(meta: MetaRNN, population: Population, n: int, inputs: Optional[Tensor] = None,
-             n_inits: int = 256, n_probe: int = 64, noise: float = 0.01, seed: int = 0) -> Dict:
+             n_inits: int = 256, n_probe: int = 64, noise: float = 0.01, seed: int = 0,
+             return_points: bool = False) -> Dict:
     """Fixed points of base model ``n`` and of the meta-model at theta_n, side by side (module docstring).
 
     Args:
         inputs: the constant input x* [I] (default zeros).
         n_inits: starts for each of the two (drawn from its own trajectories).
         n_probe: probe sequences (the task's test inputs) for the trajectories.
+        return_points: also return "points": the base's stable h* [Pb, d_n], the meta-model's
+            stable points in base coordinates [Pm, d_n] and the base trajectories [B, 2T, d_n]
+            (tensors, for figures; not JSON).
 
     Returns:
         {"base": counts, "meta": counts, "n_matched", "max_matched_distance_rel",
@@ -97,13 +101,17 @@ def topology(meta: MetaRNN, population: Population, n: int, inputs: Optional[Ten
         return {"unsupported": str(exc)}
     fps = find_fixed_points(meta, inputs=x_star, trajectories=z, n_inits=n_inits, noise=noise, model_id=n, seed=seed)
     b_st, m_st = base.select(base.is_stable), fps.select(fps.is_stable)
-    match = match_stable_points(b_st.states, m_st.to_base(n))
+    m_in_base = m_st.to_base(n)
+    match = match_stable_points(b_st.states, m_in_base)
     b_lead = b_st.eigenvalues.abs()[:, 0] if len(b_st) else torch.zeros(0)
     m_lead = m_st.eigenvalues.abs()[:, 0] if len(m_st) else torch.zeros(0)
-    return {"base": counts_by_type(base), "meta": counts_by_type(fps), "n_matched": len(match["pairs"]),
-            "max_matched_distance_rel": match["max_distance_rel"],
-            "extra_meta_stable": max(0, len(m_st) - len(b_st)),
-            "leading_moduli": [[float(b_lead[i]), float(m_lead[j])] for i, j in match["pairs"]]}
+    out = {"base": counts_by_type(base), "meta": counts_by_type(fps), "n_matched": len(match["pairs"]),
+           "max_matched_distance_rel": match["max_distance_rel"],
+           "extra_meta_stable": max(0, len(m_st) - len(b_st)),
+           "leading_moduli": [[float(b_lead[i]), float(m_lead[j])] for i, j in match["pairs"]]}
+    if return_points:
+        out["points"] = {"base": b_st.states, "meta": m_in_base, "trajectories": h}
+    return out
 
 
 def memory_sequences(task: TaskData, n_seq: int, silence: int, horizon: int, seed: int):

@@ -258,6 +258,18 @@ def write_report(metrics: Dict, folder: Path, history: Optional[Dict] = None) ->
                ""]
     if metrics.get("fidelity"):
         md += _fidelity_markdown(metrics["fidelity"])
+    for fig in metrics.get("attractor_figures", []):
+        md += [f"![attractors of {fig['id']}]({fig['file']})", ""]
+    if metrics.get("scan"):
+        sc = metrics["scan"]
+        lost = sc["attractors_lost_at"]
+        md += [f"## Embedding scan from {sc['start']} to {sc['end']} (zero input)", "",
+               f"Stable fixed points of the meta-model on the straight line between the two embeddings "
+               f"({len(sc['rows'])} points). " + (f"Fewer stable points than at the start from scan point {lost} "
+                                                   f"(fraction {lost / (len(sc['rows']) - 1):.2f} of the way)."
+                                                   if lost is not None else "The count of stable points never drops."),
+               "", _table(sc["rows"], ["index", "n_stable", "n_saddle_1", "n_unstable_more", "n_slow_points"]), "",
+               f"![bifurcation]({sc['file']})", ""]
     if history:
         md += ["## Fitting", "", "![loss](loss.png)", ""]
     md += ["## Timing (s)", "", _table([metrics.get("timing_s", {})], list(metrics.get("timing_s", {}))), ""]
@@ -329,5 +341,32 @@ def plot_bifurcation(result, path: Path, title: str = "Fixed points along the em
     ax.set_xlabel("scan index (theta)")
     ax.set_ylabel("fixed point, PC 1")
     ax.set_title(title)
+    _save(fig, path)
+    return path
+
+
+def plot_attractors(points: Dict, path: Path, title: str) -> Path:
+    """Stable fixed points of a base model (black dots) and of the meta-model at its theta_n, mapped
+    through A_n (red crosses), on the first two principal components of the base model's
+    trajectories (grey; ``fidelity.topology(..., return_points=True)["points"]``)."""
+    import torch
+
+    traj = points["trajectories"].detach().double()
+    flat = traj.reshape(-1, traj.shape[-1])
+    mean = flat.mean(0)
+    basis = torch.linalg.svd(flat - mean, full_matrices=False)[2][:2].T
+    fig, ax = plt.subplots(figsize=(5, 4.6))
+    for t in traj[:12]:
+        p = (t - mean) @ basis
+        ax.plot(p[:, 0], p[:, 1], color="0.82", lw=0.5, zorder=1)
+    for key, style in (("base", dict(c="k", s=46, marker="o", label="base model")),
+                       ("meta", dict(c="tab:red", s=60, marker="x", label="meta-model at theta_n"))):
+        if len(points[key]):
+            p = (points[key].double() - mean) @ basis
+            ax.scatter(p[:, 0], p[:, 1], zorder=3, **style)
+    ax.set_xlabel("PC 1 (base hidden states)")
+    ax.set_ylabel("PC 2")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
     _save(fig, path)
     return path
