@@ -90,3 +90,55 @@ def read_metadata(path, what: str = "file") -> Dict[str, str]:
             return dict(f.metadata() or {})
     except (SafetensorError, OSError, ValueError) as exc:
         raise ValueError(f"{what} {str(path)!r} is corrupted: not a readable safetensors file ({exc})") from exc
+
+
+TASK_FIELDS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_task(folder, task) -> Dict[str, Any]:
+    """Store a user's TaskData as ``tasks/<name>.safetensors`` in ``folder`` (atomically); returns
+    the manifest entry (file, sha256 of the file, output_kind, n_outputs)."""
+    import re
+
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", task.name)
+    fname = f"tasks/{safe}.safetensors"
+    path = Path(folder) / fname
+    write_tensors(path, {k: getattr(task, k) for k in TASK_FIELDS}, metadata={"name": task.name})
+    return {"file": fname, "sha256": _sha256(path), "output_kind": task.output_kind, "n_outputs": task.n_outputs}
+
+
+def read_task(folder, name: str, entry: Dict[str, Any], config: Dict[str, Any]):
+    """The TaskData stored by ``write_task``; a missing file, or one whose contents do not match
+    the manifest's checksum, is refused (never replaced by other data)."""
+    from .tasks import TaskData
+
+    folder = Path(folder)
+    try:
+        path = (folder / entry["file"]).resolve()
+        digest, kind, n_outputs = entry["sha256"], entry["output_kind"], entry["n_outputs"]
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"population manifest in {str(folder)!r}: task data entry of {name!r} is corrupted "
+                         f"(missing {exc})") from exc
+    if folder.resolve() not in path.parents:
+        raise ValueError(f"population manifest in {str(folder)!r}: task data of {name!r} points outside the folder")
+    if not path.is_file():
+        raise ValueError(f"task data of {name!r} is missing: {str(path)!r} (the population was saved with it; "
+                         "copy the whole population folder)")
+    if _sha256(path) != digest:
+        raise ValueError(f"task data of {name!r} in {str(path)!r} does not match the manifest's checksum: "
+                         "the file was changed or replaced after the population was saved")
+    t = read_tensors(path, f"task data of {name!r}")
+    missing = [k for k in TASK_FIELDS if k not in t]
+    if missing:
+        raise ValueError(f"task data of {name!r} in {str(path)!r} lacks {missing}")
+    return TaskData(name, t["x_train"], t["y_train"], t["x_test"], t["y_test"], kind, n_outputs, dict(config))

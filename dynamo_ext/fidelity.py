@@ -137,7 +137,7 @@ def memory(meta: MetaRNN, population: Population, n: int, n_seq: int = 200, sile
          "long": the same over the whole long sequences, "steps": {"silence", "long"}}.
     """
     task = population.task_of(n)
-    if task.name not in PULSE_TASKS or task.output_kind != "real":
+    if not task.generated or task.name not in PULSE_TASKS:  # a user's task has no generator here
         return None
     check_positive_int(silence, "silence")
     check_positive_int(horizon, "horizon")

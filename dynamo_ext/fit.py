@@ -63,6 +63,8 @@ class FitConfig:
     # None: one probe length for tasks with outputs at every step (the pulse tasks), 0 for tasks
     # read at the last step (MNIST-1D, digits); 0: the task's inputs only
     relax_steps: Optional[int] = None
+    # standard deviation of Gaussian input noise during those steps (0: exact silence)
+    relax_noise: float = 0.0
 
     def validate(self) -> "FitConfig":
         check_positive_int(self.state_size, "state_size")
@@ -87,6 +89,7 @@ class FitConfig:
         check_positive_float(self.refine_lr, "refine_lr")
         if self.relax_steps is not None:
             check_positive_int(self.relax_steps, "relax_steps", minimum=0)
+        check_positive_float(self.relax_noise, "relax_noise", allow_zero=True)
         return self
 
 
@@ -320,7 +323,11 @@ def relaxing_probes(population: Population, config: FitConfig) -> Tensor:
         x = x[:config.max_sequences]
     steps = relax_steps(population, config)
     if steps:
-        x = torch.cat([x, x.new_zeros(x.shape[0], steps, x.shape[2])], dim=1)
+        tail = x.new_zeros(x.shape[0], steps, x.shape[2])
+        if config.relax_noise > 0:
+            g = torch.Generator().manual_seed(config.seed + 7919)
+            tail = config.relax_noise * torch.randn(tail.shape, generator=g, dtype=tail.dtype)
+        x = torch.cat([x, tail], dim=1)
     return x
 
 

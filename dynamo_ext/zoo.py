@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from . import _io
 from ._checks import check_choice, check_positive_float, check_positive_int, check_tensor
 from .cnn import ACTIVATIONS, FAMILIES, BaseCNN, RecordedCNN
-from .tasks import TaskData, accuracy, load_task
+from .tasks import TASKS, TaskData, accuracy, load_task
 
 ARCHS = ("rnn", "gru", "lstm")
 _RNN_CLASSES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
@@ -412,10 +412,14 @@ class Population:
                             "input_size": m.model.input_size, "train_config": m.train_config})
             if isinstance(m.model, BaseCNN):
                 entries[-1].update(family=m.model.family, seq_len=m.model.seq_len, depth=m.model.depth)
-        manifest = {"format": "dynamo_ext.population/1", "task": self.task.name, "task_config": self.task.config,
+        manifest = {"format": "dynamo_ext.population/2", "task": self.task.name, "task_config": self.task.config,
                     "models": entries}
         if self.is_multitask:
             manifest["tasks"] = {name: t.config for name, t in self.tasks.items()}
+        # a user's task data is stored beside the manifest (a generated task is made again from its settings)
+        stored = {name: _io.write_task(folder, t) for name, t in self.tasks.items() if not t.generated}
+        if stored:
+            manifest["task_data"] = stored
         _io.write_json(folder / MANIFEST, manifest)
         return folder
 
@@ -432,8 +436,18 @@ class Population:
             raise ValueError(f"population folder {str(folder)!r} does not exist")
         manifest = _io.read_json(folder / MANIFEST, "population manifest")
         try:
-            task = load_task(manifest["task"], **manifest.get("task_config", {}))
-            tasks = {name: load_task(name, **cfg) for name, cfg in manifest.get("tasks", {}).items()}
+            stored = manifest.get("task_data", {})
+
+            def task_named(name: str, cfg: Dict) -> TaskData:
+                if name in stored:  # a user's data, never replaced by a generated task of the same name
+                    return _io.read_task(folder, name, stored[name], cfg)
+                if name not in TASKS:
+                    raise ValueError(f"population manifest {str(folder / MANIFEST)!r} names task {name!r}, which "
+                                     f"is not a generated task ({', '.join(TASKS)}) and has no stored task data")
+                return load_task(name, **cfg)
+
+            task = task_named(manifest["task"], manifest.get("task_config", {}))
+            tasks = {name: task_named(name, cfg) for name, cfg in manifest.get("tasks", {}).items()}
             entries = manifest["models"]
         except (KeyError, TypeError) as exc:
             raise ValueError(f"population manifest {str(folder / MANIFEST)!r} is corrupted: missing {exc}") from exc

@@ -34,4 +34,10 @@ def test_gru_conditioning_enters_input_side_bias(rng):
 
 def test_unknown_cell():
     with pytest.raises(ValueError, match="cell"):
-        reference.gate_count("lstm")
+        reference.gate_count("relu")
+    # the LSTM is a base models' cell (fixed points), not one of the meta-model's
+    assert reference.gate_count("lstm") == 4 and reference.state_size("lstm", 5) == 10
+    x, h0 = torch.zeros(2, 1, 3), torch.zeros(1, 4)
+    with pytest.raises(ValueError, match="'cell' must be one of \\('tanh', 'gru'\\)"):
+        reference.meta_rnn_sequence(x, h0, torch.zeros(1, 16), torch.zeros(16, 3), torch.zeros(16, 4),
+                                    torch.zeros(16), torch.zeros(16), "lstm")

@@ -1,0 +1,120 @@
+"""A researcher's own data as a task: validated at construction, saved with the population,
+restored exactly, never replaced by a generated task of the same name (issue "your own networks")."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import dynamo_ext as de
+from dynamo_ext.tasks import TaskData
+from dynamo_ext.zoo import BaseRNN
+
+
+def integration_arrays(n=40, T=12, seed=0):
+    """A context-dependent integration task of the user's own, as NumPy arrays (float64)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, T, 3))
+    y = np.cumsum(x[..., :2], axis=1)[..., :1] * 0.1
+    return x, y
+
+
+def own_task(name="integrate"):
+    xtr, ytr = integration_arrays(40, seed=0)
+    xte, yte = integration_arrays(20, seed=1)
+    return TaskData.from_tensors(name, xtr, ytr, xte, yte)
+
+
+def test_from_tensors_takes_numpy_and_infers_the_kind():
+    task = own_task()
+    assert task.output_kind == "real" and task.n_outputs == 1 and not task.generated
+    assert task.x_train.dtype == torch.float32 and task.x_train.shape == (40, 12, 3)
+    labels = TaskData.from_tensors("mine", np.zeros((5, 4, 2)), np.array([0, 2, 1, 2, 0]), np.zeros((3, 4, 2)),
+                                   np.array([1, 1, 0]))
+    assert labels.output_kind == "classes" and labels.n_outputs == 3 and labels.y_train.dtype == torch.int64
+    assert "generated=False" in repr(labels) and "tensor" not in repr(labels)
+    assert de.load_task("flipflop", n_train=10, n_test=5).generated
+
+
+@pytest.mark.parametrize("change,match", [
+    (dict(x_train=np.zeros((40, 12))), "'x_train' must be \\[N, T, I\\]"),
+    (dict(y_train=np.zeros((40, 12))), "'y_train' must be \\[N, T, n_outputs\\] real targets"),
+    (dict(n_outputs=2), "'y_train' must be .* n_outputs=2"),
+    (dict(x_test=np.zeros((20, 12, 4))), "'x_test' must have the steps and inputs of x_train"),
+    (dict(y_train=np.full((40, 12, 1), np.nan)), "'y_train' must be finite, got 480 NaN/Inf"),
+    (dict(x_test=np.full((20, 12, 3), np.inf)), "'x_test' must be finite"),
+    (dict(x_train=[[1.0]]), "'x_train' must be a torch.Tensor or a NumPy array, got list"),
+    (dict(name=""), "'name' must be a non-empty string"),
+    (dict(output_kind="regression"), "'output_kind'"),
+])
+def test_bad_task_data_is_refused_naming_the_field(change, match):
+    xtr, ytr = integration_arrays(40, seed=0)
+    xte, yte = integration_arrays(20, seed=1)
+    fields = dict(name="mine", x_train=xtr, y_train=ytr, x_test=xte, y_test=yte, output_kind="real", n_outputs=1)
+    fields.update(change)
+    with pytest.raises(ValueError, match=match):
+        TaskData(**fields)
+
+
+def test_class_labels_out_of_range_are_refused():
+    with pytest.raises(ValueError, match="'y_test' must hold labels in \\[0, 3\\)"):
+        TaskData("mine", np.zeros((2, 3, 1)), np.array([0, 2]), np.zeros((2, 3, 1)), np.array([1, 3]), "classes", 3)
+
+
+def test_a_population_on_own_data_saves_and_loads_it_never_the_builtin_one(tmp_path):
+    task = own_task("integrate")  # named like a generated task on purpose
+    torch.manual_seed(0)
+    models = [BaseRNN("gru", 3, 6, 1), BaseRNN("rnn", 3, 5, 1)]
+    pop = de.Population.from_modules(models, task, ids=["g", "r"])
+    pop.save(tmp_path / "pop")
+    manifest = json.loads((tmp_path / "pop" / "manifest.json").read_text())
+    assert set(manifest["task_data"]) == {"integrate"}
+    back = de.Population.load(tmp_path / "pop")
+    for k in ("x_train", "y_train", "x_test", "y_test"):
+        assert torch.equal(getattr(back.task, k), getattr(task, k)), k
+    assert back.task.output_kind == "real" and not back.task.generated
+    # the whole pipeline runs on it: fit, analyze (no generator: no memory rows)
+    res = de.fit(back, steps=5, batch_size=8, state_size=8, progress=False)
+    from dynamo_ext.analysis import analyze
+
+    m = analyze(res.meta, back, baselines=False, fidelity_inits=16)
+    assert [r["id"] for r in m["fidelity"]] == ["g", "r"] and all(r["memory"] is None for r in m["fidelity"])
+    # a changed or missing data file is refused, never replaced
+    data = tmp_path / "pop" / manifest["task_data"]["integrate"]["file"]
+    raw = bytearray(data.read_bytes())
+    raw[-1] ^= 1
+    data.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="does not match the manifest's checksum"):
+        de.Population.load(tmp_path / "pop")
+    data.unlink()
+    with pytest.raises(ValueError, match="task data of 'integrate' is missing"):
+        de.Population.load(tmp_path / "pop")
+
+
+def test_a_manifest_naming_an_unknown_task_without_data_is_refused(tmp_path):
+    pop = de.Population.from_modules([BaseRNN("gru", 3, 6, 1)], own_task("mine"), ids=["g"])
+    pop.save(tmp_path / "pop")
+    path = tmp_path / "pop" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["task_data"]
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="names task 'mine', which is not a generated task"):
+        de.Population.load(tmp_path / "pop")
+
+
+def test_every_cli_command_that_takes_a_population_works_on_a_user_built_one(tmp_path):
+    from dynamo_ext.cli import main
+
+    torch.manual_seed(0)
+    pop = de.Population.from_modules([BaseRNN("gru", 3, 6, 1), BaseRNN("lstm", 3, 4, 1)], own_task("integrate"),
+                                     ids=["g", "l"])
+    pop.save(tmp_path / "pop")
+    p, meta, rep = str(tmp_path / "pop"), str(tmp_path / "meta"), str(tmp_path / "rep")
+    assert main(["fit", p, "--out", meta, "--steps", "5", "--batch-size", "8", "--state-size", "8",
+                 "--no-progress"]) == 0
+    assert main(["analyze", p, meta, "--out", rep, "--no-baselines"]) == 0
+    metrics = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    assert metrics["task"] == "integrate" and [r["id"] for r in metrics["fidelity"]] == ["g", "l"]
+    assert main(["fixed-points", meta, "--model-id", "l", "--population", p, "--n-inits", "16",
+                 "--out", str(tmp_path / "fp")]) == 0
+    assert (tmp_path / "fp" / "fixed_points.json").is_file()
