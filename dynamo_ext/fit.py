@@ -106,6 +106,12 @@ class FitResult:
     seconds: float = 0.0
     extra: Dict = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        loss = self.history.get("loss") or [float("nan")]
+        return (f"FitResult(meta={type(self.meta).__name__}(n_models={self.meta.n_models}, "
+                f"embedding_dim={self.meta.embedding_dim}), steps={len(self.history.get('loss', []))}, "
+                f"final_loss={loss[-1]:.4g}, seconds={self.seconds:.1f})")
+
 
 class Targets:
     """Standardised hidden-state and output targets of a recording, ready for minibatches.

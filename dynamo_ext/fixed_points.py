@@ -128,6 +128,16 @@ class FixedPoints:
     def __len__(self) -> int:
         return int(self.states.shape[0])
 
+    def __repr__(self) -> str:
+        if len(self) == 0:
+            return f"FixedPoints(0 points, cell={self.weights.cell!r}, state_size={self.weights.state_size})"
+        n_unstable = self.n_unstable
+        slow = len(self.slow_points) if self.slow_points is not None else 0
+        return (f"FixedPoints({len(self)} points: {int((n_unstable == 0).sum())} stable, "
+                f"{int((n_unstable == 1).sum())} with 1 unstable direction, {int((n_unstable > 1).sum())} with more; "
+                f"{slow} slow points; cell={self.weights.cell!r}, state_size={self.states.shape[1]}, "
+                f"max residual {float(self.residuals.max()):.1e})")
+
     @property
     def eigenvalues(self) -> Tensor:
         """[P, D] complex eigenvalues of dcell/dz, sorted by decreasing modulus."""
@@ -208,7 +218,8 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
             conditioning), or a module holding one of them (``BaseRNN``), or
             an ``EmbeddedModel`` of a MetaRNN (``de.average``; its theta).
             LSTM states are z = [h; c], D = 2H.
-        inputs: constant input x* ([I] or [K, I]; default zeros).
+        inputs: constant input x* ([I] or [1, I]: the same for every start, as
+            FixedPointFinder's; [K, I]: one per start; default zeros).
         initial_states: [K, D] starting states; else ``n_inits`` states drawn
             from ``trajectories`` [B, T, D] (hidden states of the network), else
             uniform in [-1, 1]^D; ``noise`` adds Gaussian jitter.
@@ -259,10 +270,11 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
     else:
         check_tensor(inputs, "inputs")
         x = inputs.detach().to(torch.float64)
-        if x.dim() == 1:
-            x = x.expand(K, -1)
+        if x.dim() == 1 or (x.dim() == 2 and x.shape[0] == 1):  # FixedPointFinder's [1, I]: every start
+            x = x.reshape(1, -1).expand(K, -1)
         if x.shape != (K, I):
-            raise ValueError(f"argument 'inputs' must have shape [{I}] or [{K}, {I}], got {tuple(inputs.shape)}")
+            raise ValueError(f"argument 'inputs' must have shape [{I}], [1, {I}] or [{K}, {I}], "
+                             f"got {tuple(inputs.shape)}")
     x = x.contiguous()
     cond = weights.cond.expand(K, -1).contiguous()
     on = weights.to(device)

@@ -237,7 +237,7 @@ class Member:
     id: str
     arch: str
     hidden_size: int
-    seed: int
+    seed: Optional[int]  # None for a user's model (Population.from_modules)
     test_accuracy: float
     model: nn.Module = field(repr=False)
     train_config: Dict[str, Any] = field(default_factory=dict)
@@ -314,6 +314,13 @@ class Population:
         families = sorted({family_of(m.model) for m in self.members})
         if len(families) > 1:
             raise ValueError(f"argument 'members' must be of one family (RNNs, or CNNs of one family), got {families}")
+
+    def __repr__(self) -> str:
+        archs = {}
+        for m in self.members:
+            archs[m.arch] = archs.get(m.arch, 0) + 1
+        return (f"Population({len(self)} models of family {self.family!r} on {', '.join(self.tasks)}: "
+                + ", ".join(f"{n} {a}" for a, n in archs.items()) + ")")
 
     @property
     def family(self) -> str:
@@ -392,9 +399,13 @@ class Population:
             if getattr(m, "input_size", task.input_size) != task.input_size:
                 raise ValueError(f"argument 'models[{i}]' must take input_size={task.input_size} (the task's), "
                                  f"got {m.input_size}")
+            dt = _param_dtype(m)
+            if dt not in (torch.float32, torch.float64):
+                raise ValueError(f"argument 'models[{i}]' must have float32 or float64 parameters, got {dt} "
+                                 "(convert it with .float())")
             arch = getattr(m, "arch", type(m).__name__)
             mid = ids[i] if ids is not None else f"{arch}-{i}"
-            members.append(Member(mid, arch, int(getattr(m, "hidden_size", m.state_size)), -1,
+            members.append(Member(mid, arch, int(getattr(m, "hidden_size", m.state_size)), None,
                                   evaluate(m, task), m))
         return cls(task, members)
 
@@ -511,13 +522,19 @@ class Population:
         hidden, outputs = [], []
         for m in members:
             m.model.eval()
-            hs, ys = zip(*(m.model.record(x[i:i + batch_size]) for i in range(0, len(x), batch_size)))
+            dt = _param_dtype(m.model)
+            hs, ys = zip(*(m.model.record(x[i:i + batch_size].to(dt)) for i in range(0, len(x), batch_size)))
             hidden.append(torch.cat(hs).float())
             outputs.append(torch.cat(ys).float())
         return Recording(x, hidden, torch.stack(outputs), self.task.output_kind, self.family,
                          layer_channels_of(members))
 
 
+
+
+def _param_dtype(model: nn.Module) -> torch.dtype:
+    """The dtype of a model's parameters (float32 where it has none)."""
+    return next((p.dtype for p in model.parameters()), torch.float32)
 
 
 def check_shared_inputs(tasks: Sequence[TaskData]) -> None:

@@ -118,3 +118,29 @@ def test_every_cli_command_that_takes_a_population_works_on_a_user_built_one(tmp
     assert main(["fixed-points", meta, "--model-id", "l", "--population", p, "--n-inits", "16",
                  "--out", str(tmp_path / "fp")]) == 0
     assert (tmp_path / "fp" / "fixed_points.json").is_file()
+
+
+def test_float64_networks_are_recorded_in_their_own_dtype_and_half_ones_refused():
+    torch.manual_seed(0)
+    task = own_task("mine")
+    pop = de.Population.from_modules([BaseRNN("gru", 3, 6, 1).double(), BaseRNN("rnn", 3, 5, 1)], task, ids=["d", "f"])
+    rec = pop.record(max_sequences=8)
+    assert all(h.dtype == torch.float32 for h in rec.hidden) and rec.hidden[0].shape == (8, 12, 6)
+    with torch.no_grad():
+        want = pop.members[0].model.record(task.x_train[:8].double())[0].float()
+    torch.testing.assert_close(rec.hidden[0], want)
+    with pytest.raises(ValueError, match="'models\\[0\\]' must have float32 or float64 parameters, got torch.float16"):
+        de.Population.from_modules([BaseRNN("gru", 3, 6, 1).half()], task)
+
+
+def test_reprs_are_concise(tiny_fit, tiny_population):
+    r = repr(tiny_fit)
+    assert r.startswith("FitResult(meta=MetaRNN(n_models=3") and "final_loss=" in r and "tensor" not in r
+    assert repr(tiny_population) == "Population(3 models of family 'rnn' on digits: 1 rnn, 1 gru, 1 lstm)"
+    fps = de.fixed_points.find_fixed_points(torch.nn.GRU(2, 4), inputs=torch.zeros(1, 2), n_inits=16)
+    assert repr(fps).startswith(f"FixedPoints({len(fps)} points: ") and "tensor" not in repr(fps)
+
+
+def test_user_models_have_no_seed_in_the_population_table():
+    pop = de.Population.from_modules([BaseRNN("gru", 3, 6, 1)], own_task("mine"), ids=["g"])
+    assert pop.members[0].seed is None and pop.members[0].info()["seed"] is None
