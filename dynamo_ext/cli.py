@@ -76,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--no-baselines", action="store_true", help="skip the baselines section (CKA, SVCCA, ...)")
     a.add_argument("--labels-per-class", type=int, nargs="*", default=[1, 5, 20],
                    help="few-label comparison sizes (none: skip it)")
+    a.add_argument("--input", type=float, nargs="+", default=None,
+                   help="constant input x* of the fidelity section's fixed points (default zeros)")
 
     d = sub.add_parser("demo", help="train, fit and analyse a population (MNIST-1D RNNs; the multi-task pulse "
                        "population with --population pulse; MNIST-1D CNNs with --population cnn1d)")
@@ -139,8 +141,12 @@ def _run(args) -> int:
         from .fit import load_history, load_meta
         from .report import write_report
         from .zoo import Population
+        import torch
+
+        x_star = None if args.input is None else torch.tensor(args.input, dtype=torch.float32)
         metrics = analyze(load_meta(args.meta), Population.load(args.population), seed=args.seed,
-                          baselines=not args.no_baselines, labels_per_class=args.labels_per_class or None)
+                          baselines=not args.no_baselines, labels_per_class=args.labels_per_class or None,
+                          fixed_point_input=x_star)
         write_report(metrics, args.out, history=load_history(args.meta))
         print(f"report written to {args.out}/report.md")
     elif args.command == "fixed-points":

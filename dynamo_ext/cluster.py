@@ -154,6 +154,13 @@ def embedding_distances(meta: MetaModel, n: Optional[int] = None) -> np.ndarray:
     return np.sqrt(((theta[:, None] - theta[None]) ** 2).sum(-1))
 
 
+def _any_comparable(d) -> bool:
+    """Whether any two different models have a finite distance."""
+    d = np.asarray(d, dtype=float)
+    off = ~np.eye(len(d), dtype=bool)
+    return bool(np.isfinite(d[off]).any())
+
+
 def compare_measures(distances: Dict[str, np.ndarray], labels: Dict[str, Sequence],
                      methods: Sequence[str] = ("kmeans", "agglomerative"), seed: int = 0) -> List[Dict]:
     """Cluster every measure's distances and score them against every label set.
@@ -165,7 +172,10 @@ def compare_measures(distances: Dict[str, np.ndarray], labels: Dict[str, Sequenc
             of distinct labels.
 
     Returns:
-        Rows {measure, labels_by, method, k, ari, nmi, silhouette}.
+        Rows {measure, labels_by, method, k, ari, nmi, silhouette}; the scores are None for a
+        measure with no finite distance between two different models (it could not be
+        computed for this population), which the reports show as "-". A matrix with some
+        NaN pairs is clustered with those pairs counted as far apart.
     """
     rows = []
     for by, lab in labels.items():
@@ -174,6 +184,10 @@ def compare_measures(distances: Dict[str, np.ndarray], labels: Dict[str, Sequenc
             continue
         for name, d in distances.items():
             for method in methods:
+                if not _any_comparable(d):  # e.g. weight distances when no two models share a size
+                    rows.append({"measure": name, "labels_by": by, "method": method, "k": k, "ari": None,
+                                 "nmi": None, "silhouette": None})
+                    continue
                 res = cluster_distances(d, k, lab, method=method, seed=seed)
                 rows.append({"measure": name, "labels_by": by, "method": method, "k": k, "ari": res.ari,
                              "nmi": res.nmi, "silhouette": res.silhouette})

@@ -6,7 +6,10 @@ For base model n and the meta-model at theta_n on the task's test inputs:
   counted where the task's target is nonzero (the entries its accuracy counts);
 - hidden_r2: R^2 of A_n z + c_n (mapped back to base coordinates) against the
   base hidden states, pooled over units, steps and sequences;
-- meta_test_accuracy: the task accuracy of the meta-model at theta_n.
+- meta_test_accuracy: the task accuracy of the meta-model at theta_n;
+- real outputs only: output_r2 and output_mse of the meta-model's outputs against the base
+  model's, and the base model's and the meta-model's R^2 and MSE against the task's targets
+  (base_target_r2, meta_target_r2, base_target_mse, meta_target_mse), over every step and output.
 """
 from __future__ import annotations
 
@@ -17,6 +20,15 @@ import torch
 from .meta import MetaModel
 from .tasks import accuracy
 from .zoo import Population
+
+
+def r2(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """Coefficient of determination of pred against target [N, T, C], pooled over sequences, steps
+    and outputs (the residual over the variance about the target's mean per output); NaN where the
+    target does not vary."""
+    ss_res = (pred - target).pow(2).sum()
+    ss_tot = (target - target.mean(dim=(0, 1))).pow(2).sum()
+    return float(1 - ss_res / ss_tot) if float(ss_tot) > 0 else float("nan")
 
 
 @torch.no_grad()
@@ -50,6 +62,12 @@ def emulation(meta: MetaModel, population: Population, batch_size: int = 500) ->
             agree = float(((yhat.sign() == y.sign()) & mask).sum() / mask.sum().clamp(min=1))
         ss_res = (pred_h - h).pow(2).sum()
         ss_tot = (h - h.mean(dim=(0, 1))).pow(2).sum().clamp(min=1e-12)
-        rows.append({"id": member.id, "output_agreement": agree, "hidden_r2": float(1 - ss_res / ss_tot),
-                     "meta_test_accuracy": accuracy(task, yhat, task.y_test)})
+        row = {"id": member.id, "output_agreement": agree, "hidden_r2": float(1 - ss_res / ss_tot),
+               "meta_test_accuracy": accuracy(task, yhat, task.y_test)}
+        if task.output_kind == "real":
+            row.update(output_r2=r2(yhat, y), output_mse=float((yhat - y).pow(2).mean()),
+                       base_target_r2=r2(y, task.y_test), meta_target_r2=r2(yhat, task.y_test),
+                       base_target_mse=float((y - task.y_test).pow(2).mean()),
+                       meta_target_mse=float((yhat - task.y_test).pow(2).mean()))
+        rows.append(row)
     return rows

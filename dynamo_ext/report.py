@@ -90,6 +90,12 @@ def plot_distance_matrices(metrics: Dict, path: Path) -> Path:
     return path
 
 
+def few_label_columns(metrics: Dict) -> List[str]:
+    """The few-label table's columns: labels per class for classes, labelled sequences for real outputs."""
+    per_class = [] if metrics.get("output_kind") == "real" else ["labels_per_class"]
+    return ["task", *per_class, "n_labelled", "adapt_accuracy", "scratch_accuracy"]
+
+
 def plot_few_labels(metrics: Dict, path: Path) -> Path:
     """Test accuracy against labels per class: adapt (theta only) and a base model from scratch."""
     rows = metrics["baselines"]["few_labels"]
@@ -97,12 +103,12 @@ def plot_few_labels(metrics: Dict, path: Path) -> Path:
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         sub = [r for r in rows if r["task"] == task]
-        ks = [r["labels_per_class"] for r in sub]
+        ks = [r["n_labelled" if metrics.get("output_kind") == "real" else "labels_per_class"] for r in sub]
         ax.plot(ks, [r["adapt_accuracy"] for r in sub], "o-", label="adapt (theta only)")
         ax.plot(ks, [r["scratch_accuracy"] for r in sub], "s--", label="from scratch")
         ax.set_xscale("log")
         ax.set_xlabel("labels per class" if metrics.get("output_kind", "classes") == "classes"
-                      else "labelled examples")
+                      else "labelled sequences")
         ax.set_ylabel("test accuracy")
         ax.set_title(task)
         ax.legend(fontsize=8)
@@ -126,7 +132,14 @@ def plot_loss(history: Dict[str, List[float]], path: Path) -> Path:
 
 
 def _fmt(v) -> str:
-    return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
+    """A table cell: "-" for what could not be computed (None, NaN)."""
+    if v is None or (isinstance(v, float) and v != v):
+        return "-"
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+# real outputs: R^2 and MSE beside the sign agreement (dynamo_ext.evaluate)
+REGRESSION_COLUMNS = ["output_r2", "base_target_r2", "meta_target_r2", "base_target_mse", "meta_target_mse"]
 
 
 def _table(rows: List[Dict], cols: List[str]) -> str:
@@ -145,7 +158,8 @@ def baseline_verdicts(metrics: Dict) -> List[str]:
             if "dynamo" not in sub:
                 continue
             ours = sub["dynamo"]["ari"]
-            better = [f"{m} ({r['ari']:.3f})" for m, r in sub.items() if m != "dynamo" and r["ari"] > ours + 1e-9]
+            better = [f"{m} ({r['ari']:.3f})" for m, r in sub.items()
+                      if m != "dynamo" and r["ari"] is not None and r["ari"] > ours + 1e-9]
             if better:
                 out.append(f"- By {by} ({method}): DYNAMO's ARI {ours:.3f} is below " + ", ".join(better) + ".")
             else:
@@ -176,9 +190,10 @@ def _baseline_markdown(metrics: Dict) -> List[str]:
           _table(table, cols), "", *baseline_verdicts(metrics), "",
           "![distances](distances.png)", ""]
     if b.get("few_labels"):
+        real = metrics.get("output_kind") == "real"
         md += ["## Few labels: adapt (theta only) against a base model from scratch", "",
-               _table(b["few_labels"], ["task", "labels_per_class", "n_labelled", "adapt_accuracy",
-                                        "scratch_accuracy"]), "", "![few labels](few_labels.png)", ""]
+               *(["n_labelled: labelled sequences (targets at every step).", ""] if real else []),
+               _table(b["few_labels"], few_label_columns(metrics)), "", "![few labels](few_labels.png)", ""]
     if b.get("reparameterization"):
         md += ["## Reparameterization check", "",
                "Each base model has a function-preserving copy (hidden units permuted and/or sign-flipped); "
@@ -188,7 +203,8 @@ def _baseline_markdown(metrics: Dict) -> List[str]:
 
 
 FIDELITY_NOTE = (
-    "Base model n and the meta-model at theta_n, same rule for both: fixed points at zero input from the same "
+    "Base model n and the meta-model at theta_n, same rule for both: fixed points at one constant input (zero, "
+    "unless metrics.json names fixed_point_input) from the same "
     "number of starts, by number of unstable directions; stable points matched one to one through A_n "
     "(linear_sum_assignment), the largest matched distance over the median distance between the base's stable "
     "points; leading |eigenvalue| of dcell/dz of matched pairs. Memory (pulse tasks): task accuracy on fresh "
@@ -232,7 +248,8 @@ def write_report(metrics: Dict, folder: Path, history: Optional[Dict] = None) ->
            "arch is the activation, hidden_size the width."),
         "",
         _table(rows, ["id", *task_col, "arch", "hidden_size", "seed", "test_accuracy", "output_agreement",
-                      "hidden_r2", "meta_test_accuracy"]),
+                      "hidden_r2", "meta_test_accuracy"]
+               + (REGRESSION_COLUMNS if metrics.get("output_kind") == "real" else [])),
         "",
         "## Averaging",
         "",

@@ -13,7 +13,7 @@ from plotly.subplots import make_subplots
 
 from . import _io
 from .fidelity import fidelity_table
-from .report import FIDELITY_NOTE, _by_task, _fmt, _model_order, ari_table, baseline_verdicts
+from .report import FIDELITY_NOTE, REGRESSION_COLUMNS, _by_task, few_label_columns, _fmt, _model_order, ari_table, baseline_verdicts
 
 
 def _html_table(rows: List[Dict], cols: List[str]) -> str:
@@ -79,13 +79,14 @@ def few_label_figure(metrics: Dict) -> go.Figure:
     fig = go.Figure()
     for task in dict.fromkeys(r["task"] for r in rows):
         sub = [r for r in rows if r["task"] == task]
-        ks = [r["labels_per_class"] for r in sub]
+        ks = [r["n_labelled" if metrics.get("output_kind") == "real" else "labels_per_class"] for r in sub]
         fig.add_trace(go.Scatter(x=ks, y=[r["adapt_accuracy"] for r in sub], mode="lines+markers",
                                  name=f"{task}: adapt (theta only)"))
         fig.add_trace(go.Scatter(x=ks, y=[r["scratch_accuracy"] for r in sub], mode="lines+markers",
                                  line=dict(dash="dash"), name=f"{task}: from scratch"))
     fig.update_layout(title="Few labels: adapt against a base model trained from scratch",
-                      xaxis_title="labels per class", yaxis_title="test accuracy", xaxis_type="log",
+                      xaxis_title="labels per class" if metrics.get("output_kind") != "real" else "labelled sequences",
+                      yaxis_title="test accuracy", xaxis_type="log",
                       width=720, height=420)
     return fig
 
@@ -116,8 +117,7 @@ def write_html(metrics: Dict, path: Path) -> Path:
                   f"<ul>{verdicts}</ul>", divs[1]]
     if b.get("few_labels"):
         parts += ["<h2>Few labels</h2>", divs[-1],
-                  _html_table(b["few_labels"], ["task", "labels_per_class", "n_labelled", "adapt_accuracy",
-                                                "scratch_accuracy"])]
+                  _html_table(b["few_labels"], few_label_columns(metrics))]
     if b.get("reparameterization"):
         parts += ["<h2>Reparameterization check</h2><p>Fraction of function-preserving copies (hidden units "
                   "permuted and/or sign-flipped) whose nearest neighbour is their original.</p>",
@@ -132,7 +132,8 @@ def write_html(metrics: Dict, path: Path) -> Path:
                            "naive_weight_average_accuracy", "ensemble_accuracy"]),
               "<h2>Population and emulation</h2>",
               _html_table(pop_rows, ["id", "task", "arch", "hidden_size", "test_accuracy", "output_agreement",
-                                     "hidden_r2", "meta_test_accuracy"])]
+                                     "hidden_r2", "meta_test_accuracy"]
+                          + (REGRESSION_COLUMNS if metrics.get("output_kind") == "real" else []))]
     doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>DYNAMO report</title>"
            f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>")
     _io.write_text(path, doc)

@@ -263,12 +263,12 @@ def load_task(name: str, **config) -> TaskData:
         maker = partial(_pulse_task, name)
     else:
         maker = {"mnist1d": _mnist1d, "digits": _digits}[name]
+    for key in ("num_samples", "n_train", "n_test", "seq_len", "n_bits"):
+        if key in config:
+            check_positive_int(config[key], key)
     try:
         task = maker(**config)
     except TypeError as exc:
         raise ValueError(f"load_task({name!r}): bad settings {config}: {exc}") from exc
-    for key in ("num_samples", "n_train", "n_test", "seq_len", "n_bits"):
-        if key in config:
-            check_positive_int(config[key], key)
     task.generated = True
     return task

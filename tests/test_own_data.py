@@ -112,9 +112,10 @@ def test_every_cli_command_that_takes_a_population_works_on_a_user_built_one(tmp
     p, meta, rep = str(tmp_path / "pop"), str(tmp_path / "meta"), str(tmp_path / "rep")
     assert main(["fit", p, "--out", meta, "--steps", "5", "--batch-size", "8", "--state-size", "8",
                  "--no-progress"]) == 0
-    assert main(["analyze", p, meta, "--out", rep, "--no-baselines"]) == 0
+    assert main(["analyze", p, meta, "--out", rep, "--no-baselines", "--input", "0.5", "0", "1"]) == 0
     metrics = json.loads((tmp_path / "rep" / "metrics.json").read_text())
     assert metrics["task"] == "integrate" and [r["id"] for r in metrics["fidelity"]] == ["g", "l"]
+    assert metrics["fixed_point_input"] == [0.5, 0.0, 1.0]
     assert main(["fixed-points", meta, "--model-id", "l", "--population", p, "--n-inits", "16",
                  "--out", str(tmp_path / "fp")]) == 0
     assert (tmp_path / "fp" / "fixed_points.json").is_file()
@@ -144,3 +145,29 @@ def test_reprs_are_concise(tiny_fit, tiny_population):
 def test_user_models_have_no_seed_in_the_population_table():
     pop = de.Population.from_modules([BaseRNN("gru", 3, 6, 1)], own_task("mine"), ids=["g"])
     assert pop.members[0].seed is None and pop.members[0].info()["seed"] is None
+
+
+def test_regression_tasks_report_r2_and_mse_and_uncomputable_scores_show_as_dash(tmp_path):
+    from dynamo_ext.analysis import analyze
+    from dynamo_ext.cluster import compare_measures
+    from dynamo_ext.report import _fmt, write_report
+
+    torch.manual_seed(0)
+    pop = de.Population.from_modules([BaseRNN("gru", 3, 6, 1), BaseRNN("rnn", 3, 5, 1)], own_task("mine"),
+                                     ids=["g", "r"])
+    res = de.fit(pop, steps=30, batch_size=8, state_size=8, progress=False)
+    m = analyze(res.meta, pop, baselines=False, fidelity_inits=16)
+    for row in m["emulation"]:
+        assert {"output_r2", "base_target_r2", "meta_target_r2", "base_target_mse", "meta_target_mse"} <= set(row)
+        y = pop.members[[p["id"] for p in m["population"]].index(row["id"])].model(pop.task.x_test).detach()
+        mse = float((y - pop.task.y_test).pow(2).mean())
+        assert row["base_target_mse"] == pytest.approx(mse, rel=1e-5)
+        assert row["output_r2"] <= 1.0
+    write_report(m, tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "base_target_r2" in md and "meta_target_mse" in md
+    assert _fmt(float("nan")) == "-" and _fmt(None) == "-" and _fmt(0.5) == "0.500"
+    rows = compare_measures({"ok": np.array([[0, 1, 5], [1, 0, 5], [5, 5, 0.]]), "bad": np.full((3, 3), np.nan)},
+                            {"task": ["a", "a", "b"]})
+    by = {(r["measure"], r["method"]): r for r in rows}
+    assert by[("bad", "kmeans")]["ari"] is None and by[("ok", "kmeans")]["ari"] == pytest.approx(1.0)
