@@ -63,8 +63,9 @@ class FitConfig:
     # None: one probe length for tasks with outputs at every step (the pulse tasks), 0 for tasks
     # read at the last step (MNIST-1D, digits); 0: the task's inputs only
     relax_steps: Optional[int] = None
-    # standard deviation of Gaussian input noise during those steps (0: exact silence)
-    relax_noise: float = 0.0
+    # standard deviation of Gaussian input noise during those steps (0: exact silence): the base models
+    # fluctuate about their attractors, which shows the meta-model their contraction (the Jacobian)
+    relax_noise: float = 0.15
 
     def validate(self) -> "FitConfig":
         check_positive_int(self.state_size, "state_size")

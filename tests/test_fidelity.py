@@ -113,3 +113,30 @@ def test_fidelity_refuses_a_meta_cnn_and_another_population(tiny_fit, tiny_popul
         fidelity(tiny_fit.meta, pop)
     with pytest.raises(ValueError, match="must be a MetaRNN"):
         fidelity(torch.nn.Linear(2, 2), tiny_population)
+
+
+@pytest.mark.slow
+def test_flip_flop_meta_model_has_every_base_models_attractors_and_memory(tmp_path):
+    """Issue "dynamical fidelity", its targets on a freshly trained flip-flop population (tanh RNN, GRU,
+    LSTM; 3 seeds each; hidden 32; default training and fit settings): every base model with 8 stable
+    fixed points gets exactly 8 from the meta-model at theta_n, each matched within 10% of the median
+    distance between the base's attractors; after one probe length of pulses and 10 of silence, and on
+    sequences 10 probe lengths long, the meta-model is at most 0.01 below every base model of accuracy
+    >= 0.98. (The defaults were chosen on seeds 100-101; README "Dynamical fidelity".)"""
+    from dynamo_ext.zoo import TrainConfig
+
+    pop = de.train_population("flipflop", archs=("rnn", "gru", "lstm"), n_seeds=3, hidden_sizes=(32,),
+                              config=TrainConfig(), progress=False)
+    res = de.fit(pop, progress=False)
+    rows = fidelity(res.meta, pop, n_inits=512)
+    eight = [r for r in rows if r["base"]["n_stable"] == 8]
+    assert len(eight) >= 6, [(r["id"], r["base"]["n_stable"]) for r in rows]
+    for r in eight:
+        assert r["meta"]["n_stable"] == 8 and r["n_matched"] == 8, r
+        assert r["max_matched_distance_rel"] <= 0.10, r
+    for r in rows:
+        assert r["extra_meta_stable"] == 0, r
+        for part in ("silence", "long"):
+            mem = r["memory"][part]
+            if mem["base_accuracy"] >= 0.98:
+                assert mem["meta_accuracy"] >= mem["base_accuracy"] - 0.01, (r["id"], part, mem)
