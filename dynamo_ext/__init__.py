@@ -24,12 +24,14 @@ from .cluster import ClusterResult, cluster  # noqa: E402
 from .adapt import adapt  # noqa: E402
 from .reparameterize import reparameterize  # noqa: E402
 from . import baselines  # noqa: E402
+from . import fixed_points, fidelity  # noqa: E402
+from .fixed_points import find_fixed_points  # noqa: E402
 
 __version__ = "0.1.0"
 WITH_CUDA = bool(_C.WITH_CUDA)
 
 __all__ = [
     "BaseCNN", "BaseRNN", "ClusterResult", "FitResult", "MetaCNN", "MetaRNN", "Population", "Recording", "TaskData",
-    "WITH_CUDA", "adapt", "average", "baselines", "cluster", "embed", "fit", "load_meta", "load_task", "ops",
-    "reference", "reparameterize", "save_meta", "train_population",
+    "WITH_CUDA", "adapt", "average", "baselines", "cluster", "embed", "fidelity", "find_fixed_points", "fit",
+    "fixed_points", "load_meta", "load_task", "ops", "reference", "reparameterize", "save_meta", "train_population",
 ]

@@ -67,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
                    "(fit.refine_embeddings)")
     f.add_argument("--relax-steps", type=int, default=None, help="zero-input steps after each probe sequence "
                    "(default: one probe length for real outputs, 0 for classes)")
+    f.add_argument("--relax-noise", type=float, default=0.15, help="standard deviation of the input during "
+                   "the relax steps (0: exact silence)")
 
     a = sub.add_parser("analyze", help="emulation, averaging and clustering report of a fitted meta-model")
     a.add_argument("population", help="population folder")
@@ -248,7 +250,8 @@ def _fit(args, progress: bool) -> None:
         res = fit(population, cell=args.cell, backend=args.backend, state_size=args.state_size,
                   embedding_dim=args.embedding_dim, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                   max_sequences=args.max_sequences, seed=args.seed, dtype=args.dtype, device=device,
-                  refine_steps=args.refine_steps, relax_steps=args.relax_steps, checkpoint_every=args.checkpoint_every, resume=args.resume,
+                  refine_steps=args.refine_steps, relax_steps=args.relax_steps,
+                  relax_noise=args.relax_noise, checkpoint_every=args.checkpoint_every, resume=args.resume,
                   out=args.out, progress=progress, distributed=args.distributed)
         main_process = is_main_process()
         if args.distributed:

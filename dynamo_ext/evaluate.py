@@ -19,7 +19,7 @@ import torch
 
 from .meta import MetaModel
 from .tasks import accuracy
-from .zoo import Population
+from .zoo import Population, param_dtype
 
 
 def r2(pred: torch.Tensor, target: torch.Tensor) -> float:
@@ -47,7 +47,7 @@ def emulation(meta: MetaModel, population: Population, batch_size: int = 500) ->
         for i in range(0, len(x), batch_size):
             xb = x[i:i + batch_size]
             z, y = meta(xb, n)
-            h, yb = member.model.record(xb.float())
+            h, yb = member.model.record(xb.to(param_dtype(member.model)))
             zs.append(meta.maps[n].to_base(z))
             ys.append(y)
             hs.append(h)

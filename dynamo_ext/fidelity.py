@@ -32,7 +32,7 @@ from ._checks import check_positive_int
 from .fixed_points import FixedPoints, find_fixed_points
 from .meta import MetaRNN
 from .tasks import PULSE_TASKS, TaskData, accuracy, pulse_inputs, pulse_targets
-from .zoo import Population
+from .zoo import Population, param_dtype
 
 
 def counts_by_type(fps: FixedPoints) -> Dict:
@@ -92,7 +92,8 @@ def topology(meta: MetaRNN, population: Population, n: int, inputs: Optional[Ten
     x_star = torch.zeros(task.input_size) if inputs is None else inputs.detach().float().reshape(-1)
     x = _relaxing_probe(task.x_test[:n_probe], x_star)
     with torch.no_grad():
-        h, _ = member.model.record(x)
+        h, _ = member.model.record(x.to(param_dtype(member.model)))
+        h = h.float()
         z, _ = meta(x.to(meta.theta.dtype), n)
     try:
         base = find_fixed_points(member.model, inputs=x_star, trajectories=h, n_inits=n_inits, noise=noise,
@@ -145,7 +146,7 @@ def memory(meta: MetaRNN, population: Population, n: int, n_seq: int = 200, sile
     model = population.members[n].model
     out = {}
     for name, x, y, start in (("silence", held, y_held, task.seq_len), ("long", long, y_long, 0)):
-        base = model(x)[:, start:]
+        base = model(x.to(param_dtype(model))).float()[:, start:]
         emu = meta(x.to(meta.theta.dtype), n)[1].float()[:, start:]
         target = y[:, start:]
         mask = target != 0

@@ -399,7 +399,7 @@ class Population:
             if getattr(m, "input_size", task.input_size) != task.input_size:
                 raise ValueError(f"argument 'models[{i}]' must take input_size={task.input_size} (the task's), "
                                  f"got {m.input_size}")
-            dt = _param_dtype(m)
+            dt = param_dtype(m)
             if dt not in (torch.float32, torch.float64):
                 raise ValueError(f"argument 'models[{i}]' must have float32 or float64 parameters, got {dt} "
                                  "(convert it with .float())")
@@ -522,7 +522,7 @@ class Population:
         hidden, outputs = [], []
         for m in members:
             m.model.eval()
-            dt = _param_dtype(m.model)
+            dt = param_dtype(m.model)
             hs, ys = zip(*(m.model.record(x[i:i + batch_size].to(dt)) for i in range(0, len(x), batch_size)))
             hidden.append(torch.cat(hs).float())
             outputs.append(torch.cat(ys).float())
@@ -532,7 +532,7 @@ class Population:
 
 
 
-def _param_dtype(model: nn.Module) -> torch.dtype:
+def param_dtype(model: nn.Module) -> torch.dtype:
     """The dtype of a model's parameters (float32 where it has none)."""
     return next((p.dtype for p in model.parameters()), torch.float32)
 

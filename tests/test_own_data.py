@@ -130,6 +130,11 @@ def test_float64_networks_are_recorded_in_their_own_dtype_and_half_ones_refused(
     with torch.no_grad():
         want = pop.members[0].model.record(task.x_train[:8].double())[0].float()
     torch.testing.assert_close(rec.hidden[0], want)
+    from dynamo_ext.analysis import analyze
+
+    m = analyze(de.fit(pop, steps=5, batch_size=8, state_size=8, progress=False).meta, pop, baselines=False,
+                fidelity_inits=16)
+    assert [r["id"] for r in m["emulation"]] == ["d", "f"] and "unsupported" not in m["fidelity"][0]
     with pytest.raises(ValueError, match="'models\\[0\\]' must have float32 or float64 parameters, got torch.float16"):
         de.Population.from_modules([BaseRNN("gru", 3, 6, 1).half()], task)
 
