@@ -44,7 +44,7 @@ from torch import Tensor, nn
 from ._checks import check_choice, check_positive_int
 from .tasks import TaskData
 from .cnn import BaseCNN
-from .zoo import BaseRNN, Population, Recording, TrainConfig, train_base_model
+from .zoo import BaseRNN, Population, Recording, TrainConfig, train_base_model, param_dtype
 
 MEASURES = ("cka", "svcca", "procrustes", "weights", "outputs")
 
@@ -281,7 +281,7 @@ class OutputEnsemble(nn.Module):
         self.output_kind = check_choice(output_kind, "output_kind", ("classes", "real"))
 
     def forward(self, x: Tensor) -> Tensor:
-        outs = torch.stack([m(x) for m in self.members])
+        outs = torch.stack([m(x.to(param_dtype(m))).float() for m in self.members])  # members may differ in dtype
         if self.output_kind == "real":
             return outs.mean(0)
         return torch.logsumexp(outs.log_softmax(-1), 0) - np.log(len(self.members))

@@ -52,7 +52,7 @@ def pulse_dynamics(meta, pop, out: Path, seed: int = 0, steps: int = 11) -> Dict
     first flip-flop model and of the meta-model at its theta_n in the base model's principal
     components (attractors_<arch>.png); the scan of the meta-model's fixed points on the line from
     the first flip-flop GRU's theta to the first integration GRU's (scan.png), and where along it
-    the stable points first drop below their number at the start."""
+    the number of stable points first changes and first drops below its number at the start."""
     out.mkdir(parents=True, exist_ok=True)
     figures = []
     for arch in dict.fromkeys(m.arch for m in pop.members):
@@ -76,9 +76,10 @@ def pulse_dynamics(meta, pop, out: Path, seed: int = 0, steps: int = 11) -> Dict
         result = scan(meta, thetas, probe_x=probe, n_inits=128, seed=seed)
         rows = result.table()
         lost = next((r["index"] for r in rows if r["n_stable"] < rows[0]["n_stable"]), None)
+        changed = next((r["index"] for r in rows if r["n_stable"] != rows[0]["n_stable"]), None)
         plot_bifurcation(result, out / "scan.png", f"Fixed points from {ids['flipflop']} to {ids['integrate']}")
         section["scan"] = {"start": ids["flipflop"], "end": ids["integrate"], "rows": rows,
-                           "attractors_lost_at": lost, "file": "scan.png"}
+                           "attractors_lost_at": lost, "count_changes_at": changed, "file": "scan.png"}
     return section
 
 

@@ -192,7 +192,7 @@ def fidelity_table(rows: List[Dict]) -> List[Dict]:
                "saddles base/meta": f"{b['n_saddle_1']}/{m['n_saddle_1']}",
                "slow base/meta": f"{b['n_slow_points']}/{m['n_slow_points']}", "matched": r["n_matched"],
                "max matched dist (rel)": r["max_matched_distance_rel"],
-               "lead |lambda| base/meta": ", ".join(f"{a:.3f}/{c:.3f}" for a, c in r["leading_moduli"][:3])}
+               "leading modulus base/meta": ", ".join(f"{a:.3f}/{c:.3f}" for a, c in r["leading_moduli"][:3])}
         for name in ("silence", "long"):
             if name in mem:
                 row[f"{name}: base acc"] = mem[name]["base_accuracy"]

@@ -279,12 +279,16 @@ def write_report(metrics: Dict, folder: Path, history: Optional[Dict] = None) ->
         md += [f"![attractors of {fig['id']}]({fig['file']})", ""]
     if metrics.get("scan"):
         sc = metrics["scan"]
-        lost = sc["attractors_lost_at"]
+        lost, changed, last = sc["attractors_lost_at"], sc.get("count_changes_at"), len(sc["rows"]) - 1
+        start = sc["rows"][0]["n_stable"]
+        where = (f"The number of stable points ({start} at the start) first changes at scan point {changed} "
+                 f"(fraction {changed / last:.2f} of the way) to {sc['rows'][changed]['n_stable']}; "
+                 if changed is not None else f"The number of stable points stays {start} along the whole path; ")
+        where += (f"it first drops below {start} at scan point {lost}." if lost is not None
+                  else f"it never drops below {start}.")
         md += [f"## Embedding scan from {sc['start']} to {sc['end']} (zero input)", "",
                f"Stable fixed points of the meta-model on the straight line between the two embeddings "
-               f"({len(sc['rows'])} points). " + (f"Fewer stable points than at the start from scan point {lost} "
-                                                   f"(fraction {lost / (len(sc['rows']) - 1):.2f} of the way)."
-                                                   if lost is not None else "The count of stable points never drops."),
+               f"({len(sc['rows'])} points). " + where,
                "", _table(sc["rows"], ["index", "n_stable", "n_saddle_1", "n_unstable_more", "n_slow_points"]), "",
                f"![bifurcation]({sc['file']})", ""]
     if history:

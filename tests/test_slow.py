@@ -61,6 +61,23 @@ def test_quick_pulse_demo_compares_dynamo_with_the_baselines(tmp_path):
     assert rep["dynamo"] >= 0.8 and rep["dynamo"] > rep["weights"]
     page = (out / "report.html").read_text()
     assert "Reparameterization check" in page and "first-lstm-h32-s1" in page
+    # dynamical fidelity (issue "dynamical fidelity"): every model side by side with the meta-model at
+    # theta_n; the flip-flop models' memories held through 10 probe lengths of silence, and the attractors
+    # of those with 8 matched one to one (this quick population, one run: meta-model at or above every
+    # flip-flop base after silence; matched within 0.041-0.106 of the median attractor distance)
+    fid = {r["id"]: r for r in m["fidelity"]}
+    assert set(fid) == {p["id"] for p in m["population"]}
+    for mid, r in fid.items():
+        mem = r["memory"]["silence"]
+        if mid.startswith("flipflop") and mem["base_accuracy"] >= 0.98:
+            assert mem["meta_accuracy"] >= mem["base_accuracy"] - 0.01, (mid, mem)
+        if mid.startswith("flipflop") and r["base"]["n_stable"] == 8:
+            assert r["n_matched"] == 8 and r["max_matched_distance_rel"] <= 0.15, (mid, r)
+    md = (out / "report.md").read_text()
+    for arch in ("rnn", "gru", "lstm"):
+        assert (out / f"attractors_{arch}.png").is_file() and f"attractors_{arch}.png" in md
+    assert len(m["scan"]["rows"]) == 11 and (out / "scan.png").is_file()
+    assert "## Dynamical fidelity" in md and "## Embedding scan from flipflop-gru-h32-s0" in md
     for row in b["few_labels"]:
         if row["labels_per_class"] == 1:
             assert row["adapt_accuracy"] > row["scratch_accuracy"] + 0.1, row
