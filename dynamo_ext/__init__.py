@@ -13,6 +13,7 @@ _C = _load_extension()
 
 from . import ops, reference  # noqa: E402
 from .tasks import TaskData, load_task  # noqa: E402
+from .ctrnn import CTRNN  # noqa: E402
 from .zoo import BaseRNN, Population, Recording, train_population  # noqa: E402
 from .meta import MetaRNN  # noqa: E402
 from .cnn import BaseCNN  # noqa: E402
@@ -31,7 +32,7 @@ __version__ = "0.1.0"
 WITH_CUDA = bool(_C.WITH_CUDA)
 
 __all__ = [
-    "BaseCNN", "BaseRNN", "ClusterResult", "FitResult", "MetaCNN", "MetaRNN", "Population", "Recording", "TaskData",
+    "BaseCNN", "BaseRNN", "CTRNN", "ClusterResult", "FitResult", "MetaCNN", "MetaRNN", "Population", "Recording", "TaskData",
     "WITH_CUDA", "adapt", "average", "baselines", "cluster", "embed", "fidelity", "find_fixed_points", "fit",
     "fixed_points", "load_meta", "load_task", "ops", "reference", "reparameterize", "save_meta", "train_population",
 ]

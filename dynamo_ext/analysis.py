@@ -43,7 +43,7 @@ from .zoo import Population, evaluate
 
 def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: bool = True,
             labels_per_class: Optional[Sequence[int]] = (1, 5, 20), fidelity_inits: int = 256,
-            fixed_point_input: Optional[torch.Tensor] = None) -> Dict:
+            fixed_point_inputs: Optional[torch.Tensor] = None) -> Dict:
     """Compute the metrics of ``metrics.json`` (see the module docstring).
 
     Args:
@@ -52,7 +52,7 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
         labels_per_class: the few-label comparison's sizes (None: skip it).
         fidelity_inits: fixed-point starts per model, for the base and for
             the meta-model each (the fidelity section).
-        fixed_point_input: the constant input x* [I] of the fidelity section's fixed
+        fixed_point_inputs: the constant input x* [I] (or [1, I]) of the fidelity section's fixed
             points (default zeros: silence, which is inside the pulse tasks; pass an
             input of the task where zero is not).
 
@@ -80,10 +80,10 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
     metrics["embedding"] = {mid: row for mid, row in zip(meta.model_ids, meta.theta.detach().tolist())}
     if isinstance(meta, MetaRNN):  # a CNN's layer-to-layer map has no fixed points to report
         t1 = time.perf_counter()
-        metrics["fidelity"] = fidelity(meta, population, n_inits=fidelity_inits, inputs=fixed_point_input,
+        metrics["fidelity"] = fidelity(meta, population, n_inits=fidelity_inits, inputs=fixed_point_inputs,
                                        seed=seed)
-        if fixed_point_input is not None:
-            metrics["fixed_point_input"] = fixed_point_input.detach().reshape(-1).tolist()
+        if fixed_point_inputs is not None:
+            metrics["fixed_point_input"] = fixed_point_inputs.detach().reshape(-1).tolist()
         metrics["fixed_points"] = fixed_point_summary(metrics["fidelity"])
         metrics["timing_s"] = {"fidelity": round(time.perf_counter() - t1, 2)}
     metrics["timing_s"] = {"analyze": round(time.perf_counter() - t0, 2), **metrics.get("timing_s", {})}

@@ -148,7 +148,7 @@ def _run(args) -> int:
         x_star = None if args.input is None else torch.tensor(args.input, dtype=torch.float32)
         metrics = analyze(load_meta(args.meta), Population.load(args.population), seed=args.seed,
                           baselines=not args.no_baselines, labels_per_class=args.labels_per_class or None,
-                          fixed_point_input=x_star)
+                          fixed_point_inputs=x_star)
         write_report(metrics, args.out, history=load_history(args.meta))
         print(f"report written to {args.out}/report.md")
     elif args.command == "fixed-points":

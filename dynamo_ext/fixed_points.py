@@ -4,14 +4,21 @@ For constant input x*, a fixed point solves z* = cell(z*, x*; theta)
 (Sussillo & Barak 2013; for DYNAMO's meta-model, Cotler et al.
 arXiv:2302.14078, DESIGN.md section 1 "fixed points"). Candidates are solved
 by batched Newton / Levenberg-Marquardt in the compiled op
-``dynamo_ext.ops.newton_fixed_points``; this module picks initial states,
-de-duplicates, excludes outliers, and classifies points by the eigenvalues of
-the step Jacobian dcell/dz (discrete time: stable iff max |lambda| < 1).
+``dynamo_ext.ops.newton_fixed_points`` for the cells it fuses (tanh RNN, GRU,
+LSTM, one layer, and the meta-model); every other network with a one-step
+map z' = f(x, z) (ReLU and CT-RNNs, stacked layers, a user's module with a
+``step`` method: ``dynamo_ext.step``) is solved by the same rule in PyTorch
+(``reference.newton_solve``) on Jacobians from autograd. This module picks
+initial states, de-duplicates, excludes outliers, and classifies points by
+the eigenvalues of the step Jacobian dcell/dz (discrete time: stable iff
+max |lambda| < 1).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from typing import Optional, Union
+
+import copy
 
 import torch
 from torch import Tensor, nn
@@ -20,10 +27,18 @@ from . import ops, reference
 from ._checks import check_positive_float, check_positive_int, check_tensor
 from .average import resolve_ids
 from .meta import EmbeddedModel, MetaRNN
+from .step import autograd_jacobian, has_step_protocol, step_function
+from .zoo import BaseRNN
 
-SUPPORTED = ("MetaRNN, torch.nn.RNN (tanh, 1 layer), torch.nn.GRU (1 layer), torch.nn.LSTM (1 layer, no projection), "
-             "torch.nn.RNNCell (tanh), torch.nn.GRUCell, torch.nn.LSTMCell, or a module holding exactly one of "
-             "these (a BaseRNN, a user's RNN with its readout)")
+SUPPORTED = ("MetaRNN, torch.nn.RNN / GRU / LSTM (tanh or ReLU, any number of layers, unidirectional, no "
+             "projection), their Cell modules, dynamo_ext.CTRNN, a module with step(x, z), state_size and input_size "
+             "(the step protocol), or a module holding exactly one recurrent module (a BaseRNN, a user's RNN with "
+             "its readout)")
+FUSED = "MetaRNN, one-layer torch.nn.RNN (tanh), GRU, LSTM and their Cell modules"
+
+
+class NoFusedCell(ValueError):
+    """The model's cell is not one that ``ops.newton_fixed_points`` fuses (the autograd solver takes it)."""
 _LAYERS = (nn.RNN, nn.GRU, nn.LSTM)
 _CELLS = (nn.RNNCell, nn.GRUCell, nn.LSTMCell)
 
@@ -66,8 +81,9 @@ def cell_weights(model: nn.Module, theta: Optional[Tensor] = None, dtype=torch.f
     the order ``BaseRNN.record`` stores them.
 
     Raises:
-        ValueError: unsupported modules (multi-layer, bidirectional, projected
-            LSTMs, ReLU RNNs) or a MetaRNN without theta.
+        NoFusedCell (a ValueError): modules without a fused cell
+            (multi-layer, bidirectional, projected LSTMs, ReLU RNNs, others).
+        ValueError: a MetaRNN without theta.
     """
     def t(p):
         return p.detach().to(dtype)
@@ -80,19 +96,19 @@ def cell_weights(model: nn.Module, theta: Optional[Tensor] = None, dtype=torch.f
     if not isinstance(model, _LAYERS + _CELLS):
         inner = [m for m in model.children() if isinstance(m, _LAYERS + _CELLS + (MetaRNN,))]
         if len(inner) != 1:
-            raise ValueError(f"argument 'model' must be one of: {SUPPORTED}; got {type(model).__name__}"
-                             + (f" holding {len(inner)} recurrent modules" if inner else ""))
+            raise NoFusedCell(f"argument 'model' must be one of: {FUSED}; got {type(model).__name__}"
+                          + (f" holding {len(inner)} recurrent modules" if inner else ""))
         return cell_weights(inner[0], theta, dtype)
     if isinstance(model, _LAYERS):
         if model.num_layers != 1 or model.bidirectional:
-            raise ValueError(f"argument 'model' must have one layer and one direction, got {model}")
+            raise NoFusedCell(f"argument 'model' must have one layer and one direction, got {model}")
         if getattr(model, "proj_size", 0):
             raise ValueError(f"argument 'model' must be an LSTM without projection (proj_size=0), got {model}")
         names = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
     else:
         names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
     if isinstance(model, (nn.RNN, nn.RNNCell)) and model.nonlinearity != "tanh":
-        raise ValueError(f"argument 'model' must use nonlinearity='tanh', got {model.nonlinearity!r}")
+        raise NoFusedCell(f"argument 'model' must use nonlinearity='tanh', got {model.nonlinearity!r}")
     cell = ("gru" if isinstance(model, (nn.GRU, nn.GRUCell)) else
             "lstm" if isinstance(model, (nn.LSTM, nn.LSTMCell)) else "tanh")
     w_ih, w_hh = getattr(model, names[0]), getattr(model, names[1])
@@ -112,6 +128,10 @@ class FixedPoints:
         residuals: [P] ||cell(z) - z||_inf; q: [P] 0.5 ||cell(z) - z||_2^2.
         iterations: [P] Newton iterations; converged: [P] bool.
         jacobians: [P, D, D] the step Jacobian dcell/dz at each point.
+        cell: the fused cell that solved them ("tanh", "gru", "lstm"), or
+            "autograd" (a step function solved by ``reference.newton_solve``).
+        contexts: [C, I] when ``find_fixed_points`` got several contexts
+            (``per_context`` splits the points by them), else None.
     """
 
     states: Tensor
@@ -121,21 +141,24 @@ class FixedPoints:
     iterations: Tensor
     converged: Tensor
     jacobians: Tensor
-    weights: CellWeights = field(repr=False)
+    weights: Optional[CellWeights] = field(repr=False)
     meta: Optional[MetaRNN] = field(default=None, repr=False)
     slow_points: Optional["FixedPoints"] = field(default=None, repr=False)
+    cell: str = "autograd"
+    contexts: Optional[Tensor] = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return int(self.states.shape[0])
 
     def __repr__(self) -> str:
         if len(self) == 0:
-            return f"FixedPoints(0 points, cell={self.weights.cell!r}, state_size={self.weights.state_size})"
+            return f"FixedPoints(0 points, cell={self.cell!r}, state_size={self.states.shape[1]})"
         n_unstable = self.n_unstable
         slow = len(self.slow_points) if self.slow_points is not None else 0
         return (f"FixedPoints({len(self)} points: {int((n_unstable == 0).sum())} stable, "
                 f"{int((n_unstable == 1).sum())} with 1 unstable direction, {int((n_unstable > 1).sum())} with more; "
-                f"{slow} slow points; cell={self.weights.cell!r}, state_size={self.states.shape[1]}, "
+                f"{slow} slow points; cell={self.cell!r}, state_size={self.states.shape[1]}, "
+                + (f"{len(self.contexts)} contexts, " if self.contexts is not None else "") +
                 f"max residual {float(self.residuals.max()):.1e})")
 
     @property
@@ -161,7 +184,22 @@ class FixedPoints:
 
     def select(self, mask: Tensor) -> "FixedPoints":
         return FixedPoints(self.states[mask], self.inputs[mask], self.residuals[mask], self.q[mask],
-                           self.iterations[mask], self.converged[mask], self.jacobians[mask], self.weights, self.meta)
+                           self.iterations[mask], self.converged[mask], self.jacobians[mask], self.weights, self.meta,
+                           cell=self.cell, contexts=self.contexts)
+
+    def per_context(self) -> list:
+        """One FixedPoints per context (the rows of ``contexts``, or of the distinct inputs), in order;
+        each with its slow points."""
+        contexts = self.contexts if self.contexts is not None else torch.unique(self.inputs, dim=0)
+        out = []
+        for c in contexts:
+            fps = self.select((self.inputs == c).all(-1))
+            fps.contexts = None
+            if self.slow_points is not None:
+                fps.slow_points = self.slow_points.select((self.slow_points.inputs == c).all(-1))
+                fps.slow_points.contexts = None
+            out.append(fps)
+        return out
 
     def deduplicate(self, tol: float = 1e-6) -> "FixedPoints":
         """Keep one point per cluster of states closer than ``tol`` (Euclidean), the lowest q first."""
@@ -185,8 +223,7 @@ class FixedPoints:
             return hmap.to_base(self.states.to(hmap.mean.dtype)).to(self.states.dtype)
 
 
-def _initial_states(weights: CellWeights, initial_states, trajectories, n_inits, noise, generator) -> Tensor:
-    D = weights.state_size
+def _initial_states(D: int, initial_states, trajectories, n_inits, noise, generator) -> Tensor:
     if initial_states is not None:
         check_tensor(initial_states, "initial_states", shape=[None, D])
         z0 = initial_states.detach().to(torch.float64)
@@ -207,27 +244,40 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
                       trajectories: Optional[Tensor] = None, n_inits: int = 256, noise: float = 0.0,
                       tol: float = 1e-10, max_iter: int = 100, theta: Optional[Tensor] = None,
                       model_id: Optional[Union[int, str]] = None, dedup_tol: float = 1e-6,
-                      outlier_max_abs: Optional[float] = 1.0, slow_q: float = 1e-4, seed: int = 0,
+                      outlier_max_abs: Union[float, str, None] = "auto", slow_q: float = 1e-4, seed: int = 0,
                       device: Optional[Union[str, torch.device]] = None,
-                      min_progress: float = reference.MIN_PROGRESS) -> FixedPoints:
-    """Find the fixed points of a cell at a constant input.
+                      min_progress: float = reference.MIN_PROGRESS, contexts: Optional[Tensor] = None) -> FixedPoints:
+    """Find the fixed points z* = f(x*, z*) of a recurrent network at a constant input.
 
     Args:
         model: a MetaRNN (with ``theta`` [m] or ``model_id``), or a plain
             torch.nn.RNN / GRU / LSTM / RNNCell / GRUCell / LSTMCell (zero
-            conditioning), or a module holding one of them (``BaseRNN``), or
-            an ``EmbeddedModel`` of a MetaRNN (``de.average``; its theta).
-            LSTM states are z = [h; c], D = 2H.
+            conditioning), or a module holding one of them (``BaseRNN``, a
+            user's network with its readout), or an ``EmbeddedModel`` of a
+            MetaRNN (``de.average``; its theta). One-layer tanh RNNs, GRUs and
+            LSTMs and the meta-model run in the fused op; ReLU RNNs, stacked
+            layers, ``CTRNN`` and any module with ``step(x [B, I], z [B, D])
+            -> z' [B, D]`` and ``state_size`` / ``input_size`` attributes (the
+            step protocol, like FixedPointFinder's RNN cell) run the same
+            Newton / LM rule on autograd Jacobians of a float64 copy
+            (``reference.newton_solve``; ``cell`` is then "autograd"). LSTM
+            states are z = [h; c], D = 2H; L stacked layers [z_1; ...; z_L].
         inputs: constant input x* ([I] or [1, I]: the same for every start, as
-            FixedPointFinder's; [K, I]: one per start; default zeros).
+            FixedPointFinder's; [K, I]: one per start; [C, I] with C not 1
+            or K: C contexts, every start solved at each; default zeros).
+        contexts: [C, I] contexts, for any C (also C = K); exclusive with
+            ``inputs``. The result holds ``contexts``, and ``per_context()``
+            gives one FixedPoints per context.
         initial_states: [K, D] starting states; else ``n_inits`` states drawn
             from ``trajectories`` [B, T, D] (hidden states of the network), else
             uniform in [-1, 1]^D; ``noise`` adds Gaussian jitter.
         tol: convergence on ||F||_inf (float64 throughout); max_iter: cap.
         dedup_tol: states closer than this are one point.
-        outlier_max_abs: drop points with any |h_i| above this (tanh, GRU
-            and LSTM hidden states lie in [-1, 1]; an LSTM's cell state c is
-            unbounded and not tested); None keeps all.
+        outlier_max_abs: drop points with any |h_i| above this; "auto"
+            (default): 1.0 for the fused cells (tanh, GRU and LSTM hidden
+            states lie in [-1, 1]; an LSTM's cell state c is unbounded and not
+            tested), None for the autograd solver (every coordinate is tested
+            when a number is given); None keeps all.
         slow_q: non-converged candidates with q = 0.5 ||F||^2 below this are
             reported as ``slow_points``.
         min_progress: a candidate whose ||F||_2 fell by less than this
@@ -256,27 +306,72 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
     meta = model if isinstance(model, MetaRNN) else None
     if meta is not None and model_id is not None:
         theta = meta.theta.detach()[resolve_ids(meta, [model_id], "model_id")[0]]
-    weights = cell_weights(model, theta)
-    device = torch.device(device) if device is not None else weights.w_hh.device
-    if device.type == "cuda" and not torch.cuda.is_available():
+    try:
+        if has_step_protocol(model) and not isinstance(model, (BaseRNN, MetaRNN)):
+            raise NoFusedCell("a module's own step function comes before the cells it holds")
+        weights, stepper = cell_weights(model, theta), None
+    except NoFusedCell as exc:
+        weights, stepper = None, step_function(model)
+        if stepper is None:
+            inner = sum(isinstance(m, _LAYERS + _CELLS) for m in model.children())
+            raise ValueError(f"argument 'model' must be one of: {SUPPORTED}; got {type(model).__name__}"
+                             + (f" holding {inner} recurrent modules" if inner else "")) from exc
+    first = next(model.parameters(), None)
+    device = torch.device(device) if device is not None else (first.device if first is not None else None)
+    if device is not None and device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"argument 'device' must name an available device; got {str(device)!r}, "
                          "and torch sees no CUDA device")
-    weights = weights.to("cpu")
+    D, I = (weights.state_size, weights.input_size) if weights is not None else stepper[1:]
     g = torch.Generator().manual_seed(seed)
-    z0 = _initial_states(weights, initial_states, trajectories, n_inits, noise, g)
-    K, I = z0.shape[0], weights.input_size
-    if inputs is None:
-        x = torch.zeros(K, I, dtype=torch.float64)
+    z0 = _initial_states(D, initial_states, trajectories, n_inits, noise, g)
+    z0, x, contexts = _inputs(inputs, contexts, z0, I)
+    if weights is not None:
+        z, x, res, iters, conv, jac, q = _solve_fused(weights.to("cpu"), z0, x, tol, max_iter, min_progress, device)
     else:
+        z, res, iters, conv, jac, q = _solve_autograd(model, z0, x, tol, max_iter, min_progress, device)
+    everything = FixedPoints(z, x, res, q, iters, conv, jac, weights, meta,
+                             cell=weights.cell if weights is not None else "autograd", contexts=contexts)
+    finite = torch.isfinite(z).all(-1)
+    if outlier_max_abs == "auto":  # the fused cells' h lies in [-1, 1]; a general step map's state is unbounded
+        outlier_max_abs = 1.0 if weights is not None else None
+    if outlier_max_abs is not None:
+        bounded = z[:, :weights.hidden_size] if weights is not None else z
+        finite &= bounded.abs().amax(-1) <= check_positive_float(outlier_max_abs, "outlier_max_abs") + 1e-9
+    fixed = everything.select(conv & finite).deduplicate(dedup_tol)
+    slow = everything.select(~conv & finite & (q < slow_q)).deduplicate(dedup_tol)
+    fixed.slow_points = slow
+    return fixed
+
+
+def _inputs(inputs: Optional[Tensor], contexts: Optional[Tensor], z0: Tensor, I: int):
+    """(starts, their inputs [K', I], contexts [C, I] or None): every start is solved at each context."""
+    K = z0.shape[0]
+    if inputs is not None and contexts is not None:
+        raise ValueError("arguments 'inputs' and 'contexts' are exclusive; got both")
+    if inputs is not None:
         check_tensor(inputs, "inputs")
         x = inputs.detach().to(torch.float64)
         if x.dim() == 1 or (x.dim() == 2 and x.shape[0] == 1):  # FixedPointFinder's [1, I]: every start
             x = x.reshape(1, -1).expand(K, -1)
-        if x.shape != (K, I):
-            raise ValueError(f"argument 'inputs' must have shape [{I}], [1, {I}] or [{K}, {I}], "
-                             f"got {tuple(inputs.shape)}")
-    x = x.contiguous()
+        if x.dim() == 2 and x.shape[0] not in (1, K) and x.shape[1] == I:  # [C, I]: C contexts
+            contexts = inputs
+        elif x.shape != (K, I):
+            raise ValueError(f"argument 'inputs' must have shape [{I}], [1, {I}], [{K}, {I}] (one per start) or "
+                             f"[C, {I}] (C contexts), got {tuple(inputs.shape)}")
+        else:
+            return z0, x.contiguous(), None
+    if contexts is None:
+        return z0, torch.zeros(K, I, dtype=torch.float64), None
+    check_tensor(contexts, "contexts", shape=[None, I])
+    c = contexts.detach().to(torch.float64)
+    return z0.repeat(len(c), 1), c.repeat_interleave(K, 0).contiguous(), c.clone()
+
+
+def _solve_fused(weights: CellWeights, z0: Tensor, x: Tensor, tol, max_iter, min_progress, device):
+    """Newton / LM in ``ops.newton_fixed_points`` on ``device``; results on the CPU."""
+    K = z0.shape[0]
     cond = weights.cond.expand(K, -1).contiguous()
+    device = device if device is not None else torch.device("cpu")
     on = weights.to(device)
     z, res, iters, conv, jac = (t.cpu() for t in ops.newton_fixed_points(
         z0.to(device), x.to(device), cond.to(device), on.w_ih, on.w_hh, on.b_ih, on.b_hh, weights.cell, tol,
@@ -284,15 +379,30 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
     with torch.no_grad():
         x_proj = x @ weights.w_ih.T + weights.b_ih + cond
         F = reference.cell_step(z, x_proj, weights.w_hh, weights.b_hh, weights.cell) - z
-    q = 0.5 * F.pow(2).sum(-1)
-    everything = FixedPoints(z, x, res, q, iters, conv, jac, weights, meta)
-    finite = torch.isfinite(z).all(-1)
-    if outlier_max_abs is not None:
-        finite &= z[:, :weights.hidden_size].abs().amax(-1) <= outlier_max_abs + 1e-9
-    fixed = everything.select(conv & finite).deduplicate(dedup_tol)
-    slow = everything.select(~conv & finite & (q < slow_q)).deduplicate(dedup_tol)
-    fixed.slow_points = slow
-    return fixed
+    return z, x, res, iters, conv, jac, 0.5 * F.pow(2).sum(-1)
+
+
+def _solve_autograd(model: nn.Module, z0: Tensor, x: Tensor, tol, max_iter, min_progress, device):
+    """The op's Newton / LM rule (``reference.newton_solve``) on a float64 copy of ``model``'s step map,
+    with Jacobians by autograd (``step.autograd_jacobian``); results on the CPU."""
+    solver = copy.deepcopy(model).to(torch.float64)
+    if device is not None:
+        solver = solver.to(device)
+    solver.requires_grad_(False).eval()
+    step, D, _ = step_function(solver)
+    eye = torch.eye(D, dtype=torch.float64, device=device)
+    z0, x = z0.to(device), x.to(device)
+
+    def F(z, xk):
+        with torch.no_grad():
+            return step(xk, z) - z
+
+    def jac(z, xk):
+        return autograd_jacobian(step, xk, z)[1] - eye
+
+    z, res, iters, conv, J = reference.newton_solve(F, jac, z0, x, tol, max_iter, True, min_progress)
+    q = 0.5 * F(z, x).pow(2).sum(-1)
+    return tuple(t.cpu() for t in (z, res, iters, conv, J, q))
 
 
 @dataclass

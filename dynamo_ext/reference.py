@@ -122,26 +122,41 @@ def newton_fixed_points(z0, x, cond, w_ih, w_hh, b_ih, b_hh, cell="tanh", tol=1e
                         return_jacobian=True, min_progress=MIN_PROGRESS, max_damping_tries=12, max_backtracks=3):
     """Reference of ``ops.newton_fixed_points``: the same rule in batched PyTorch.
 
-    Jacobians by ``torch.func.jacrev`` under ``vmap``; Newton steps by
-    ``torch.linalg.solve_ex``, halved up to ``max_backtracks`` times until
-    ||F||_2 drops; else Levenberg-Marquardt steps by
-    ``torch.linalg.cholesky_ex`` with per-candidate damping. Candidates whose
-    Newton and damped steps all fail to lower ||F||_2 stop (slow points), and
-    so do those whose ||F||_2 fell by less than the fraction ``min_progress``
-    over their last ``PROGRESS_WINDOW`` iterations.
-    Returns the same five tensors as the op.
+    Residual F(z) = cell(z) - z of the cell at x_proj = W_ih x + b_ih + cond;
+    Jacobians by ``torch.func.jacrev`` under ``vmap``; the iteration is
+    ``newton_solve``. Returns the same five tensors as the op.
     """
     gate_count(cell)
     x_proj = x @ w_ih.T + b_ih + cond
-    eps = torch.finfo(z0.dtype).eps
 
     def F(zk, xk):
         return cell_step(zk.unsqueeze(0), xk.unsqueeze(0), w_hh, b_hh, cell)[0] - zk
 
-    jac = torch.func.vmap(torch.func.jacrev(F))
+    return newton_solve(torch.func.vmap(F), torch.func.vmap(torch.func.jacrev(F)), z0, x_proj, tol, max_iter,
+                        return_jacobian, min_progress, max_damping_tries, max_backtracks)
+
+
+def newton_solve(F, jac, z0, x, tol=1e-10, max_iter=100, return_jacobian=True, min_progress=MIN_PROGRESS,
+                 max_damping_tries=12, max_backtracks=3):
+    """Solve F(z, x) = 0 for every row by the rule of ``ops.newton_fixed_points`` (csrc/ops/newton_rule.h).
+
+    ``F(z [K, D], x [K, ...]) -> [K, D]`` is a batched residual (rows
+    independent) and ``jac(z, x) -> [K, D, D]`` its Jacobian dF/dz. Newton
+    steps by ``torch.linalg.solve_ex``, halved up to ``max_backtracks`` times
+    until ||F||_2 drops; else Levenberg-Marquardt steps by
+    ``torch.linalg.cholesky_ex`` with per-candidate damping. Candidates whose
+    Newton and damped steps all fail to lower ||F||_2 stop (slow points), and
+    so do those whose ||F||_2 fell by less than the fraction ``min_progress``
+    over their last ``PROGRESS_WINDOW`` iterations.
+
+    Returns (z [K, D], residual ||F||_inf [K], iterations [K] long,
+    converged [K] bool, the step Jacobian dF/dz + I [K, D, D] or [K, 0, 0]).
+    """
+    x_proj = x
+    eps = torch.finfo(z0.dtype).eps
     K, D = z0.shape
     z = z0.clone()
-    f = torch.func.vmap(F)(z, x_proj)
+    f = F(z, x_proj)
     fsq = f.pow(2).sum(-1)
     active = f.abs().amax(-1) > tol
     iters = torch.zeros(K, dtype=torch.long)
@@ -175,7 +190,7 @@ def newton_fixed_points(z0, x, cond, w_ih, w_hh, b_ih, b_hh, cell="tanh", tol=1e
             if not todo.any():
                 break
             zt = zi + 0.5 ** b * dz
-            ft = torch.func.vmap(F)(zt, xi)
+            ft = F(zt, xi)
             ftsq = ft.pow(2).sum(-1)
             good = todo & torch.isfinite(ftsq) & (ftsq < fsqi)
             new_z[good], new_f[good], new_fsq[good] = zt[good], ft[good], ftsq[good]
@@ -192,7 +207,7 @@ def newton_fixed_points(z0, x, cond, w_ih, w_hh, b_ih, b_hh, cell="tanh", tol=1e
             L, cinfo = torch.linalg.cholesky_ex(jtj + mui[:, None, None] * eye)
             step = torch.cholesky_solve(rhs.unsqueeze(-1), L).squeeze(-1)
             zt = zi + step
-            ft = torch.func.vmap(F)(zt, xi)
+            ft = F(zt, xi)
             ftsq = ft.pow(2).sum(-1)
             good = todo & (cinfo == 0) & torch.isfinite(ftsq) & (ftsq < fsqi)
             new_z[good], new_f[good], new_fsq[good] = zt[good], ft[good], ftsq[good]

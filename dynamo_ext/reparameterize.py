@@ -1,13 +1,15 @@
 """Function-preserving reparameterizations of base models, and the check that DYNAMO ignores them.
 
-A change of hidden coordinates h' = M h with M a signed permutation
-(h'_i = s_i h_{perm(i)}) leaves a tanh RNN, GRU or LSTM computing the same
-function: rows of the tanh blocks (the RNN's state, the GRU's candidate n, the
-LSTM's cell input g) take M, rows of the sigmoid gates take the permutation P
-alone (gates stay positive), recurrent columns take M^T, and the readout
-W_y M^T. The LSTM's cell state c transforms like h. Per-unit rescaling is
-function-preserving only for positively homogeneous units (ReLU), which these
-architectures do not have.
+A change of hidden coordinates h' = M h leaves a recurrent network computing
+the same function when every unit's activation commutes with M: a signed
+permutation (h'_i = s_i h_{perm(i)}) for odd activations (tanh: the tanh RNN,
+the GRU's candidate n, the LSTM's cell input g, a tanh CT-RNN), a permutation
+for any activation, and a per-unit positive rescaling (M = diag(s), s > 0) for
+positively homogeneous ones (ReLU RNNs and ReLU CT-RNNs: relu(s a) = s relu(a)).
+Rows of the activation's block take M, rows of the sigmoid gates the
+permutation P alone (gates stay positive), recurrent columns take M^-1, and
+so do the next layer's input columns and the readout's columns. The LSTM's
+cell state c transforms like h. Every layer of a stacked network gets its own M.
 
 The meta-model's per-model maps A_n absorb such changes (DESIGN.md section 1),
 so a reparameterized copy should sit next to its original in embedding space
@@ -16,7 +18,7 @@ so a reparameterized copy should sit next to its original in embedding space
 from __future__ import annotations
 
 import copy
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -24,71 +26,109 @@ import torch
 from ._checks import check_choice
 from .zoo import BaseRNN, Member, Population
 
-KINDS = ("permute", "sign_flip", "permute_sign_flip")
+ALL_KINDS = ("permute", "sign_flip", "permute_sign_flip", "rescale")
+KINDS = ALL_KINDS[:3]  # the kinds of the tanh RNN, GRU and LSTM
 # per architecture: the activation of each stacked gate block in PyTorch's order
-_GATE_BLOCKS = {"rnn": ("tanh",), "gru": ("sigmoid", "sigmoid", "tanh"),
+_GATE_BLOCKS = {"rnn": ("tanh",), "relu_rnn": ("relu",), "gru": ("sigmoid", "sigmoid", "tanh"),
                 "lstm": ("sigmoid", "sigmoid", "tanh", "sigmoid")}
+# what each unit activation allows beside permutations
+_ALLOWS = {"tanh": {"sign_flip"}, "relu": {"rescale"}, "softplus": set()}
+RESCALE_RANGE = (0.25, 4.0)  # per-unit scales s, log-uniform in this range
+
+
+def _unit_activation(model: BaseRNN) -> str:
+    """The activation of the units that carry the state: tanh (tanh RNN, GRU, LSTM), relu, or the CT-RNN's."""
+    return {"relu_rnn": "relu", "ctrnn": getattr(model.rnn, "nonlinearity", "tanh")}.get(model.arch, "tanh")
+
+
+def kinds_for(model: BaseRNN) -> Tuple[str, ...]:
+    """The reparameterization kinds that preserve ``model``'s function."""
+    allows = _ALLOWS[_unit_activation(model)]
+    return (("permute",) + (("sign_flip", "permute_sign_flip") if "sign_flip" in allows else ())
+            + (("rescale",) if "rescale" in allows else ()))
+
+
+def _transform(kind: str, H: int, g: torch.Generator):
+    """(M, M^-1, P) for one layer of H units."""
+    perm = torch.randperm(H, generator=g) if "permute" in kind else torch.arange(H)
+    P = torch.zeros(H, H, dtype=torch.float64)
+    P[torch.arange(H), perm] = 1.0
+    if kind == "rescale":
+        lo, hi = np.log(RESCALE_RANGE[0]), np.log(RESCALE_RANGE[1])
+        s = torch.exp(lo + (hi - lo) * torch.rand(H, generator=g, dtype=torch.float64))
+        return torch.diag(s), torch.diag(1 / s), torch.eye(H, dtype=torch.float64)
+    signs = torch.ones(H, dtype=torch.float64)
+    if "sign" in kind:
+        signs = (torch.randint(0, 2, (H,), generator=g) * 2 - 1).double()
+    M = signs[:, None] * P
+    return M, M.T, P
 
 
 def reparameterize(model: BaseRNN, kind: str = "permute_sign_flip", seed: int = 0) -> BaseRNN:
     """A copy of ``model`` in new hidden coordinates h' = M h that computes the same outputs.
 
     Args:
-        model: a BaseRNN (tanh RNN, GRU or LSTM).
+        model: a BaseRNN (tanh or ReLU RNN, GRU, LSTM of any depth, CT-RNN).
         kind: "permute" (random permutation of hidden units), "sign_flip"
-            (random signs) or "permute_sign_flip" (both).
-        seed: the permutation's and signs' seed.
+            (random signs; odd activations: tanh RNN, GRU, LSTM, tanh CT-RNN),
+            "permute_sign_flip" (both), or "rescale" (per-unit scales s_i > 0,
+            log-uniform in RESCALE_RANGE; positively homogeneous units: ReLU
+            RNN, ReLU CT-RNN). ``kinds_for(model)`` lists the model's kinds.
+        seed: the permutation's, signs' and scales' seed.
 
     Returns:
         A new BaseRNN whose outputs equal the original's (to rounding) and
-        whose hidden states are M h (for the LSTM, [M h; M c]).
+        whose hidden states are M h per layer (for the LSTM, [M h; M c]).
 
     Raises:
-        ValueError: a model that is not a BaseRNN, or an unknown kind
-            (including "rescale": not function-preserving for these units).
+        ValueError: a model that is not a BaseRNN, an unknown kind, or a kind
+            that does not preserve this model's function (e.g. "rescale" of a
+            tanh unit, "sign_flip" of a ReLU unit).
     """
-    if kind == "rescale":
-        raise ValueError("argument 'kind': per-unit rescaling preserves the function only for ReLU units; "
-                         f"tanh RNN, GRU and LSTM units are not homogeneous; use one of {KINDS}")
-    check_choice(kind, "kind", KINDS)
+    check_choice(kind, "kind", ALL_KINDS)
     if not isinstance(model, BaseRNN):
         raise ValueError(f"argument 'model' must be a BaseRNN, got {type(model).__name__}")
+    if kind not in kinds_for(model):
+        raise ValueError(f"argument 'kind': {kind!r} does not preserve the function of a {model.arch} with "
+                         f"{_unit_activation(model)} units (per-unit rescaling needs positively homogeneous "
+                         f"units such as ReLU, sign flips odd ones such as tanh); use one of {kinds_for(model)}")
     H = model.hidden_size
     g = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(H, generator=g) if "permute" in kind else torch.arange(H)
-    signs = torch.ones(H, dtype=torch.float64)
-    if "sign" in kind:
-        signs = (torch.randint(0, 2, (H,), generator=g) * 2 - 1).double()
-    P = torch.zeros(H, H, dtype=torch.float64)
-    P[torch.arange(H), perm] = 1.0
-    M = signs[:, None] * P
     new = copy.deepcopy(model)
     rnn = new.rnn
+    blocks_of = _GATE_BLOCKS.get(model.arch, (_unit_activation(model),))
+    prev_inv = None  # the previous layer's M^-1 (its h is this layer's input)
     with torch.no_grad():
-        for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
-            param = getattr(rnn, name, None)
-            if param is None:
-                continue
-            blocks = param.double().split(H, dim=0)
-            out = []
-            for act, block in zip(_GATE_BLOCKS[model.arch], blocks):
-                R = M if act == "tanh" else P
-                b = R @ block
-                if name == "weight_hh_l0":
-                    b = b @ M.T
-                out.append(b)
-            param.copy_(torch.cat(out).to(param.dtype))
-        new.readout.weight.copy_((new.readout.weight.double() @ M.T).to(new.readout.weight.dtype))
+        for layer in range(model.num_layers):
+            M, Minv, P = _transform(kind, H, g)
+            suffix = f"_l{layer}" if model.arch != "ctrnn" else ""
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                param = getattr(rnn, name + suffix, None)
+                if param is None:
+                    continue
+                out = []
+                for act, block in zip(blocks_of, param.double().split(H, dim=0)):
+                    b = (P if act == "sigmoid" else M) @ block
+                    if name == "weight_hh":
+                        b = b @ Minv
+                    elif name == "weight_ih" and prev_inv is not None:
+                        b = b @ prev_inv
+                    out.append(b)
+                param.copy_(torch.cat(out).to(param.dtype))
+            prev_inv = Minv
+        new.readout.weight.copy_((new.readout.weight.double() @ prev_inv).to(new.readout.weight.dtype))
     if hasattr(rnn, "flatten_parameters"):
         rnn.flatten_parameters()
     return new.eval()
 
 
-def with_reparameterized_copies(population: Population, kinds=KINDS, seed: int = 0) -> Population:
-    """The population plus one reparameterized copy of each member (kinds cycled), ids "<id>~<kind>"."""
+def with_reparameterized_copies(population: Population, kinds=ALL_KINDS, seed: int = 0) -> Population:
+    """The population plus one reparameterized copy of each member (ids "<id>~<kind>"): the ``kinds``
+    that preserve the member's function cycled (a permutation where none of them does)."""
     members = list(population.members)
     for i, m in enumerate(population.members):
-        kind = kinds[i % len(kinds)]
+        valid = [k for k in kinds if k in kinds_for(m.model)] or ["permute"]
+        kind = valid[i % len(valid)]
         copy_model = reparameterize(m.model, kind, seed=seed + i)
         members.append(Member(f"{m.id}~{kind}", m.arch, m.hidden_size, m.seed, m.test_accuracy, copy_model,
                               dict(m.train_config), m.task))

@@ -31,15 +31,19 @@ from tqdm.auto import tqdm
 from . import _io
 from ._checks import check_choice, check_positive_float, check_positive_int, check_tensor
 from .cnn import ACTIVATIONS, FAMILIES, BaseCNN, RecordedCNN
+from .ctrnn import CTRNN
+from .step import check_layer, layer_state_size, layer_step, top_hidden
 from .tasks import TASKS, TaskData, accuracy, load_task
 
-ARCHS = ("rnn", "gru", "lstm")
+ARCHS = ("rnn", "gru", "lstm")  # trained by default
+RNN_ARCHS = ARCHS + ("relu_rnn", "ctrnn")  # every BaseRNN architecture
 _RNN_CLASSES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 MANIFEST = "manifest.json"
 # Adam learning rates that train each architecture reliably on MNIST-1D
 # (the tanh RNN diverges to chance level at 1e-2).
-DEFAULT_LR = {"rnn": 2e-3, "gru": 1e-2, "lstm": 1e-2, "relu": 1e-2, "tanh": 1e-2, "gelu": 1e-2}
-FAMILY_ARCHS = {"rnn": ARCHS, **{f: ACTIVATIONS for f in FAMILIES}}
+DEFAULT_LR = {"rnn": 2e-3, "relu_rnn": 1e-3, "ctrnn": 2e-3, "gru": 1e-2, "lstm": 1e-2, "relu": 1e-2, "tanh": 1e-2, "gelu": 1e-2}
+FAMILY_ARCHS = {"rnn": RNN_ARCHS, **{f: ACTIVATIONS for f in FAMILIES}}
+DEFAULT_ARCHS = {"rnn": ARCHS, **{f: ACTIVATIONS for f in FAMILIES}}
 # Decoupled weight decay (AdamW) per family: without it, tanh CNNs on MNIST-1D stop at 0.84-0.91 test
 # accuracy; with 0.1 (and widths >= 32) they reach 0.92-0.93. RNNs train without it.
 DEFAULT_WEIGHT_DECAY = {"rnn": 0.0, **{f: 0.1 for f in FAMILIES}}
@@ -67,29 +71,50 @@ def build_base_model(family: str, arch: str, task: TaskData, hidden_size: int) -
 
 
 class BaseRNN(nn.Module):
-    """A base model: a one-layer RNN / GRU / LSTM with a linear readout.
+    """A base model: a recurrent network with a linear readout of its top layer's h.
 
     Args:
-        arch: "rnn" (tanh), "gru" or "lstm".
-        input_size: I; hidden_size: H; n_outputs: C.
+        arch: "rnn" (tanh), "relu_rnn" (torch.nn.RNN with ReLU), "gru", "lstm"
+            or "ctrnn" (a leaky continuous-time RNN, ``dynamo_ext.CTRNN``).
+        input_size: I; hidden_size: H (per layer); n_outputs: C.
+        num_layers: stacked layers L (torch.nn.RNN / GRU / LSTM; 1 for "ctrnn").
+        alpha, nonlinearity: "ctrnn" only: dt / tau in (0, 1] and "tanh",
+            "relu" or "softplus".
         rnn, readout: optional existing modules to wrap (a user's trained
-            network); they must match ``arch`` and the sizes.
+            network); they must match ``arch`` and the sizes (``BaseRNN.wrap``
+            reads them off the modules).
 
-    Shapes: inputs x [B, T, I] (batch first, float32); ``forward`` returns
-    outputs [B, T, C]; ``record`` returns (hidden [B, T, state_size], outputs).
-    ``state_size`` is H, or 2H for the LSTM ([h; c]).
+    Shapes: inputs x [B, T, I] (batch first, in the parameters' dtype);
+    ``forward`` returns outputs [B, T, C]; ``record`` returns (hidden
+    [B, T, state_size], outputs); ``step(x [B, I], z [B, state_size])`` the
+    next state. The state is the layers' states concatenated,
+    [z_1; ...; z_L], with z_l = h_l, or [h_l; c_l] for the LSTM
+    (``dynamo_ext.step``): ``state_size`` is L * H, or L * 2H for the LSTM.
+
+    Raises:
+        ValueError: an unknown arch, sizes that are not positive integers, a
+            "ctrnn" with num_layers > 1.
     """
 
     def __init__(self, arch: str, input_size: int, hidden_size: int, n_outputs: int,
-                 rnn: Optional[nn.Module] = None, readout: Optional[nn.Linear] = None):
+                 rnn: Optional[nn.Module] = None, readout: Optional[nn.Linear] = None, num_layers: int = 1,
+                 alpha: float = 1.0, nonlinearity: str = "tanh"):
         super().__init__()
-        check_choice(arch, "arch", ARCHS)
+        check_choice(arch, "arch", RNN_ARCHS)
         self.arch = arch
         self.input_size = check_positive_int(input_size, "input_size")
         self.hidden_size = check_positive_int(hidden_size, "hidden_size")
         self.n_outputs = check_positive_int(n_outputs, "n_outputs")
+        self.num_layers = check_positive_int(num_layers, "num_layers")
+        if arch == "ctrnn" and num_layers != 1:
+            raise ValueError(f"argument 'num_layers' must be 1 for arch 'ctrnn', got {num_layers}")
         if rnn is None:
-            rnn = _RNN_CLASSES[arch](input_size, hidden_size, batch_first=True)
+            if arch == "ctrnn":
+                rnn = CTRNN(input_size, hidden_size, alpha=alpha, nonlinearity=nonlinearity)
+            elif arch == "relu_rnn":
+                rnn = nn.RNN(input_size, hidden_size, num_layers, nonlinearity="relu", batch_first=True)
+            else:
+                rnn = _RNN_CLASSES[arch](input_size, hidden_size, num_layers, batch_first=True)
         if readout is None:
             readout = nn.Linear(hidden_size, n_outputs)
         self.rnn = rnn
@@ -98,12 +123,17 @@ class BaseRNN(nn.Module):
 
     @property
     def state_size(self) -> int:
-        return 2 * self.hidden_size if self.arch == "lstm" else self.hidden_size
+        return layer_state_size(self.rnn)
 
     def spec(self) -> Dict[str, Any]:
         """Constructor arguments: models with equal specs have parameters of equal shapes."""
-        return {"arch": self.arch, "input_size": self.input_size, "hidden_size": self.hidden_size,
+        spec = {"arch": self.arch, "input_size": self.input_size, "hidden_size": self.hidden_size,
                 "n_outputs": self.n_outputs}
+        if self.num_layers != 1:
+            spec["num_layers"] = self.num_layers
+        if self.arch == "ctrnn":
+            spec.update(alpha=self.rnn.alpha, nonlinearity=self.rnn.nonlinearity)
+        return spec
 
     def _run(self, x: Tensor) -> Tensor:
         seq = x if self._batch_first else x.transpose(0, 1)
@@ -114,42 +144,44 @@ class BaseRNN(nn.Module):
         """Outputs (logits or real outputs) [B, T, C] for inputs [B, T, I]."""
         return self.readout(self._run(x))
 
+    def step(self, x: Tensor, z: Tensor) -> Tensor:
+        """The next state z' [B, state_size] from inputs x [B, I] and states z [B, state_size]."""
+        return layer_step(self.rnn, x, z)
+
     def record(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         """Hidden states [B, T, state_size] and outputs [B, T, C] for inputs [B, T, I]."""
-        if self.arch != "lstm":
+        if self.arch != "lstm" and self.num_layers == 1:
             h = self._run(x)
             return h, self.readout(h)
-        B, T, _ = x.shape
-        h = x.new_zeros(1, B, self.hidden_size)
-        c = x.new_zeros(1, B, self.hidden_size)
-        hs, cs = [], []
-        for t in range(T):
-            step = x[:, t:t + 1] if self._batch_first else x[:, t:t + 1].transpose(0, 1)
-            _, (h, c) = self.rnn(step, (h, c))
-            hs.append(h[0])
-            cs.append(c[0])
-        h_all = torch.stack(hs, 1)
-        return torch.cat([h_all, torch.stack(cs, 1)], -1), self.readout(h_all)
+        z = x.new_zeros(x.shape[0], self.state_size)
+        states = []
+        for t in range(x.shape[1]):
+            z = self.step(x[:, t], z)
+            states.append(z)
+        states = torch.stack(states, 1)
+        return states, self.readout(top_hidden(self.rnn, states))
 
     @classmethod
     def wrap(cls, rnn: nn.Module, readout: nn.Linear) -> "BaseRNN":
-        """Wrap a user's trained torch.nn.RNN (tanh) / GRU / LSTM and nn.Linear readout.
+        """Wrap a user's trained torch.nn.RNN (tanh or ReLU) / GRU / LSTM (any number of layers) or
+        ``dynamo_ext.CTRNN``, and its nn.Linear readout (of the top layer's h).
 
         Raises:
-            ValueError: multi-layer, bidirectional, projected or ReLU networks,
+            ValueError: another module, a bidirectional or projected network,
                 or a readout whose in_features is not the hidden size.
         """
-        arch = {nn.RNN: "rnn", nn.GRU: "gru", nn.LSTM: "lstm"}.get(type(rnn))
+        arch = {nn.GRU: "gru", nn.LSTM: "lstm", CTRNN: "ctrnn"}.get(type(rnn))
+        if isinstance(rnn, nn.RNN) and type(rnn) is nn.RNN:
+            arch = "rnn" if rnn.nonlinearity == "tanh" else "relu_rnn"
         if arch is None:
-            raise ValueError(f"argument 'rnn' must be torch.nn.RNN, GRU or LSTM, got {type(rnn).__name__}")
-        if rnn.num_layers != 1 or rnn.bidirectional or getattr(rnn, "proj_size", 0):
-            raise ValueError("argument 'rnn' must have num_layers=1, bidirectional=False and no proj_size, got "
-                             f"num_layers={rnn.num_layers}, bidirectional={rnn.bidirectional}")
-        if arch == "rnn" and rnn.nonlinearity != "tanh":
-            raise ValueError(f"argument 'rnn' must use nonlinearity='tanh', got {rnn.nonlinearity!r}")
+            raise ValueError(f"argument 'rnn' must be torch.nn.RNN, GRU, LSTM or dynamo_ext.CTRNN, got "
+                             f"{type(rnn).__name__} (other modules join through the recording protocol: "
+                             "see Population.from_modules)")
+        check_layer(rnn, "rnn")
         if not isinstance(readout, nn.Linear) or readout.in_features != rnn.hidden_size:
             raise ValueError(f"argument 'readout' must be nn.Linear with in_features={rnn.hidden_size}, got {readout}")
-        return cls(arch, rnn.input_size, rnn.hidden_size, readout.out_features, rnn=rnn, readout=readout)
+        return cls(arch, rnn.input_size, rnn.hidden_size, readout.out_features, rnn=rnn, readout=readout,
+                   num_layers=rnn.num_layers)
 
 
 @dataclass
@@ -421,6 +453,8 @@ class Population:
             _io.write_tensors(folder / fname, m.model.state_dict(), metadata={"arch": m.arch})
             entries.append({**m.info(), "file": fname, "n_outputs": m.model.n_outputs,
                             "input_size": m.model.input_size, "train_config": m.train_config})
+            if isinstance(m.model, BaseRNN):  # num_layers, alpha, nonlinearity where they differ from the default
+                entries[-1].update({k: v for k, v in m.model.spec().items() if k not in entries[-1]})
             if isinstance(m.model, BaseCNN):
                 entries[-1].update(family=m.model.family, seq_len=m.model.seq_len, depth=m.model.depth)
         manifest = {"format": "dynamo_ext.population/2", "task": self.task.name, "task_config": self.task.config,
@@ -471,7 +505,8 @@ class Population:
                     raise ValueError(f"population manifest entry {e['id']!r}: file {e['file']!r} is outside "
                                      f"the population folder {str(folder)!r}")
                 if e.get("family", "rnn") == "rnn":
-                    model = BaseRNN(e["arch"], e["input_size"], e["hidden_size"], e["n_outputs"])
+                    extra = {k: e[k] for k in ("num_layers", "alpha", "nonlinearity") if k in e}
+                    model = BaseRNN(e["arch"], e["input_size"], e["hidden_size"], e["n_outputs"], **extra)
                 else:
                     model = BaseCNN(e["family"], e["arch"], e["input_size"], e["seq_len"], e["hidden_size"],
                                     e["n_outputs"], e["depth"])
@@ -592,7 +627,7 @@ def train_population(task: TaskData | str | Sequence = "mnist1d", archs: Optiona
         raise ValueError("argument 'task' must name at least one task, got an empty list")
     check_shared_inputs(task_list)
     check_choice(family, "family", tuple(FAMILY_ARCHS))
-    archs = FAMILY_ARCHS[family] if archs is None else archs
+    archs = DEFAULT_ARCHS[family] if archs is None else archs
     if len(archs) == 0:
         raise ValueError("argument 'archs' must name at least one architecture, got an empty list")
     for a in archs:

@@ -278,8 +278,12 @@ def test_bad_input():
         ops.newton_fixed_points(args[0][:, :5], *args[1:], cell="lstm")
     with pytest.raises(NotImplementedError, match="'tanh', 'gru' or 'lstm'"):
         ops.newton_fixed_points(*random_system("tanh", K=2, D=3), cell="relu")
-    with pytest.raises(ValueError, match="nonlinearity='tanh'"):
-        find_fixed_points(torch.nn.RNN(2, 4, nonlinearity="relu"))
+    with pytest.raises(ValueError, match="unidirectional"):
+        find_fixed_points(torch.nn.GRU(2, 4, bidirectional=True))
+    with pytest.raises(ValueError, match="'inputs' and 'contexts' are exclusive"):
+        find_fixed_points(torch.nn.GRU(2, 4), inputs=torch.zeros(2), contexts=torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="'contexts' must have shape"):
+        find_fixed_points(torch.nn.GRU(2, 4), contexts=torch.zeros(3, 5))
     rnn = torch.nn.RNN(2, 4)
     with pytest.raises(ValueError, match="'initial_states' must have shape"):
         find_fixed_points(rnn, initial_states=torch.zeros(3, 5))

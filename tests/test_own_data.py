@@ -176,3 +176,73 @@ def test_regression_tasks_report_r2_and_mse_and_uncomputable_scores_show_as_dash
                             {"task": ["a", "a", "b"]})
     by = {(r["measure"], r["method"]): r for r in rows}
     assert by[("bad", "kmeans")]["ari"] is None and by[("ok", "kmeans")]["ari"] == pytest.approx(1.0)
+
+
+def train_plain(module, readout, task, epochs=30, seed=0):
+    """Train (module, readout) on the task in plain PyTorch, as a user would."""
+    torch.manual_seed(seed)
+    params = list(module.parameters()) + list(readout.parameters())
+    opt = torch.optim.Adam(params, lr=1e-2)
+    x, y = task.x_train, task.y_train
+    for _ in range(epochs):
+        out, _ = module(x)
+        loss = torch.nn.functional.mse_loss(readout(out), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return module.eval(), readout.eval()
+
+
+def mixed_user_population():
+    torch.manual_seed(0)
+    task = own_task("integrate")
+    nets = [(torch.nn.GRU(3, 6, batch_first=True), torch.nn.Linear(6, 1)),
+            (torch.nn.RNN(3, 5, nonlinearity="relu", batch_first=True), torch.nn.Linear(5, 1)),
+            (torch.nn.LSTM(3, 4, num_layers=2, batch_first=True), torch.nn.Linear(4, 1)),
+            (de.CTRNN(3, 6, dt=20.0, tau=100.0), torch.nn.Linear(6, 1))]
+    trained = [train_plain(m, r, task, seed=i) for i, (m, r) in enumerate(nets)]
+    return de.Population.from_modules(trained, task, ids=["gru", "relu", "lstm2", "ct"])
+
+
+@pytest.mark.slow
+def test_a_mixed_user_population_gives_the_same_results_after_save_load_and_through_every_cli_command(tmp_path):
+    """nn.GRU, nn.RNN(relu), 2-layer nn.LSTM and CTRNN on own regression tensors: save -> load -> fit,
+    analyze, fixed-points, adapt and reparam-check, with the in-memory results."""
+    from dynamo_ext.analysis import analyze
+    from dynamo_ext.cli import main
+
+    pop = mixed_user_population()
+    assert [m.arch for m in pop.members] == ["gru", "relu_rnn", "lstm", "ctrnn"]
+    assert [m.state_size for m in pop.members] == [6, 5, 16, 6]
+    p = tmp_path / "pop"
+    pop.save(p)
+    loaded = de.Population.load(p)
+    x = pop.task.x_test[:5]
+    for a, b in zip(pop.members, loaded.members):
+        assert (a.id, a.arch, a.model.spec()) == (b.id, b.arch, b.model.spec())
+        torch.testing.assert_close(b.model.record(x)[0], a.model.record(x)[0], atol=0, rtol=0)
+    settings = dict(steps=20, batch_size=8, state_size=8, seed=0)
+    in_memory = de.fit(pop, progress=False, **settings)
+    meta = tmp_path / "meta"
+    assert main(["fit", str(p), "--out", str(meta), "--steps", "20", "--batch-size", "8", "--state-size", "8",
+                 "--no-progress"]) == 0
+    torch.testing.assert_close(de.load_meta(meta).theta, in_memory.meta.theta, atol=0, rtol=0)
+    rep = tmp_path / "rep"
+    assert main(["analyze", str(p), str(meta), "--out", str(rep), "--no-baselines", "--input", "0.5", "0", "1"]) == 0
+    metrics = json.loads((rep / "metrics.json").read_text())
+    mem = analyze(in_memory.meta, pop, baselines=False, fixed_point_inputs=torch.tensor([0.5, 0.0, 1.0]))
+    assert [r["id"] for r in metrics["fidelity"]] == pop.ids
+    for ours, theirs in zip(metrics["fidelity"], mem["fidelity"]):
+        assert ours["base"]["n_stable"] == theirs["base"]["n_stable"] >= 1
+        assert ours["meta"]["n_fixed_points"] == theirs["meta"]["n_fixed_points"]
+    assert [r["output_r2"] for r in metrics["emulation"]] == pytest.approx([r["output_r2"] for r in mem["emulation"]])
+    assert main(["fixed-points", str(meta), "--model-id", "ct", "--population", str(p), "--n-inits", "16",
+                 "--out", str(tmp_path / "fp")]) == 0
+    assert main(["adapt", str(p), str(meta), "--labels-per-class", "2", "--out", str(tmp_path / "ad"),
+                 "--no-progress"]) == 0
+    rows = json.loads((tmp_path / "ad" / "adapt.json").read_text())
+    assert rows[0]["n_labelled"] == 2 and all(np.isfinite([rows[0]["adapt_accuracy"], rows[0]["scratch_accuracy"]]))
+    assert main(["reparam-check", str(p), "--steps", "20", "--out", str(tmp_path / "rc"), "--no-progress"]) == 0
+    res = json.loads((tmp_path / "rc" / "reparameterization.json").read_text())
+    assert sorted(res["embedding"]) == sorted(pop.ids + ["gru~permute", "relu~rescale", "lstm2~permute_sign_flip",
+                                                          "ct~permute"])
