@@ -206,11 +206,13 @@ class FixedPoints:
         if len(self) == 0:
             return self
         order = self.q.argsort()
+        covered = torch.zeros(len(self), dtype=torch.bool)
         keep = []
-        for i in order.tolist():
-            if all(float((self.states[i] - self.states[j]).norm()) > tol or
-                   not torch.equal(self.inputs[i], self.inputs[j]) for j in keep):
-                keep.append(i)
+        for i in order.tolist():  # greedy, lowest q first; one vector test per kept point
+            if covered[i]:
+                continue
+            keep.append(i)
+            covered |= ((self.states - self.states[i]).norm(dim=-1) <= tol) & (self.inputs == self.inputs[i]).all(-1)
         return self.select(torch.tensor(sorted(keep), dtype=torch.long))
 
     def to_base(self, model_id: Union[int, str]) -> Tensor:
@@ -246,7 +248,8 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
                       model_id: Optional[Union[int, str]] = None, dedup_tol: float = 1e-6,
                       outlier_max_abs: Union[float, str, None] = "auto", slow_q: float = 1e-4, seed: int = 0,
                       device: Optional[Union[str, torch.device]] = None,
-                      min_progress: float = reference.MIN_PROGRESS, contexts: Optional[Tensor] = None) -> FixedPoints:
+                      min_progress: float = reference.MIN_PROGRESS, contexts: Optional[Tensor] = None,
+                      descent_steps: int = 0, descent_lr: float = 0.05) -> FixedPoints:
     """Find the fixed points z* = f(x*, z*) of a recurrent network at a constant input.
 
     Args:
@@ -284,6 +287,12 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
             fraction over its last 5 Newton iterations stops there (it is
             creeping towards a slow point, not converging); 0 lets it run to
             ``max_iter``, which brings slow points closer to their minimum of q.
+        descent_steps: before Newton, this many Adam steps (learning rate
+            ``descent_lr``) on q = 0.5 ||f(x*, z) - z||^2 from every start, as
+            FixedPointFinder descends: from far starts (e.g. FixedPointFinder's
+            trajectory samples with noise 0.5) Newton's basins are narrower
+            than descent's, and the saddles with most unstable directions
+            are missed without it. 0 (default) starts Newton at the starts.
         device: where the Newton solves run (default: the model's device;
             "cuda" uses the op's CUDA kernel). Initial states are drawn on the
             CPU, and the returned FixedPoints live on the CPU.
@@ -325,6 +334,8 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
     g = torch.Generator().manual_seed(seed)
     z0 = _initial_states(D, initial_states, trajectories, n_inits, noise, g)
     z0, x, contexts = _inputs(inputs, contexts, z0, I)
+    if check_positive_int(descent_steps, "descent_steps", minimum=0) > 0:
+        z0 = _descend(weights, model, z0, x, descent_steps, check_positive_float(descent_lr, "descent_lr"))
     if weights is not None:
         z, x, res, iters, conv, jac, q = _solve_fused(weights.to("cpu"), z0, x, tol, max_iter, min_progress, device)
     else:
@@ -365,6 +376,29 @@ def _inputs(inputs: Optional[Tensor], contexts: Optional[Tensor], z0: Tensor, I:
     check_tensor(contexts, "contexts", shape=[None, I])
     c = contexts.detach().to(torch.float64)
     return z0.repeat(len(c), 1), c.repeat_interleave(K, 0).contiguous(), c.clone()
+
+
+def _descend(weights: Optional[CellWeights], model: nn.Module, z0: Tensor, x: Tensor, steps: int, lr: float):
+    """Adam on q(z) = 0.5 ||f(x, z) - z||^2 (summed over starts, which do not interact), float64 on the CPU."""
+    if weights is not None:
+        w = weights.to("cpu")
+        x_proj = x @ w.w_ih.T + w.b_ih + w.cond
+
+        def step(xk, z):
+            return reference.cell_step(z, x_proj, w.w_hh, w.b_hh, w.cell)
+    else:
+        solver = copy.deepcopy(model).to(torch.float64).requires_grad_(False).eval()
+        step = step_function(solver)[0]
+    z = z0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=lr)
+    with torch.enable_grad():
+        for _ in range(steps):
+            q = 0.5 * (step(x, z) - z).pow(2).sum()
+            opt.zero_grad(set_to_none=True)
+            q.backward()
+            opt.step()
+    z = z.detach()
+    return torch.where(torch.isfinite(z).all(-1, keepdim=True), z, z0)
 
 
 def _solve_fused(weights: CellWeights, z0: Tensor, x: Tensor, tol, max_iter, min_progress, device):

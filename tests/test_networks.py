@@ -230,3 +230,22 @@ def test_wrap_takes_relu_stacked_and_ct_rnns_and_refuses_bidirectional_ones():
         de.CTRNN(3, 4, dt=2.0, tau=1.0)
     with pytest.raises(ValueError, match="'nonlinearity' must be one of"):
         de.CTRNN(3, 4, nonlinearity="sigmoid")
+
+
+def test_descent_before_newton_finds_the_saddles_of_far_starts_and_only_fixed_points():
+    """Three bistable units (tanh(2 h) = h each): 27 fixed points, the centre with 3 unstable directions;
+    from starts far outside the cube, Adam on q before Newton must still find exact fixed points only."""
+    m = de.CTRNN(1, 3, alpha=1.0)
+    with torch.no_grad():
+        m.weight_hh.copy_(2.0 * torch.eye(3)), m.weight_ih.zero_(), m.bias_ih.zero_(), m.bias_hh.zero_()
+    starts = torch.randn(256, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 0.6
+    plain = find_fixed_points(m, initial_states=starts)
+    descended = find_fixed_points(m, initial_states=starts, descent_steps=20)
+    for fps in (plain, descended):
+        torch.testing.assert_close(fps.states, m.double().step(torch.zeros(len(fps), 1, dtype=torch.float64),
+                                                                fps.states), atol=1e-10, rtol=0)
+    assert len(descended) == 27 and int((descended.n_unstable == 3).sum()) == 1
+    with pytest.raises(ValueError, match="'descent_steps' must be an integer >= 0"):
+        find_fixed_points(m, descent_steps=-1)
+    with pytest.raises(ValueError, match="'descent_lr'"):
+        find_fixed_points(m, descent_steps=2, descent_lr=0.0)
