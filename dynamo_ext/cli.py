@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     z.add_argument("--family", default="rnn", choices=["rnn", "cnn1d", "cnn2d"],
                    help="recurrent base models, or CNNs (cnn1d: the signal, e.g. MNIST-1D; cnn2d: the image, "
                    "e.g. --task digits)")
-    z.add_argument("--archs", nargs="+", default=None, choices=["rnn", "gru", "lstm", "relu", "tanh", "gelu"],
+    z.add_argument("--archs", nargs="+", default=None, choices=["rnn", "relu_rnn", "gru", "lstm", "ctrnn", "relu", "tanh", "gelu"],
                    help="RNNs: rnn gru lstm (default all); CNNs: the activations relu tanh gelu (default all)")
     z.add_argument("--seeds", type=int, default=4, help="models per architecture")
     z.add_argument("--hidden-sizes", type=int, nargs="+", default=None,

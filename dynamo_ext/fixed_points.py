@@ -429,7 +429,11 @@ def _solve_autograd(model: nn.Module, z0: Tensor, x: Tensor, tol, max_iter, min_
 
     def F(z, xk):
         with torch.no_grad():
-            return step(xk, z) - z
+            out = step(xk, z)
+        if out.shape != z.shape:
+            raise ValueError(f"the step function must return states of shape {tuple(z.shape)} (the input "
+                             f"states'), got {tuple(out.shape)}")
+        return out - z
 
     def jac(z, xk):
         return autograd_jacobian(step, xk, z)[1] - eye

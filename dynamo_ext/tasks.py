@@ -143,7 +143,10 @@ class TaskData:
                 y_te = _as_tensor(y_test, "y_test", None)
                 n_outputs = int(max(int(y.max()) if y.numel() else 0, int(y_te.max()) if y_te.numel() else 0)) + 1
             else:
-                n_outputs = int(y.shape[-1]) if y.dim() == 3 else 0
+                if y.dim() != 3:
+                    raise ValueError(f"argument 'y_train' must hold real targets of shape [N, T, C] (add a channel "
+                                     f"dimension for one output: y[..., None]), got shape {tuple(y.shape)}")
+                n_outputs = int(y.shape[-1])
         return cls(name, x_train, y_train, x_test, y_test, output_kind, n_outputs)
 
     def __repr__(self) -> str:

@@ -401,11 +401,22 @@ class Population:
                      layers: Optional[Sequence[str]] = None, family: str = "cnn1d") -> "Population":
         """Wrap trained networks into a population on ``task``.
 
+        The recording protocol, for any other module (python/own_network.py):
+            ``record(x [B, T, I]) -> (hidden [B, T, d], outputs [B, T, C])``
+            in the module's parameter dtype; ``state_size`` (int, d);
+            ``input_size`` (int, I; checked against the task); ``arch`` (str,
+            a label; default the class name); optionally ``hidden_size`` (for
+            the report) and ``step(x [B, I], z [B, d]) -> z' [B, d]``, the
+            one-step map whose fixed points ``find_fixed_points`` and
+            ``fidelity`` solve. Such members are not written by ``save``.
+
         Args:
             models: BaseRNN or BaseCNN instances, (rnn, readout) pairs of
-                torch.nn.RNN/GRU/LSTM and nn.Linear, modules following the
-                recording protocol, or, with ``layers``, CNNs (e.g.
-                nn.Sequential) mapping the family's view of x to logits [B, C].
+                torch.nn.RNN (tanh or ReLU) / GRU / LSTM (any number of layers)
+                or dynamo_ext.CTRNN and an nn.Linear readout of the top
+                layer's h, modules following the recording protocol, or,
+                with ``layers``, CNNs (e.g. nn.Sequential) mapping the
+                family's view of x to logits [B, C].
             task: the task they solve; their test accuracy is measured on it.
             ids: optional names (default "<arch>-<i>").
             layers: for plain CNN modules: the names of the layers to record
@@ -600,7 +611,7 @@ def train_population(task: TaskData | str | Sequence = "mnist1d", archs: Optiona
         task: a TaskData or a task name for ``load_task``; or a list of them
             that share one input stream (e.g. tasks.PULSE_TASKS): a
             multi-task population, model ids "<task>-<arch>-h<H>-s<seed>".
-        archs: RNNs: "rnn", "gru", "lstm" (default all); CNNs: the
+        archs: RNNs: "rnn", "gru", "lstm" (the default), "relu_rnn", "ctrnn"; CNNs: the
             activations "relu", "tanh", "gelu" (default all).
         hidden_sizes: RNNs: hidden sizes (default 32, 48, 64, 64); CNNs: widths,
             channels per layer (default 32, 48).

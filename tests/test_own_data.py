@@ -246,3 +246,55 @@ def test_a_mixed_user_population_gives_the_same_results_after_save_load_and_thro
     res = json.loads((tmp_path / "rc" / "reparameterization.json").read_text())
     assert sorted(res["embedding"]) == sorted(pop.ids + ["gru~permute", "relu~rescale", "lstm2~permute_sign_flip",
                                                           "ct~permute"])
+
+
+def _bad_step_module():
+    class Bad(torch.nn.Module):
+        input_size, state_size = 3, 4
+
+        def step(self, x, z):
+            return z[:, :2]
+    return Bad()
+
+
+def _user_mistakes():
+    task = own_task("mine")
+    pop = de.Population.from_modules([BaseRNN("gru", 3, 6, 1)], task, ids=["g"])
+    xtr, ytr = integration_arrays(10)
+    return [
+        ("record numpy x", lambda: pop.record(xtr), "'x' must be a torch.Tensor"),
+        ("targets without a channel dimension", lambda: TaskData.from_tensors("t", xtr, ytr[..., 0], xtr, ytr),
+         "y_train"),
+        ("NaN in x_test", lambda: TaskData.from_tensors("t", xtr, ytr, np.where(xtr > 2, np.nan, xtr), ytr),
+         "x_test"),
+        ("readout of the wrong width", lambda: BaseRNN.wrap(torch.nn.GRU(3, 6), torch.nn.Linear(5, 1)), "readout"),
+        ("half-precision model", lambda: de.Population.from_modules([BaseRNN("gru", 3, 6, 1).half()], task),
+         "float32 or float64"),
+        ("model of another input size", lambda: de.Population.from_modules([BaseRNN("gru", 4, 6, 1)], task),
+         "input_size=3"),
+        ("bidirectional RNN", lambda: de.Population.from_modules(
+            [(torch.nn.GRU(3, 6, bidirectional=True), torch.nn.Linear(12, 1))], task), "unidirectional"),
+        ("a Linear as a network", lambda: de.Population.from_modules([torch.nn.Linear(3, 1)], task), "models\\[0\\]"),
+        ("numpy inputs to find_fixed_points", lambda: de.find_fixed_points(torch.nn.GRU(3, 4), inputs=xtr[0, 0]),
+         "'inputs' must be a torch.Tensor"),
+        ("contexts of the wrong width", lambda: de.find_fixed_points(torch.nn.GRU(3, 4), inputs=torch.zeros(5, 2)),
+         "'inputs' must have shape"),
+        ("a step returning the wrong shape", lambda: de.find_fixed_points(_bad_step_module(), n_inits=4),
+         "step function must return states of shape"),
+        ("a Linear to find_fixed_points", lambda: de.find_fixed_points(torch.nn.Linear(3, 3)), "argument 'model'"),
+        ("trajectories of the wrong state size", lambda: de.find_fixed_points(
+            torch.nn.LSTM(3, 4), trajectories=torch.zeros(2, 5, 4)), "state size 8"),
+        ("CT-RNN with dt > tau", lambda: de.CTRNN(3, 4, dt=10.0, tau=5.0), "'alpha'"),
+        ("a readout-less RNN to wrap", lambda: BaseRNN.wrap(torch.nn.Linear(3, 4), torch.nn.Linear(4, 1)),
+         "'rnn' must be"),
+        ("an unknown arch", lambda: BaseRNN("transformer", 3, 4, 1), "'arch' must be one of"),
+        ("a 'rescale' of a GRU", lambda: de.reparameterize(BaseRNN("gru", 3, 4, 1), "rescale"),
+         "does not preserve the function"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_user_mistakes())), ids=[c[0] for c in _user_mistakes()])
+def test_no_user_mistake_reaches_a_raw_pytorch_or_numpy_error(case):
+    _, call, match = _user_mistakes()[case]
+    with pytest.raises(ValueError, match=match):
+        call()
