@@ -24,9 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     z = sub.add_parser("zoo", help="train a population of base models and save it")
-    z.add_argument("--task", nargs="+", default=["mnist1d"], choices=list(TASKS),
-                   help="one task, or several pulse tasks sharing one input stream (a multi-task population, "
-                   "e.g. --task flipflop integrate first)")
+    z.add_argument("--task", nargs="+", default=["mnist1d"], type=_task_name,
+                   help=f"one of {', '.join(TASKS)} or neurogym:<env id> (the [neurogym] extra), or several pulse "
+                   "tasks sharing one input stream (a multi-task population, e.g. --task flipflop integrate first)")
     z.add_argument("--family", default="rnn", choices=["rnn", "cnn1d", "cnn2d"],
                    help="recurrent base models, or CNNs (cnn1d: the signal, e.g. MNIST-1D; cnn2d: the image, "
                    "e.g. --task digits)")
@@ -124,6 +124,13 @@ def _parser() -> argparse.ArgumentParser:
     for s in (z, f, a, d, fp, ad, rc):
         s.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p
+
+
+def _task_name(value: str) -> str:
+    if value in TASKS or (value.startswith("neurogym:") and len(value) > len("neurogym:")):
+        return value
+    raise argparse.ArgumentTypeError(f"invalid choice: {value!r} (choose from {', '.join(TASKS)}, "
+                                     "or neurogym:<env id>)")
 
 
 def _run(args) -> int:

@@ -249,7 +249,9 @@ def load_task(name: str, **config) -> TaskData:
     """Generate a task's data locally.
 
     Args:
-        name: "mnist1d", "digits", "flipflop", "integrate" or "first".
+        name: "mnist1d", "digits", "flipflop", "integrate" or "first", or
+            "neurogym:<env id>" (dynamo_ext.neurogym_tasks; needs the
+            ``[neurogym]`` extra).
         **config: the generator's settings (mnist1d: seed, num_samples;
             digits: seed, test_fraction; pulse tasks: seed, n_train, n_test,
             seq_len, n_bits, pulse_prob; the same settings give the three
@@ -261,6 +263,9 @@ def load_task(name: str, **config) -> TaskData:
     Raises:
         ValueError: unknown task name or setting.
     """
+    if isinstance(name, str) and name.startswith("neurogym:"):
+        from .neurogym_tasks import neurogym_task
+        return neurogym_task(name, **config)
     check_choice(name, "name", TASKS)
     if name in PULSE_TASKS:
         maker = partial(_pulse_task, name)

@@ -497,7 +497,7 @@ class Population:
             def task_named(name: str, cfg: Dict) -> TaskData:
                 if name in stored:  # a user's data, never replaced by a generated task of the same name
                     return _io.read_task(folder, name, stored[name], cfg)
-                if name not in TASKS:
+                if name not in TASKS and not name.startswith("neurogym:"):
                     raise ValueError(f"population manifest {str(folder / MANIFEST)!r} names task {name!r}, which "
                                      f"is not a generated task ({', '.join(TASKS)}) and has no stored task data")
                 return load_task(name, **cfg)
