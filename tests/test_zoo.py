@@ -87,8 +87,10 @@ def test_bad_input(digits_task, tiny_population):
         de.Population.from_modules([], digits_task)
     with pytest.raises(ValueError, match="input_size=8"):
         de.Population.from_modules([(torch.nn.GRU(3, 5), torch.nn.Linear(5, 10))], digits_task)
-    with pytest.raises(ValueError, match="num_layers=1"):
-        BaseRNN.wrap(torch.nn.GRU(8, 5, num_layers=2), torch.nn.Linear(5, 10))
+    with pytest.raises(ValueError, match="unidirectional"):  # stacked layers are taken (tests/test_networks.py)
+        BaseRNN.wrap(torch.nn.GRU(8, 5, num_layers=2, bidirectional=True), torch.nn.Linear(10, 10))
+    with pytest.raises(ValueError, match="proj_size=0"):
+        BaseRNN.wrap(torch.nn.LSTM(8, 5, proj_size=3), torch.nn.Linear(3, 10))
     with pytest.raises(ValueError, match="'archs'"):
         de.train_population(digits_task, archs=("transformer",), progress=False)
     with pytest.raises(ValueError, match="'epochs'"):
