@@ -33,8 +33,8 @@ import torch
 
 from .adapt import compare_few_labels
 from .average import average
-from .baselines import OutputEnsemble, distance_matrices, naive_weight_average
-from .cluster import cluster, compare_measures, embedding_distances
+from .baselines import MEASURES, OutputEnsemble, distance_matrices, naive_weight_average
+from .cluster import cluster, compare_measures, embedding_distances, functional_distances
 from .evaluate import emulation
 from .fidelity import fidelity
 from .meta import MetaModel, MetaRNN
@@ -43,13 +43,15 @@ from .zoo import Population, evaluate
 
 def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: bool = True,
             labels_per_class: Optional[Sequence[int]] = (1, 5, 20), fidelity_inits: int = 256,
-            fixed_point_inputs: Optional[torch.Tensor] = None) -> Dict:
+            fixed_point_inputs: Optional[torch.Tensor] = None, measures: Sequence[str] = MEASURES) -> Dict:
     """Compute the metrics of ``metrics.json`` (see the module docstring).
 
     Args:
         baselines: compute the "baselines" section (distance matrices of
             every measure, their clustering scores, few-label comparison).
         labels_per_class: the few-label comparison's sizes (None: skip it).
+        measures: the baselines' measures (dynamo_ext.baselines.ALL_MEASURES;
+            "dsa", the peer, is opt-in: the [peers] extra, minutes per population).
         fidelity_inits: fixed-point starts per model, for the base and for
             the meta-model each (the fidelity section).
         fixed_point_inputs: the constant input x* [I] (or [1, I]) of the fidelity section's fixed
@@ -76,7 +78,11 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
     metrics["clustering"] = {"k": k, "labels_by": by, "ari": clus.ari, "nmi": clus.nmi,
                              "silhouette": clus.silhouette, "assignments": clus.assignments}
     if baselines:
-        metrics["baselines"] = baseline_section(meta, population, seed=seed, labels_per_class=labels_per_class)
+        metrics["baselines"] = baseline_section(meta, population, seed=seed, labels_per_class=labels_per_class,
+                                                measures=measures)
+        if "dsa" in measures:
+            from .peers import dsa_settings
+            metrics["baselines"]["dsa_settings"] = dsa_settings(population.record(max_sequences=2))
     metrics["embedding"] = {mid: row for mid, row in zip(meta.model_ids, meta.theta.detach().tolist())}
     if isinstance(meta, MetaRNN):  # a CNN's layer-to-layer map has no fixed points to report
         t1 = time.perf_counter()
@@ -122,11 +128,18 @@ def averaging_table(meta: MetaModel, population: Population) -> list:
 
 
 def baseline_section(meta: MetaModel, population: Population, seed: int = 0,
-                     labels_per_class: Optional[Sequence[int]] = (1, 5, 20), max_sequences: int = 200) -> Dict:
+                     labels_per_class: Optional[Sequence[int]] = (1, 5, 20), max_sequences: int = 200,
+                     measures: Sequence[str] = MEASURES) -> Dict:
     """DYNAMO beside the baselines (dynamo_ext.baselines) on the same recording: distance matrices,
-    clustering scores by task and by architecture, and the few-label comparison per task."""
+    clustering scores by task and by architecture, and the few-label comparison per task.
+
+    DYNAMO has two readings: "dynamo" (Euclidean distance of theta) and "dynamo_functional"
+    (``cluster.functional_distances``: the meta-model's states and outputs at theta_i against
+    theta_j on the same probe inputs)."""
+    rec = population.record(max_sequences=max_sequences)
     distances = {"dynamo": embedding_distances(meta, len(population)),
-                 **distance_matrices(population, max_sequences=max_sequences)}
+                 "dynamo_functional": functional_distances(meta, rec.x, len(population)),
+                 **distance_matrices(population, recording=rec, measures=measures)}
     labels = {"task": population.labels("task"), "arch": population.labels("arch")}
     section = {"clustering": compare_measures(distances, labels, seed=seed),
                "distances": {name: d.tolist() for name, d in distances.items()},

@@ -46,7 +46,9 @@ from .tasks import TaskData
 from .cnn import BaseCNN
 from .zoo import BaseRNN, Population, Recording, TrainConfig, train_base_model, param_dtype
 
-MEASURES = ("cka", "svcca", "procrustes", "weights", "outputs")
+MEASURES = ("cka", "svcca", "procrustes", "weights", "outputs")  # the default set
+PEER_MEASURES = ("dsa",)  # opt-in, from the peers' packages (dynamo_ext.peers; the [peers] extra)
+ALL_MEASURES = MEASURES + PEER_MEASURES
 
 
 def _samples(h) -> np.ndarray:
@@ -209,19 +211,21 @@ def distance_matrices(population: Population, recording: Optional[Recording] = N
 
     Distances: ``cka``: 1 - debiased linear CKA; ``svcca``: 1 - SVCCA;
     ``procrustes``: Procrustes distance; ``weights``: weight_distance (NaN
-    between architectures or sizes); ``outputs``: output_disagreement.
+    between architectures or sizes); ``outputs``: output_disagreement;
+    ``dsa`` (opt-in, ``measures=(..., "dsa")``): DSA through dsa-metric
+    with ``peers.DSA_DEFAULTS`` (dynamo_ext.peers).
 
     Args:
         population: the base models.
         recording: their recording (default: ``population.record`` on the
             first ``max_sequences`` training inputs).
-        measures: a subset of MEASURES.
+        measures: a subset of ALL_MEASURES (default MEASURES).
 
     Raises:
         ValueError: an unknown measure, or a recording of another population size.
     """
     for m in measures:
-        check_choice(m, "measures", MEASURES)
+        check_choice(m, "measures", ALL_MEASURES)
     rec = recording if recording is not None else population.record(max_sequences=max_sequences)
     n = len(population)
     if rec.n_models != n:
@@ -236,6 +240,10 @@ def distance_matrices(population: Population, recording: Optional[Recording] = N
     }
     out = {}
     for name in measures:
+        if name == "dsa":
+            from .peers import dsa_distances
+            out[name] = dsa_distances(rec)
+            continue
         d = np.zeros((n, n))
         for i in range(n):
             for j in range(i + 1, n):

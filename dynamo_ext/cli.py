@@ -15,6 +15,7 @@ import json
 import sys
 from typing import List, Optional
 
+from .baselines import ALL_MEASURES, MEASURES
 from .tasks import TASKS
 
 
@@ -80,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="few-label comparison sizes (none: skip it)")
     a.add_argument("--input", type=float, nargs="+", default=None,
                    help="constant input x* of the fidelity section's fixed points (default zeros)")
+    a.add_argument("--measures", nargs="+", default=None, choices=list(ALL_MEASURES),
+                   help=f"the baselines' measures (default {' '.join(MEASURES)}; dsa, the peer, needs the [peers] "
+                   "extra and takes minutes)")
 
     d = sub.add_parser("demo", help="train, fit and analyse a population (MNIST-1D RNNs; the multi-task pulse "
                        "population with --population pulse; MNIST-1D CNNs with --population cnn1d)")
@@ -155,7 +159,7 @@ def _run(args) -> int:
         x_star = None if args.input is None else torch.tensor(args.input, dtype=torch.float32)
         metrics = analyze(load_meta(args.meta), Population.load(args.population), seed=args.seed,
                           baselines=not args.no_baselines, labels_per_class=args.labels_per_class or None,
-                          fixed_point_inputs=x_star)
+                          fixed_point_inputs=x_star, measures=args.measures or MEASURES)
         write_report(metrics, args.out, history=load_history(args.meta))
         print(f"report written to {args.out}/report.md")
     elif args.command == "fixed-points":

@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+import torch
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.manifold import ClassicalMDS
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
+
+from torch import Tensor
 
 from ._checks import check_choice, check_positive_int
 from .meta import MetaModel
@@ -152,6 +155,40 @@ def embedding_distances(meta: MetaModel, n: Optional[int] = None) -> np.ndarray:
     """Euclidean distances [N, N] between the first ``n`` model embeddings theta_n."""
     theta = meta.theta.detach().cpu().double().numpy()[:n]
     return np.sqrt(((theta[:, None] - theta[None]) ** 2).sum(-1))
+
+
+@torch.no_grad()
+def functional_distances(meta: MetaModel, x: Tensor, n: Optional[int] = None, batch_size: int = 256) -> np.ndarray:
+    """Distances [N, N] between the meta-model's dynamics at the first ``n`` embeddings.
+
+    The meta-model runs every model's dynamics in one shared state space, so
+    two embeddings can be compared by what they do rather than by where they
+    lie: d(i, j)^2 = E ||z_i - z_j||^2 / V_z + E ||yhat_i - yhat_j||^2 / V_y,
+    with z_n [S, T, D] and yhat_n [S, T, C] the meta-model's states and
+    outputs at theta_n on the probe inputs x [S, T, I] (for a MetaCNN, T = 1),
+    the expectations over sequences and steps, and V_z, V_y the population's
+    total variance of the states and outputs (so each term is a fraction of
+    the spread across models). Euclidean distance of theta is the other
+    reading; DESIGN.md section 1.
+
+    Raises:
+        ValueError: x not of shape [S, T, I] for this meta-model.
+    """
+    n = meta.n_models if n is None else n
+    param = next(meta.parameters())
+    x = x.to(param.dtype)
+    zs, ys = [], []
+    for i in range(n):
+        theta = meta.theta.detach()[i]
+        parts = [meta(x[k:k + batch_size], theta=theta) for k in range(0, len(x), batch_size)]
+        zs.append(torch.cat([p[0] for p in parts]).double().flatten(1))
+        ys.append(torch.cat([p[1] for p in parts]).double().flatten(1))
+    out = np.zeros((n, n))
+    for stack in (torch.stack(zs), torch.stack(ys)):  # [N, S, F]
+        spread = stack.var(0, unbiased=False).sum(-1).mean().clamp(min=1e-12)
+        flat = stack.flatten(1) / (spread * stack.shape[1]) ** 0.5
+        out += (torch.cdist(flat, flat) ** 2).numpy()
+    return np.sqrt(np.maximum(out, 0.0))
 
 
 def _any_comparable(d) -> bool:

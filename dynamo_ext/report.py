@@ -148,22 +148,29 @@ def _table(rows: List[Dict], cols: List[str]) -> str:
     return "\n".join(out)
 
 
+DYNAMO_READINGS = ("dynamo", "dynamo_functional")  # theta's Euclidean distance; the meta-model's dynamics
+
+
 def baseline_verdicts(metrics: Dict) -> List[str]:
-    """Sentences naming every measure whose clustering beats DYNAMO's (higher ARI), per label set and method."""
+    """Per label set and method: who wins, and every measure whose clustering beats DYNAMO's best
+    reading (theta or functional distance; higher ARI), with the numbers."""
     rows = metrics["baselines"]["clustering"]
     out = []
     for by in dict.fromkeys(r["labels_by"] for r in rows):
         for method in dict.fromkeys(r["method"] for r in rows):
             sub = {r["measure"]: r for r in rows if r["labels_by"] == by and r["method"] == method}
-            if "dynamo" not in sub:
+            readings = [m for m in DYNAMO_READINGS if m in sub and sub[m]["ari"] is not None]
+            if not readings:
                 continue
-            ours = sub["dynamo"]["ari"]
+            best = max(readings, key=lambda m: sub[m]["ari"])
+            ours = sub[best]["ari"]
+            scored = {m: r["ari"] for m, r in sub.items() if r["ari"] is not None}
+            top = max(scored.values())
+            winners = ", ".join(m for m, a in scored.items() if a >= top - 1e-9)
             better = [f"{m} ({r['ari']:.3f})" for m, r in sub.items()
-                      if m != "dynamo" and r["ari"] is not None and r["ari"] > ours + 1e-9]
-            if better:
-                out.append(f"- By {by} ({method}): DYNAMO's ARI {ours:.3f} is below " + ", ".join(better) + ".")
-            else:
-                out.append(f"- By {by} ({method}): DYNAMO's ARI {ours:.3f} is the highest or tied.")
+                      if m not in DYNAMO_READINGS and r["ari"] is not None and r["ari"] > ours + 1e-9]
+            head = f"- By {by} ({method}): wins: {winners} ({top:.3f}). DYNAMO's best reading, {best}, {ours:.3f}"
+            out.append(head + (" is below " + ", ".join(better) + "." if better else " is the highest or tied."))
     return out
 
 
@@ -184,9 +191,12 @@ def _baseline_markdown(metrics: Dict) -> List[str]:
     md = ["## DYNAMO beside the baselines", "",
           "ARI of each measure's clustering (k = number of labels; k-means on classical MDS of the distances, "
           "or agglomerative with average linkage) against the task and architecture labels. Measures: dynamo "
-          "(Euclidean distance of theta), cka (1 - debiased linear CKA), svcca (1 - SVCCA), procrustes "
+          "(Euclidean distance of theta), dynamo_functional (the meta-model's states and outputs at theta_i "
+          "against theta_j on the same probes, as a fraction of their spread across models), cka (1 - debiased linear CKA), svcca (1 - SVCCA), procrustes "
           "(orthogonal Procrustes distance), weights (parameter distance, same architecture and size only), "
-          "outputs (output disagreement); see dynamo_ext.baselines for sources.", "",
+          "outputs (output disagreement), dsa where requested (DSA, dsa-metric: "
+          + (", ".join(f"{k} {v}" for k, v in b.get("dsa_settings", {}).items()) or "not run") + "); see "
+          "dynamo_ext.baselines and dynamo_ext.peers for sources.", "",
           _table(table, cols), "", *baseline_verdicts(metrics), "",
           "![distances](distances.png)", ""]
     if b.get("few_labels"):

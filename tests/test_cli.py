@@ -43,13 +43,13 @@ def test_commands_write_their_files(cli_run):
 def test_analyze_reports_the_baselines(cli_run):
     _, _, rep = cli_run
     b = json.loads((rep / "metrics.json").read_text())["baselines"]
-    assert set(b["distances"]) == {"dynamo", "cka", "svcca", "procrustes", "weights", "outputs"}
+    assert set(b["distances"]) == {"dynamo", "dynamo_functional", "cka", "svcca", "procrustes", "weights", "outputs"}
     assert {(r["measure"], r["labels_by"]) for r in b["clustering"]} == {
         (m, "arch") for m in b["distances"]}  # one task: nothing to score by task
     assert [r["labels_per_class"] for r in b["few_labels"]] == [1, 5, 20]
     assert [r["n_labelled"] for r in b["few_labels"]] == [10, 50, 200]
     md = (rep / "report.md").read_text()
-    assert "## DYNAMO beside the baselines" in md and "DYNAMO's ARI" in md
+    assert "## DYNAMO beside the baselines" in md and "DYNAMO's best reading" in md and "wins: " in md
     page = (rep / "report.html").read_text()
     assert page.count("<script") >= 2 and "plotly" in page.lower()  # plotly.js inlined, works offline
     assert "gru-h8-s1" in page and "test accuracy" in page  # hover text names each model

@@ -1,0 +1,54 @@
+"""Comparing networks (issue "Comparing networks"): DYNAMO's functional reading of the embedding and
+DSA, the dynamics-aware peer, on the same recordings as every baseline."""
+import numpy as np
+import pytest
+import torch
+
+import dynamo_ext as de
+from dynamo_ext.baselines import distance_matrices
+from dynamo_ext.cluster import embedding_distances, functional_distances
+
+
+def test_functional_distance_sees_what_theta_does_not():
+    """Embeddings differing only along a direction the meta-model ignores are functionally identical
+    (distance 0) though far apart in theta; ones the meta-model reads are not."""
+    torch.manual_seed(0)
+    meta = de.MetaRNN(4, 3, 2, [5, 5, 5, 5], state_size=6, embedding_dim=2)
+    with torch.no_grad():
+        for lin in (meta.init_map, meta.cond_map, meta.head_theta):
+            lin.weight[:, 1] = 0.0  # theta's second coordinate does nothing
+        meta.theta.copy_(torch.tensor([[0.0, 0.0], [0.0, 3.0], [1.0, 0.0], [1.0, -3.0]]))
+    x = torch.randn(16, 7, 3)
+    d = functional_distances(meta, x)
+    assert d.shape == (4, 4) and np.allclose(d, d.T) and np.allclose(np.diag(d), 0)
+    assert d[0, 1] < 1e-6 and d[2, 3] < 1e-6 and d[0, 2] > 0.1
+    theta_d = embedding_distances(meta)
+    assert theta_d[0, 1] > theta_d[0, 2]  # theta says the opposite
+
+
+dsa_metric = pytest.importorskip("DSA", reason="dsa-metric is not installed (pip install 'dynamo_ext[peers]')")
+
+
+@pytest.mark.slow
+def test_dsa_is_a_measure_on_the_same_recording_and_tells_copies_from_other_dynamics(tiny_population):
+    from dynamo_ext.reparameterize import with_reparameterized_copies
+
+    both = with_reparameterized_copies(tiny_population)
+    rec = both.record(max_sequences=20)
+    d = distance_matrices(both, recording=rec, measures=("dsa", "cka"))["dsa"]
+    n = len(tiny_population)
+    assert d.shape == (2 * n, 2 * n) and np.allclose(d, d.T) and (d >= 0).all()
+    for i in range(n):  # a permuted / sign-flipped copy has the same DMD matrix up to a similarity transform
+        others = [d[i + n, j] for j in range(n) if j != i]
+        assert d[i + n, i] < min(others)
+
+
+def test_dsa_settings_are_checked():
+    from dynamo_ext.peers import dsa_distances
+    from dynamo_ext.zoo import Recording
+
+    rec = Recording(torch.zeros(2, 5, 1), [torch.randn(2, 5, 3)] * 2, torch.zeros(2, 2, 5, 1), "real")
+    with pytest.raises(ValueError, match="'n_delays' must be below the sequence length 5"):
+        dsa_distances(rec, n_delays=10)
+    with pytest.raises(ValueError, match="'score_method' must be one of"):
+        dsa_distances(rec, n_delays=2, score_method="cosine")
