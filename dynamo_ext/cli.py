@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
                        "population with --population pulse; MNIST-1D CNNs with --population cnn1d)")
     d.add_argument("--out", default="dynamo-demo")
     d.add_argument("--quick", action="store_true", help="smaller population and fit (<= 3 minutes)")
-    d.add_argument("--population", default="mnist1d", choices=["mnist1d", "pulse", "cnn1d"])
+    d.add_argument("--population", default="mnist1d", choices=["mnist1d", "pulse", "universality", "cnn1d"])
     d.add_argument("--seed", type=int, default=0)
 
     ad = sub.add_parser("adapt", help="fit theta alone to a few labels; compare with training from scratch")

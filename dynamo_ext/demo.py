@@ -43,8 +43,17 @@ CNN = {"family": "cnn1d", "archs": ("relu", "tanh", "gelu"), "n_seeds": 4, "hidd
        "fit_steps": 3000}
 CNN_QUICK = {"family": "cnn1d", "archs": ("relu", "tanh", "gelu"), "n_seeds": 2, "hidden_sizes": (32,),
              "epochs": 30, "fit_steps": 3000}
+# Universality (after Maheswaranathan et al., NeurIPS 2019): two computations (3-bit flip-flop, pulse
+# integration; one input stream), each learnt by tanh and ReLU RNNs, GRUs and LSTMs of two sizes: the label is
+# the computation, and geometry may group by architecture instead.
+UNIVERSALITY = {"tasks": ("flipflop", "integrate"), "archs": ("rnn", "relu_rnn", "gru", "lstm"), "n_seeds": 2,
+                "hidden_sizes": (32, 64), "epochs": 80, "fit_steps": 2000, "reparam_steps": 2000}
+UNIVERSALITY_QUICK = {**UNIVERSALITY, "hidden_sizes": (32,)}
 PULSE_QUICK = {"tasks": PULSE_TASKS, "archs": ("rnn", "gru", "lstm"), "n_seeds": 2, "hidden_sizes": (32,),
                "epochs": 80, "fit_steps": 2000, "reparam_steps": 2000}
+
+
+POPULATIONS = ("mnist1d", "pulse", "universality", "cnn1d")
 
 
 def pulse_dynamics(meta, pop, out: Path, seed: int = 0, steps: int = 11) -> Dict:
@@ -88,8 +97,9 @@ def run_demo(out="dynamo-demo", quick: bool = False, seed: int = 0, progress: bo
     """Run the demo and write metrics.json, report.md, report.html and figures into ``out``.
 
     Args:
-        population: "mnist1d", "pulse" (the multi-task population) or
-            "cnn1d" (MNIST-1D CNNs).
+        population: "mnist1d", "pulse" (the multi-task population),
+            "universality" (flip-flop and integration, each by tanh and ReLU
+            RNNs, GRUs and LSTMs) or "cnn1d" (MNIST-1D CNNs).
 
     Returns:
         The metrics dictionary (also written to ``out/metrics.json``).
@@ -97,9 +107,10 @@ def run_demo(out="dynamo-demo", quick: bool = False, seed: int = 0, progress: bo
     Raises:
         ValueError: an unknown population.
     """
-    check_choice(population, "population", ("mnist1d", "pulse", "cnn1d"))
-    pulse = population == "pulse"
-    settings = {"mnist1d": (DEFAULT, QUICK), "pulse": (PULSE, PULSE_QUICK), "cnn1d": (CNN, CNN_QUICK)}[population][quick]
+    check_choice(population, "population", POPULATIONS)
+    pulse = population in ("pulse", "universality")
+    settings = {"mnist1d": (DEFAULT, QUICK), "pulse": (PULSE, PULSE_QUICK), "cnn1d": (CNN, CNN_QUICK),
+                "universality": (UNIVERSALITY, UNIVERSALITY_QUICK)}[population][quick]
     out = Path(out)
     timing = {}
     t0 = time.perf_counter()

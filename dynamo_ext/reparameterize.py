@@ -18,12 +18,13 @@ so a reparameterized copy should sit next to its original in embedding space
 from __future__ import annotations
 
 import copy
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 from ._checks import check_choice
+from .cnn import BaseCNN
 from .zoo import BaseRNN, Member, Population
 
 ALL_KINDS = ("permute", "sign_flip", "permute_sign_flip", "rescale")
@@ -32,16 +33,19 @@ KINDS = ALL_KINDS[:3]  # the kinds of the tanh RNN, GRU and LSTM
 _GATE_BLOCKS = {"rnn": ("tanh",), "relu_rnn": ("relu",), "gru": ("sigmoid", "sigmoid", "tanh"),
                 "lstm": ("sigmoid", "sigmoid", "tanh", "sigmoid")}
 # what each unit activation allows beside permutations
-_ALLOWS = {"tanh": {"sign_flip"}, "relu": {"rescale"}, "softplus": set()}
+_ALLOWS = {"tanh": {"sign_flip"}, "relu": {"rescale"}, "softplus": set(), "gelu": set()}
 RESCALE_RANGE = (0.25, 4.0)  # per-unit scales s, log-uniform in this range
 
 
-def _unit_activation(model: BaseRNN) -> str:
-    """The activation of the units that carry the state: tanh (tanh RNN, GRU, LSTM), relu, or the CT-RNN's."""
+def _unit_activation(model) -> str:
+    """The activation of the units that carry the state: tanh (tanh RNN, GRU, LSTM), relu, the CT-RNN's,
+    or a CNN's (relu, tanh, gelu)."""
+    if isinstance(model, BaseCNN):
+        return model.arch
     return {"relu_rnn": "relu", "ctrnn": getattr(model.rnn, "nonlinearity", "tanh")}.get(model.arch, "tanh")
 
 
-def kinds_for(model: BaseRNN) -> Tuple[str, ...]:
+def kinds_for(model) -> Tuple[str, ...]:
     """The reparameterization kinds that preserve ``model``'s function."""
     allows = _ALLOWS[_unit_activation(model)]
     return (("permute",) + (("sign_flip", "permute_sign_flip") if "sign_flip" in allows else ())
@@ -68,7 +72,9 @@ def reparameterize(model: BaseRNN, kind: str = "permute_sign_flip", seed: int = 
     """A copy of ``model`` in new hidden coordinates h' = M h that computes the same outputs.
 
     Args:
-        model: a BaseRNN (tanh or ReLU RNN, GRU, LSTM of any depth, CT-RNN).
+        model: a BaseRNN (tanh or ReLU RNN, GRU, LSTM of any depth, CT-RNN)
+            or a BaseCNN (channels of every layer: permutations for every
+            activation, sign flips for tanh, rescaling for ReLU).
         kind: "permute" (random permutation of hidden units), "sign_flip"
             (random signs; odd activations: tanh RNN, GRU, LSTM, tanh CT-RNN),
             "permute_sign_flip" (both), or "rescale" (per-unit scales s_i > 0,
@@ -86,12 +92,14 @@ def reparameterize(model: BaseRNN, kind: str = "permute_sign_flip", seed: int = 
             tanh unit, "sign_flip" of a ReLU unit).
     """
     check_choice(kind, "kind", ALL_KINDS)
-    if not isinstance(model, BaseRNN):
-        raise ValueError(f"argument 'model' must be a BaseRNN, got {type(model).__name__}")
+    if not isinstance(model, (BaseRNN, BaseCNN)):
+        raise ValueError(f"argument 'model' must be a BaseRNN or BaseCNN, got {type(model).__name__}")
     if kind not in kinds_for(model):
         raise ValueError(f"argument 'kind': {kind!r} does not preserve the function of a {model.arch} with "
                          f"{_unit_activation(model)} units (per-unit rescaling needs positively homogeneous "
                          f"units such as ReLU, sign flips odd ones such as tanh); use one of {kinds_for(model)}")
+    if isinstance(model, BaseCNN):
+        return _reparameterize_cnn(model, kind, seed)
     H = model.hidden_size
     g = torch.Generator().manual_seed(seed)
     new = copy.deepcopy(model)
@@ -122,6 +130,29 @@ def reparameterize(model: BaseRNN, kind: str = "permute_sign_flip", seed: int = 
     return new.eval()
 
 
+def _reparameterize_cnn(model: BaseCNN, kind: str, seed: int) -> BaseCNN:
+    """Every layer's channels h' = M h at every position: conv weights M W M_prev^-1, biases M b, and the
+    readout's columns (channel-major over positions) M_last^-1."""
+    g = torch.Generator().manual_seed(seed)
+    new = copy.deepcopy(model)
+    prev_inv = None
+    with torch.no_grad():
+        for conv in new.convs:
+            M, Minv, _ = _transform(kind, conv.out_channels, g)
+            w = torch.einsum("oa,ab...->ob...", M, conv.weight.double())
+            if prev_inv is not None:
+                w = torch.einsum("ob...,bi->oi...", w, prev_inv)
+            conv.weight.copy_(w.to(conv.weight.dtype))
+            if conv.bias is not None:
+                conv.bias.copy_((M @ conv.bias.double()).to(conv.bias.dtype))
+            prev_inv = Minv
+        r = new.readout.weight
+        C = prev_inv.shape[0]
+        r3 = r.double().reshape(r.shape[0], C, -1)
+        r.copy_(torch.einsum("cap,ab->cbp", r3, prev_inv).reshape(r.shape).to(r.dtype))
+    return new.eval()
+
+
 def with_reparameterized_copies(population: Population, kinds=ALL_KINDS, seed: int = 0) -> Population:
     """The population plus one reparameterized copy of each member (ids "<id>~<kind>"): the ``kinds``
     that preserve the member's function cycled (a permutation where none of them does)."""
@@ -146,22 +177,32 @@ def nearest_neighbours(distances: np.ndarray) -> np.ndarray:
 
 
 def copy_check(ids: List[str], distances: Dict[str, np.ndarray]) -> List[Dict]:
-    """For each measure: the fraction of copies ("<id>~<kind>") whose nearest neighbour is their original."""
+    """For each measure: the fraction of copies ("<id>~<kind>") whose nearest neighbour is their original, and
+    the distance from a copy to its original over the median distance between two originals (mean and max
+    over copies: 0 for a measure blind to the reparameterization, about 1 for one that sees a new model)."""
     index = {mid: i for i, mid in enumerate(ids)}
     copies = [(i, index[mid.split("~")[0]]) for i, mid in enumerate(ids) if "~" in mid]
     if not copies:
         raise ValueError("argument 'ids' holds no reparameterized copies ('<id>~<kind>')")
+    originals = sorted({o for _, o in copies})
     rows = []
     for name, d in distances.items():
+        d = np.asarray(d, dtype=np.float64)
         nn_idx = nearest_neighbours(d)
         hits = [int(nn_idx[c] == o) for c, o in copies]
+        between = [d[a, b] for i, a in enumerate(originals) for b in originals[i + 1:] if np.isfinite(d[a, b])]
+        scale = float(np.median(between)) if between else float("nan")
+        rel = [d[c, o] / scale for c, o in copies if np.isfinite(d[c, o]) and scale > 0]
         rows.append({"measure": name, "copies": len(copies), "nearest_is_original": sum(hits) / len(hits),
+                     "copy_to_original_rel": float(np.mean(rel)) if rel else None,
+                     "copy_to_original_rel_max": float(np.max(rel)) if rel else None,
                      "misses": [ids[c] for (c, _), h in zip(copies, hits) if not h]})
     return rows
 
 
 def reparameterization_check(population: Population, fit_config: Optional[Dict] = None, seed: int = 0,
-                             progress: bool = True, measures=("cka", "procrustes", "weights")) -> Dict:
+                             progress: bool = True, measures=("cka", "procrustes", "weights"),
+                             kinds: Sequence[str] = ALL_KINDS) -> Dict:
     """Fit a meta-model to the population plus a reparameterized copy of each member and check that
     every copy's nearest neighbour in embedding space is its original (and the same for baselines).
 
@@ -172,6 +213,8 @@ def reparameterization_check(population: Population, fit_config: Optional[Dict] 
             (phi frozen, full batch), which lets functionally identical models
             settle at the same embedding instead of where minibatch noise left them.
         measures: baseline measures (dynamo_ext.baselines) to check beside DYNAMO.
+        kinds: the reparameterizations to cycle through (each member gets one
+            that preserves its function: ``kinds_for``).
 
     Returns:
         {"rows": one per measure ("dynamo" first) with the fraction of copies
@@ -182,7 +225,7 @@ def reparameterization_check(population: Population, fit_config: Optional[Dict] 
     from .cluster import embedding_distances
     from .fit import fit
 
-    both = with_reparameterized_copies(population, seed=seed)
+    both = with_reparameterized_copies(population, kinds=kinds, seed=seed)
     settings = {"seed": seed, "refine_steps": 300, "refine_sequences": 32, **(fit_config or {})}
     result = fit(both, progress=progress, **settings)
     dists = {"dynamo": embedding_distances(result.meta), **distance_matrices(both, measures=measures)}

@@ -148,6 +148,7 @@ def _table(rows: List[Dict], cols: List[str]) -> str:
     return "\n".join(out)
 
 
+REPARAM_COLUMNS = ["measure", "copies", "nearest_is_original", "copy_to_original_rel", "copy_to_original_rel_max"]
 DYNAMO_READINGS = ("dynamo", "dynamo_functional")  # theta's Euclidean distance; the meta-model's dynamics
 
 
@@ -206,9 +207,11 @@ def _baseline_markdown(metrics: Dict) -> List[str]:
                _table(b["few_labels"], few_label_columns(metrics)), "", "![few labels](few_labels.png)", ""]
     if b.get("reparameterization"):
         md += ["## Reparameterization check", "",
-               "Each base model has a function-preserving copy (hidden units permuted and/or sign-flipped); "
-               "fraction of copies whose nearest neighbour is their original:", "",
-               _table(b["reparameterization"]["rows"], ["measure", "copies", "nearest_is_original"]), ""]
+               "Each base model has a function-preserving copy (hidden units permuted, sign-flipped for tanh "
+               "units, or rescaled per unit for ReLU units); per measure, the fraction of copies whose nearest "
+               "neighbour is their original, and the distance from a copy to its original over the median "
+               "distance between originals (mean and max over copies; 0 means blind to the change):", "",
+               _table(b["reparameterization"]["rows"], REPARAM_COLUMNS), ""]
     return md
 
 

@@ -13,7 +13,7 @@ from plotly.subplots import make_subplots
 
 from . import _io
 from .fidelity import fidelity_table
-from .report import FIDELITY_NOTE, REGRESSION_COLUMNS, _by_task, few_label_columns, _fmt, _model_order, ari_table, baseline_verdicts
+from .report import FIDELITY_NOTE, REGRESSION_COLUMNS, REPARAM_COLUMNS, _by_task, few_label_columns, _fmt, _model_order, ari_table, baseline_verdicts
 
 
 def _html_table(rows: List[Dict], cols: List[str]) -> str:
@@ -119,9 +119,10 @@ def write_html(metrics: Dict, path: Path) -> Path:
         parts += ["<h2>Few labels</h2>", divs[-1],
                   _html_table(b["few_labels"], few_label_columns(metrics))]
     if b.get("reparameterization"):
-        parts += ["<h2>Reparameterization check</h2><p>Fraction of function-preserving copies (hidden units "
-                  "permuted and/or sign-flipped) whose nearest neighbour is their original.</p>",
-                  _html_table(b["reparameterization"]["rows"], ["measure", "copies", "nearest_is_original"])]
+        parts += ["<h2>Reparameterization check</h2><p>Per measure: the fraction of function-preserving copies "
+                  "(units permuted, sign-flipped for tanh, rescaled for ReLU) whose nearest neighbour is their "
+                  "original, and the copy-to-original distance over the median distance between originals.</p>",
+                  _html_table(b["reparameterization"]["rows"], REPARAM_COLUMNS)]
     if metrics.get("fidelity"):
         table = fidelity_table(metrics["fidelity"])
         parts += ["<h2>Dynamical fidelity</h2>", f"<p>{html.escape(FIDELITY_NOTE)}</p>",

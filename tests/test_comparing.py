@@ -29,18 +29,22 @@ def test_functional_distance_sees_what_theta_does_not():
 dsa_metric = pytest.importorskip("DSA", reason="dsa-metric is not installed (pip install 'dynamo_ext[peers]')")
 
 
-@pytest.mark.slow
-def test_dsa_is_a_measure_on_the_same_recording_and_tells_copies_from_other_dynamics(tiny_population):
+def test_dsa_tells_reparameterized_copies_from_other_dynamics_and_is_a_measure_of_distance_matrices(
+        tiny_population):
+    from dynamo_ext.peers import dsa_distances
     from dynamo_ext.reparameterize import with_reparameterized_copies
 
     both = with_reparameterized_copies(tiny_population)
     rec = both.record(max_sequences=20)
-    d = distance_matrices(both, recording=rec, measures=("dsa", "cka"))["dsa"]
+    d = dsa_distances(rec, iters=300)
     n = len(tiny_population)
     assert d.shape == (2 * n, 2 * n) and np.allclose(d, d.T) and (d >= 0).all()
     for i in range(n):  # a permuted / sign-flipped copy has the same DMD matrix up to a similarity transform
         others = [d[i + n, j] for j in range(n) if j != i]
         assert d[i + n, i] < min(others)
+    pair = de.Population(tiny_population.task, tiny_population.members[:2])
+    via = distance_matrices(pair, recording=pair.record(max_sequences=10), measures=("dsa",))
+    assert set(via) == {"dsa"} and via["dsa"].shape == (2, 2) and via["dsa"][0, 1] > 0
 
 
 def test_dsa_settings_are_checked():

@@ -56,3 +56,40 @@ def test_nearest_neighbour_check():
     assert rows["bad"]["nearest_is_original"] == 0.5 and rows["bad"]["misses"] == ["a~permute"]
     with pytest.raises(ValueError, match="no reparameterized copies"):
         copy_check(["a", "b"], {"d": dist[:2, :2]})
+
+
+@pytest.mark.parametrize("family", ["cnn1d", "cnn2d"])
+@pytest.mark.parametrize("act", ["relu", "tanh", "gelu"])
+def test_cnn_reparameterizations_compute_the_same_function(family, act):
+    from dynamo_ext.cnn import BaseCNN
+    from dynamo_ext.reparameterize import kinds_for
+
+    torch.manual_seed(0)
+    model = BaseCNN(family, act, 8, 16, 6, 4).double()
+    x = torch.randn(5, 16, 8, dtype=torch.float64)
+    h, y = model.record(x)
+    kinds = kinds_for(model)
+    assert ("rescale" in kinds) == (act == "relu") and ("sign_flip" in kinds) == (act == "tanh")
+    for kind in kinds:
+        copy = reparameterize(model, kind, seed=3)
+        torch.testing.assert_close(copy(x), model(x), atol=1e-12, rtol=0)
+        assert (copy.record(x)[0] - h).abs().max() > 1e-3
+    if act == "relu":  # pooled channels scale by positive factors, one per channel and layer
+        h2 = reparameterize(model, "rescale", seed=3).record(x)[0][:, 0]
+        ratio = h2 / h[:, 0].clamp(min=1e-9)
+        live = h[:, 0] > 1e-6
+        per_channel = torch.where(live, ratio, torch.nan).nanmean(0)
+        torch.testing.assert_close(h2, h[:, 0] * torch.nan_to_num(per_channel), atol=1e-9, rtol=0)
+
+
+def test_copy_check_reports_the_copy_to_original_distance_relative_to_the_originals():
+    ids = ["a", "b", "c", "a~permute", "b~permute", "c~permute"]
+    d = np.full((6, 6), 4.0)
+    np.fill_diagonal(d, 0)
+    d[0, 1] = d[1, 0] = 2.0  # originals: median distance 4
+    for c, o, v in ((3, 0, 0.4), (4, 1, 0.8), (5, 2, 6.0)):
+        d[c, o] = d[o, c] = v
+    row = copy_check(ids, {"m": d})[0]
+    assert row["nearest_is_original"] == pytest.approx(2 / 3) and row["misses"] == ["c~permute"]
+    assert row["copy_to_original_rel"] == pytest.approx((0.1 + 0.2 + 1.5) / 3)
+    assert row["copy_to_original_rel_max"] == pytest.approx(1.5)
