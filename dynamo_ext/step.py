@@ -93,6 +93,17 @@ def step_function(model: nn.Module) -> Optional[Tuple[Step, int, int]]:
     return step_function(inner[0]) if len(inner) == 1 else None
 
 
+def run_steps(step: Step, x: Tensor, state_size: int, z0: Optional[Tensor] = None) -> Tensor:
+    """States [B, T, D] of the step map from z0 [B, D] (default zeros) on inputs x [B, T, I]: the
+    ``record`` of a module of the step protocol (outputs are then its readout of these states)."""
+    z = x.new_zeros(x.shape[0], state_size) if z0 is None else z0
+    states = []
+    for t in range(x.shape[1]):
+        z = step(x[:, t], z)
+        states.append(z)
+    return torch.stack(states, 1)
+
+
 def autograd_jacobian(step: Step, x: Tensor, z: Tensor) -> Tuple[Tensor, Tensor]:
     """(f(x, z) [K, D], the step Jacobian df/dz [K, D, D]) by D reverse-mode passes.
 

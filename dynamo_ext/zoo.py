@@ -32,7 +32,7 @@ from . import _io
 from ._checks import check_choice, check_positive_float, check_positive_int, check_tensor
 from .cnn import ACTIVATIONS, FAMILIES, BaseCNN, RecordedCNN
 from .ctrnn import CTRNN
-from .step import check_layer, layer_state_size, layer_step, top_hidden
+from .step import check_layer, layer_state_size, layer_step, run_steps, top_hidden
 from .tasks import TASKS, TaskData, accuracy, load_task
 
 ARCHS = ("rnn", "gru", "lstm")  # trained by default
@@ -153,12 +153,7 @@ class BaseRNN(nn.Module):
         if self.arch != "lstm" and self.num_layers == 1:
             h = self._run(x)
             return h, self.readout(h)
-        z = x.new_zeros(x.shape[0], self.state_size)
-        states = []
-        for t in range(x.shape[1]):
-            z = self.step(x[:, t], z)
-            states.append(z)
-        states = torch.stack(states, 1)
+        states = run_steps(self.step, x, self.state_size)
         return states, self.readout(top_hidden(self.rnn, states))
 
     @classmethod

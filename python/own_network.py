@@ -10,12 +10,14 @@ every network through ``find_fixed_points`` (the module's own ``step``).
 
 The recording protocol (``Population.from_modules``):
     record(x [B, T, I]) -> (hidden [B, T, d], outputs [B, T, C]); state_size = d; input_size = I;
-    arch: a label; step(x [B, I], z [B, d]) -> z' [B, d] (optional: fixed points, fidelity).
+    arch: a label; step(x [B, I], z [B, d]) -> z' [B, d] (optional: fixed points, fidelity);
+    dynamo_ext.step.run_steps(step, x, d) runs a step map over a sequence.
 """
 import torch
 from torch import nn
 
 import dynamo_ext as de
+from dynamo_ext.step import run_steps
 
 
 class TwoAreaRNN(nn.Module):
@@ -37,12 +39,7 @@ class TwoAreaRNN(nn.Module):
         return torch.cat([h_a, h_b], -1)
 
     def record(self, x):
-        z = x.new_zeros(x.shape[0], self.state_size)
-        states = []
-        for t in range(x.shape[1]):
-            z = self.step(x[:, t], z)
-            states.append(z)
-        states = torch.stack(states, 1)
+        states = run_steps(self.step, x, self.state_size)  # [B, T, state_size]
         return states, self.readout(states[..., self.hidden_size:])
 
     def forward(self, x):

@@ -10,6 +10,7 @@ from torch import nn
 import dynamo_ext as de
 from dynamo_ext import find_fixed_points
 from dynamo_ext.reparameterize import kinds_for, reparameterize
+from dynamo_ext.step import run_steps
 from dynamo_ext.zoo import BaseRNN
 
 
@@ -161,12 +162,7 @@ class TwoAreaRNN(nn.Module):
         return torch.cat([ha, torch.tanh(self.b(torch.cat([ha, z[:, n:]], -1)))], -1)
 
     def record(self, x):
-        z = x.new_zeros(x.shape[0], self.state_size)
-        zs = []
-        for t in range(x.shape[1]):
-            z = self.step(x[:, t], z)
-            zs.append(z)
-        zs = torch.stack(zs, 1)
+        zs = run_steps(self.step, x, self.state_size)
         return zs, self.readout(zs[..., self.state_size // 2:])
 
     def forward(self, x):
