@@ -15,10 +15,9 @@ max |lambda| < 1).
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, fields
 from typing import Optional, Union
-
-import copy
 
 import torch
 from torch import Tensor, nn
@@ -39,6 +38,8 @@ FUSED = "MetaRNN, one-layer torch.nn.RNN (tanh), GRU, LSTM and their Cell module
 
 class NoFusedCell(ValueError):
     """The model's cell is not one that ``ops.newton_fixed_points`` fuses (the autograd solver takes it)."""
+
+
 _LAYERS = (nn.RNN, nn.GRU, nn.LSTM)
 _CELLS = (nn.RNNCell, nn.GRUCell, nn.LSTMCell)
 
@@ -97,7 +98,7 @@ def cell_weights(model: nn.Module, theta: Optional[Tensor] = None, dtype=torch.f
         inner = [m for m in model.children() if isinstance(m, _LAYERS + _CELLS + (MetaRNN,))]
         if len(inner) != 1:
             raise NoFusedCell(f"argument 'model' must be one of: {FUSED}; got {type(model).__name__}"
-                          + (f" holding {len(inner)} recurrent modules" if inner else ""))
+                              + (f" holding {len(inner)} recurrent modules" if inner else ""))
         return cell_weights(inner[0], theta, dtype)
     if isinstance(model, _LAYERS):
         if model.num_layers != 1 or model.bidirectional:
