@@ -169,7 +169,8 @@ def functional_distances(meta: MetaModel, x: Tensor, n: Optional[int] = None, ba
     the expectations over sequences and steps, and V_z, V_y the population's
     total variance of the states and outputs (so each term is a fraction of
     the spread across models). Euclidean distance of theta is the other
-    reading; DESIGN.md section 1.
+    reading (DESIGN.md section 6, "Distances in the embedding space").
+    Memory: N x S x T x (D + C) float64 values at once.
 
     Raises:
         ValueError: x not of shape [S, T, I] for this meta-model.
