@@ -80,9 +80,6 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
     if baselines:
         metrics["baselines"] = baseline_section(meta, population, seed=seed, labels_per_class=labels_per_class,
                                                 measures=measures)
-        if "dsa" in measures:
-            from .peers import dsa_settings
-            metrics["baselines"]["dsa_settings"] = dsa_settings(population.record(max_sequences=2))
     metrics["embedding"] = {mid: row for mid, row in zip(meta.model_ids, meta.theta.detach().tolist())}
     if isinstance(meta, MetaRNN):  # a CNN's layer-to-layer map has no fixed points to report
         t1 = time.perf_counter()
@@ -140,10 +137,14 @@ def baseline_section(meta: MetaModel, population: Population, seed: int = 0,
     distances = {"dynamo": embedding_distances(meta, len(population)),
                  "dynamo_functional": functional_distances(meta, rec.x, len(population)),
                  **distance_matrices(population, recording=rec, measures=measures)}
+
     labels = {"task": population.labels("task"), "arch": population.labels("arch")}
     section = {"clustering": compare_measures(distances, labels, seed=seed),
                "distances": {name: d.tolist() for name, d in distances.items()},
                "ids": population.ids}
+    if "dsa" in measures:  # the settings dsa_distances used on this recording, for the report
+        from .peers import dsa_settings
+        section["dsa_settings"] = dsa_settings(rec)
     if labels_per_class:
         section["few_labels"] = [{"task": name, **row} for name, task in population.tasks.items()
                                  for row in compare_few_labels(meta, task, labels_per_class, seed=seed)]

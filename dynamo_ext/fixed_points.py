@@ -335,12 +335,14 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
     g = torch.Generator().manual_seed(seed)
     z0 = _initial_states(D, initial_states, trajectories, n_inits, noise, g)
     z0, x, contexts = _inputs(inputs, contexts, z0, I)
+    # the autograd solver's float64 copy of the model, made once for the descent and the Newton phase
+    solver = None if weights is not None else copy.deepcopy(model).to(torch.float64).requires_grad_(False).eval()
     if check_positive_int(descent_steps, "descent_steps", minimum=0) > 0:
-        z0 = _descend(weights, model, z0, x, descent_steps, check_positive_float(descent_lr, "descent_lr"))
+        z0 = _descend(weights, solver, z0, x, descent_steps, check_positive_float(descent_lr, "descent_lr"))
     if weights is not None:
         z, x, res, iters, conv, jac, q = _solve_fused(weights.to("cpu"), z0, x, tol, max_iter, min_progress, device)
     else:
-        z, res, iters, conv, jac, q = _solve_autograd(model, z0, x, tol, max_iter, min_progress, device)
+        z, res, iters, conv, jac, q = _solve_autograd(solver, z0, x, tol, max_iter, min_progress, device)
     everything = FixedPoints(z, x, res, q, iters, conv, jac, weights, meta,
                              cell=weights.cell if weights is not None else "autograd", contexts=contexts)
     finite = torch.isfinite(z).all(-1)
@@ -379,8 +381,10 @@ def _inputs(inputs: Optional[Tensor], contexts: Optional[Tensor], z0: Tensor, I:
     return z0.repeat(len(c), 1), c.repeat_interleave(K, 0).contiguous(), c.clone()
 
 
-def _descend(weights: Optional[CellWeights], model: nn.Module, z0: Tensor, x: Tensor, steps: int, lr: float):
-    """Adam on q(z) = 0.5 ||f(x, z) - z||^2 (summed over starts, which do not interact), float64 on the CPU."""
+def _descend(weights: Optional[CellWeights], solver: Optional[nn.Module], z0: Tensor, x: Tensor, steps: int,
+             lr: float):
+    """Adam on q(z) = 0.5 ||f(x, z) - z||^2 (summed over starts, which do not interact), float64 on the CPU:
+    the fused cell's ``weights``, or the step map of ``solver`` (a float64 copy of the model)."""
     if weights is not None:
         w = weights.to("cpu")
         x_proj = x @ w.w_ih.T + w.b_ih + w.cond
@@ -388,7 +392,6 @@ def _descend(weights: Optional[CellWeights], model: nn.Module, z0: Tensor, x: Te
         def step(xk, z):
             return reference.cell_step(z, x_proj, w.w_hh, w.b_hh, w.cell)
     else:
-        solver = copy.deepcopy(model).to(torch.float64).requires_grad_(False).eval()
         step = step_function(solver)[0]
     z = z0.clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
@@ -417,13 +420,11 @@ def _solve_fused(weights: CellWeights, z0: Tensor, x: Tensor, tol, max_iter, min
     return z, x, res, iters, conv, jac, 0.5 * F.pow(2).sum(-1)
 
 
-def _solve_autograd(model: nn.Module, z0: Tensor, x: Tensor, tol, max_iter, min_progress, device):
-    """The op's Newton / LM rule (``reference.newton_solve``) on a float64 copy of ``model``'s step map,
-    with Jacobians by autograd (``step.autograd_jacobian``); results on the CPU."""
-    solver = copy.deepcopy(model).to(torch.float64)
+def _solve_autograd(solver: nn.Module, z0: Tensor, x: Tensor, tol, max_iter, min_progress, device):
+    """The op's Newton / LM rule (``reference.newton_solve``) on the step map of ``solver`` (a float64
+    copy of the model), with Jacobians by autograd (``step.autograd_jacobian``); results on the CPU."""
     if device is not None:
         solver = solver.to(device)
-    solver.requires_grad_(False).eval()
     step, D, _ = step_function(solver)
     eye = torch.eye(D, dtype=torch.float64, device=device)
     z0, x = z0.to(device), x.to(device)
