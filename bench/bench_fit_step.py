@@ -5,9 +5,11 @@ Run: pytest bench/bench_fit_step.py --benchmark-only
 import pytest
 import torch
 
-from dynamo_ext.fit import FitConfig, Targets, dynamo_loss, make_optimizer
-from dynamo_ext.meta import MetaRNN
-from dynamo_ext.zoo import Recording
+from dynamo_ext.meta.config import FitConfig
+from dynamo_ext.meta.loss import Targets, dynamo_loss
+from dynamo_ext.meta.fitting import make_optimizer
+from dynamo_ext.meta.rnn import MetaRNN
+from dynamo_ext.population.recording import Recording
 
 B, T, I, D, M = 256, 40, 1, 64, 2  # configuration S
 N_MODELS, HIDDEN, S = 6, 48, 512

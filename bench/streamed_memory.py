@@ -32,7 +32,7 @@ FIT = PEAK + """
 import json, sys, time
 import torch
 import dynamo_ext as de
-from dynamo_ext.streaming import StreamedRecording
+from dynamo_ext.population.streaming import StreamedRecording
 rec = StreamedRecording(sys.argv[1])
 t0 = time.perf_counter()
 res = de.fit(rec, steps=int(sys.argv[2]), progress=False)
@@ -59,8 +59,9 @@ def main():
     import torch
 
     import dynamo_ext as de
-    from dynamo_ext.streaming import StreamedRecording, record_to_disk
-    from dynamo_ext.zoo import BaseRNN, Member
+    from dynamo_ext.population.streaming import StreamedRecording, record_to_disk
+    from dynamo_ext.population.base_rnn import BaseRNN
+    from dynamo_ext.population.recording import Member
 
     folder = Path(args.folder or tempfile.mkdtemp(prefix="dynamo-streamed-"))
     if args.reuse:

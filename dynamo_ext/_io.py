@@ -120,7 +120,7 @@ def write_task(folder, task) -> Dict[str, Any]:
 def read_task(folder, name: str, entry: Dict[str, Any], config: Dict[str, Any]):
     """The TaskData stored by ``write_task``; a missing file, or one whose contents do not match
     the manifest's checksum, is refused (never replaced by other data)."""
-    from .tasks import TaskData
+    from .population.tasks import TaskData
 
     folder = Path(folder)
     try:

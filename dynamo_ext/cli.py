@@ -2,11 +2,11 @@
 
     dynamo-ext zoo      -> dynamo_ext.train_population
     dynamo-ext fit      -> dynamo_ext.fit
-    dynamo-ext analyze  -> dynamo_ext.analysis.analyze + dynamo_ext.report.write_report
+    dynamo-ext analyze  -> dynamo_ext.report.analysis.analyze + dynamo_ext.report.write_report
     dynamo-ext demo     -> dynamo_ext.demo.run_demo
-    dynamo-ext fixed-points -> dynamo_ext.fixed_points.find_fixed_points + report.plot_fixed_points
-    dynamo-ext adapt    -> dynamo_ext.adapt.compare_few_labels (adapt against training from scratch)
-    dynamo-ext reparam-check -> dynamo_ext.reparameterize.reparameterization_check
+    dynamo-ext fixed-points -> dynamo_ext.find_fixed_points + report.plot_fixed_points
+    dynamo-ext adapt    -> dynamo_ext.uses.adapt.compare_few_labels (adapt against training from scratch)
+    dynamo-ext reparam-check -> dynamo_ext.uses.reparameterize.reparameterization_check
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import json
 import sys
 from typing import List, Optional
 
-from .baselines import ALL_MEASURES, MEASURES
-from .tasks import TASKS
+from .compare.distances import ALL_MEASURES, MEASURES
+from .population.tasks import TASKS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("fit", help="fit a meta-model to a saved population")
     f.add_argument("population", help="population folder (from `dynamo-ext zoo`), or a recording folder "
-                   "written by dynamo_ext.streaming.record_to_disk (read batch by batch)")
+                   "written by dynamo_ext.population.streaming.record_to_disk (read batch by batch)")
     f.add_argument("--out", required=True, help="meta-model folder to write")
     f.add_argument("--cell", default="gru", choices=["gru", "tanh"])
     f.add_argument("--backend", default="fused", choices=["fused", "reference", "auto"])
@@ -140,7 +140,8 @@ def _task_name(value: str) -> str:
 def _run(args) -> int:
     progress = not args.no_progress
     if args.command == "zoo":
-        from .zoo import TrainConfig, train_population
+        from .population.training import TrainConfig
+        from .population.zoo import train_population
         sizes = args.hidden_sizes or ([32, 48, 64, 64] if args.family == "rnn" else [32, 48])
         pop = train_population(args.task[0] if len(args.task) == 1 else args.task, archs=args.archs,
                                hidden_sizes=sizes, family=args.family, n_seeds=args.seeds,
@@ -150,10 +151,10 @@ def _run(args) -> int:
     elif args.command == "fit":
         _fit(args, progress)
     elif args.command == "analyze":
-        from .analysis import analyze
-        from .fit import load_history, load_meta
-        from .report import write_report
-        from .zoo import Population
+        from .report.analysis import analyze
+        from .meta.checkpoint import load_history, load_meta
+        from .report.markdown import write_report
+        from .population.population import Population
         import torch
 
         x_star = None if args.input is None else torch.tensor(args.input, dtype=torch.float32)
@@ -171,9 +172,9 @@ def _run(args) -> int:
         print(f"demo finished in {metrics['timing_s']['total']:.0f} s; report: {args.out}/report.md")
     elif args.command == "adapt":
         from . import _io
-        from .adapt import compare_few_labels
-        from .fit import load_meta
-        from .zoo import Population
+        from .uses.adapt import compare_few_labels
+        from .meta.checkpoint import load_meta
+        from .population.population import Population
         meta, pop = load_meta(args.meta), Population.load(args.population)
         rows = [{"task": name, **r} for name, task in pop.tasks.items()
                 for r in compare_few_labels(meta, task, args.labels_per_class, seed=args.seed)]
@@ -183,8 +184,8 @@ def _run(args) -> int:
                   f"scratch {r['scratch_accuracy']:.3f}")
     elif args.command == "reparam-check":
         from . import _io
-        from .reparameterize import reparameterization_check
-        from .zoo import Population
+        from .uses.reparameterize import reparameterization_check
+        from .population.population import Population
         res = reparameterization_check(Population.load(args.population), {"steps": args.steps}, seed=args.seed,
                                        progress=progress)
         _io.write_json(f"{args.out}/reparameterization.json", res)
@@ -199,10 +200,10 @@ def _fixed_points_command(args) -> None:
     import torch
 
     from . import _io
-    from .fit import load_meta
-    from .fixed_points import find_fixed_points
-    from .report import plot_fixed_points
-    from .zoo import Population
+    from .meta.checkpoint import load_meta
+    from .dynamics.fixed_points import find_fixed_points
+    from .report.figures import plot_fixed_points
+    from .population.population import Population
 
     meta = load_meta(args.meta)
     if args.model_id not in meta.model_ids:
@@ -231,8 +232,8 @@ def _fixed_points_command(args) -> None:
     print(f"{len(fps)} fixed points ({info['n_stable']} stable), {len(fps.slow_points)} slow points; "
           f"written to {out}/fixed_points.json")
     if args.scan_to is not None:
-        from .fixed_points import embedding_path, scan
-        from .report import plot_bifurcation
+        from .dynamics.scan import embedding_path, scan
+        from .report.figures import plot_bifurcation
 
         probe = task.x_test[:64] if args.population is not None else None
         result = scan(meta, embedding_path(meta, args.model_id, args.scan_to, args.steps), inputs=x_star,
@@ -249,10 +250,10 @@ def _fit(args, progress: bool) -> None:
 
     import torch.distributed as dist
 
-    from .distributed import init_from_env, is_main_process
-    from .fit import fit
-    from .streaming import INDEX, StreamedRecording
-    from .zoo import Population
+    from .meta.distributed import init_from_env, is_main_process
+    from .meta.fitting import fit
+    from .population.streaming import INDEX, StreamedRecording
+    from .population.population import Population
 
     source = Path(args.population)
     population = StreamedRecording(source) if (source / INDEX).is_file() else Population.load(source)

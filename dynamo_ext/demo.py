@@ -4,7 +4,7 @@ Three populations: MNIST-1D (tanh RNN, GRU, LSTM); the multi-task pulse
 population (flip-flop, integration and first-pulse latch on one input stream,
 each with the three architectures), whose demo also runs the
 reparameterization check; and MNIST-1D 1-D CNNs (ReLU, tanh, GELU; two
-widths; dynamo_ext.cnn) emulated by a FiLM-conditioned meta-CNN.
+widths; dynamo_ext.population.base_cnn) emulated by a FiLM-conditioned meta-CNN.
 
 The same steps, written out with the public API, are in python/demo_pipeline.py.
 """
@@ -18,14 +18,16 @@ import torch
 
 from . import _io
 from ._checks import check_choice
-from .analysis import analyze
-from .fidelity import topology
-from .fit import fit
-from .fixed_points import embedding_path, scan
-from .report import plot_attractors, plot_bifurcation, write_report
-from .reparameterize import reparameterization_check
-from .tasks import PULSE_TASKS
-from .zoo import TrainConfig, train_population
+from .report.analysis import analyze
+from .dynamics.fidelity import topology
+from .meta.fitting import fit
+from .dynamics.scan import embedding_path, scan
+from .report.figures import plot_attractors, plot_bifurcation
+from .report.markdown import write_report
+from .uses.reparameterize import reparameterization_check
+from .population.tasks import PULSE_TASKS
+from .population.training import TrainConfig
+from .population.zoo import train_population
 
 # The default population: MNIST-1D; tanh RNN, GRU and LSTM; 4 seeds each; hidden sizes 32 to 64.
 DEFAULT = {"archs": ("rnn", "gru", "lstm"), "n_seeds": 4, "hidden_sizes": (32, 48, 64, 64), "epochs": 40,

@@ -16,13 +16,13 @@ Run:  python python/compare_with_baselines.py [--quick] [--out dynamo-pulse-py]
 import argparse
 
 import dynamo_ext as de
-from dynamo_ext.adapt import compare_few_labels
-from dynamo_ext.analysis import averaging_table
-from dynamo_ext.baselines import distance_matrices
-from dynamo_ext.cluster import compare_measures, embedding_distances
-from dynamo_ext.reparameterize import reparameterization_check
-from dynamo_ext.tasks import PULSE_TASKS
-from dynamo_ext.zoo import TrainConfig
+from dynamo_ext.uses.adapt import compare_few_labels
+from dynamo_ext.report.analysis import averaging_table
+from dynamo_ext.compare.distances import distance_matrices
+from dynamo_ext.uses.cluster import compare_measures, embedding_distances
+from dynamo_ext.uses.reparameterize import reparameterization_check
+from dynamo_ext.population.tasks import PULSE_TASKS
+from dynamo_ext.population.training import TrainConfig
 
 
 def main():

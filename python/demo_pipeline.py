@@ -13,10 +13,10 @@ import argparse
 import statistics
 
 import dynamo_ext as de
-from dynamo_ext.analysis import analyze
-from dynamo_ext.evaluate import emulation
-from dynamo_ext.report import write_report
-from dynamo_ext.zoo import TrainConfig, evaluate
+from dynamo_ext.report.analysis import analyze
+from dynamo_ext.meta.evaluate import emulation
+from dynamo_ext.report.markdown import write_report
+from dynamo_ext.population.training import TrainConfig, evaluate
 
 
 def main():

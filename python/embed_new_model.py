@@ -9,7 +9,7 @@ lands relative to the population's architectures.
 import torch
 
 import dynamo_ext as de
-from dynamo_ext.zoo import TrainConfig, train_base_model
+from dynamo_ext.population.training import TrainConfig, train_base_model
 
 
 def main():

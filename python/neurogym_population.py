@@ -5,7 +5,7 @@ Run:  pip install "dynamo_ext[neurogym]"; python python/neurogym_population.py [
 
 Trains tanh RNNs, GRUs and LSTMs on neurogym's context-dependent decision making
 (Mante et al. 2013; ``neurogym:ContextDecisionMaking-v0``, trials left-padded to
-one length, the decision at the last step: dynamo_ext.neurogym_tasks), fits a
+one length, the decision at the last step: dynamo_ext.population.neurogym), fits a
 meta-model and writes the usual report (emulation, clustering, baselines,
 fixed points and fidelity) into --out.
 
@@ -16,9 +16,9 @@ them; more epochs or a higher learning rate do), which the report shows.
 import argparse
 
 import dynamo_ext as de
-from dynamo_ext.analysis import analyze
-from dynamo_ext.report import write_report
-from dynamo_ext.zoo import TrainConfig
+from dynamo_ext.report.analysis import analyze
+from dynamo_ext.report.markdown import write_report
+from dynamo_ext.population.training import TrainConfig
 
 
 def main():

@@ -11,13 +11,13 @@ every network through ``find_fixed_points`` (the module's own ``step``).
 The recording protocol (``Population.from_modules``):
     record(x [B, T, I]) -> (hidden [B, T, d], outputs [B, T, C]); state_size = d; input_size = I;
     arch: a label; step(x [B, I], z [B, d]) -> z' [B, d] (optional: fixed points, fidelity);
-    dynamo_ext.step.run_steps(step, x, d) runs a step map over a sequence.
+    dynamo_ext.population.step.run_steps(step, x, d) runs a step map over a sequence.
 """
 import torch
 from torch import nn
 
 import dynamo_ext as de
-from dynamo_ext.step import run_steps
+from dynamo_ext.population.step import run_steps
 
 
 class TwoAreaRNN(nn.Module):

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import dynamo_ext as de
-from dynamo_ext.zoo import TrainConfig
+from dynamo_ext.population.training import TrainConfig
 
 
 @pytest.fixture(scope="session")

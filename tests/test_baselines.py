@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from dynamo_ext import baselines as bl
-from dynamo_ext.baselines import _hsic_unbiased
-from dynamo_ext.cluster import cluster_distances, compare_measures
-from dynamo_ext.zoo import BaseRNN
+from dynamo_ext.compare.representation import _hsic_unbiased
+from dynamo_ext.uses.cluster import cluster_distances, compare_measures
+from dynamo_ext.population.base_rnn import BaseRNN
 
 
 def _gram_hsic_unbiased(k, l):

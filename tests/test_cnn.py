@@ -5,13 +5,13 @@ import torch.nn.functional as F
 from torch import nn
 
 import dynamo_ext as de
-from dynamo_ext.analysis import analyze
-from dynamo_ext.baselines import naive_weight_average
+from dynamo_ext.report.analysis import analyze
+from dynamo_ext.compare.weights import naive_weight_average
 from dynamo_ext.cli import main
-from dynamo_ext.cnn import BaseCNN, RecordedCNN
-from dynamo_ext.fit import load_meta
-from dynamo_ext.meta_cnn import CNNMap, MetaCNN
-from dynamo_ext.zoo import TrainConfig, train_base_model
+from dynamo_ext.population.base_cnn import BaseCNN, RecordedCNN
+from dynamo_ext.meta.checkpoint import load_meta
+from dynamo_ext.meta.cnn import CNNMap, MetaCNN
+from dynamo_ext.population.training import TrainConfig, train_base_model
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +187,7 @@ def test_base_1d_cnn_reaches_the_published_mnist1d_accuracy(activation):
 
 
 def test_streamed_cnn_recording_fits_like_the_in_memory_one(cnn_population, tmp_path):
-    from dynamo_ext.streaming import StreamedRecording, record_to_disk
+    from dynamo_ext.population.streaming import StreamedRecording, record_to_disk
 
     record_to_disk(cnn_population, tmp_path / "rec", max_sequences=120)
     rec = StreamedRecording(tmp_path / "rec")

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import dynamo_ext as de
-from dynamo_ext.baselines import distance_matrices
-from dynamo_ext.cluster import embedding_distances, functional_distances
+from dynamo_ext.compare.distances import distance_matrices
+from dynamo_ext.uses.cluster import embedding_distances, functional_distances
 
 
 def test_functional_distance_sees_what_theta_does_not():
@@ -31,8 +31,8 @@ dsa_metric = pytest.importorskip("DSA", reason="dsa-metric is not installed (pip
 
 def test_dsa_tells_reparameterized_copies_from_other_dynamics_and_is_a_measure_of_distance_matrices(
         tiny_population):
-    from dynamo_ext.peers import dsa_distances
-    from dynamo_ext.reparameterize import with_reparameterized_copies
+    from dynamo_ext.compare.dsa import dsa_distances
+    from dynamo_ext.uses.reparameterize import with_reparameterized_copies
 
     both = with_reparameterized_copies(tiny_population)
     rec = both.record(max_sequences=20)
@@ -48,8 +48,8 @@ def test_dsa_tells_reparameterized_copies_from_other_dynamics_and_is_a_measure_o
 
 
 def test_dsa_settings_are_checked():
-    from dynamo_ext.peers import dsa_distances
-    from dynamo_ext.zoo import Recording
+    from dynamo_ext.compare.dsa import dsa_distances
+    from dynamo_ext.population.recording import Recording
 
     rec = Recording(torch.zeros(2, 5, 1), [torch.randn(2, 5, 3)] * 2, torch.zeros(2, 2, 5, 1), "real")
     with pytest.raises(ValueError, match="'n_delays' must be below the sequence length 5"):

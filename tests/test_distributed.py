@@ -1,4 +1,4 @@
-"""Distributed fitting (dynamo_ext.distributed): 2 CPU ranks on loopback against one process."""
+"""Distributed fitting (dynamo_ext.meta.distributed): 2 CPU ranks on loopback against one process."""
 import json
 import os
 import subprocess
@@ -11,10 +11,10 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
 import dynamo_ext as de
-from dynamo_ext.checkpoint import CHECKPOINT
-from dynamo_ext.distributed import Shard
-from dynamo_ext.fit import load_meta
-from dynamo_ext.streaming import StreamedRecording, record_to_disk
+from dynamo_ext.meta.checkpoint import CHECKPOINT
+from dynamo_ext.meta.distributed import Shard
+from dynamo_ext.meta.checkpoint import load_meta
+from dynamo_ext.population.streaming import StreamedRecording, record_to_disk
 
 FIT = dict(steps=50, batch_size=32, state_size=16, max_sequences=200, dtype="float64", seed=3)
 

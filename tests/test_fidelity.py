@@ -1,12 +1,12 @@
-"""Dynamical fidelity (dynamo_ext.fidelity): a meta-model that is its base model scores perfectly,
+"""Dynamical fidelity (dynamo_ext.dynamics.fidelity): a meta-model that is its base model scores perfectly,
 one with the wrong attractors is caught, and the matching recovers known correspondences."""
 import pytest
 import torch
 
 import dynamo_ext as de
-from dynamo_ext.fidelity import fidelity, fidelity_table, match_stable_points, memory_sequences
-from dynamo_ext.meta import MetaRNN
-from dynamo_ext.zoo import BaseRNN
+from dynamo_ext.dynamics.fidelity import fidelity, fidelity_table, match_stable_points, memory_sequences
+from dynamo_ext.meta.rnn import MetaRNN
+from dynamo_ext.population.base_rnn import BaseRNN
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def test_flip_flop_meta_model_has_every_base_models_attractors_and_memory(tmp_pa
     distance between the base's attractors; after one probe length of pulses and 10 of silence, and on
     sequences 10 probe lengths long, the meta-model is at most 0.01 below every base model of accuracy
     >= 0.98. (The defaults were chosen on seeds 100-101; README "Dynamical fidelity".)"""
-    from dynamo_ext.zoo import TrainConfig
+    from dynamo_ext.population.training import TrainConfig
 
     pop = de.train_population("flipflop", archs=("rnn", "gru", "lstm"), n_seeds=3, hidden_sizes=(32,),
                               config=TrainConfig(), progress=False)

@@ -4,8 +4,8 @@ import torch
 
 import dynamo_ext as de
 from dynamo_ext import ops, reference
-from dynamo_ext.fixed_points import find_fixed_points
-from dynamo_ext.tasks import flipflop_batch
+from dynamo_ext.dynamics.fixed_points import find_fixed_points
+from dynamo_ext.population.tasks import flipflop_batch
 
 
 CELLS = ["tanh", "gru", "lstm"]
@@ -326,8 +326,8 @@ def test_flip_flop_rnn_has_eight_stable_fixed_points():
 
 def test_scan_finds_the_saddle_node_bifurcation_of_z_equals_tanh_2z_plus_theta(tmp_path):
     """z = tanh(2 z + theta) has 3 fixed points for |theta| < 0.5328 and 1 beyond (saddle-node)."""
-    from dynamo_ext.fixed_points import scan
-    from dynamo_ext.report import plot_bifurcation
+    from dynamo_ext.dynamics.scan import scan
+    from dynamo_ext.report.figures import plot_bifurcation
 
     meta = de.MetaRNN(1, input_size=1, n_outputs=1, hidden_sizes=[1], state_size=1, embedding_dim=1,
                       cell="tanh").double()
@@ -346,7 +346,7 @@ def test_scan_finds_the_saddle_node_bifurcation_of_z_equals_tanh_2z_plus_theta(t
 
 
 def test_embedding_path_and_scan_on_a_fitted_meta_model(tiny_fit, digits_task):
-    from dynamo_ext.fixed_points import embedding_path, scan
+    from dynamo_ext.dynamics.scan import embedding_path, scan
 
     meta = tiny_fit.meta
     path = embedding_path(meta, "rnn-h12-s0", "lstm-h12-s0", steps=3)

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from dynamo_ext.hidden_loss import _GroupedHiddenLoss, grouped_hidden_loss, has_linear_maps
-from dynamo_ext.meta import HiddenMap
+from dynamo_ext.meta.hidden_loss import _GroupedHiddenLoss, grouped_hidden_loss, has_linear_maps
+from dynamo_ext.meta.rnn import HiddenMap
 
 
 def plain_loss(z, counts, maps, targets):

@@ -9,9 +9,9 @@ from torch import nn
 
 import dynamo_ext as de
 from dynamo_ext import find_fixed_points
-from dynamo_ext.reparameterize import kinds_for, reparameterize
-from dynamo_ext.step import run_steps
-from dynamo_ext.zoo import BaseRNN
+from dynamo_ext.uses.reparameterize import kinds_for, reparameterize
+from dynamo_ext.population.step import run_steps
+from dynamo_ext.population.base_rnn import BaseRNN
 
 
 def independent_search(F, starts, iters=60, tol=1e-10):

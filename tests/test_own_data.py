@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import dynamo_ext as de
-from dynamo_ext.tasks import TaskData
-from dynamo_ext.zoo import BaseRNN
+from dynamo_ext.population.tasks import TaskData
+from dynamo_ext.population.base_rnn import BaseRNN
 
 
 def integration_arrays(n=40, T=12, seed=0):
@@ -75,7 +75,7 @@ def test_a_population_on_own_data_saves_and_loads_it_never_the_builtin_one(tmp_p
     assert back.task.output_kind == "real" and not back.task.generated
     # the whole pipeline runs on it: fit, analyze (no generator: no memory rows)
     res = de.fit(back, steps=5, batch_size=8, state_size=8, progress=False)
-    from dynamo_ext.analysis import analyze
+    from dynamo_ext.report.analysis import analyze
 
     m = analyze(res.meta, back, baselines=False, fidelity_inits=16)
     assert [r["id"] for r in m["fidelity"]] == ["g", "r"] and all(r["memory"] is None for r in m["fidelity"])
@@ -130,7 +130,7 @@ def test_float64_networks_are_recorded_in_their_own_dtype_and_half_ones_refused(
     with torch.no_grad():
         want = pop.members[0].model.record(task.x_train[:8].double())[0].float()
     torch.testing.assert_close(rec.hidden[0], want)
-    from dynamo_ext.analysis import analyze
+    from dynamo_ext.report.analysis import analyze
 
     m = analyze(de.fit(pop, steps=5, batch_size=8, state_size=8, progress=False).meta, pop, baselines=False,
                 fidelity_inits=16)
@@ -153,9 +153,10 @@ def test_user_models_have_no_seed_in_the_population_table():
 
 
 def test_regression_tasks_report_r2_and_mse_and_uncomputable_scores_show_as_dash(tmp_path):
-    from dynamo_ext.analysis import analyze
-    from dynamo_ext.cluster import compare_measures
-    from dynamo_ext.report import _fmt, write_report
+    from dynamo_ext.report.analysis import analyze
+    from dynamo_ext.uses.cluster import compare_measures
+    from dynamo_ext.report.tables import _fmt
+    from dynamo_ext.report.markdown import write_report
 
     torch.manual_seed(0)
     pop = de.Population.from_modules([BaseRNN("gru", 3, 6, 1), BaseRNN("rnn", 3, 5, 1)], own_task("mine"),
@@ -208,7 +209,7 @@ def mixed_user_population():
 def test_a_mixed_user_population_gives_the_same_results_after_save_load_and_through_every_cli_command(tmp_path):
     """nn.GRU, nn.RNN(relu), 2-layer nn.LSTM and CTRNN on own regression tensors: save -> load -> fit,
     analyze, fixed-points, adapt and reparam-check, with the in-memory results."""
-    from dynamo_ext.analysis import analyze
+    from dynamo_ext.report.analysis import analyze
     from dynamo_ext.cli import main
 
     pop = mixed_user_population()

@@ -2,9 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from dynamo_ext.reparameterize import (KINDS, copy_check, nearest_neighbours, reparameterize,
-                                       with_reparameterized_copies)
-from dynamo_ext.zoo import BaseRNN
+from dynamo_ext.uses.reparameterize import (KINDS, copy_check, nearest_neighbours, reparameterize, with_reparameterized_copies)
+from dynamo_ext.population.base_rnn import BaseRNN
 
 
 @pytest.mark.parametrize("arch", ["rnn", "gru", "lstm"])
@@ -61,8 +60,8 @@ def test_nearest_neighbour_check():
 @pytest.mark.parametrize("family", ["cnn1d", "cnn2d"])
 @pytest.mark.parametrize("act", ["relu", "tanh", "gelu"])
 def test_cnn_reparameterizations_compute_the_same_function(family, act):
-    from dynamo_ext.cnn import BaseCNN
-    from dynamo_ext.reparameterize import kinds_for
+    from dynamo_ext.population.base_cnn import BaseCNN
+    from dynamo_ext.uses.reparameterize import kinds_for
 
     torch.manual_seed(0)
     model = BaseCNN(family, act, 8, 16, 6, 4).double()

@@ -11,9 +11,9 @@ import torch
 from safetensors.torch import load_file
 
 import dynamo_ext as de
-from dynamo_ext.checkpoint import CHECKPOINT
+from dynamo_ext.meta.checkpoint import CHECKPOINT
 
-fit_module = sys.modules["dynamo_ext.fit"]  # the package exports the function under the same name
+fit_module = sys.modules["dynamo_ext.meta.fitting"]  # the training loop calls dynamo_loss from here
 
 KW = dict(steps=40, batch_size=16, state_size=8, max_sequences=60, checkpoint_every=10, progress=False)
 
@@ -89,7 +89,7 @@ def test_sigkill_at_random_moments_loses_no_step(tiny_population, tmp_path):
 
 
 def test_interrupted_zoo_keeps_its_finished_models(digits_task, tmp_path, monkeypatch):
-    zoo = sys.modules["dynamo_ext.zoo"]
+    zoo = sys.modules["dynamo_ext.population.zoo"]
     kw = dict(archs=("rnn", "gru"), hidden_sizes=(6,), n_seeds=2, config=zoo.TrainConfig(epochs=1), progress=False)
     whole = de.train_population(digits_task, out=tmp_path / "whole", **kw)
     real_train, trained = zoo.train_base_model, []

@@ -10,8 +10,8 @@ import pytest
 
 import dynamo_ext as de
 from dynamo_ext.cli import main
-from dynamo_ext.zoo import TrainConfig, evaluate, train_base_model
-from dynamo_ext.tasks import load_task
+from dynamo_ext.population.training import TrainConfig, evaluate, train_base_model
+from dynamo_ext.population.tasks import load_task
 
 pytestmark = pytest.mark.slow
 
@@ -120,7 +120,7 @@ def test_universality_population_clusters_by_computation_not_architecture():
     computation at 0.9 or above and at least as well as every other measure, with both methods (the demo's
     settings, 2000 fitting steps, one run: DYNAMO 1.000 with both readings and methods, CKA, Procrustes and
     outputs 1.000, SVCCA 0.211; this test fits 1000 steps, 124 s in all)."""
-    from dynamo_ext.analysis import baseline_section
+    from dynamo_ext.report.analysis import baseline_section
     from dynamo_ext.demo import UNIVERSALITY_QUICK as S
 
     pop = de.train_population(list(S["tasks"]), archs=S["archs"], hidden_sizes=S["hidden_sizes"],

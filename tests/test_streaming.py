@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import dynamo_ext as de
-from dynamo_ext.streaming import NpyRows, StreamedRecording, record_to_disk
+from dynamo_ext.population.streaming import NpyRows, StreamedRecording, record_to_disk
 
 
 def test_streamed_fit_matches_the_in_memory_fit(tiny_population, tmp_path):

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import dynamo_ext as de
-from dynamo_ext.tasks import accuracy, flipflop_batch
+from dynamo_ext.population.tasks import accuracy, flipflop_batch
 
 
 def test_flipflop_targets_hold_the_last_pulse():

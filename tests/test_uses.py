@@ -3,8 +3,8 @@ import pytest
 import torch
 
 import dynamo_ext as de
-from dynamo_ext.cluster import cluster_points
-from dynamo_ext.zoo import train_base_model, TrainConfig
+from dynamo_ext.uses.cluster import cluster_points
+from dynamo_ext.population.training import train_base_model, TrainConfig
 
 
 def test_average_is_the_meta_model_at_the_mean_embedding(tiny_fit):

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 import dynamo_ext as de
-from dynamo_ext.zoo import BaseRNN, TrainConfig, evaluate, train_base_model
+from dynamo_ext.population.base_rnn import BaseRNN
+from dynamo_ext.population.training import TrainConfig, evaluate, train_base_model
 
 
 def test_population_is_trained_and_better_than_chance(tiny_population):

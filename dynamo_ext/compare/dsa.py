@@ -1,0 +1,73 @@
+"""Peer measures from other packages, on the same recordings as every baseline.
+
+- ``dsa_distances``: Dynamical Similarity Analysis (Ostrow, Eisen, Kozachkov &
+  Fiete, NeurIPS 2023, arXiv:2306.10168) through its authors' package
+  ``dsa-metric`` (``pip install "dynamo_ext[peers]"``): each model's hidden
+  trajectories are fitted by a linear (HAVOK) DMD model on delay embeddings,
+  and two models' DMD matrices are compared up to a similarity transform.
+  Settings: ``n_delays`` delays, DMD rank ``rank``, ``score_method`` (the
+  angular distance by default: the best of 9 settings on the pulse population,
+  issue "Comparing networks"). Costly: 200-300 s for 18 models on 2 cores.
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import numpy as np
+
+from .._checks import check_choice, check_positive_int
+from ..population.recording import Recording
+
+DSA_DEFAULTS: Dict = {"n_delays": 10, "rank": 10, "score_method": "angular"}
+
+
+def dsa_settings(recording: Recording, n_delays: Optional[int] = None, rank: Optional[int] = None,
+                 score_method: str = "angular") -> Dict:
+    """The settings ``dsa_distances`` uses on this recording: the defaults (10 delays, rank 10,
+    angular), with the delays capped at half the sequence length and the rank at delays * min d_n."""
+    T = int(recording.hidden[0].shape[1])
+    n_delays = min(DSA_DEFAULTS["n_delays"], max(T // 2, 1)) if n_delays is None else n_delays
+    rank = DSA_DEFAULTS["rank"] if rank is None else rank
+    return {"n_delays": n_delays, "rank": min(rank, n_delays * min(recording.state_sizes)),
+            "score_method": score_method}
+
+
+def dsa_distances(recording: Recording, n_delays: Optional[int] = None, rank: Optional[int] = None,
+                  score_method: str = "angular", max_sequences: int = 50, iters: int = 1500,
+                  seed: int = 0) -> np.ndarray:
+    """DSA distances [N, N] between the recorded models' hidden trajectories (dsa-metric's ``DSA``).
+
+    Args:
+        recording: hidden states [S, T, d_n] per model (``Population.record``);
+            the first ``max_sequences`` sequences are the trials.
+        n_delays, rank: the delay embedding and the DMD rank (default: 10
+            each, the delays capped at half the sequence length, the rank at
+            n_delays * the smallest d_n; ``dsa_settings``).
+        score_method: "angular", "euclidean" or "wasserstein".
+        iters: the similarity transform's optimisation steps.
+
+    Raises:
+        ValueError: dsa-metric not installed, bad settings, sequences shorter than the delays.
+    """
+    try:
+        from DSA import DSA
+    except ImportError as exc:
+        raise ValueError('measure "dsa" needs dsa-metric: pip install "dynamo_ext[peers]"') from exc
+    import torch
+
+    check_choice(score_method, "score_method", ("angular", "euclidean", "wasserstein"))
+    T = int(recording.hidden[0].shape[1])
+    if n_delays is not None and check_positive_int(n_delays, "n_delays") >= T:
+        raise ValueError(f"argument 'n_delays' must be below the sequence length {T}, got {n_delays}")
+    if rank is not None:
+        check_positive_int(rank, "rank")
+    settings = dsa_settings(recording, n_delays, rank, score_method)
+    n_delays, rank = settings["n_delays"], settings["rank"]
+    data = [h[:max_sequences].double().numpy() for h in recording.hidden]
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    dsa = DSA(data, n_delays=n_delays, rank=rank, score_method=score_method, iters=iters, verbose=False)
+    d = np.asarray(dsa.fit_score(), dtype=np.float64)
+    d = 0.5 * (d + d.T)
+    np.fill_diagonal(d, 0.0)
+    return np.maximum(d, 0.0)

@@ -1,0 +1,20 @@
+"""Dynamics: fixed points and slow points of base models and of the meta-model across embedding space.
+
+For constant input x*, a fixed point solves z* = cell(z*, x*) (Sussillo &
+Barak 2013); for the meta-model at theta, DESIGN.md section 1 "fixed points"
+and arXiv:2302.14078 section 4.
+
+Modules: ``cells`` (the weights the fused Newton op reads), ``fixed_points``
+(the search: initial states, Newton / Levenberg-Marquardt, de-duplication),
+``points`` (FixedPoints: residuals, Jacobians, eigenvalues, classes),
+``scan`` (fixed points along a path in embedding space), ``fidelity``
+(whether the meta-model at theta_n has base model n's attractors).
+"""
+from .cells import FUSED, SUPPORTED, CellWeights, NoFusedCell, cell_weights
+from .points import FixedPoints
+from .fixed_points import find_fixed_points
+from .scan import ScanResult, embedding_path, scan
+from . import fidelity
+
+__all__ = ["CellWeights", "FUSED", "FixedPoints", "NoFusedCell", "SUPPORTED", "ScanResult", "cell_weights",
+           "embedding_path", "fidelity", "find_fixed_points", "scan"]

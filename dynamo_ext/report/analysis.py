@@ -1,0 +1,165 @@
+"""The analysis of a fitted meta-model over its population: the numbers of metrics.json.
+
+- population: each base model's facts (id, arch, hidden_size, seed, test_accuracy);
+- emulation: per model, output agreement, hidden R^2 and the meta-model's
+  accuracy at theta_n (dynamo_ext.meta.evaluate);
+- averaging: per architecture (per task and architecture in a multi-task
+  population; and for the whole population of one task), the accuracy of the
+  meta-model at the mean embedding against the members' mean accuracy, naive
+  weight averaging of the same members (where they share one size) and their
+  output ensemble; for CNNs, per activation and width;
+- clustering: k-means of the embeddings with k = number of architectures
+  (tasks in a multi-task population), scored against those labels (ARI, NMI,
+  silhouette);
+- baselines: every measure of dynamo_ext.compare and DYNAMO clustered the
+  same way and scored against the task and architecture labels, their
+  distance matrices, and adapt against training from scratch on 1, 5 and 20
+  labels per class (dynamo_ext.adapt);
+- fidelity (RNNs only; dynamo_ext.fidelity): per model, the fixed points of base model n
+  and of the meta-model at theta_n at zero input side by side (counts by number of
+  unstable directions, stable points matched through A_n, leading eigenvalue moduli)
+  and, for pulse tasks, memory over long silences and long sequences;
+- fixed_points (RNNs only): the meta-model's side of that, per model (counts by type).
+
+CNN populations (dynamo_ext.population.base_cnn) get the same sections: their "hidden
+states" are the pooled layer activations and "architecture" is the activation.
+"""
+from __future__ import annotations
+
+import time
+from typing import Dict, Optional, Sequence
+
+import torch
+
+from ..uses.adapt import compare_few_labels
+from ..uses.average import average
+from ..compare.distances import MEASURES, distance_matrices
+from ..compare.outputs import OutputEnsemble
+from ..compare.weights import naive_weight_average
+from ..uses.cluster import cluster, compare_measures, embedding_distances, functional_distances
+from ..meta.evaluate import emulation
+from ..dynamics.fidelity import fidelity
+from ..meta.rnn import MetaModel, MetaRNN
+from ..population.population import Population
+from ..population.training import evaluate
+
+
+def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: bool = True,
+            labels_per_class: Optional[Sequence[int]] = (1, 5, 20), fidelity_inits: int = 256,
+            fixed_point_inputs: Optional[torch.Tensor] = None, measures: Sequence[str] = MEASURES) -> Dict:
+    """Compute the metrics of ``metrics.json`` (see the module docstring).
+
+    Args:
+        baselines: compute the "baselines" section (distance matrices of
+            every measure, their clustering scores, few-label comparison).
+        labels_per_class: the few-label comparison's sizes (None: skip it).
+        measures: the baselines' measures (dynamo_ext.compare.ALL_MEASURES;
+            "dsa", the peer, is opt-in: the [peers] extra, minutes per population).
+        fidelity_inits: fixed-point starts per model, for the base and for
+            the meta-model each (the fidelity section).
+        fixed_point_inputs: the constant input x* [I] (or [1, I]) of the fidelity section's fixed
+            points (default zeros: silence, which is inside the pulse tasks; pass an
+            input of the task where zero is not).
+
+    Raises:
+        ValueError: if the meta-model was not fitted to this population
+            (different model ids).
+    """
+    if meta.model_ids[:len(population)] != population.ids:
+        raise ValueError(f"argument 'meta' was fitted to models {meta.model_ids}, "
+                         f"not to this population {population.ids}")
+    t0 = time.perf_counter()
+    metrics: Dict = {"task": ", ".join(population.tasks), "output_kind": population.task.output_kind,
+                     "family": population.family,
+                     "population": [m.info() for m in population.members],
+                     "emulation": emulation(meta, population)}
+    metrics["averaging"] = averaging_table(meta, population)
+    by = "task" if population.is_multitask else "arch"
+    labels = population.labels(by)
+    k = len(set(labels))
+    clus = cluster(meta, k, labels=labels, seed=seed)
+    metrics["clustering"] = {"k": k, "labels_by": by, "ari": clus.ari, "nmi": clus.nmi,
+                             "silhouette": clus.silhouette, "assignments": clus.assignments}
+    if baselines:
+        metrics["baselines"] = baseline_section(meta, population, seed=seed, labels_per_class=labels_per_class,
+                                                measures=measures)
+    metrics["embedding"] = {mid: row for mid, row in zip(meta.model_ids, meta.theta.detach().tolist())}
+    if isinstance(meta, MetaRNN):  # a CNN's layer-to-layer map has no fixed points to report
+        t1 = time.perf_counter()
+        metrics["fidelity"] = fidelity(meta, population, n_inits=fidelity_inits, inputs=fixed_point_inputs,
+                                       seed=seed)
+        if fixed_point_inputs is not None:
+            metrics["fixed_point_input"] = fixed_point_inputs.detach().reshape(-1).tolist()
+        metrics["fixed_points"] = fixed_point_summary(metrics["fidelity"])
+        metrics["timing_s"] = {"fidelity": round(time.perf_counter() - t1, 2)}
+    metrics["timing_s"] = {"analyze": round(time.perf_counter() - t0, 2), **metrics.get("timing_s", {})}
+    return metrics
+
+
+def averaging_table(meta: MetaModel, population: Population) -> list:
+    """Per group (architecture, or task and architecture; for CNNs activation and width): members'
+    mean accuracy, the meta-model at their mean embedding, naive weight averaging (None unless the
+    members share one size) and the output ensemble, all on the group's task's test set."""
+    if population.family == "rnn":
+        keys = [(m.task, m.arch) for m in population.members]
+        name = lambda t, a: f"{t}/{a}" if t else a  # noqa: E731
+    else:
+        keys = [(m.arch, m.hidden_size) for m in population.members]
+        name = lambda a, w: f"{a}-w{w}"  # noqa: E731
+    groups = {name(*key): [i for i, k in enumerate(keys) if k == key] for key in dict.fromkeys(keys)}
+    if not population.is_multitask:
+        groups["all"] = list(range(len(population)))
+    rows = []
+    for label, idx in groups.items():
+        task = population.task_of(idx[0])
+        members = [population.members[i] for i in idx]
+        accs = [m.test_accuracy for m in members]
+        try:
+            naive = evaluate(naive_weight_average([m.model for m in members]), task)
+        except ValueError:  # different architectures or sizes: not defined
+            naive = None
+        ensemble = evaluate(OutputEnsemble([m.model for m in members], task.output_kind), task)
+        rows.append({"label": label, "task": task.name, "members": [m.id for m in members],
+                     "member_mean_accuracy": sum(accs) / len(accs),
+                     "averaged_accuracy": evaluate(average(meta, idx), task),
+                     "naive_weight_average_accuracy": naive, "ensemble_accuracy": ensemble,
+                     "theta_bar": meta.theta.detach()[idx].mean(0).tolist()})
+    return rows
+
+
+def baseline_section(meta: MetaModel, population: Population, seed: int = 0,
+                     labels_per_class: Optional[Sequence[int]] = (1, 5, 20), max_sequences: int = 200,
+                     measures: Sequence[str] = MEASURES) -> Dict:
+    """DYNAMO beside the baselines (dynamo_ext.compare) on the same recording: distance matrices,
+    clustering scores by task and by architecture, and the few-label comparison per task.
+
+    DYNAMO has two readings: "dynamo" (Euclidean distance of theta) and "dynamo_functional"
+    (``cluster.functional_distances``: the meta-model's states and outputs at theta_i against
+    theta_j on the same probe inputs)."""
+    rec = population.record(max_sequences=max_sequences)
+    distances = {"dynamo": embedding_distances(meta, len(population)),
+                 "dynamo_functional": functional_distances(meta, rec.x, len(population)),
+                 **distance_matrices(population, recording=rec, measures=measures)}
+
+    labels = {"task": population.labels("task"), "arch": population.labels("arch")}
+    section = {"clustering": compare_measures(distances, labels, seed=seed),
+               "distances": {name: d.tolist() for name, d in distances.items()},
+               "ids": population.ids}
+    if "dsa" in measures:  # the settings dsa_distances used on this recording, for the report
+        from ..compare.dsa import dsa_settings
+        section["dsa_settings"] = dsa_settings(rec)
+    if labels_per_class:
+        section["few_labels"] = [{"task": name, **row} for name, task in population.tasks.items()
+                                 for row in compare_few_labels(meta, task, labels_per_class, seed=seed)]
+    return section
+
+
+def fixed_point_summary(fidelity_rows: list) -> list:
+    """Per model: the meta-model's fixed points at theta_n (zero input), by type, from the fidelity rows."""
+    rows = []
+    for r in fidelity_rows:
+        m = r.get("meta")
+        if m is not None:
+            rows.append({"id": r["id"], "n_fixed_points": m["n_fixed_points"], "n_stable": m["n_stable"],
+                         "n_unstable": m["n_fixed_points"] - m["n_stable"], "n_slow_points": m["n_slow_points"]})
+    return rows

@@ -1,0 +1,141 @@
+"""The self-contained HTML report: interactive plotly figures (plotly.js embedded once, so the file
+works offline) and the report's tables. Hovering a model shows its id, task, architecture and accuracy."""
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.subplots import make_subplots
+
+from .. import _io
+from ..dynamics.fidelity import fidelity_table
+from .tables import (FIDELITY_NOTE, REGRESSION_COLUMNS, REPARAM_COLUMNS, _by_task, few_label_columns, _fmt, _model_order, ari_table, baseline_verdicts)
+
+
+def _html_table(rows: List[Dict], cols: List[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in cols) + "</tr>"
+                   for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _hover(p: Dict, emu: Dict) -> str:
+    parts = [f"<b>{p['id']}</b>", f"task: {p.get('task') or '-'}", f"arch: {p['arch']} (h={p['hidden_size']})",
+             f"test accuracy: {p['test_accuracy']:.3f}"]
+    if "output_agreement" in emu:
+        parts.append(f"meta-model agreement: {emu['output_agreement']:.3f}")
+    return "<br>".join(parts)
+
+
+def embedding_figure(metrics: Dict) -> go.Figure:
+    """Scatter of the model embeddings (first two coordinates), one trace per label group."""
+    info = {p["id"]: p for p in metrics["population"]}
+    emu = {e["id"]: e for e in metrics["emulation"]}
+    by_task = _by_task(metrics)
+    groups: Dict[str, List[str]] = {}
+    for mid in metrics["embedding"]:
+        p = info.get(mid)
+        key = "new" if p is None else (f"{p.get('task')} / {p['arch']}" if by_task else p["arch"])
+        groups.setdefault(key, []).append(mid)
+    fig = go.Figure()
+    symbols = {"rnn": "circle", "gru": "square", "lstm": "triangle-up"}
+    for key, ids in groups.items():
+        th = [metrics["embedding"][i] for i in ids]
+        fig.add_trace(go.Scatter(
+            x=[t[0] for t in th], y=[t[1] if len(t) > 1 else 0.0 for t in th], mode="markers", name=key,
+            marker=dict(size=11, line=dict(width=1, color="black"),
+                        symbol=symbols.get(info[ids[0]]["arch"], "circle") if ids[0] in info else "x"),
+            hovertext=[_hover(info[i], emu.get(i, {})) if i in info else i for i in ids], hoverinfo="text"))
+    fig.update_layout(title="DYNAMO model embeddings", xaxis_title="theta 1", yaxis_title="theta 2",
+                      width=720, height=560)
+    return fig
+
+
+def distance_figure(metrics: Dict) -> go.Figure:
+    """Heatmaps of every measure's distances, models sorted by task and architecture."""
+    dists = metrics["baselines"]["distances"]
+    order = _model_order(metrics)
+    ids = [metrics["population"][i]["id"] for i in order]
+    fig = make_subplots(rows=1, cols=len(dists), subplot_titles=list(dists), horizontal_spacing=0.02)
+    for c, d in enumerate(dists.values(), start=1):
+        m = np.asarray(d, dtype=float)[np.ix_(order, order)]
+        fig.add_trace(go.Heatmap(z=np.where(np.isnan(m), None, m).tolist(), x=ids, y=ids, showscale=False,
+                                 colorscale="Viridis", hovertemplate="%{y}<br>%{x}<br>%{z:.3f}<extra></extra>"),
+                      row=1, col=c)
+        fig.update_xaxes(showticklabels=False, row=1, col=c)
+        fig.update_yaxes(showticklabels=False, autorange="reversed", row=1, col=c)
+    fig.update_layout(title="Distances between base models (sorted by task, architecture)",
+                      width=260 * len(dists), height=340)
+    return fig
+
+
+def few_label_figure(metrics: Dict) -> go.Figure:
+    """Test accuracy against labels per class, adapt and from-scratch, per task."""
+    rows = metrics["baselines"]["few_labels"]
+    fig = go.Figure()
+    for task in dict.fromkeys(r["task"] for r in rows):
+        sub = [r for r in rows if r["task"] == task]
+        ks = [r["n_labelled" if metrics.get("output_kind") == "real" else "labels_per_class"] for r in sub]
+        fig.add_trace(go.Scatter(x=ks, y=[r["adapt_accuracy"] for r in sub], mode="lines+markers",
+                                 name=f"{task}: adapt (theta only)"))
+        fig.add_trace(go.Scatter(x=ks, y=[r["scratch_accuracy"] for r in sub], mode="lines+markers",
+                                 line=dict(dash="dash"), name=f"{task}: from scratch"))
+    fig.update_layout(title="Few labels: adapt against a base model trained from scratch",
+                      xaxis_title="labels per class" if metrics.get("output_kind") != "real" else "labelled sequences",
+                      yaxis_title="test accuracy", xaxis_type="log",
+                      width=720, height=420)
+    return fig
+
+
+_STYLE = ("body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em}"
+          "table{border-collapse:collapse;margin:1em 0;font-size:13px}"
+          "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}")
+
+
+def write_html(metrics: Dict, path: Path) -> Path:
+    """Write the self-contained interactive report (plotly.js inlined once) to ``path``, atomically."""
+    figures = [embedding_figure(metrics)]
+    b = metrics.get("baselines") or {}
+    if b.get("distances"):
+        figures.append(distance_figure(metrics))
+    if b.get("few_labels"):
+        figures.append(few_label_figure(metrics))
+    divs = [pio.to_html(f, full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figures)]
+    emu = {e["id"]: e for e in metrics["emulation"]}
+    pop_rows = [{**p, **emu.get(p["id"], {})} for p in metrics["population"]]
+    parts = [f"<h1>DYNAMO report: {html.escape(str(metrics.get('task', '')))}</h1>",
+             "<p>Meta-model fitted with dynamo_ext (DYNAMO, Cotler et al., arXiv:2302.14078). "
+             "Hover a model to see its label, architecture and accuracy.</p>", divs[0]]
+    if b.get("clustering"):
+        table, cols = ari_table(metrics)
+        verdicts = "".join(f"<li>{html.escape(v[2:])}</li>" for v in baseline_verdicts(metrics))
+        parts += ["<h2>Clustering ARI: DYNAMO beside the baselines</h2>", _html_table(table, cols),
+                  f"<ul>{verdicts}</ul>", divs[1]]
+    if b.get("few_labels"):
+        parts += ["<h2>Few labels</h2>", divs[-1],
+                  _html_table(b["few_labels"], few_label_columns(metrics))]
+    if b.get("reparameterization"):
+        parts += ["<h2>Reparameterization check</h2><p>Per measure: the fraction of function-preserving copies "
+                  "(units permuted, sign-flipped for tanh, rescaled for ReLU) whose nearest neighbour is their "
+                  "original, and the copy-to-original distance over the median distance between originals.</p>",
+                  _html_table(b["reparameterization"]["rows"], REPARAM_COLUMNS)]
+    if metrics.get("fidelity"):
+        table = fidelity_table(metrics["fidelity"])
+        parts += ["<h2>Dynamical fidelity</h2>", f"<p>{html.escape(FIDELITY_NOTE)}</p>",
+                  _html_table(table, list(dict.fromkeys(k for r in table for k in r)))]
+    parts += ["<h2>Averaging</h2>",
+              _html_table([{**r, "members": len(r["members"])} for r in metrics["averaging"]],
+                          ["label", "members", "member_mean_accuracy", "averaged_accuracy",
+                           "naive_weight_average_accuracy", "ensemble_accuracy"]),
+              "<h2>Population and emulation</h2>",
+              _html_table(pop_rows, ["id", "task", "arch", "hidden_size", "test_accuracy", "output_agreement",
+                                     "hidden_r2", "meta_test_accuracy"]
+                          + (REGRESSION_COLUMNS if metrics.get("output_kind") == "real" else []))]
+    doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>DYNAMO report</title>"
+           f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>")
+    _io.write_text(path, doc)
+    return Path(path)

@@ -1,0 +1,97 @@
+"""The Markdown report of an analysis (report.md), its figures and the HTML page beside it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from .. import _io
+from .figures import plot_distance_matrices, plot_embedding, plot_few_labels, plot_loss
+from .tables import REGRESSION_COLUMNS, _baseline_markdown, _by_task, _fidelity_markdown, _fmt, _table
+
+
+def write_report(metrics: Dict, folder: Path, history: Optional[Dict] = None) -> List[Path]:
+    """Write metrics.json, report.md, report.html and the figures (embedding.png, loss.png with a
+    history, distances.png and few_labels.png with a baselines section) into ``folder``."""
+    folder = Path(folder)
+    written = [plot_embedding(metrics, folder / "embedding.png")]
+    if history:
+        written.append(plot_loss(history, folder / "loss.png"))
+    if metrics.get("baselines"):
+        written.append(plot_distance_matrices(metrics, folder / "distances.png"))
+        if metrics["baselines"].get("few_labels"):
+            written.append(plot_few_labels(metrics, folder / "few_labels.png"))
+    emu = {e["id"]: e for e in metrics["emulation"]}
+    rows = [{**p, **emu.get(p["id"], {})} for p in metrics["population"]]
+    c = metrics["clustering"]
+    task_col = ["task"] if _by_task(metrics) else []
+    md = [
+        f"# DYNAMO report: {metrics.get('task', '')}",
+        "",
+        "Meta-model fitted with dynamo_ext (DYNAMO, Cotler et al., arXiv:2302.14078).",
+        "",
+        "## Population and emulation (test inputs)",
+        "",
+        "output_agreement: fraction of test inputs where the meta-model at theta_n and base model n "
+        "give the same class at the last step (same sign, for real outputs); hidden_r2: R^2 of A_n z "
+        + ("against the base hidden states." if metrics.get("family", "rnn") == "rnn" else
+           "against the base CNN's pooled layer activations (every layer; the meta-CNN's A^n_l per layer). "
+           "arch is the activation, hidden_size the width."),
+        "",
+        _table(rows, ["id", *task_col, "arch", "hidden_size", "seed", "test_accuracy", "output_agreement",
+                      "hidden_r2", "meta_test_accuracy"]
+               + (REGRESSION_COLUMNS if metrics.get("output_kind") == "real" else [])),
+        "",
+        "## Averaging",
+        "",
+        "averaged: the meta-model at the members' mean embedding; naive weights: the parameter-wise mean "
+        "of the members (only where they share one size); ensemble: their mean output probabilities.",
+        "",
+        _table([{**r, "members": len(r["members"])} for r in metrics["averaging"]],
+               ["label", "members", "member_mean_accuracy", "averaged_accuracy",
+                "naive_weight_average_accuracy", "ensemble_accuracy"]),
+        "",
+        f"## Clustering of the embeddings (k-means, k = {c['k']}, labels: {c['labels_by']})",
+        "",
+        f"ARI {_fmt(c['ari'])}, NMI {_fmt(c['nmi'])}, silhouette {_fmt(c['silhouette'])}.",
+        "",
+        "![embedding](embedding.png)",
+        "",
+    ]
+    if metrics.get("baselines"):
+        md += _baseline_markdown(metrics)
+    if metrics.get("fixed_points"):
+        md += ["## Fixed points of the meta-model (zero input, at each theta_n)", "",
+               _table(metrics["fixed_points"], ["id", "n_fixed_points", "n_stable", "n_unstable", "n_slow_points"]),
+               ""]
+    if metrics.get("fidelity"):
+        md += _fidelity_markdown(metrics["fidelity"])
+    for fig in metrics.get("attractor_figures", []):
+        md += [f"![attractors of {fig['id']}]({fig['file']})", ""]
+    if metrics.get("scan"):
+        sc = metrics["scan"]
+        lost, changed, last = sc["attractors_lost_at"], sc.get("count_changes_at"), len(sc["rows"]) - 1
+        start = sc["rows"][0]["n_stable"]
+        where = (f"The number of stable points ({start} at the start) first changes at scan point {changed} "
+                 f"(fraction {changed / last:.2f} of the way) to {sc['rows'][changed]['n_stable']}; "
+                 if changed is not None else f"The number of stable points stays {start} along the whole path; ")
+        where += (f"it first drops below {start} at scan point {lost}." if lost is not None
+                  else f"it never drops below {start}.")
+        md += [f"## Embedding scan from {sc['start']} to {sc['end']} (zero input)", "",
+               f"Stable fixed points of the meta-model on the straight line between the two embeddings "
+               f"({len(sc['rows'])} points). " + where,
+               "", _table(sc["rows"], ["index", "n_stable", "n_saddle_1", "n_unstable_more", "n_slow_points"]), "",
+               f"![bifurcation]({sc['file']})", ""]
+    if history:
+        md += ["## Fitting", "", "![loss](loss.png)", ""]
+    md += ["## Timing (s)", "", _table([metrics.get("timing_s", {})], list(metrics.get("timing_s", {}))), ""]
+    _io.write_json(folder / "metrics.json", metrics)
+    _io.write_text(folder / "report.md", "\n".join(md))
+    from .html import write_html
+
+    write_html(metrics, folder / "report.html")
+    return written + [folder / "metrics.json", folder / "report.md", folder / "report.html"]

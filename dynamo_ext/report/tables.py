@@ -1,0 +1,132 @@
+"""The report's tables and verdicts, shared by the Markdown and the HTML report.
+
+Which measure wins per label set and clustering method, the ARI table, the
+columns of each table, and the fidelity note (what the fixed-point columns
+mean).
+"""
+from __future__ import annotations
+
+from typing import Dict, List
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from ..dynamics.fidelity import fidelity_table  # noqa: E402
+
+
+def _by_task(metrics: Dict) -> bool:
+    return len({p.get("task", "") for p in metrics["population"]}) > 1
+
+
+def _model_order(metrics: Dict) -> List[int]:
+    """Model indices sorted by (task, architecture, id), so that groups show as blocks."""
+    pop = metrics["population"]
+    return sorted(range(len(pop)), key=lambda i: (pop[i].get("task", ""), pop[i]["arch"], pop[i]["id"]))
+
+
+def few_label_columns(metrics: Dict) -> List[str]:
+    """The few-label table's columns: labels per class for classes, labelled sequences for real outputs."""
+    per_class = [] if metrics.get("output_kind") == "real" else ["labels_per_class"]
+    return ["task", *per_class, "n_labelled", "adapt_accuracy", "scratch_accuracy"]
+
+
+def _fmt(v) -> str:
+    """A table cell: "-" for what could not be computed (None, NaN)."""
+    if v is None or (isinstance(v, float) and v != v):
+        return "-"
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+# real outputs: R^2 and MSE beside the sign agreement (dynamo_ext.meta.evaluate)
+REGRESSION_COLUMNS = ["output_r2", "base_target_r2", "meta_target_r2", "base_target_mse", "meta_target_mse"]
+
+
+def _table(rows: List[Dict], cols: List[str]) -> str:
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    out += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in rows]
+    return "\n".join(out)
+
+
+REPARAM_COLUMNS = ["measure", "copies", "nearest_is_original", "copy_to_original_rel", "copy_to_original_rel_max"]
+DYNAMO_READINGS = ("dynamo", "dynamo_functional")  # theta's Euclidean distance; the meta-model's dynamics
+
+
+def baseline_verdicts(metrics: Dict) -> List[str]:
+    """Per label set and method: who wins, and every measure whose clustering beats DYNAMO's best
+    reading (theta or functional distance; higher ARI), with the numbers."""
+    rows = metrics["baselines"]["clustering"]
+    out = []
+    for by in dict.fromkeys(r["labels_by"] for r in rows):
+        for method in dict.fromkeys(r["method"] for r in rows):
+            sub = {r["measure"]: r for r in rows if r["labels_by"] == by and r["method"] == method}
+            readings = [m for m in DYNAMO_READINGS if m in sub and sub[m]["ari"] is not None]
+            if not readings:
+                continue
+            best = max(readings, key=lambda m: sub[m]["ari"])
+            ours = sub[best]["ari"]
+            scored = {m: r["ari"] for m, r in sub.items() if r["ari"] is not None}
+            top = max(scored.values())
+            winners = ", ".join(m for m, a in scored.items() if a >= top - 1e-9)
+            better = [f"{m} ({r['ari']:.3f})" for m, r in sub.items()
+                      if m not in DYNAMO_READINGS and r["ari"] is not None and r["ari"] > ours + 1e-9]
+            head = f"- By {by} ({method}): wins: {winners} ({top:.3f}). DYNAMO's best reading, {best}, {ours:.3f}"
+            out.append(head + (" is below " + ", ".join(better) + "." if better else " is the highest or tied."))
+    return out
+
+
+def ari_table(metrics: Dict):
+    """The clustering comparison as (rows, columns): one row per measure, one column
+    "<labels_by>/<method>" per label set and method, holding the ARI."""
+    rows = metrics["baselines"]["clustering"]
+    cols = list(dict.fromkeys(f"{r['labels_by']}/{r['method']}" for r in rows))
+    table = {m: {"measure": m} for m in dict.fromkeys(r["measure"] for r in rows)}
+    for r in rows:
+        table[r["measure"]][f"{r['labels_by']}/{r['method']}"] = r["ari"]
+    return list(table.values()), ["measure", *cols]
+
+
+def _baseline_markdown(metrics: Dict) -> List[str]:
+    b = metrics["baselines"]
+    table, cols = ari_table(metrics)
+    md = ["## DYNAMO beside the baselines", "",
+          "ARI of each measure's clustering (k = number of labels; k-means on classical MDS of the distances, "
+          "or agglomerative with average linkage) against the task and architecture labels. Measures: dynamo "
+          "(Euclidean distance of theta), dynamo_functional (the meta-model's states and outputs at theta_i "
+          "against theta_j on the same probes, as a fraction of their spread across models), cka (1 - debiased linear CKA), svcca (1 - SVCCA), procrustes "
+          "(orthogonal Procrustes distance), weights (parameter distance, same architecture and size only), "
+          "outputs (output disagreement), dsa where requested (DSA, dsa-metric: "
+          + (", ".join(f"{k} {v}" for k, v in b.get("dsa_settings", {}).items()) or "not run") + "); see "
+          "dynamo_ext.compare and dynamo_ext.compare.dsa for sources.", "",
+          _table(table, cols), "", *baseline_verdicts(metrics), "",
+          "![distances](distances.png)", ""]
+    if b.get("few_labels"):
+        real = metrics.get("output_kind") == "real"
+        md += ["## Few labels: adapt (theta only) against a base model from scratch", "",
+               *(["n_labelled: labelled sequences (targets at every step).", ""] if real else []),
+               _table(b["few_labels"], few_label_columns(metrics)), "", "![few labels](few_labels.png)", ""]
+    if b.get("reparameterization"):
+        md += ["## Reparameterization check", "",
+               "Each base model has a function-preserving copy (hidden units permuted, sign-flipped for tanh "
+               "units, or rescaled per unit for ReLU units); per measure, the fraction of copies whose nearest "
+               "neighbour is their original, and the distance from a copy to its original over the median "
+               "distance between originals (mean and max over copies; 0 means blind to the change):", "",
+               _table(b["reparameterization"]["rows"], REPARAM_COLUMNS), ""]
+    return md
+
+
+FIDELITY_NOTE = (
+    "Base model n and the meta-model at theta_n, same rule for both: fixed points at one constant input (zero, "
+    "unless metrics.json names fixed_point_input) from the same "
+    "number of starts, by number of unstable directions; stable points matched one to one through A_n "
+    "(linear_sum_assignment), the largest matched distance over the median distance between the base's stable "
+    "points; leading |eigenvalue| of dcell/dz of matched pairs. Memory (pulse tasks): task accuracy on fresh "
+    "sequences of one probe length of pulses then 10 probe lengths of zero input (silent steps scored), and on "
+    "pulse sequences 10 probe lengths long.")
+
+
+def _fidelity_markdown(rows: List[Dict]) -> List[str]:
+    table = fidelity_table(rows)
+    cols = list(dict.fromkeys(k for r in table for k in r))
+    return ["## Dynamical fidelity: the meta-model's attractors and memory beside each base model's", "",
+            FIDELITY_NOTE, "", _table(table, cols), ""]

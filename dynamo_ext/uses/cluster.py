@@ -1,0 +1,232 @@
+"""Clustering base models by their model embeddings (DESIGN.md section 1, "cluster").
+
+k-means or agglomerative clustering of the rows of Theta (scikit-learn), with
+the adjusted Rand index (ARI), normalised mutual information (NMI) and the
+silhouette score against known labels (e.g. architecture or task). The same
+clusterings run on any measure's distance matrix (``cluster_distances``):
+agglomerative clustering with average linkage on the distances, and k-means
+on their classical multidimensional scaling (Torgerson MDS), so that DYNAMO
+and the baselines of dynamo_ext.compare are scored the same way
+(``compare_measures``).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from sklearn.cluster import AgglomerativeClustering, KMeans
+from sklearn.manifold import ClassicalMDS
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
+
+from torch import Tensor
+
+from .._checks import check_choice, check_positive_int
+from ..meta.rnn import MetaModel
+
+
+@dataclass
+class ClusterResult:
+    """Cluster assignments and scores.
+
+    Attributes:
+        k: number of clusters; assignments: cluster index per model (len N).
+        ari, nmi: agreement with ``labels`` (None when no labels were given).
+        silhouette: silhouette score of the assignments in embedding space
+            (None when k < 2 or k >= N).
+    """
+
+    k: int
+    method: str
+    assignments: List[int]
+    ari: Optional[float]
+    nmi: Optional[float]
+    silhouette: Optional[float]
+
+    def as_dict(self):
+        return {"k": self.k, "method": self.method, "assignments": self.assignments, "ari": self.ari,
+                "nmi": self.nmi, "silhouette": self.silhouette}
+
+
+def _check_k_labels(n: int, k: int, labels: Optional[Sequence]) -> None:
+    check_positive_int(k, "k")
+    if k > n:
+        raise ValueError(f"argument 'k' must be at most the number of models ({n}), got {k}")
+    if labels is not None and len(labels) != n:
+        raise ValueError(f"argument 'labels' must have {n} entries (one per model), got {len(labels)}")
+
+
+def _result(k: int, method: str, assign: np.ndarray, labels: Optional[Sequence], data: np.ndarray,
+            metric: str) -> ClusterResult:
+    """Scores of an assignment: ARI and NMI against labels, silhouette on the points or distances."""
+    ari = nmi = None
+    if labels is not None:
+        ari = float(adjusted_rand_score(labels, assign))
+        nmi = float(normalized_mutual_info_score(labels, assign))
+    n_found = len(set(assign.tolist()))
+    sil = float(silhouette_score(data, assign, metric=metric)) if 2 <= n_found < len(assign) else None
+    return ClusterResult(k, method, [int(a) for a in assign], ari, nmi, sil)
+
+
+def cluster_points(points: np.ndarray, k: int, labels: Optional[Sequence] = None, method: str = "kmeans",
+                   seed: int = 0) -> ClusterResult:
+    """Cluster the rows of ``points`` [N, m]; see ``cluster``."""
+    check_choice(method, "method", ("kmeans", "agglomerative"))
+    _check_k_labels(points.shape[0], k, labels)
+    if method == "kmeans":
+        assign = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(points)
+    else:
+        assign = AgglomerativeClustering(n_clusters=k).fit_predict(points)
+    return _result(k, method, assign, labels, points, "euclidean")
+
+
+def cluster(meta: MetaModel, k: int, labels: Optional[Sequence] = None, method: str = "kmeans",
+            seed: int = 0) -> ClusterResult:
+    """Cluster the model embeddings theta_n [N, m] of a fitted meta-model.
+
+    Args:
+        meta: a fitted MetaRNN or MetaCNN.
+        k: number of clusters (1 <= k <= N).
+        labels: optional known labels (len N), for ARI and NMI.
+        method: "kmeans" (scikit-learn KMeans, 10 restarts, ``seed``) or
+            "agglomerative" (Ward linkage).
+
+    Returns:
+        ClusterResult.
+
+    Raises:
+        ValueError: k out of range, labels of the wrong length, unknown method.
+    """
+    return cluster_points(meta.theta.detach().cpu().double().numpy(), k, labels, method, seed)
+
+
+def _filled(distances: np.ndarray) -> np.ndarray:
+    """NaN distances (pairs a measure cannot compare) set to twice the largest finite distance."""
+    d = np.asarray(distances, dtype=np.float64)
+    if d.ndim != 2 or d.shape[0] != d.shape[1]:
+        raise ValueError(f"argument 'distances' must be a square matrix, got shape {d.shape}")
+    finite = d[np.isfinite(d)]
+    big = 2.0 * (finite.max() if finite.size else 1.0) + 1e-12
+    d = np.where(np.isfinite(d), d, big)
+    d = 0.5 * (d + d.T)
+    np.fill_diagonal(d, 0.0)
+    return d
+
+
+def cluster_distances(distances: np.ndarray, k: int, labels: Optional[Sequence] = None,
+                      method: str = "agglomerative", seed: int = 0) -> ClusterResult:
+    """Cluster models from a distance matrix [N, N] (any measure).
+
+    Args:
+        distances: symmetric, zero diagonal; NaN entries (pairs the measure
+            cannot compare, e.g. weights across architectures) count as twice
+            the largest finite distance.
+        k: number of clusters; labels: optional known labels for ARI and NMI.
+        method: "agglomerative" (average linkage on the distances) or
+            "kmeans" (k-means on the classical MDS embedding, k-1 dimensions
+            at least 2).
+
+    Returns:
+        ClusterResult; its silhouette is computed on the distances.
+
+    Raises:
+        ValueError: a non-square matrix, k out of range, labels of the wrong length.
+    """
+    check_choice(method, "method", ("kmeans", "agglomerative"))
+    d = _filled(distances)
+    n = d.shape[0]
+    _check_k_labels(n, k, labels)
+    if k == 1 or k == n:  # one cluster, or one model per cluster: nothing to search
+        assign = np.zeros(n, dtype=int) if k == 1 else np.arange(n)
+    elif method == "agglomerative":
+        assign = AgglomerativeClustering(n_clusters=k, metric="precomputed", linkage="average").fit_predict(d)
+    else:
+        dims = min(max(k - 1, 2), n - 1)
+        with warnings.catch_warnings():  # directions with negative eigenvalues (non-Euclidean
+            warnings.simplefilter("ignore", RuntimeWarning)  # distances) come back as NaN: drop them
+            coords = np.nan_to_num(ClassicalMDS(n_components=dims, metric="precomputed").fit_transform(d), nan=0.0)
+        assign = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(coords)
+    return _result(k, method, assign, labels, d, "precomputed")
+
+
+def embedding_distances(meta: MetaModel, n: Optional[int] = None) -> np.ndarray:
+    """Euclidean distances [N, N] between the first ``n`` model embeddings theta_n."""
+    theta = meta.theta.detach().cpu().double().numpy()[:n]
+    return np.sqrt(((theta[:, None] - theta[None]) ** 2).sum(-1))
+
+
+@torch.no_grad()
+def functional_distances(meta: MetaModel, x: Tensor, n: Optional[int] = None, batch_size: int = 256) -> np.ndarray:
+    """Distances [N, N] between the meta-model's dynamics at the first ``n`` embeddings.
+
+    The meta-model runs every model's dynamics in one shared state space, so
+    two embeddings can be compared by what they do rather than by where they
+    lie: d(i, j)^2 = E ||z_i - z_j||^2 / V_z + E ||yhat_i - yhat_j||^2 / V_y,
+    with z_n [S, T, D] and yhat_n [S, T, C] the meta-model's states and
+    outputs at theta_n on the probe inputs x [S, T, I] (for a MetaCNN, T = 1),
+    the expectations over sequences and steps, and V_z, V_y the population's
+    total variance of the states and outputs (so each term is a fraction of
+    the spread across models). Euclidean distance of theta is the other
+    reading (DESIGN.md section 6, "Distances in the embedding space").
+    Memory: N x S x T x (D + C) float64 values at once.
+
+    Raises:
+        ValueError: x not of shape [S, T, I] for this meta-model.
+    """
+    n = meta.n_models if n is None else n
+    param = next(meta.parameters())
+    x = x.to(param.dtype)
+    zs, ys = [], []
+    for i in range(n):
+        theta = meta.theta.detach()[i]
+        parts = [meta(x[k:k + batch_size], theta=theta) for k in range(0, len(x), batch_size)]
+        zs.append(torch.cat([p[0] for p in parts]).double().flatten(1))
+        ys.append(torch.cat([p[1] for p in parts]).double().flatten(1))
+    out = np.zeros((n, n))
+    for stack in (torch.stack(zs), torch.stack(ys)):  # [N, S, F]
+        spread = stack.var(0, unbiased=False).sum(-1).mean().clamp(min=1e-12)
+        flat = stack.flatten(1) / (spread * stack.shape[1]) ** 0.5
+        out += (torch.cdist(flat, flat) ** 2).numpy()
+    return np.sqrt(np.maximum(out, 0.0))
+
+
+def _any_comparable(d) -> bool:
+    """Whether any two different models have a finite distance."""
+    d = np.asarray(d, dtype=float)
+    off = ~np.eye(len(d), dtype=bool)
+    return bool(np.isfinite(d[off]).any())
+
+
+def compare_measures(distances: Dict[str, np.ndarray], labels: Dict[str, Sequence],
+                     methods: Sequence[str] = ("kmeans", "agglomerative"), seed: int = 0) -> List[Dict]:
+    """Cluster every measure's distances and score them against every label set.
+
+    Args:
+        distances: measure name -> [N, N] distances (e.g. {"dynamo":
+            embedding_distances(meta), **baselines.distance_matrices(pop)}).
+        labels: label-set name ("task", "arch") -> N labels; k is its number
+            of distinct labels.
+
+    Returns:
+        Rows {measure, labels_by, method, k, ari, nmi, silhouette}; the scores are None for a
+        measure with no finite distance between two different models (it could not be
+        computed for this population), which the reports show as "-". A matrix with some
+        NaN pairs is clustered with those pairs counted as far apart.
+    """
+    rows = []
+    for by, lab in labels.items():
+        k = len(set(lab))
+        if k < 2:
+            continue
+        for name, d in distances.items():
+            for method in methods:
+                if not _any_comparable(d):  # e.g. weight distances when no two models share a size
+                    rows.append({"measure": name, "labels_by": by, "method": method, "k": k, "ari": None,
+                                 "nmi": None, "silhouette": None})
+                    continue
+                res = cluster_distances(d, k, lab, method=method, seed=seed)
+                rows.append({"measure": name, "labels_by": by, "method": method, "k": k, "ari": res.ari,
+                             "nmi": res.nmi, "silhouette": res.silhouette})
+    return rows
