@@ -6,6 +6,9 @@ names = zipfile.ZipFile(sys.argv[1]).namelist()
 ext = [n for n in names if n.startswith("dynamo_ext/_C") and n.endswith(".so")]
 assert len(ext) == 1, f"the wheel must hold dynamo_ext/_C*.so once, got {ext}"
 assert "dynamo_ext/ops.py" in names and "dynamo_ext/cli.py" in names, "the wheel lacks the Python package"
+packages = ("population", "meta", "uses", "dynamics", "compare", "report")
+missing = [p for p in packages if f"dynamo_ext/{p}/__init__.py" not in names]
+assert not missing, f"the wheel lacks the subpackages {missing} (pyproject.toml [tool.setuptools] packages)"
 stray = [n for n in names if not (n.startswith("dynamo_ext/") or n.split("/")[0].endswith(".dist-info"))]
 assert not stray, f"the wheel holds paths outside the package: {stray[:10]}"
 sources = [n for n in names if n.endswith((".cpp", ".cu", ".h", ".o"))]

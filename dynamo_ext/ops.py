@@ -157,14 +157,15 @@ def newton_fixed_points(
     Args:
         z0: [K, D] float32/float64 initial states (D = H, or 2H for "lstm").
         x: [K, I] constant inputs; cond: [K, G*H] conditioning biases.
-        w_ih [G*H, I], w_hh [G*H, H], b_ih, b_hh [G*H] with G = 1 (tanh),
-            3 (GRU), 4 (LSTM); cell: "tanh", "gru" or "lstm".
+        w_ih, w_hh, b_ih, b_hh: [G*H, I], [G*H, H], [G*H], [G*H] with G = 1
+            (tanh), 3 (GRU), 4 (LSTM); cell: "tanh", "gru" or "lstm".
         tol: convergence threshold on ||F||_inf; max_iter: iteration cap.
         return_jacobian: also return dcell/dz at the solutions.
         min_progress: the stall test's fraction in [0, 1); 0 runs every
             candidate that can still lower ||F|| to ``max_iter``.
-        On CPU the candidates are spread over threads; on CUDA each is one
-        thread block.
+
+    On CPU the candidates are spread over threads; on CUDA each is one
+    thread block.
 
     Returns:
         (z [K, D], residual [K] = ||F(z)||_inf, iterations [K] int64,

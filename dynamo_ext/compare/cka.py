@@ -6,12 +6,9 @@ Eq. 5) as used by Nguyen, Raghu & Kornblith (ICLR 2021, arXiv:2010.15327).
 """
 from __future__ import annotations
 
-
 import numpy as np
+
 from .representation import _hsic_unbiased, _reps
-
-
-
 
 
 def linear_cka(h_a, h_b, debiased: bool = True) -> float:

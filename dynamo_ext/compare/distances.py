@@ -21,7 +21,6 @@ from .representation import Representation
 from .svcca import svcca
 from .weights import weight_distance
 
-
 MEASURES = ("cka", "svcca", "procrustes", "weights", "outputs")  # the default set
 PEER_MEASURES = ("dsa",)  # opt-in, from the peers' packages (dynamo_ext.compare.dsa; the [peers] extra)
 ALL_MEASURES = MEASURES + PEER_MEASURES

@@ -6,11 +6,10 @@ NeurIPS 2021, arXiv:2108.01661; Williams et al., NeurIPS 2021), solved with
 """
 from __future__ import annotations
 
-
 import numpy as np
 from scipy.linalg import orthogonal_procrustes
-from .representation import _reps
 
+from .representation import _reps
 
 
 def procrustes_distance(h_a, h_b) -> float:

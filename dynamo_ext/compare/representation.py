@@ -6,11 +6,9 @@ representation-similarity measure in ``dynamo_ext.compare``.
 """
 from __future__ import annotations
 
-
 import numpy as np
 from scipy.linalg import svd
 from torch import Tensor
-
 
 
 def _samples(h) -> np.ndarray:

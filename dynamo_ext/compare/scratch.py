@@ -1,7 +1,5 @@
-"""Training from scratch on a few labels: the baseline of few-label adaptation (``dynamo_ext.adapt``).
-"""
+"""Training from scratch on a few labels: the baseline of few-label adaptation (``dynamo_ext.adapt``)."""
 from __future__ import annotations
-
 
 from torch import Tensor, nn
 

@@ -6,11 +6,10 @@ canonical correlation.
 """
 from __future__ import annotations
 
-
 import numpy as np
 from scipy.linalg import svd
-from .representation import _reps
 
+from .representation import _reps
 
 
 def svcca(h_a, h_b, variance_kept: float = 0.99) -> float:

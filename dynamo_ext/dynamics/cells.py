@@ -16,7 +16,6 @@ from torch import Tensor, nn
 from .. import reference
 from ..meta.rnn import MetaRNN
 
-
 SUPPORTED = ("MetaRNN, torch.nn.RNN / GRU / LSTM (tanh or ReLU, any number of layers, unidirectional, no "
              "projection), their Cell modules, dynamo_ext.CTRNN, a module with step(x, z), state_size and input_size "
              "(the step protocol), or a module holding exactly one recurrent module (a BaseRNN, a user's RNN with "

@@ -29,12 +29,18 @@ from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
 from .._checks import check_positive_int
-from .points import FixedPoints
-from .fixed_points import find_fixed_points
 from ..meta.rnn import MetaRNN
-from ..population.tasks import PULSE_TASKS, TaskData, accuracy, pulse_inputs, pulse_targets
 from ..population.population import Population
 from ..population.recording import param_dtype
+from ..population.tasks import (
+    PULSE_TASKS,
+    TaskData,
+    accuracy,
+    pulse_inputs,
+    pulse_targets,
+)
+from .fixed_points import find_fixed_points
+from .points import FixedPoints
 
 
 def counts_by_type(fps: FixedPoints) -> Dict:
@@ -137,7 +143,7 @@ def memory(meta: MetaRNN, population: Population, n: int, n_seq: int = 200, sile
 
     Returns:
         {"silence": {"base_accuracy", "meta_accuracy", "agreement"} over the silent steps,
-         "long": the same over the whole long sequences, "steps": {"silence", "long"}}.
+        "long": the same over the whole long sequences, "steps": {"silence", "long"}}.
     """
     task = population.task_of(n)
     if not task.generated or task.name not in PULSE_TASKS:  # a user's task has no generator here

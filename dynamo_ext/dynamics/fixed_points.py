@@ -21,14 +21,13 @@ from typing import Optional, Union
 import torch
 from torch import Tensor, nn
 
-from .. import ops
-from .. import reference
+from .. import ops, reference
 from .._checks import check_positive_float, check_positive_int, check_tensor
-from ..uses.average import resolve_ids
 from ..meta.rnn import EmbeddedModel, MetaRNN
-from ..population.step import autograd_jacobian, has_step_protocol, step_function
 from ..population.base_rnn import BaseRNN
-from .cells import CellWeights, NoFusedCell, SUPPORTED, _CELLS, _LAYERS, cell_weights
+from ..population.step import autograd_jacobian, has_step_protocol, step_function
+from ..uses.average import resolve_ids
+from .cells import _CELLS, _LAYERS, SUPPORTED, CellWeights, NoFusedCell, cell_weights
 from .points import FixedPoints
 
 

@@ -12,8 +12,8 @@ from typing import Optional, Union
 import torch
 from torch import Tensor
 
-from ..uses.average import resolve_ids
 from ..meta.rnn import MetaRNN
+from ..uses.average import resolve_ids
 from .cells import CellWeights
 
 

@@ -13,8 +13,8 @@ import torch
 from torch import Tensor
 
 from .._checks import check_positive_int, check_tensor
-from ..uses.average import resolve_ids
 from ..meta.rnn import MetaRNN
+from ..uses.average import resolve_ids
 from .fixed_points import find_fixed_points
 
 

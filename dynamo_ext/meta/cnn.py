@@ -22,7 +22,15 @@ import torch
 from torch import Tensor, nn
 
 from .._checks import check_choice, check_positive_int
-from ..population.base_cnn import _ACT, ACTIVATIONS, FAMILIES, conv_stack, pool_layer, positions, to_images
+from ..population.base_cnn import (
+    _ACT,
+    ACTIVATIONS,
+    FAMILIES,
+    conv_stack,
+    pool_layer,
+    positions,
+    to_images,
+)
 from .rnn import MetaModel
 
 

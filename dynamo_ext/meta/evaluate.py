@@ -17,10 +17,10 @@ from typing import Dict, List
 
 import torch
 
-from .rnn import MetaModel
-from ..population.tasks import accuracy
 from ..population.population import Population
 from ..population.recording import param_dtype
+from ..population.tasks import accuracy
+from .rnn import MetaModel
 
 
 def r2(pred: torch.Tensor, target: torch.Tensor) -> float:

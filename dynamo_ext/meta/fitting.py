@@ -18,17 +18,30 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .checkpoint import CHECKPOINT, load_training_state, save_training_state
-from .distributed import (Shard, all_reduce_sum, current_shard, is_main_process, sync_model_parameters, sync_standardisation, wrap)
 from .._checks import check_tensor
-from .rnn import MetaModel, MetaRNN
-from .cnn import MetaCNN
-from ..population.streaming import StreamedRecording, StreamedTargets
 from ..population.population import Population
 from ..population.recording import Recording
-from .checkpoint import _known, save_meta
+from ..population.streaming import StreamedRecording, StreamedTargets
+from .checkpoint import (
+    CHECKPOINT,
+    _known,
+    load_training_state,
+    save_meta,
+    save_training_state,
+)
+from .cnn import MetaCNN
 from .config import FitConfig, FitResult
+from .distributed import (
+    Shard,
+    all_reduce_sum,
+    current_shard,
+    is_main_process,
+    sync_model_parameters,
+    sync_standardisation,
+    wrap,
+)
 from .loss import Targets, dynamo_loss
+from .rnn import MetaModel, MetaRNN
 
 
 def fit(population: Union[Population, Recording, StreamedRecording], config: Optional[FitConfig] = None, *,

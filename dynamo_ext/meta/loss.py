@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._checks import check_tensor
+from ..population.recording import Recording
 from .hidden_loss import grouped_hidden_loss, has_linear_maps
 from .rnn import MetaModel
-from ..population.recording import Recording
 
 
 class Targets:

@@ -5,7 +5,8 @@ trained base models sharing one input space; a *recording* holds every
 model's hidden trajectories and outputs on the same probe inputs: what a
 meta-model is fitted to.
 
-Modules: ``tasks`` and ``neurogym`` (task data), ``base_rnn``, ``ctrnn`` and
+Modules: ``task_data`` (TaskData, a user's tensors), ``tasks`` and ``neurogym``
+(the generated and neurogym tasks), ``base_rnn``, ``ctrnn`` and
 ``base_cnn`` (the base models), ``step`` (the one-step maps of the step
 protocol), ``families`` (which architectures a family trains),
 ``training`` (one base model), ``zoo`` (a whole population, resumably),

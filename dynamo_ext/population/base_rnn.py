@@ -15,7 +15,6 @@ from .._checks import check_choice, check_positive_int
 from .ctrnn import CTRNN
 from .step import check_layer, layer_state_size, layer_step, run_steps, top_hidden
 
-
 ARCHS = ("rnn", "gru", "lstm")  # trained by default
 RNN_ARCHS = ARCHS + ("relu_rnn", "ctrnn")  # every BaseRNN architecture
 _RNN_CLASSES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}

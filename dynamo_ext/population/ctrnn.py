@@ -21,7 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_positive_float, check_positive_int, check_tensor
+from .._checks import (
+    check_choice,
+    check_positive_float,
+    check_positive_int,
+    check_tensor,
+)
 
 NONLINEARITIES = {"tanh": torch.tanh, "relu": torch.relu, "softplus": F.softplus}
 

@@ -5,14 +5,12 @@ population through the same recording protocol (DESIGN.md section 1).
 """
 from __future__ import annotations
 
-
 from torch import nn
 
 from .._checks import check_choice
 from .base_cnn import ACTIVATIONS, FAMILIES, BaseCNN
+from .base_rnn import ARCHS, RNN_ARCHS, BaseRNN
 from .tasks import TaskData
-from .base_rnn import ARCHS, BaseRNN, RNN_ARCHS
-
 
 FAMILY_ARCHS = {"rnn": RNN_ARCHS, **{f: ACTIVATIONS for f in FAMILIES}}
 DEFAULT_ARCHS = {"rnn": ARCHS, **{f: ACTIVATIONS for f in FAMILIES}}

@@ -42,7 +42,7 @@ def neurogym_task(name: str, n_train: int = 1000, n_test: int = 200, seed: int =
             non-discrete action space, bad settings.
     """
     from .._checks import check_positive_int
-    from .tasks import TaskData
+    from .task_data import TaskData
 
     try:
         import neurogym as ngym

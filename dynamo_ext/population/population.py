@@ -16,12 +16,17 @@ from torch import Tensor
 from .. import _io
 from .._checks import check_choice, check_positive_int, check_tensor
 from .base_cnn import BaseCNN, RecordedCNN
-from .tasks import TASKS, TaskData, load_task
 from .base_rnn import BaseRNN
 from .families import family_of
-from .recording import Member, Recording, check_shared_inputs, layer_channels_of, param_dtype
+from .recording import (
+    Member,
+    Recording,
+    check_shared_inputs,
+    layer_channels_of,
+    param_dtype,
+)
+from .tasks import TASKS, TaskData, load_task
 from .training import evaluate
-
 
 MANIFEST = "manifest.json"
 

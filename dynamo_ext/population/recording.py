@@ -12,8 +12,8 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from .tasks import TaskData
 from .families import family_of
+from .tasks import TaskData
 
 
 def layer_channels_of(members: Sequence["Member"]) -> Optional[List[List[int]]]:

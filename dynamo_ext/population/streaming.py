@@ -12,10 +12,9 @@ pass, chunk by chunk).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import List, Optional, Sequence
-
-import os
 
 import numpy as np
 import torch

@@ -16,9 +16,8 @@ from tqdm.auto import tqdm
 
 from .._checks import check_positive_float, check_positive_int
 from .base_cnn import FAMILIES
-from .tasks import TaskData, accuracy
 from .families import build_base_model
-
+from .tasks import TaskData, accuracy
 
 # Adam learning rates that train each architecture reliably on MNIST-1D
 # (the tanh RNN diverges to chance level at 1e-2).

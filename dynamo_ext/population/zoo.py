@@ -14,10 +14,10 @@ from typing import Dict, Optional, Sequence
 from tqdm.auto import tqdm
 
 from .._checks import check_choice, check_positive_int
-from .tasks import TaskData, load_task
 from .families import DEFAULT_ARCHS, FAMILY_ARCHS
 from .population import MANIFEST, Population
 from .recording import Member, check_shared_inputs
+from .tasks import TaskData, load_task
 from .training import TrainConfig, evaluate, train_base_model
 
 

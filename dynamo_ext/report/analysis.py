@@ -31,17 +31,22 @@ from typing import Dict, Optional, Sequence
 
 import torch
 
-from ..uses.adapt import compare_few_labels
-from ..uses.average import average
 from ..compare.distances import MEASURES, distance_matrices
 from ..compare.outputs import OutputEnsemble
 from ..compare.weights import naive_weight_average
-from ..uses.cluster import cluster, compare_measures, embedding_distances, functional_distances
-from ..meta.evaluate import emulation
 from ..dynamics.fidelity import fidelity
+from ..meta.evaluate import emulation
 from ..meta.rnn import MetaModel, MetaRNN
 from ..population.population import Population
 from ..population.training import evaluate
+from ..uses.adapt import compare_few_labels
+from ..uses.average import average
+from ..uses.cluster import (
+    cluster,
+    compare_measures,
+    embedding_distances,
+    functional_distances,
+)
 
 
 def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: bool = True,

@@ -1,5 +1,4 @@
-"""The analysis's figures (matplotlib, PNG): embedding, distances, few labels, loss, fixed points.
-"""
+"""The analysis's figures (matplotlib, PNG): embedding, distances, few labels, loss, fixed points."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,7 +11,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .. import _io
 from .tables import _by_task, _model_order
-
 
 ARCH_COLOURS = {"rnn": "tab:blue", "gru": "tab:orange", "lstm": "tab:green",  # RNNs; CNNs by activation:
                 "relu": "tab:red", "tanh": "tab:purple", "gelu": "tab:brown"}

@@ -13,14 +13,24 @@ from plotly.subplots import make_subplots
 
 from .. import _io
 from ..dynamics.fidelity import fidelity_table
-from .tables import (FIDELITY_NOTE, REGRESSION_COLUMNS, REPARAM_COLUMNS, _by_task, few_label_columns, _fmt, _model_order, ari_table, baseline_verdicts)
+from .tables import (
+    FIDELITY_NOTE,
+    REGRESSION_COLUMNS,
+    REPARAM_COLUMNS,
+    _by_task,
+    _fmt,
+    _model_order,
+    ari_table,
+    baseline_verdicts,
+    few_label_columns,
+)
 
 
 def _html_table(rows: List[Dict], cols: List[str]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in cols) + "</tr>"
                    for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _hover(p: Dict, emu: Dict) -> str:
@@ -60,16 +70,20 @@ def distance_figure(metrics: Dict) -> go.Figure:
     dists = metrics["baselines"]["distances"]
     order = _model_order(metrics)
     ids = [metrics["population"][i]["id"] for i in order]
-    fig = make_subplots(rows=1, cols=len(dists), subplot_titles=list(dists), horizontal_spacing=0.02)
-    for c, d in enumerate(dists.values(), start=1):
+    cols = min(len(dists), DISTANCE_COLUMNS)  # wrapped into rows, so that the figure fits the page
+    rows = -(-len(dists) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(dists), horizontal_spacing=0.03,
+                        vertical_spacing=0.12 / rows)
+    for k, d in enumerate(dists.values()):
+        r, c = k // cols + 1, k % cols + 1
         m = np.asarray(d, dtype=float)[np.ix_(order, order)]
         fig.add_trace(go.Heatmap(z=np.where(np.isnan(m), None, m).tolist(), x=ids, y=ids, showscale=False,
                                  colorscale="Viridis", hovertemplate="%{y}<br>%{x}<br>%{z:.3f}<extra></extra>"),
-                      row=1, col=c)
-        fig.update_xaxes(showticklabels=False, row=1, col=c)
-        fig.update_yaxes(showticklabels=False, autorange="reversed", row=1, col=c)
+                      row=r, col=c)
+        fig.update_xaxes(showticklabels=False, row=r, col=c)
+        fig.update_yaxes(showticklabels=False, autorange="reversed", row=r, col=c)
     fig.update_layout(title="Distances between base models (sorted by task, architecture)",
-                      width=260 * len(dists), height=340)
+                      width=260 * cols, height=90 + 260 * rows)
     return fig
 
 
@@ -86,14 +100,17 @@ def few_label_figure(metrics: Dict) -> go.Figure:
                                  line=dict(dash="dash"), name=f"{task}: from scratch"))
     fig.update_layout(title="Few labels: adapt against a base model trained from scratch",
                       xaxis_title="labels per class" if metrics.get("output_kind") != "real" else "labelled sequences",
-                      yaxis_title="test accuracy", xaxis_type="log",
-                      width=720, height=420)
+                      yaxis_title="test accuracy", width=720, height=420)
+    ks = sorted({r["n_labelled" if metrics.get("output_kind") == "real" else "labels_per_class"] for r in rows})
+    fig.update_xaxes(type="log", tickvals=ks, ticktext=[str(k) for k in ks])  # only the measured counts
     return fig
 
 
+DISTANCE_COLUMNS = 4  # heatmaps per row of the distance figure (260 px each)
 _STYLE = ("body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em}"
           "table{border-collapse:collapse;margin:1em 0;font-size:13px}"
-          "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}")
+          "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}"
+          ".wide{overflow-x:auto;max-width:100%}")
 
 
 def write_html(metrics: Dict, path: Path) -> Path:

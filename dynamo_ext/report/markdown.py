@@ -1,17 +1,19 @@
-"""The Markdown report of an analysis (report.md), its figures and the HTML page beside it.
-"""
+"""The Markdown report of an analysis (report.md), its figures and the HTML page beside it."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 from .. import _io
 from .figures import plot_distance_matrices, plot_embedding, plot_few_labels, plot_loss
-from .tables import REGRESSION_COLUMNS, _baseline_markdown, _by_task, _fidelity_markdown, _fmt, _table
+from .tables import (
+    REGRESSION_COLUMNS,
+    _baseline_markdown,
+    _by_task,
+    _fidelity_markdown,
+    _fmt,
+    _table,
+)
 
 
 def write_report(metrics: Dict, folder: Path, history: Optional[Dict] = None) -> List[Path]:

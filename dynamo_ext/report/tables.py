@@ -8,11 +8,7 @@ from __future__ import annotations
 
 from typing import Dict, List
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-from ..dynamics.fidelity import fidelity_table  # noqa: E402
+from ..dynamics.fidelity import fidelity_table
 
 
 def _by_task(metrics: Dict) -> bool:

@@ -19,8 +19,11 @@ import numpy as np
 import torch
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.manifold import ClassicalMDS
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
-
+from sklearn.metrics import (
+    adjusted_rand_score,
+    normalized_mutual_info_score,
+    silhouette_score,
+)
 from torch import Tensor
 
 from .._checks import check_choice, check_positive_int

@@ -26,8 +26,8 @@ import torch
 from .._checks import check_choice
 from ..population.base_cnn import BaseCNN
 from ..population.base_rnn import BaseRNN
-from ..population.recording import Member
 from ..population.population import Population
+from ..population.recording import Member
 
 ALL_KINDS = ("permute", "sign_flip", "permute_sign_flip", "rescale")
 KINDS = ALL_KINDS[:3]  # the kinds of the tanh RNN, GRU and LSTM
@@ -224,8 +224,8 @@ def reparameterization_check(population: Population, fit_config: Optional[Dict] 
         "embedding": {id: theta}}.
     """
     from ..compare.distances import distance_matrices
-    from .cluster import embedding_distances
     from ..meta.fitting import fit
+    from .cluster import embedding_distances
 
     both = with_reparameterized_copies(population, kinds=kinds, seed=seed)
     settings = {"seed": seed, "refine_steps": 300, "refine_sequences": 32, **(fit_config or {})}
