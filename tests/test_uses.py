@@ -41,6 +41,10 @@ def test_cluster_on_meta_and_bad_input(tiny_fit):
         de.cluster(tiny_fit.meta, 4)
     with pytest.raises(ValueError, match="'labels' must have 3"):
         de.cluster(tiny_fit.meta, 2, labels=["a"])
+    first = de.cluster(tiny_fit.meta, 2, labels=["rnn", "gru"], n=2)  # the first n embeddings only
+    assert len(first.assignments) == 2
+    with pytest.raises(ValueError, match="'n' must be at most the number of embeddings \\(3\\), got 4"):
+        de.cluster(tiny_fit.meta, 2, n=4)
 
 
 def test_embed_fits_only_the_new_model(tiny_fit, tiny_population, digits_task):

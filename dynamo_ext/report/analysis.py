@@ -82,7 +82,7 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
     by = "task" if population.is_multitask else "arch"
     labels = population.labels(by)
     k = len(set(labels))
-    clus = cluster(meta, k, labels=labels, seed=seed)
+    clus = cluster(meta, k, labels=labels, seed=seed, n=len(population))  # embedded newcomers follow
     metrics["clustering"] = {"k": k, "labels_by": by, "ari": clus.ari, "nmi": clus.nmi,
                              "silhouette": clus.silhouette, "assignments": clus.assignments}
     if baselines:

@@ -86,7 +86,7 @@ def cluster_points(points: np.ndarray, k: int, labels: Optional[Sequence] = None
 
 
 def cluster(meta: MetaModel, k: int, labels: Optional[Sequence] = None, method: str = "kmeans",
-            seed: int = 0) -> ClusterResult:
+            seed: int = 0, n: Optional[int] = None) -> ClusterResult:
     """Cluster the model embeddings theta_n [N, m] of a fitted meta-model.
 
     Args:
@@ -95,14 +95,22 @@ def cluster(meta: MetaModel, k: int, labels: Optional[Sequence] = None, method: 
         labels: optional known labels (len N), for ARI and NMI.
         method: "kmeans" (scikit-learn KMeans, 10 restarts, ``seed``) or
             "agglomerative" (Ward linkage).
+        n: cluster the first ``n`` embeddings only (the population's, when
+            ``embed`` has added new models after them); default all.
 
     Returns:
         ClusterResult.
 
     Raises:
-        ValueError: k out of range, labels of the wrong length, unknown method.
+        ValueError: k out of range, labels of the wrong length, unknown method, n out of range.
     """
-    return cluster_points(meta.theta.detach().cpu().double().numpy(), k, labels, method, seed)
+    theta = meta.theta.detach().cpu().double().numpy()
+    if n is not None:
+        check_positive_int(n, "n")
+        if n > len(theta):
+            raise ValueError(f"argument 'n' must be at most the number of embeddings ({len(theta)}), got {n}")
+        theta = theta[:n]
+    return cluster_points(theta, k, labels, method, seed)
 
 
 def _filled(distances: np.ndarray) -> np.ndarray:
