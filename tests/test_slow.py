@@ -5,6 +5,7 @@ published MNIST-1D GRU accuracy, and `dynamo-ext demo --quick` meets its
 emulation and averaging criteria.
 """
 import json
+import shutil
 
 import pytest
 
@@ -18,6 +19,11 @@ pytestmark = pytest.mark.slow
 PUBLISHED_MNIST1D_GRU = 0.91  # mnist1d README table
 # the universality test trains for fewer epochs and fits for fewer steps than the demo (CI time)
 UNIVERSALITY_TEST_EPOCHS, UNIVERSALITY_TEST_FIT_STEPS = 80, 1000
+# Base models trained by an earlier test of this session, by folder: the quick pulse demo's population
+# holds the universality population's flip-flop and integration tanh RNNs, GRUs and LSTMs (same tasks,
+# seeds, size and settings, so the same models, trained once; train_population(resume=True) reuses a
+# member only where its id and training settings match).
+TRAINED = {}
 
 
 def test_default_gru_reaches_published_mnist1d_accuracy():
@@ -46,6 +52,7 @@ def test_quick_demo_meets_its_criteria(tmp_path):
 def test_quick_pulse_demo_compares_dynamo_with_the_baselines(tmp_path):
     out = tmp_path / "pulse"
     assert main(["demo", "--population", "pulse", "--quick", "--out", str(out), "--no-progress"]) == 0
+    TRAINED["pulse"] = out / "population"
     for name in ("metrics.json", "report.md", "report.html", "embedding.png", "distances.png", "few_labels.png"):
         assert (out / name).is_file(), name
     m = json.loads((out / "metrics.json").read_text())
@@ -114,7 +121,7 @@ def test_quick_cnn_demo_meets_the_cnn_targets(tmp_path):
     assert "pooled layer activations" in (out / "report.md").read_text()
 
 
-def test_universality_population_clusters_by_computation_not_architecture():
+def test_universality_population_clusters_by_computation_not_architecture(tmp_path):
     """Issue "Comparing networks": the universality case (Maheswaranathan et al. 2019): flip-flop and pulse
     integration, each learnt by tanh and ReLU RNNs, GRUs and LSTMs. DYNAMO's best reading clusters by
     computation at 0.9 or above and at least as well as every other measure, with both methods (the demo's
@@ -123,9 +130,12 @@ def test_universality_population_clusters_by_computation_not_architecture():
     from dynamo_ext.report.analysis import baseline_section
     from dynamo_ext.demo import UNIVERSALITY_QUICK as S
 
+    folder = tmp_path / "population"
+    if TRAINED.get("pulse", tmp_path / "none").is_dir():  # its 12 shared members, trained once this session
+        shutil.copytree(TRAINED["pulse"], folder)
     pop = de.train_population(list(S["tasks"]), archs=S["archs"], hidden_sizes=S["hidden_sizes"],
                               n_seeds=S["n_seeds"], config=TrainConfig(epochs=UNIVERSALITY_TEST_EPOCHS),
-                              progress=False)
+                              progress=False, out=folder, resume=True)
     assert sorted(set(pop.labels("arch"))) == ["gru", "lstm", "relu_rnn", "rnn"]
     meta = de.fit(pop, steps=UNIVERSALITY_TEST_FIT_STEPS, seed=0, progress=False).meta
     rows = baseline_section(meta, pop, labels_per_class=None)["clustering"]
