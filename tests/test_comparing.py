@@ -56,3 +56,17 @@ def test_dsa_settings_are_checked():
         dsa_distances(rec, n_delays=10)
     with pytest.raises(ValueError, match="'score_method' must be one of"):
         dsa_distances(rec, n_delays=2, score_method="cosine")
+
+
+def test_dsa_refuses_a_cnn_populations_one_step_recording_before_any_work(tiny_population):
+    from dynamo_ext.compare import distance_matrices
+    from dynamo_ext.compare.dsa import dsa_distances
+    from dynamo_ext.population.recording import Recording
+
+    rec = tiny_population.record(max_sequences=6)
+    one_step = Recording(rec.x[:, -1:], [h[:, -1:] for h in rec.hidden], rec.outputs[:, :, -1:],
+                         rec.output_kind)
+    with pytest.raises(ValueError, match="'dsa' compares trajectories over time .* got a recording of 1"):
+        dsa_distances(one_step)
+    with pytest.raises(ValueError, match="'dsa' compares trajectories over time"):
+        distance_matrices(tiny_population, recording=one_step, measures=("cka", "dsa"))

@@ -43,7 +43,8 @@ def distance_matrices(population: Population, recording: Optional[Recording] = N
         measures: a subset of ALL_MEASURES (default MEASURES).
 
     Raises:
-        ValueError: an unknown measure, or a recording of another population size.
+        ValueError: an unknown measure, a recording of another population size, or "dsa" on a
+            recording of single steps (CNNs).
     """
     for m in measures:
         check_choice(m, "measures", ALL_MEASURES)
@@ -51,6 +52,9 @@ def distance_matrices(population: Population, recording: Optional[Recording] = N
     n = len(population)
     if rec.n_models != n:
         raise ValueError(f"argument 'recording' holds {rec.n_models} models, the population {n}")
+    if "dsa" in measures:  # before any other measure's work
+        from .dsa import check_has_time
+        check_has_time(rec)
     reps = [Representation(h) for h in rec.hidden]  # per-model work done once
     pairwise = {
         "cka": lambda i, j: 1.0 - linear_cka(reps[i], reps[j]),

@@ -21,6 +21,22 @@ from ..population.recording import Recording
 DSA_DEFAULTS: Dict = {"n_delays": 10, "rank": 10, "score_method": "angular"}
 
 
+MIN_STEPS = 3  # a delay embedding of at least one delay, and a step to predict
+
+
+def check_has_time(recording: Recording) -> None:
+    """DSA compares dynamics over time steps: refuse a recording of single steps (a CNN population).
+
+    Raises:
+        ValueError: fewer than ``MIN_STEPS`` steps per sequence.
+    """
+    T = int(recording.hidden[0].shape[1])
+    if T < MIN_STEPS:
+        raise ValueError(f"measure 'dsa' compares trajectories over time and needs at least {MIN_STEPS} steps per "
+                         f"sequence, got a recording of {T} (a CNN population is recorded at one step: its "
+                         f"layers' pooled activations); leave 'dsa' out of 'measures'")
+
+
 def dsa_settings(recording: Recording, n_delays: Optional[int] = None, rank: Optional[int] = None,
                  score_method: str = "angular") -> Dict:
     """The settings ``dsa_distances`` uses on this recording: the defaults (10 delays, rank 10,
@@ -47,7 +63,8 @@ def dsa_distances(recording: Recording, n_delays: Optional[int] = None, rank: Op
         iters: the similarity transform's optimisation steps.
 
     Raises:
-        ValueError: dsa-metric not installed, bad settings, sequences shorter than the delays.
+        ValueError: dsa-metric not installed, bad settings, sequences shorter than the delays or
+            than ``MIN_STEPS`` (a CNN population's one-step recording).
     """
     try:
         from DSA import DSA
@@ -56,6 +73,7 @@ def dsa_distances(recording: Recording, n_delays: Optional[int] = None, rank: Op
     import torch
 
     check_choice(score_method, "score_method", ("angular", "euclidean", "wasserstein"))
+    check_has_time(recording)
     T = int(recording.hidden[0].shape[1])
     if n_delays is not None and check_positive_int(n_delays, "n_delays") >= T:
         raise ValueError(f"argument 'n_delays' must be below the sequence length {T}, got {n_delays}")

@@ -31,7 +31,8 @@ from typing import Dict, Optional, Sequence
 
 import torch
 
-from ..compare.distances import MEASURES, distance_matrices
+from .._checks import check_choice
+from ..compare.distances import ALL_MEASURES, MEASURES, distance_matrices
 from ..compare.outputs import OutputEnsemble
 from ..compare.weights import naive_weight_average
 from ..dynamics.fidelity import fidelity
@@ -68,8 +69,13 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
 
     Raises:
         ValueError: if the meta-model was not fitted to this population
-            (different model ids).
+            (different model ids), an unknown measure, or "dsa" for a CNN population.
     """
+    for m in measures:
+        check_choice(m, "measures", ALL_MEASURES)
+    if "dsa" in measures and population.family != "rnn":
+        raise ValueError(f"argument 'measures': 'dsa' compares trajectories over time steps, and a "
+                         f"{population.family} population is recorded at one step; leave it out")
     if meta.model_ids[:len(population)] != population.ids:
         raise ValueError(f"argument 'meta' was fitted to models {meta.model_ids}, "
                          f"not to this population {population.ids}")
