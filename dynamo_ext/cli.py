@@ -18,6 +18,8 @@ from typing import List, Optional
 from .compare.distances import ALL_MEASURES, MEASURES
 from .population.tasks import TASKS
 
+DEMO_POPULATIONS = ["mnist1d", "pulse", "universality", "cnn1d", "attractors"]  # dynamo_ext.demo.POPULATIONS
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dynamo-ext", description="DYNAMO: dynamical model embedding of "
@@ -86,10 +88,12 @@ def _parser() -> argparse.ArgumentParser:
                    "extra and takes minutes)")
 
     d = sub.add_parser("demo", help="train, fit and analyse a population (MNIST-1D RNNs; the multi-task pulse "
-                       "population with --population pulse; MNIST-1D CNNs with --population cnn1d)")
+                       "population with --population pulse; flip-flop and integration by four architectures "
+                       "with universality; MNIST-1D CNNs with cnn1d; point, line and bistable networks "
+                       "built to mislead geometry with attractors)")
     d.add_argument("--out", default="dynamo-demo")
     d.add_argument("--quick", action="store_true", help="smaller population and fit (<= 3 minutes)")
-    d.add_argument("--population", default="mnist1d", choices=["mnist1d", "pulse", "universality", "cnn1d"])
+    d.add_argument("--population", default="mnist1d", choices=DEMO_POPULATIONS)
     d.add_argument("--seed", type=int, default=0)
 
     ad = sub.add_parser("adapt", help="fit theta alone to a few labels; compare with training from scratch")

@@ -27,6 +27,8 @@ from .report.markdown import write_report
 from .uses.reparameterize import reparameterization_check
 from .population.tasks import PULSE_TASKS
 from .population.training import TrainConfig
+from .population.attractors import DEFAULTS as ATTRACTOR_DEFAULTS
+from .population.attractors import attractor_population
 from .population.zoo import train_population
 
 # The default population: MNIST-1D; tanh RNN, GRU and LSTM; 4 seeds each; hidden sizes 32 to 64.
@@ -55,7 +57,11 @@ PULSE_QUICK = {"tasks": PULSE_TASKS, "archs": ("rnn", "gru", "lstm"), "n_seeds":
                "epochs": 80, "fit_steps": 2000, "reparam_steps": 2000}
 
 
-POPULATIONS = ("mnist1d", "pulse", "universality", "cnn1d")
+# Built, not trained (dynamo_ext.population.attractors): point / line / bistable networks of matched mean
+# response, each with an input copy of 4 sizes that geometry measures see first. Not saved: its members are
+# not BaseRNNs (Population.save writes BaseRNN and BaseCNN members).
+ATTRACTORS = {"fit_steps": 2000, **{k: list(v) if isinstance(v, tuple) else v for k, v in ATTRACTOR_DEFAULTS.items()}}
+POPULATIONS = ("mnist1d", "pulse", "universality", "cnn1d", "attractors")
 
 
 def pulse_dynamics(meta, pop, out: Path, seed: int = 0, steps: int = 11) -> Dict:
@@ -101,7 +107,10 @@ def run_demo(out="dynamo-demo", quick: bool = False, seed: int = 0, progress: bo
     Args:
         population: "mnist1d", "pulse" (the multi-task population),
             "universality" (flip-flop and integration, each by tanh and ReLU
-            RNNs, GRUs and LSTMs) or "cnn1d" (MNIST-1D CNNs).
+            RNNs, GRUs and LSTMs), "cnn1d" (MNIST-1D CNNs) or "attractors"
+            (point, line and bistable networks built around one integration,
+            with input copies that mislead geometry; not trained, not saved;
+            ``quick`` changes nothing).
 
     Returns:
         The metrics dictionary (also written to ``out/metrics.json``).
@@ -112,14 +121,18 @@ def run_demo(out="dynamo-demo", quick: bool = False, seed: int = 0, progress: bo
     check_choice(population, "population", POPULATIONS)
     pulse = population in ("pulse", "universality")
     settings = {"mnist1d": (DEFAULT, QUICK), "pulse": (PULSE, PULSE_QUICK), "cnn1d": (CNN, CNN_QUICK),
-                "universality": (UNIVERSALITY, UNIVERSALITY_QUICK)}[population][quick]
+                "universality": (UNIVERSALITY, UNIVERSALITY_QUICK),
+                "attractors": (ATTRACTORS, ATTRACTORS)}[population][quick]
     out = Path(out)
     timing = {}
     t0 = time.perf_counter()
-    pop = train_population(list(settings["tasks"]) if pulse else "mnist1d", archs=settings["archs"],
-                           hidden_sizes=settings["hidden_sizes"], n_seeds=settings["n_seeds"],
-                           config=TrainConfig(epochs=settings["epochs"]), family=settings.get("family", "rnn"),
-                           out=out / "population", base_seed=seed, progress=progress)
+    if population == "attractors":
+        pop = attractor_population(seed=seed)
+    else:
+        pop = train_population(list(settings["tasks"]) if pulse else "mnist1d", archs=settings["archs"],
+                               hidden_sizes=settings["hidden_sizes"], n_seeds=settings["n_seeds"],
+                               config=TrainConfig(epochs=settings["epochs"]), family=settings.get("family", "rnn"),
+                               out=out / "population", base_seed=seed, progress=progress)
     timing["zoo"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()
     result = fit(pop, steps=settings["fit_steps"], seed=seed, out=out / "meta", progress=progress)
