@@ -11,7 +11,8 @@ Modules: ``task_data`` (TaskData, a user's tensors), ``tasks`` and ``neurogym``
 protocol), ``families`` (which architectures a family trains),
 ``training`` (one base model), ``zoo`` (a whole population, resumably),
 ``recording`` and ``population`` (members, recordings, save and load),
-``streaming`` (recordings too large for memory, on disk).
+``streaming`` (recordings too large for memory, on disk), ``attractors`` (point,
+line and bistable networks built, not trained: a ground truth where geometry misleads).
 """
 from .tasks import PULSE_TASKS, TASKS, TaskData, accuracy, load_task
 from .base_rnn import ARCHS, RNN_ARCHS, BaseRNN
