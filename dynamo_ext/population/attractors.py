@@ -15,7 +15,6 @@ protocol (``record``, ``step``), so fixed points, fitting and every measure take
 """
 from __future__ import annotations
 
-import math
 from typing import Dict, Optional, Sequence, Tuple
 
 import torch
@@ -102,8 +101,8 @@ class LatentAttractorRNN(nn.Module):
         return f"kind={self.kind!r}, beta={self.beta}, state_size={self.state_size}, gain={self.gain:.4f}"
 
 
-def evidence_task(n_train: int = 400, n_test: int = 200, seq_len: int = 25,
-                  coherences: Sequence[float] = DEFAULTS["coherences"], noise: float = 0.05,
+def evidence_task(n_train: int = 400, n_test: int = 200, seq_len: int = DEFAULTS["seq_len"],
+                  coherences: Sequence[float] = DEFAULTS["coherences"], noise: float = DEFAULTS["noise"],
                   seed: int = 0) -> TaskData:
     """Noisy evidence u_t = c + noise * eps_t (c drawn from ``coherences`` per trial), real targets:
     the sign of the evidence so far (the three kinds all compute it on the probes)."""
@@ -143,4 +142,3 @@ def attractor_population(betas: Sequence[float] = DEFAULTS["betas"], state_size:
 
 
 __all__ = ["DEFAULTS", "KINDS", "LatentAttractorRNN", "attractor_population", "evidence_task", "matched_gain"]
-del math
