@@ -14,12 +14,10 @@ import numpy as np
 from .._checks import check_choice
 from ..population.population import Population
 from ..population.recording import Recording
-from .cka import linear_cka
-from .outputs import output_disagreement
-from .procrustes import procrustes_distance
+from .all_pairs import MATRIX_MEASURES, all_pairs
+from .outputs import output_disagreement_matrix
 from .representation import Representation
-from .svcca import svcca
-from .weights import weight_distance
+from .weights import weight_distance_matrix
 
 MEASURES = ("cka", "svcca", "procrustes", "weights", "outputs")  # the default set
 PEER_MEASURES = ("dsa",)  # opt-in, from the peers' packages (dynamo_ext.compare.dsa; the [peers] extra)
@@ -27,7 +25,8 @@ ALL_MEASURES = MEASURES + PEER_MEASURES
 
 
 def distance_matrices(population: Population, recording: Optional[Recording] = None,
-                      measures: Sequence[str] = MEASURES, max_sequences: int = 200) -> Dict[str, np.ndarray]:
+                      measures: Sequence[str] = MEASURES, max_sequences: int = 200,
+                      progress: bool = False) -> Dict[str, np.ndarray]:
     """Pairwise distances [N, N] between the population's base models, one matrix per measure.
 
     Distances: ``cka``: 1 - debiased linear CKA; ``svcca``: 1 - SVCCA;
@@ -36,11 +35,17 @@ def distance_matrices(population: Population, recording: Optional[Recording] = N
     ``dsa`` (opt-in, ``measures=(..., "dsa")``): DSA through dsa-metric
     with ``dsa.DSA_DEFAULTS`` (dynamo_ext.compare.dsa).
 
+    The per-model work is done once (centring, singular vectors) and all
+    pairs of CKA, SVCCA and Procrustes come from blocked matrix products
+    (``dynamo_ext.compare.all_pairs``); weights and outputs are one batched
+    computation each. Only DSA compares pair by pair.
+
     Args:
         population: the base models.
         recording: their recording (default: ``population.record`` on the
             first ``max_sequences`` training inputs).
         measures: a subset of ALL_MEASURES (default MEASURES).
+        progress: tqdm bars over the blocks of the all-pairs products.
 
     Raises:
         ValueError: an unknown measure, a recording of another population size, or "dsa" on a
@@ -55,23 +60,17 @@ def distance_matrices(population: Population, recording: Optional[Recording] = N
     if "dsa" in measures:  # before any other measure's work
         from .dsa import check_has_time
         check_has_time(rec)
-    reps = [Representation(h) for h in rec.hidden]  # per-model work done once
-    pairwise = {
-        "cka": lambda i, j: 1.0 - linear_cka(reps[i], reps[j]),
-        "svcca": lambda i, j: 1.0 - svcca(reps[i], reps[j]),
-        "procrustes": lambda i, j: procrustes_distance(reps[i], reps[j]),
-        "weights": lambda i, j: weight_distance(population.members[i].model, population.members[j].model),
-        "outputs": lambda i, j: output_disagreement(rec.outputs[i], rec.outputs[j], rec.output_kind),
-    }
     out = {}
-    for name in measures:
-        if name == "dsa":
-            from .dsa import dsa_distances
-            out[name] = dsa_distances(rec)
-            continue
-        d = np.zeros((n, n))
-        for i in range(n):
-            for j in range(i + 1, n):
-                d[i, j] = d[j, i] = pairwise[name](i, j)
-        out[name] = np.where(np.isnan(d), d, np.maximum(d, 0.0))
-    return out
+    matrix = [m for m in measures if m in MATRIX_MEASURES]
+    if matrix:
+        reps = [Representation(h) for h in rec.hidden]  # per-model work done once
+        out.update(all_pairs(reps, matrix, progress=progress))
+        del reps
+    if "weights" in measures:
+        out["weights"] = weight_distance_matrix([m.model for m in population.members])
+    if "outputs" in measures:
+        out["outputs"] = output_disagreement_matrix(rec.outputs, rec.output_kind)
+    if "dsa" in measures:
+        from .dsa import dsa_distances
+        out["dsa"] = dsa_distances(rec)
+    return {name: np.where(np.isnan(out[name]), out[name], np.maximum(out[name], 0.0)) for name in measures}

@@ -26,6 +26,31 @@ def output_disagreement(y_a: Tensor, y_b: Tensor, output_kind: str) -> float:
     return float((y_a.sign() != y_b.sign()).float().mean())
 
 
+def output_disagreement_matrix(outputs: Tensor, output_kind: str) -> np.ndarray:
+    """``output_disagreement`` between every pair of N models at once: [N, N] float64, zero diagonal.
+
+    Args:
+        outputs: [N, S, T, C] outputs of the N models on the same probes.
+        output_kind: "classes" (last-step class per sequence) or "real" (signs of every entry).
+
+    The agreements are counted as products of indicator matrices (one GEMM per class or sign value),
+    so the cost is N^2 * S (classes) or 3 N^2 * S * T * C multiply-adds at the GEMM rate.
+    """
+    check_choice(output_kind, "output_kind", ("classes", "real"))
+    if outputs.ndim != 4:
+        raise ValueError(f"argument 'outputs' must be [N, S, T, C], got shape {tuple(outputs.shape)}")
+    if output_kind == "classes":
+        labels = outputs[:, :, -1].argmax(-1)  # [N, S]
+        values, total = [labels == c for c in range(outputs.shape[-1])], labels.shape[1]
+    else:
+        signs = outputs.reshape(outputs.shape[0], -1).sign()
+        values, total = [signs == v for v in (-1.0, 0.0, 1.0)], signs.shape[1]
+    agree = sum(v.double() @ v.double().t() for v in values)
+    d = 1.0 - agree.numpy() / total
+    np.fill_diagonal(d, 0.0)
+    return d
+
+
 class OutputEnsemble(nn.Module):
     """The output ensemble of several models: x [B, T, I] -> outputs [B, T, C].
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -24,6 +25,31 @@ def weight_distance(model_a: nn.Module, model_b: nn.Module) -> float:
     if not same:
         return float("nan")
     return float(sum((sa[k].double() - sb[k].double()).pow(2).sum() for k in sa) ** 0.5)
+
+
+def weight_distance_matrix(models: Sequence[nn.Module]) -> np.ndarray:
+    """``weight_distance`` between every pair of models at once: [N, N] float64, NaN between models of
+    different architectures or parameter shapes, zero diagonal.
+
+    Models are grouped by architecture and parameter shapes; within a group the flattened float64
+    parameters go through one ``torch.cdist`` (exact differences, not the Gram-matrix shortcut, so
+    that identical models are at distance 0).
+    """
+    n = len(models)
+    d = np.full((n, n), np.nan)
+    groups = {}
+    for i, m in enumerate(models):
+        sd = m.state_dict()
+        key = (getattr(m, "arch", None), tuple((k, tuple(v.shape)) for k, v in sd.items()))
+        groups.setdefault(key, []).append(i)
+    for members in groups.values():
+        flat = torch.stack([torch.cat([torch.zeros(0, dtype=torch.float64)]
+                                      + [v.detach().double().reshape(-1) for v in models[i].state_dict().values()])
+                            for i in members])
+        dist = torch.cdist(flat[None], flat[None], compute_mode="donot_use_mm_for_euclid_dist")[0]
+        d[np.ix_(members, members)] = dist.numpy()
+    np.fill_diagonal(d, 0.0)
+    return d
 
 
 def naive_weight_average(models: Sequence[nn.Module]) -> nn.Module:

@@ -1,0 +1,167 @@
+"""CKA, SVCCA and Procrustes between every pair of N models as a few large matrix products.
+
+Each of the three measures reads, for a pair (i, j), only the cross-product
+block X_i^T X_j of the two models' centred samples (SVCCA: U_i^T U_j of their
+top singular directions) and per-model statistics computed once:
+
+- debiased linear CKA (Song et al. 2012, Eq. 5; Nguyen et al. 2021): the
+  unbiased HSIC needs ||X_i^T X_j||_F^2, the per-sample squared norms
+  kd_i = diag(X_i X_i^T) and k1_i = X_i (X_i^T 1) - kd_i; over all pairs
+  these are the squared block sums of X^T X and two [N, N] products;
+- Procrustes (Williams et al. 2021; Ding et al. 2021): sqrt(2 - 2 ||X_i^T X_j||_* /
+  (||X_i||_F ||X_j||_F)), the nuclear norm being the sum of the block's singular values;
+- SVCCA (Raghu et al. 2017): the mean over min(k_i, k_j) of the clipped singular
+  values of U_i^T U_j.
+
+So the models are sorted by width and cut into column blocks of about
+``block_columns`` columns; for every pair of blocks one GEMM gives all the
+models' cross-products at once, the squared sums are reduced per model pair
+with two ``index_add_``, and the singular values of every pair's block come
+from one batched ``torch.linalg.svdvals`` on the zero-padded blocks (padding
+adds only zero singular values). The flops are those of the Gram matrix of
+all models' samples, n * (sum_n d_n)^2, in float64, at the GEMM rate; the
+per-pair functions (``linear_cka``, ``svcca``, ``procrustes_distance``) give
+the same values one pair at a time and are the reference in the tests.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .representation import Representation
+
+MATRIX_MEASURES = ("cka", "svcca", "procrustes")
+
+
+def _blocks(widths: Sequence[int], block_columns: int) -> List[np.ndarray]:
+    """Model indices sorted by width, cut into consecutive blocks of at most ``block_columns`` columns
+    (at least one model per block)."""
+    order = np.argsort(np.asarray(widths), kind="stable")
+    blocks, current, cols = [], [], 0
+    for i in order:
+        if current and cols + widths[i] > block_columns:
+            blocks.append(np.asarray(current))
+            current, cols = [], 0
+        current.append(int(i))
+        cols += widths[i]
+    if current:
+        blocks.append(np.asarray(current))
+    return blocks
+
+
+def _stack(mats: Sequence[Tensor], members: np.ndarray):
+    """The block's matrices side by side [n, w], each column's model (position in the block), and a
+    gather index [len(members), max width] into the columns (w for padding: a zero column appended)."""
+    parts = [mats[i] for i in members]
+    widths = [p.shape[1] for p in parts]
+    stacked = torch.cat(parts, dim=1)
+    owner = torch.repeat_interleave(torch.arange(len(parts)), torch.tensor(widths))
+    w, wmax = int(sum(widths)), max(widths)
+    index = torch.full((len(parts), wmax), w, dtype=torch.long)
+    offset = 0
+    for k, width in enumerate(widths):
+        index[k, :width] = torch.arange(offset, offset + width)
+        offset += width
+    return stacked, owner, index
+
+
+def _pair_blocks(mats: Sequence[Tensor], block_columns: int, progress: bool, desc: str):
+    """For every pair of column blocks (I <= J): (members of I, members of J, C = X_I^T X_J, the column
+    owners and gather indices of I and J)."""
+    blocks = _blocks([m.shape[1] for m in mats], block_columns)
+    stacks = None if len(blocks) > 1 else [_stack(mats, blocks[0])]
+    pairs = [(a, b) for a in range(len(blocks)) for b in range(a, len(blocks))]
+    for a, b in tqdm(pairs, desc=desc, unit="block", disable=not progress or len(pairs) < 2):
+        sa = stacks[0] if stacks else _stack(mats, blocks[a])
+        sb = sa if a == b else _stack(mats, blocks[b])
+        yield blocks[a], blocks[b], sa[0].t() @ sb[0], sa, sb
+
+
+def _padded(c: Tensor, sa, sb) -> Tensor:
+    """Every model pair's cross-product block of c, zero-padded: [n_I, n_J, max d_I, max d_J]."""
+    cp = torch.nn.functional.pad(c, (0, 1, 0, 1))
+    return cp[sa[2][:, None, :, None], sb[2][None, :, None, :]]
+
+
+def _block_sums(values: Tensor, sa, sb) -> Tensor:
+    """Sum of ``values`` [w_I, w_J] over each model pair's block: [n_I, n_J]."""
+    rows = values.new_zeros(len(sa[2]), values.shape[1]).index_add_(0, sa[1], values)
+    return values.new_zeros(len(sa[2]), len(sb[2])).index_add_(1, sb[1], rows)
+
+
+def _symmetric(a: np.ndarray, b: np.ndarray, block: Tensor, out: np.ndarray) -> None:
+    out[np.ix_(a, b)] = block.numpy()
+    out[np.ix_(b, a)] = block.numpy().T
+
+
+def all_pairs(reps: Sequence[Representation], measures: Sequence[str] = MATRIX_MEASURES,
+              block_columns: int = 4096, progress: bool = False) -> Dict[str, np.ndarray]:
+    """Every pair's CKA, SVCCA and Procrustes distance from per-model statistics and blocked GEMMs.
+
+    Args:
+        reps: one Representation per model (centred float64 samples [n, d_i], the same n).
+        measures: a subset of ("cka", "svcca", "procrustes").
+        block_columns: columns (summed widths) per block of models; memory is about
+            n * 2 * block_columns * 8 bytes plus the padded pair blocks.
+        progress: a tqdm bar over the pairs of blocks.
+
+    Returns:
+        Per measure an [N, N] float64 distance matrix with a zero diagonal: ``cka``: 1 - debiased
+        linear CKA; ``svcca``: 1 - SVCCA; ``procrustes``: the Procrustes distance in [0, sqrt(2)];
+        the same values as the per-pair functions of this package, up to rounding.
+
+    Raises:
+        ValueError: an unknown measure, fewer than one model, different sample counts.
+    """
+    bad = [m for m in measures if m not in MATRIX_MEASURES]
+    if bad:
+        raise ValueError(f"argument 'measures' must be a subset of {MATRIX_MEASURES}, got {bad}")
+    if len(reps) == 0:
+        raise ValueError("argument 'reps' must hold at least one Representation, got none")
+    counts = {r.n for r in reps}
+    if len(counts) != 1:
+        raise ValueError(f"representations must have the same number of samples (same probe inputs), got {sorted(counts)}")
+    N, n = len(reps), reps[0].n
+    out: Dict[str, np.ndarray] = {}
+    if "cka" in measures or "procrustes" in measures:
+        xs = [torch.from_numpy(r.x) for r in reps]
+        frob2 = np.zeros((N, N))
+        nuclear = np.zeros((N, N)) if "procrustes" in measures else None
+        for a, b, c, sa, sb in _pair_blocks(xs, block_columns, progress, "all-pairs CKA/Procrustes"):
+            if "cka" in measures:
+                _symmetric(a, b, _block_sums(c * c, sa, sb), frob2)
+            if nuclear is not None:
+                _symmetric(a, b, torch.linalg.svdvals(_padded(c, sa, sb)).sum(-1), nuclear)
+        if "cka" in measures:
+            out["cka"] = _cka_distances(xs, frob2, n)
+        if nuclear is not None:
+            norms = np.array([max(float(np.linalg.norm(r.x)), 1e-300) for r in reps])
+            out["procrustes"] = np.sqrt(np.maximum(2.0 - 2.0 * nuclear / np.outer(norms, norms), 0.0))
+    if "svcca" in measures:
+        us = [torch.from_numpy(np.ascontiguousarray(r.top_directions)) for r in reps]
+        k = np.array([u.shape[1] for u in us])
+        total = np.zeros((N, N))
+        for a, b, c, sa, sb in _pair_blocks(us, block_columns, progress, "all-pairs SVCCA"):
+            rho = torch.linalg.svdvals(_padded(c, sa, sb)).clamp_(0.0, 1.0).sum(-1)
+            _symmetric(a, b, rho, total)
+        out["svcca"] = 1.0 - total / np.minimum.outer(k, k)
+    for d in out.values():
+        np.fill_diagonal(d, 0.0)
+    return {m: out[m] for m in measures}
+
+
+def _cka_distances(xs: Sequence[Tensor], frob2: np.ndarray, n: int) -> np.ndarray:
+    """1 - debiased linear CKA from ||X_i^T X_j||_F^2 and the per-model statistics (see the module docstring)."""
+    kd = torch.stack([(x * x).sum(1) for x in xs], dim=1)  # [n, N]
+    k1 = torch.stack([x @ x.sum(0) for x in xs], dim=1) - kd
+    trace = frob2 - (kd.t() @ kd).numpy()
+    s1 = k1.sum(0).numpy()
+    hsic = (trace + np.outer(s1, s1) / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * (k1.t() @ k1).numpy()) / (n * (n - 3))
+    self_hsic = np.maximum(np.diag(hsic), 0.0)
+    denom = np.sqrt(np.outer(self_hsic, self_hsic))
+    cka = np.divide(hsic, denom, out=np.zeros_like(hsic), where=denom > 0)
+    return 1.0 - cka

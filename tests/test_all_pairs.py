@@ -1,0 +1,93 @@
+"""All-pairs baselines (dynamo_ext.compare.all_pairs, weight_distance_matrix, output_disagreement_matrix):
+the blocked matrix products give every pair the value of the per-pair reference functions."""
+import numpy as np
+import pytest
+import torch
+
+from dynamo_ext.compare import (
+    Representation,
+    linear_cka,
+    output_disagreement,
+    procrustes_distance,
+    svcca,
+    weight_distance,
+)
+from dynamo_ext.compare.all_pairs import all_pairs
+from dynamo_ext.compare.distances import distance_matrices
+from dynamo_ext.compare.outputs import output_disagreement_matrix
+from dynamo_ext.compare.weights import weight_distance_matrix
+from dynamo_ext.population.base_rnn import BaseRNN
+
+
+def random_reps(widths, n=120, seed=0):
+    """Correlated random representations of mixed widths (shared latents, so the measures are not all ~0)."""
+    g = np.random.default_rng(seed)
+    latent = g.standard_normal((n, 6))
+    return [Representation(latent @ g.standard_normal((6, d)) + 0.5 * g.standard_normal((n, d))
+                           @ g.standard_normal((d, d))) for d in widths]
+
+
+def per_pair(reps):
+    n = len(reps)
+    ref = {m: np.zeros((n, n)) for m in ("cka", "svcca", "procrustes")}
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                ref["cka"][i, j] = 1.0 - linear_cka(reps[i], reps[j])
+                ref["svcca"][i, j] = 1.0 - svcca(reps[i], reps[j])
+                ref["procrustes"][i, j] = procrustes_distance(reps[i], reps[j])
+    return ref
+
+
+@pytest.mark.parametrize("block_columns", [1, 13, 4096])  # one model per block, mixed blocks, one block
+def test_blocked_all_pairs_equal_the_per_pair_measures(block_columns):
+    reps = random_reps([3, 9, 5, 9, 2, 7, 4])
+    ref = per_pair(reps)
+    out = all_pairs(reps, block_columns=block_columns)
+    assert list(out) == ["cka", "svcca", "procrustes"]
+    for name in ref:
+        np.testing.assert_allclose(out[name], ref[name], atol=1e-10, rtol=0, err_msg=name)
+        assert np.all(out[name][~np.eye(len(reps), dtype=bool)] > 1e-3), name  # not a trivial matrix
+
+
+def test_all_pairs_of_a_subset_and_bad_input():
+    reps = random_reps([4, 6, 3], seed=1)
+    assert list(all_pairs(reps, ["procrustes"])) == ["procrustes"]
+    with pytest.raises(ValueError, match="argument 'measures' must be a subset"):
+        all_pairs(reps, ["cca"])
+    with pytest.raises(ValueError, match="same number of samples"):
+        all_pairs(reps + random_reps([3], n=50), ["cka"])
+    with pytest.raises(ValueError, match="at least one"):
+        all_pairs([], ["cka"])
+
+
+def test_weight_and_output_matrices_equal_the_per_pair_measures():
+    torch.manual_seed(0)
+    models = [BaseRNN("gru", 3, 5, 2), BaseRNN("gru", 3, 5, 2), BaseRNN("rnn", 3, 5, 2), BaseRNN("gru", 3, 4, 2),
+              BaseRNN("gru", 3, 5, 2)]
+    d = weight_distance_matrix(models)
+    for i in range(5):
+        for j in range(5):
+            expect = 0.0 if i == j else weight_distance(models[i], models[j])
+            np.testing.assert_allclose(d[i, j], expect, rtol=1e-12, atol=0, equal_nan=True)
+    assert np.isnan(d[0, 2]) and d[0, 1] > 0 and d[0, 0] == 0
+    g = torch.Generator().manual_seed(2)
+    y = torch.randn(4, 30, 5, 3, generator=g)
+    y[1, :, :, 0] = 0.0  # some zero outputs: a sign of its own
+    for kind in ("classes", "real"):
+        d = output_disagreement_matrix(y, kind)
+        for i in range(4):
+            for j in range(4):
+                expect = 0.0 if i == j else output_disagreement(y[i], y[j], kind)
+                assert d[i, j] == pytest.approx(expect, abs=1e-6), (kind, i, j)  # the reference means in float32
+    with pytest.raises(ValueError, match="must be \\[N, S, T, C\\]"):
+        output_disagreement_matrix(y[0], "real")
+
+
+def test_distance_matrices_equal_the_per_pair_measures_on_a_population(tiny_population):
+    rec = tiny_population.record(max_sequences=40)
+    d = distance_matrices(tiny_population, recording=rec)
+    reps = [Representation(h) for h in rec.hidden]
+    ref = per_pair(reps)
+    for name in ref:
+        np.testing.assert_allclose(d[name], np.maximum(ref[name], 0.0), atol=1e-10, rtol=0, err_msg=name)
