@@ -72,6 +72,10 @@ def _parser() -> argparse.ArgumentParser:
                    "(default: one probe length for real outputs, 0 for classes)")
     f.add_argument("--relax-noise", type=float, default=0.15, help="standard deviation of the input during "
                    "the relax steps (0: exact silence)")
+    f.add_argument("--memory-budget-gb", type=float, default=4.0, help="a recording larger than this (GiB) is "
+                   "written to disk and streamed batch by batch (default 4)")
+    f.add_argument("--quality-threshold", type=float, default=0.9, help="after the fit, name the base models "
+                   "whose held-out hidden R^2 is below this (default 0.9)")
 
     a = sub.add_parser("analyze", help="emulation, averaging and clustering report of a fitted meta-model")
     a.add_argument("population", help="population folder")
@@ -267,7 +271,8 @@ def _fit(args, progress: bool) -> None:
                   embedding_dim=args.embedding_dim, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                   max_sequences=args.max_sequences, seed=args.seed, dtype=args.dtype, device=device,
                   refine_steps=args.refine_steps, relax_steps=args.relax_steps,
-                  relax_noise=args.relax_noise, checkpoint_every=args.checkpoint_every, resume=args.resume,
+                  relax_noise=args.relax_noise, memory_budget_gb=args.memory_budget_gb,
+                  quality_threshold=args.quality_threshold, checkpoint_every=args.checkpoint_every, resume=args.resume,
                   out=args.out, progress=progress, distributed=args.distributed)
         main_process = is_main_process()
         if args.distributed:
@@ -277,6 +282,10 @@ def _fit(args, progress: bool) -> None:
             dist.destroy_process_group()
     if main_process:
         print(f"fitted in {res.seconds:.1f} s, final loss {res.history['loss'][-1]:.4f}; saved to {args.out}")
+        if "emulation" in res.extra:
+            bad = res.poorly_emulated
+            print(f"{len(bad)} of {len(res.extra['emulation'])} base models below held-out hidden R^2 "
+                  f"{args.quality_threshold:g}" + (": " + ", ".join(bad) if bad else ""))
 
 
 def main(argv: Optional[List[str]] = None) -> int:

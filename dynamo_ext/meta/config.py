@@ -45,6 +45,16 @@ class FitConfig:
     # standard deviation of Gaussian input noise during those steps (0: exact silence): the base models
     # fluctuate about their attractors, which shows the meta-model their contraction (the Jacobian)
     relax_noise: float = 0.15
+    # a Population whose recording (float32 hidden states plus their standardised copy) would take more
+    # than this many GiB of memory is recorded to disk, one model at a time, and streamed from there
+    # batch by batch (dynamo_ext.population.streaming); None: always in memory
+    memory_budget_gb: Optional[float] = 4.0
+    # where that streamed recording goes (default: a temporary folder, removed after the fit)
+    recording_dir: Optional[str] = None
+    # after the fit (a Population only): per-model emulation on the task's held-out inputs
+    # (dynamo_ext.meta.evaluate.emulation); members with hidden R^2 below this are named
+    # (FitResult.poorly_emulated); None: no check
+    quality_threshold: Optional[float] = 0.9
 
     def validate(self) -> "FitConfig":
         check_positive_int(self.state_size, "state_size")
@@ -70,6 +80,12 @@ class FitConfig:
         if self.relax_steps is not None:
             check_positive_int(self.relax_steps, "relax_steps", minimum=0)
         check_positive_float(self.relax_noise, "relax_noise", allow_zero=True)
+        if self.memory_budget_gb is not None:
+            check_positive_float(self.memory_budget_gb, "memory_budget_gb")
+        if self.quality_threshold is not None and (
+                not isinstance(self.quality_threshold, (int, float)) or not self.quality_threshold <= 1):
+            raise ValueError(f"argument 'quality_threshold' must be a number <= 1 (a hidden R^2), "
+                             f"got {self.quality_threshold!r}")
         return self
 
 
@@ -78,6 +94,10 @@ class FitResult:
     """What ``fit`` returns: the meta-model, its loss history and settings.
 
     ``history`` maps "loss", "loss_h", "loss_y", "loss_theta" to one float per step.
+    ``extra["emulation"]`` (a fit of a Population with ``quality_threshold`` set): per base model
+    the held-out emulation rows of ``dynamo_ext.meta.evaluate.emulation``; ``poorly_emulated``
+    names the members whose hidden R^2 is below the threshold. ``extra["streamed_recording"]``:
+    where a recording over the memory budget was streamed from.
     """
 
     meta: MetaModel
@@ -85,6 +105,12 @@ class FitResult:
     config: FitConfig
     seconds: float = 0.0
     extra: Dict = field(default_factory=dict)
+
+    @property
+    def poorly_emulated(self) -> List[str]:
+        """Ids of the base models whose held-out hidden R^2 is below ``config.quality_threshold``
+        (empty where the check did not run)."""
+        return list(self.extra.get("poorly_emulated", []))
 
     def __repr__(self) -> str:
         loss = self.history.get("loss") or [float("nan")]

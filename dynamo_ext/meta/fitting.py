@@ -9,6 +9,8 @@ resumably (``dynamo_ext.meta.checkpoint``).
 from __future__ import annotations
 
 import math
+import sys
+import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -21,7 +23,7 @@ from tqdm.auto import tqdm
 from .._checks import check_tensor
 from ..population.population import Population
 from ..population.recording import Recording
-from ..population.streaming import StreamedRecording, StreamedTargets
+from ..population.streaming import StreamedRecording, StreamedTargets, record_to_disk
 from .checkpoint import (
     CHECKPOINT,
     _known,
@@ -98,6 +100,10 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
     shard = current_shard(n_models) if distributed else None
     held = shard.models if shard is not None else None
     family, layer_channels = population.family, population.layer_channels
+    scratch, given = None, population
+    if isinstance(population, Population) and shard is None and _over_budget(population, config, dtype, progress):
+        scratch = _ScratchRecording(population, config)
+        population = scratch.recording
     if isinstance(population, Population):
         ids, state_sizes = population.ids, [m.state_size for m in population.members]
         rec = population.record(x=relaxing_probes(population, config), models=held)
@@ -135,17 +141,89 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
             mp.mean.copy_(targets.means[n])
             mp.scale.copy_(targets.scales[n])
     checkpoint = Path(out) / CHECKPOINT if out is not None and (config.checkpoint_every or resume) else None
-    history = train_loop(meta, list(meta.parameters()), targets, config,
-                         sample_models=lambda g, b: torch.randint(n_models, (b,), generator=g),
-                         desc="fitting meta-model", progress=progress, checkpoint=checkpoint, resume=resume,
-                         shard=shard)
-    if config.refine_steps:
-        history["history"]["refine_loss"] = refine_embeddings(meta, targets, config, progress=progress, shard=shard)
+    try:
+        history = train_loop(meta, list(meta.parameters()), targets, config,
+                             sample_models=lambda g, b: torch.randint(n_models, (b,), generator=g),
+                             desc="fitting meta-model", progress=progress, checkpoint=checkpoint, resume=resume,
+                             shard=shard)
+        if config.refine_steps:
+            history["history"]["refine_loss"] = refine_embeddings(meta, targets, config, progress=progress,
+                                                                  shard=shard)
+    finally:
+        del targets
+        if scratch is not None:
+            scratch.close()
     meta.eval()
     result = FitResult(meta, history["history"], config, history["seconds"])
+    if scratch is not None:
+        result.extra["streamed_recording"] = scratch.info
+    if isinstance(given, Population) and config.quality_threshold is not None and shard is None:
+        check_quality(result, given, progress=progress)
     if out is not None and is_main_process():
         save_meta(meta, out, history=result.history, fit_config=asdict(config))
     return result
+
+
+def check_quality(result: FitResult, population: Population, progress: bool = True) -> List[str]:
+    """The per-model emulation check after a fit: ``emulation`` on the task's held-out inputs into
+    ``result.extra["emulation"]``; the members with hidden R^2 below ``result.config.quality_threshold``
+    into ``result.extra["poorly_emulated"]`` (returned), named in one line when ``progress``."""
+    from .evaluate import emulation
+
+    rows = emulation(result.meta, population)
+    threshold = result.config.quality_threshold
+    bad = [r["id"] for r in rows if not r["hidden_r2"] >= threshold]
+    result.extra["emulation"] = rows
+    result.extra["poorly_emulated"] = bad
+    if progress:
+        r2s = sorted(r["hidden_r2"] for r in rows)
+        line = (f"fit: held-out hidden R^2 median {r2s[len(r2s) // 2]:.3f}, min {r2s[0]:.3f}; "
+                f"{len(bad)} of {len(rows)} models below {threshold:g}")
+        if bad:
+            line += ": " + ", ".join(bad[:20]) + (f", ... ({len(bad) - 20} more)" if len(bad) > 20 else "")
+        print(line, file=sys.stderr, flush=True)
+    return bad
+
+
+def recording_bytes(population: Population, config: FitConfig, dtype: torch.dtype) -> int:
+    """Memory an in-memory fit's recording takes: per model the float32 hidden states and their
+    standardised copy in ``dtype`` ([S, T, d_n] each), and the outputs (float32 and ``dtype``)."""
+    x = relaxing_probes(population, config)
+    steps = x.shape[1] if population.family == "rnn" else 1
+    per_value = 4 + torch.finfo(dtype).bits // 8
+    units = sum(m.state_size for m in population.members) + len(population) * population.task.n_outputs
+    return int(x.shape[0]) * int(steps) * units * per_value
+
+
+def _over_budget(population: Population, config: FitConfig, dtype: torch.dtype, progress: bool) -> bool:
+    if config.memory_budget_gb is None:
+        return False
+    need = recording_bytes(population, config, dtype)
+    over = need > config.memory_budget_gb * 2 ** 30
+    if over and progress:
+        print(f"fit: the recording of {len(population)} models would take {need / 2 ** 30:.1f} GiB, over "
+              f"memory_budget_gb={config.memory_budget_gb:g}: recording to disk and streaming it batch by batch",
+              file=sys.stderr, flush=True)
+    return over
+
+
+class _ScratchRecording:
+    """A streamed recording of a Population written for one fit (``record_to_disk`` on its relaxing
+    probes), in ``config.recording_dir`` or a temporary folder that ``close`` removes."""
+
+    def __init__(self, population: Population, config: FitConfig):
+        self._tmp = None if config.recording_dir else tempfile.TemporaryDirectory(prefix="dynamo-recording-")
+        folder = Path(config.recording_dir) if config.recording_dir else Path(self._tmp.name)
+        t0 = time.perf_counter()
+        self.recording = record_to_disk(population, folder, max_sequences=None,
+                                        x=relaxing_probes(population, config))
+        self.info = {"folder": None if self._tmp else str(folder), "bytes_on_disk": self.recording.disk_bytes(),
+                     "record_seconds": time.perf_counter() - t0}
+
+    def close(self) -> None:
+        self.recording = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
 
 
 def relax_steps(population: Population, config: FitConfig) -> int:
@@ -200,7 +278,7 @@ def train_loop(meta: MetaModel, params, targets: Targets, config: FitConfig, sam
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps)))
     history: Dict[str, List[float]] = {"loss": [], "loss_h": [], "loss_y": [], "loss_theta": []}
-    settings = {**{k: v for k, v in asdict(config).items() if k not in ("checkpoint_every", "device")},
+    settings = {**{k: v for k, v in asdict(config).items() if k not in ("checkpoint_every", "device", "memory_budget_gb", "recording_dir", "quality_threshold")},
                 "model_ids": list(meta.model_ids), "desc": desc}
     start = 0
     if resume and checkpoint is not None:

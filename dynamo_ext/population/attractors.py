@@ -81,6 +81,11 @@ class LatentAttractorRNN(nn.Module):
             return x
         return x + self.k * (x - x ** 3)
 
+    @property
+    def slope(self) -> float:
+        """f'(0), the latent's eigenvalue at the origin: ``leak`` (point), 1 (line), 1 + k (bistable)."""
+        return _slope(self.kind, self.leak, self.k)
+
     def step(self, x: Tensor, z: Tensor) -> Tensor:
         """z' [B, d] from input x [B, 1] and state z [B, d] (the step protocol)."""
         U = self.embedding.to(z.dtype)

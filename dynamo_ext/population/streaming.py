@@ -24,6 +24,7 @@ from torch import Tensor
 from .. import _io
 from .._checks import check_positive_int
 from .population import Population
+from .recording import param_dtype
 
 FORMAT = "dynamo_ext.streamed_recording/1"
 INDEX = "recording.json"
@@ -89,11 +90,13 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 @torch.no_grad()
 def record_to_disk(population: Population, folder, max_sequences: Optional[int] = 2000,
-                   batch_size: int = 500) -> "StreamedRecording":
+                   batch_size: int = 500, x: Optional[Tensor] = None) -> "StreamedRecording":
     """Record every base model on the task's training inputs straight to ``folder``, one model at a time.
 
     Args:
         population: the base models; max_sequences: keep the first this many probe sequences.
+        x: probe inputs [S, T, I] to record on instead of the task's training inputs (``fit`` passes
+            its relaxing probes).
 
     Returns:
         The StreamedRecording of ``folder``.
@@ -102,7 +105,7 @@ def record_to_disk(population: Population, folder, max_sequences: Optional[int] 
         ValueError: a model that produces NaN/Inf hidden states or outputs.
     """
     folder = Path(folder)
-    x = population.task.x_train
+    x = population.task.x_train if x is None else x
     if max_sequences is not None:
         x = x[:check_positive_int(max_sequences, "max_sequences")]
     x = x.float()
@@ -110,7 +113,8 @@ def record_to_disk(population: Population, folder, max_sequences: Optional[int] 
     sizes = []
     for n, m in enumerate(population.members):
         m.model.eval()
-        hs, ys = zip(*(m.model.record(x[i:i + batch_size]) for i in range(0, len(x), batch_size)))
+        dt = param_dtype(m.model)
+        hs, ys = zip(*(m.model.record(x[i:i + batch_size].to(dt)) for i in range(0, len(x), batch_size)))
         h, y = torch.cat(hs).float(), torch.cat(ys).float()
         if not (bool(torch.isfinite(h).all()) and bool(torch.isfinite(y).all())):
             raise ValueError(f"base model {m.id!r} produced NaN or Inf hidden states or outputs")
