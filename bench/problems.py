@@ -22,17 +22,18 @@ IMPLS = ("fused", "reference", "torch_nn", "compiled")
 class Problem:
     """Inputs, parameters and a callable per implementation for one (cell, config)."""
 
-    def __init__(self, cell: str, config: str, requires_grad: bool, seed: int = 0):
+    def __init__(self, cell: str, config: str, requires_grad: bool, seed: int = 0, device: str = "cpu"):
         B, T, I, D, m = CONFIGS[config]
         self.cell, self.config, self.shape = cell, config, (B, T, I, D, m)
         G = reference.gate_count(cell)
         g = torch.Generator().manual_seed(seed)
         k = D ** -0.5
 
-        def p(*shape, scale):
-            return (torch.randn(*shape, generator=g) * scale).requires_grad_(requires_grad)
+        def p(*shape, scale):  # drawn on the CPU (the same values on every device), then moved
+            return (torch.randn(*shape, generator=g) * scale).to(device).requires_grad_(requires_grad)
 
-        self.x = torch.randn(T, B, I, generator=g)
+        self.device = device
+        self.x = torch.randn(T, B, I, generator=g).to(device)
         self.theta = p(B, m, scale=1.0)
         self.z0 = p(B, D, scale=0.5)
         self.w_ih, self.w_hh = p(G * D, I, scale=k), p(G * D, D, scale=k)
@@ -68,7 +69,7 @@ class Problem:
         B, T, I, D, m = self.shape
         if self._nn is None:
             cls = torch.nn.GRU if self.cell == "gru" else torch.nn.RNN
-            net = cls(I + m, D)
+            net = cls(I + m, D).to(self.device)
             with torch.no_grad():
                 net.weight_ih_l0.copy_(torch.cat([self.w_ih, self.U], 1))
                 net.weight_hh_l0.copy_(self.w_hh)

@@ -46,7 +46,7 @@ def test_blocked_all_pairs_equal_the_per_pair_measures(block_columns):
     out = all_pairs(reps, block_columns=block_columns)
     assert list(out) == ["cka", "svcca", "procrustes"]
     for name in ref:
-        np.testing.assert_allclose(out[name], ref[name], atol=1e-10, rtol=0, err_msg=name)
+        np.testing.assert_allclose(out[name], ref[name], atol=1e-7, rtol=0, err_msg=name)  # eigvalsh of the Gram: ~1e-8
         assert np.all(out[name][~np.eye(len(reps), dtype=bool)] > 1e-3), name  # not a trivial matrix
 
 
@@ -90,4 +90,4 @@ def test_distance_matrices_equal_the_per_pair_measures_on_a_population(tiny_popu
     reps = [Representation(h) for h in rec.hidden]
     ref = per_pair(reps)
     for name in ref:
-        np.testing.assert_allclose(d[name], np.maximum(ref[name], 0.0), atol=1e-10, rtol=0, err_msg=name)
+        np.testing.assert_allclose(d[name], np.maximum(ref[name], 0.0), atol=1e-7, rtol=0, err_msg=name)  # eigvalsh of the Gram: ~1e-8

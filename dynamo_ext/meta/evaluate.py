@@ -47,10 +47,10 @@ def emulation(meta: MetaModel, population: Population, batch_size: int = 500) ->
         zs, ys, hs, bs = [], [], [], []
         for i in range(0, len(x), batch_size):
             xb = x[i:i + batch_size]
-            z, y = meta(xb, n)
+            z, y = meta(xb.to(meta.theta.device), n)  # the meta-model may sit on a GPU, the base models on the CPU
             h, yb = member.model.record(xb.to(param_dtype(member.model)))
-            zs.append(meta.maps[n].to_base(z))
-            ys.append(y)
+            zs.append(meta.maps[n].to_base(z).cpu())
+            ys.append(y.cpu())
             hs.append(h)
             bs.append(yb)
         pred_h, yhat = torch.cat(zs).float(), torch.cat(ys).float()
