@@ -90,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--measures", nargs="+", default=None, choices=list(ALL_MEASURES),
                    help=f"the baselines' measures (default {' '.join(MEASURES)}; dsa, the peer, needs the [peers] "
                    "extra and takes minutes)")
+    a.add_argument("--time-budget", type=float, default=900.0, help="seconds for the baselines' all-pairs "
+                   "measures: those estimated over what is left are skipped and named in the report (default 900; "
+                   "0 or less: no budget)")
 
     d = sub.add_parser("demo", help="train, fit and analyse a population (MNIST-1D RNNs; the multi-task pulse "
                        "population with --population pulse; flip-flop and integration by four architectures "
@@ -168,7 +171,8 @@ def _run(args) -> int:
         x_star = None if args.input is None else torch.tensor(args.input, dtype=torch.float32)
         metrics = analyze(load_meta(args.meta), Population.load(args.population), seed=args.seed,
                           baselines=not args.no_baselines, labels_per_class=args.labels_per_class or None,
-                          fixed_point_inputs=x_star, measures=args.measures or MEASURES)
+                          fixed_point_inputs=x_star, measures=args.measures or MEASURES,
+                          time_budget_s=args.time_budget if args.time_budget > 0 else None)
         write_report(metrics, args.out, history=load_history(args.meta))
         print(f"report written to {args.out}/report.md")
     elif args.command == "fixed-points":

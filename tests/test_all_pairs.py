@@ -91,3 +91,22 @@ def test_distance_matrices_equal_the_per_pair_measures_on_a_population(tiny_popu
     ref = per_pair(reps)
     for name in ref:
         np.testing.assert_allclose(d[name], np.maximum(ref[name], 0.0), atol=1e-7, rtol=0, err_msg=name)  # eigvalsh of the Gram: ~1e-8
+
+
+def test_measures_over_the_time_budget_are_skipped_and_named(tiny_population):
+    from dynamo_ext.compare.all_pairs import estimate_seconds
+    from dynamo_ext.compare.distances import plan_measures
+
+    rec = tiny_population.record(max_sequences=40)
+    run, skipped = plan_measures(rec, ("cka", "svcca", "weights", "outputs", "dsa"), None)
+    assert run == ["cka", "svcca", "weights", "outputs", "dsa"] and skipped == []
+    run, skipped = plan_measures(rec, ("cka", "procrustes", "weights", "outputs", "dsa"), 1e-12)
+    assert run == ["weights", "outputs"]  # cheap: always run
+    assert [s["measure"] for s in skipped] == ["cka", "procrustes", "dsa"]
+    assert all("budget" in s["why"] and s["estimated_s"] >= 0 for s in skipped)
+    # the cost model grows as (sum of widths)^2 for the GEMM, and the pairs' eigensolves on top
+    small, big = (estimate_seconds("cka", 1000, [10] * n, 1e9) for n in (10, 20))
+    assert big == pytest.approx(4 * small)
+    assert estimate_seconds("procrustes", 1000, [10] * 10, 1e9) > estimate_seconds("cka", 1000, [10] * 10, 1e9)
+    with pytest.raises(ValueError, match="'measure'"):
+        estimate_seconds("weights", 10, [3], 1e9)

@@ -25,6 +25,7 @@ the same values one pair at a time and are the reference in the tests.
 """
 from __future__ import annotations
 
+import time
 from typing import Dict, List, Sequence
 
 import numpy as np
@@ -163,6 +164,33 @@ def all_pairs(reps: Sequence[Representation], measures: Sequence[str] = MATRIX_M
     for d in out.values():
         np.fill_diagonal(d, 0.0)
     return {m: out[m] for m in measures}
+
+
+def gemm_rate(n: int = 2048, width: int = 512) -> float:
+    """torch.mm's float64 rate (flop/s) on this machine at an all-pairs block's shape [width, n] x
+    [n, width], best of three."""
+    a = torch.randn(n, width, dtype=torch.float64)
+    best = float("inf")
+    for _ in range(4):
+        t = time.perf_counter()
+        torch.mm(a.t(), a)
+        best = min(best, time.perf_counter() - t)
+    return 2.0 * n * width * width / max(best, 1e-9)
+
+
+def estimate_seconds(measure: str, n_samples: int, widths: Sequence[int], rate: float) -> float:
+    """Predicted time of ``all_pairs`` for one measure: the upper triangle of the Gram matrix's GEMM
+    (n * (sum d)^2 flop) at ``rate``, plus (Procrustes, SVCCA) one Gram and eigensolve of every pair's
+    block (about 12 d^3 flop for d = the pair's larger width; SVCCA's top directions are at most as
+    wide), at a tenth of the rate (small batched factorisations run far below the GEMM rate)."""
+    if measure not in MATRIX_MEASURES:
+        raise ValueError(f"argument 'measure' must be one of {MATRIX_MEASURES}, got {measure!r}")
+    w = np.asarray(widths, dtype=np.float64)
+    gemm = n_samples * float(w.sum()) ** 2 / rate
+    if measure == "cka":
+        return gemm
+    big = np.maximum.outer(w, w)[np.triu_indices(len(w), 1)]
+    return gemm + float((12.0 * big ** 3).sum()) / (0.1 * rate)
 
 
 def _cka_distances(xs: Sequence[Tensor], frob2: np.ndarray, n: int) -> np.ndarray:

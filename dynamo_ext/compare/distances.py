@@ -14,7 +14,7 @@ import numpy as np
 from .._checks import check_choice
 from ..population.population import Population
 from ..population.recording import Recording
-from .all_pairs import MATRIX_MEASURES, all_pairs
+from .all_pairs import MATRIX_MEASURES, all_pairs, estimate_seconds, gemm_rate
 from .outputs import output_disagreement_matrix
 from .representation import Representation
 from .weights import weight_distance_matrix
@@ -22,6 +22,41 @@ from .weights import weight_distance_matrix
 MEASURES = ("cka", "svcca", "procrustes", "weights", "outputs")  # the default set
 PEER_MEASURES = ("dsa",)  # opt-in, from the peers' packages (dynamo_ext.compare.dsa; the [peers] extra)
 ALL_MEASURES = MEASURES + PEER_MEASURES
+
+
+DSA_SECONDS_PER_PAIR = 1.3  # dsa-metric with dsa.DSA_DEFAULTS, 2-core CPU, the low end of what was measured
+
+
+def plan_measures(recording: Recording, measures: Sequence[str], time_budget_s: Optional[float]):
+    """Which measures fit a time budget: (run, skipped), skipped a list of {measure, estimated_s, why}.
+
+    The estimates (``all_pairs.estimate_seconds`` at this machine's measured GEMM rate; DSA at
+    ``DSA_SECONDS_PER_PAIR`` per pair) are compared with ``time_budget_s`` one measure at a time, in the
+    given order, each against what is left of the budget; weights and outputs always run (one batched
+    computation each). ``time_budget_s`` None runs everything.
+    """
+    if time_budget_s is None:
+        return list(measures), []
+    n = recording.n_models
+    n_samples = int(recording.hidden[0].shape[0] * recording.hidden[0].shape[1]) if n else 0
+    rate = gemm_rate() if any(m in MATRIX_MEASURES for m in measures) else 0.0
+    left, run, skipped = float(time_budget_s), [], []
+    for m in measures:
+        if m in MATRIX_MEASURES:
+            est = estimate_seconds(m, n_samples, recording.state_sizes, rate)
+        elif m == "dsa":
+            est = DSA_SECONDS_PER_PAIR * n * (n - 1) / 2
+        else:
+            run.append(m)
+            continue
+        if est <= left:
+            run.append(m)
+            left -= est
+        else:
+            skipped.append({"measure": m, "estimated_s": round(est, 1),
+                            "why": f"estimated {est:.0f} s for {n} models, over the {left:.0f} s left of "
+                                   f"the {time_budget_s:g} s budget"})
+    return run, skipped
 
 
 def distance_matrices(population: Population, recording: Optional[Recording] = None,

@@ -32,7 +32,7 @@ from typing import Dict, Optional, Sequence
 import torch
 
 from .._checks import check_choice
-from ..compare.distances import ALL_MEASURES, MEASURES, distance_matrices
+from ..compare.distances import ALL_MEASURES, MEASURES, distance_matrices, plan_measures
 from ..compare.outputs import OutputEnsemble
 from ..compare.weights import naive_weight_average
 from ..dynamics.fidelity import fidelity
@@ -52,7 +52,8 @@ from ..uses.cluster import (
 
 def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: bool = True,
             labels_per_class: Optional[Sequence[int]] = (1, 5, 20), fidelity_inits: int = 256,
-            fixed_point_inputs: Optional[torch.Tensor] = None, measures: Sequence[str] = MEASURES) -> Dict:
+            fixed_point_inputs: Optional[torch.Tensor] = None, measures: Sequence[str] = MEASURES,
+            time_budget_s: Optional[float] = 900.0) -> Dict:
     """Compute the metrics of ``metrics.json`` (see the module docstring).
 
     Args:
@@ -61,6 +62,9 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
         labels_per_class: the few-label comparison's sizes (None: skip it).
         measures: the baselines' measures (dynamo_ext.compare.ALL_MEASURES;
             "dsa", the peer, is opt-in: the [peers] extra, minutes per population).
+        time_budget_s: the baselines' measures whose estimated all-pairs time does not fit what
+            is left of this budget (seconds) are skipped, and named with their estimate and why in
+            ``metrics["baselines"]["skipped"]`` (``compare.distances.plan_measures``); None: run all.
         fidelity_inits: fixed-point starts per model, for the base and for
             the meta-model each (the fidelity section).
         fixed_point_inputs: the constant input x* [I] (or [1, I]) of the fidelity section's fixed
@@ -93,7 +97,7 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
                              "silhouette": clus.silhouette, "assignments": clus.assignments}
     if baselines:
         metrics["baselines"] = baseline_section(meta, population, seed=seed, labels_per_class=labels_per_class,
-                                                measures=measures)
+                                                measures=measures, time_budget_s=time_budget_s)
     metrics["embedding"] = {mid: row for mid, row in zip(meta.model_ids, meta.theta.detach().tolist())}
     if isinstance(meta, MetaRNN):  # a CNN's layer-to-layer map has no fixed points to report
         t1 = time.perf_counter()
@@ -140,14 +144,16 @@ def averaging_table(meta: MetaModel, population: Population) -> list:
 
 def baseline_section(meta: MetaModel, population: Population, seed: int = 0,
                      labels_per_class: Optional[Sequence[int]] = (1, 5, 20), max_sequences: int = 200,
-                     measures: Sequence[str] = MEASURES) -> Dict:
+                     measures: Sequence[str] = MEASURES, time_budget_s: Optional[float] = None) -> Dict:
     """DYNAMO beside the baselines (dynamo_ext.compare) on the same recording: distance matrices,
     clustering scores by task and by architecture, and the few-label comparison per task.
 
     DYNAMO has two readings: "dynamo" (Euclidean distance of theta) and "dynamo_functional"
     (``cluster.functional_distances``: the meta-model's states and outputs at theta_i against
-    theta_j on the same probe inputs)."""
+    theta_j on the same probe inputs). Measures over ``time_budget_s`` (``plan_measures``) are
+    skipped and listed in ``section["skipped"]``."""
     rec = population.record(max_sequences=max_sequences)
+    measures, skipped = plan_measures(rec, measures, time_budget_s)
     distances = {"dynamo": embedding_distances(meta, len(population)),
                  "dynamo_functional": functional_distances(meta, rec.x, len(population)),
                  **distance_matrices(population, recording=rec, measures=measures)}
@@ -155,7 +161,7 @@ def baseline_section(meta: MetaModel, population: Population, seed: int = 0,
     labels = {"task": population.labels("task"), "arch": population.labels("arch")}
     section = {"clustering": compare_measures(distances, labels, seed=seed),
                "distances": {name: d.tolist() for name, d in distances.items()},
-               "ids": population.ids}
+               "ids": population.ids, "skipped": skipped}
     if "dsa" in measures:  # the settings dsa_distances used on this recording, for the report
         from ..compare.dsa import dsa_settings
         section["dsa_settings"] = dsa_settings(rec)

@@ -66,6 +66,8 @@ def write_report(metrics: Dict, folder: Path, history: Optional[Dict] = None) ->
     ]
     if metrics.get("baselines"):
         md += _baseline_markdown(metrics)
+        for sk in metrics["baselines"].get("skipped", []):
+            md += [f"Measure {sk['measure']} skipped: {sk['why']}.", ""]
     if metrics.get("fixed_points"):
         md += ["## Fixed points of the meta-model (zero input, at each theta_n)", "",
                _table(metrics["fixed_points"], ["id", "n_fixed_points", "n_stable", "n_unstable", "n_slow_points"]),
