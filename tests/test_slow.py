@@ -13,6 +13,7 @@ import dynamo_ext as de
 from dynamo_ext.cli import main
 from dynamo_ext.population.training import TrainConfig, evaluate, train_base_model
 from dynamo_ext.population.tasks import load_task
+from test_fidelity import MATCHED_DISTANCE_BOUND
 
 pytestmark = pytest.mark.slow
 
@@ -81,7 +82,8 @@ def test_quick_pulse_demo_compares_dynamo_with_the_baselines(tmp_path):
     # dynamical fidelity (issue "dynamical fidelity"): every model side by side with the meta-model at
     # theta_n; the flip-flop models' memories held through 10 probe lengths of silence, and the attractors
     # of those with 8 matched one to one (this quick population, one run: meta-model at or above every
-    # flip-flop base after silence; matched within 0.041-0.106 of the median attractor distance)
+    # flip-flop base after silence; matched within 0.041-0.106 of the median attractor distance; asserted with
+    # the margin of test_fidelity.MATCHED_DISTANCE_BOUND, the spread across seeds and machines reaching 0.147)
     fid = {r["id"]: r for r in m["fidelity"]}
     assert set(fid) == {p["id"] for p in m["population"]}
     for mid, r in fid.items():
@@ -89,7 +91,7 @@ def test_quick_pulse_demo_compares_dynamo_with_the_baselines(tmp_path):
         if mid.startswith("flipflop") and mem["base_accuracy"] >= 0.98:
             assert mem["meta_accuracy"] >= mem["base_accuracy"] - 0.01, (mid, mem)
         if mid.startswith("flipflop") and r["base"]["n_stable"] == 8:
-            assert r["n_matched"] == 8 and r["max_matched_distance_rel"] <= 0.15, (mid, r)
+            assert r["n_matched"] == 8 and r["max_matched_distance_rel"] <= MATCHED_DISTANCE_BOUND, (mid, r)
     md = (out / "report.md").read_text()
     for arch in ("rnn", "gru", "lstm"):
         assert (out / f"attractors_{arch}.png").is_file() and f"attractors_{arch}.png" in md
