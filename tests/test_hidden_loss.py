@@ -60,3 +60,89 @@ def test_only_linear_maps_qualify(problem):
     assert has_linear_maps(maps)
     assert not has_linear_maps(maps + [torch.nn.Identity()])
     assert has_linear_maps(maps + [torch.nn.Identity()], ids=[0, 2])
+
+
+def test_width_buckets_keep_each_group_within_its_ratio():
+    from dynamo_ext.meta.hidden_loss import width_buckets
+
+    widths = [8, 256, 9, 30, 100, 120, 12, 250, 64]
+    groups = width_buckets(widths)
+    assert sorted(i for g in groups for i in g) == list(range(len(widths)))
+    for g in groups:
+        lo, hi = min(widths[i] for i in g), max(widths[i] for i in g)
+        assert hi <= max(1.5 * lo, lo + 16)
+    assert width_buckets([64] * 5) == [[0, 1, 2, 3, 4]]
+
+
+@pytest.mark.parametrize("n_models", [5, 40])
+def test_batched_hidden_loss_equals_the_per_model_loss(n_models):
+    """The many-model path of dynamo_loss (gathered maps and targets) against the per-model one, on fresh
+    random models of mixed widths: the same loss and the same gradients of every parameter (float64)."""
+    import dynamo_ext.meta.loss as loss_module
+    from dynamo_ext.meta.hidden_loss import batched_hidden_loss
+    from dynamo_ext.meta.loss import Targets, dynamo_loss
+    from dynamo_ext.meta.rnn import MetaRNN
+    from dynamo_ext.population.recording import Recording
+
+    g = torch.Generator().manual_seed(n_models)
+    S, T = 12, 6
+    widths = [int(w) for w in torch.randint(2, 50, (n_models,), generator=g)]
+    rec = Recording(torch.randn(S, T, 2, generator=g, dtype=torch.float64),
+                    [torch.randn(S, T, d, generator=g, dtype=torch.float64) * 2 + 1 for d in widths],
+                    torch.randn(n_models, S, T, 3, generator=g, dtype=torch.float64), "real")
+    targets = Targets(rec, torch.float64)
+    for n, d in enumerate(widths):  # hidden_rows: each row's own units, zeros beyond
+        rows = targets.hidden_rows(torch.tensor([n, n]), torch.tensor([3, 0]), 50)
+        torch.testing.assert_close(rows[:, :, :d], targets.hidden[n][[3, 0]], rtol=0, atol=0)
+        assert bool((rows[:, :, d:] == 0).all())
+    torch.manual_seed(0)
+    meta = MetaRNN(n_models, 2, 3, widths, state_size=7, cell="gru", output_kind="real").double()
+    model_idx, seq_idx = torch.randint(n_models, (48,), generator=g), torch.randint(S, (48,), generator=g)
+    results = []
+    for threshold in (10 ** 6, 1):  # per model, then batched
+        loss_module.BATCHED_MIN_MODELS, saved = threshold, loss_module.BATCHED_MIN_MODELS
+        try:
+            meta.zero_grad(set_to_none=True)
+            out = dynamo_loss(meta, targets, model_idx, seq_idx, 1.0, 1.0, 1e-3)
+            out["loss"].backward()
+        finally:
+            loss_module.BATCHED_MIN_MODELS = saved
+        results.append((out["loss_h"].detach(), [None if p.grad is None else p.grad.clone() for p in meta.parameters()]))
+    (a, ga), (b, gb) = results
+    assert float(a) > 0.1
+    torch.testing.assert_close(b, a, rtol=1e-12, atol=0)
+    for x, y in zip(ga, gb):
+        assert (x is None) == (y is None)
+        if x is not None:
+            torch.testing.assert_close(y, x, rtol=1e-10, atol=1e-14)
+    assert batched_hidden_loss.__doc__
+
+
+def test_touched_adam_updates_exactly_as_adam():
+    """TouchedAdam (every fit's optimizer) visits only parameters with a gradient: the same parameters,
+    moments and step counts as torch.optim.Adam, bit for bit, when some parameters get no gradient."""
+    from dynamo_ext.meta.fitting import TouchedAdam
+
+    g = torch.Generator().manual_seed(5)
+    start = [torch.randn(4, 3, generator=g) for _ in range(6)]
+    ours = [torch.nn.Parameter(t.clone()) for t in start]
+    theirs = [torch.nn.Parameter(t.clone()) for t in start]
+    opt_a, opt_b = TouchedAdam(ours, lr=0.05, fused=True), torch.optim.Adam(theirs, lr=0.05, fused=True)
+    for step in range(5):
+        used = [i for i in range(6) if (i + step) % 3 != 0]
+        grads = {i: torch.randn(4, 3, generator=g) for i in used}
+        for params, opt in ((ours, opt_a), (theirs, opt_b)):
+            opt.zero_grad(set_to_none=True)
+            for i in used:
+                params[i].grad = grads[i].clone()
+            opt.step()
+        assert all(p.grad is not None for i, p in enumerate(ours) if i in used)
+    for a, b in zip(ours, theirs):
+        assert torch.equal(a, b)
+    sa, sb = opt_a.state_dict(), opt_b.state_dict()
+    assert sa["param_groups"] == sb["param_groups"]
+    for k in sb["state"]:
+        for name in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(sa["state"][k][name], sb["state"][k][name])
+    opt_a.zero_grad()
+    assert all(p.grad is None for p in ours)

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from .._checks import check_tensor
 from ..population.recording import Recording
-from .hidden_loss import grouped_hidden_loss, has_linear_maps
+from .hidden_loss import BATCHED_MIN_MODELS, batched_hidden_loss, grouped_hidden_loss, has_linear_maps
 from .rnn import MetaModel
 
 
@@ -40,15 +40,45 @@ class Targets:
         self.means, self.scales, self.hidden = {}, {}, {}
         for n, h in zip(self.models, rec.hidden):
             check_tensor(h, f"recording.hidden[{n}]", ndim=3)
+        # every model's standardised hidden states [S, T, d_n], one block after another in one flat buffer
+        # with a zero last (``hidden[n]`` is a view of its block): a minibatch's targets are one ``take``
+        # (``hidden_rows``), each row reading one contiguous T x d_n stretch
+        widths = [int(h.shape[-1]) for h in rec.hidden]
+        self._steps = int(rec.hidden[0].shape[1]) if rec.hidden else 0
+        sizes = [int(h.numel()) for h in rec.hidden]
+        self._flat = torch.empty(sum(sizes) + 1, dtype=dtype)
+        self._flat[-1] = 0.0
+        bases = [0]
+        for n, h, size in zip(self.models, rec.hidden, sizes):
             mean = h.mean(dim=(0, 1))
             scale = (h - mean).pow(2).mean().sqrt().clamp(min=1e-6)
             self.means[n] = mean
             self.scales[n] = scale
-            self.hidden[n] = ((h - mean) / scale).to(dtype)
+            block = self._flat[bases[-1]:bases[-1] + size].view(h.shape)
+            block.copy_((h - mean) / scale)
+            self.hidden[n] = block
+            bases.append(bases[-1] + size)
+        lookup = max(self.models, default=-1) + 1
+        self._base = torch.zeros(lookup, dtype=torch.long)
+        self._width = torch.zeros(lookup, dtype=torch.long)
+        held = torch.as_tensor(self.models, dtype=torch.long)
+        self._base[held] = torch.as_tensor(bases[:-1], dtype=torch.long)
+        self._width[held] = torch.as_tensor(widths, dtype=torch.long)
         check_tensor(rec.outputs, "recording.outputs", ndim=4)
         self.output_kind = rec.output_kind
         y = rec.outputs.to(dtype)
         self.outputs = ModelRows(F.log_softmax(y, dim=-1) if rec.output_kind == "classes" else y, self.models)
+
+
+    def hidden_rows(self, model_idx: Tensor, seq_idx: Tensor, width: int) -> Tensor:
+        """Standardised hidden targets of rows (model_idx[b], seq_idx[b]) as [B, T, width], each row's
+        d_n units first and zeros after (width >= every row's d_n): one ``torch.take``."""
+        d = self._width[model_idx][:, None, None]
+        span = torch.arange(width)[None, None, :]
+        steps = torch.arange(self._steps)[None, :, None]
+        start = self._base[model_idx][:, None, None] + (seq_idx[:, None, None] * self._steps + steps) * d
+        index = (start + span).masked_fill_(span >= d, self._flat.numel() - 1)
+        return torch.take(self._flat, index)
 
 
 class ModelRows:
@@ -95,8 +125,15 @@ def dynamo_loss(meta: MetaModel, targets: Targets, model_idx: Tensor, seq_idx: T
         z, yhat = meta(x, model_idx.to(device))
         T = z.shape[1]  # steps of the recording: the sequence length, or 1 for a CNN
         ids, sizes = models.tolist(), counts.tolist()
-        hidden = [targets.hidden[n][seq_n].to(device) for n, seq_n in zip(ids, seq_idx.split(sizes))]
-        if has_linear_maps(meta.maps, ids):
+        linear = has_linear_maps(meta.maps, ids)
+        # many models in the batch: the rows' maps and targets gathered, a few batched GEMMs
+        # (hidden_loss.batched_hidden_loss); few: one GEMM per model (grouped_hidden_loss)
+        batched = linear and hasattr(targets, "hidden_rows") and len(ids) >= BATCHED_MIN_MODELS
+        hidden = None if batched else [targets.hidden[n][seq_n].to(device)
+                                       for n, seq_n in zip(ids, seq_idx.split(sizes))]
+        if batched:
+            loss_h = batched_hidden_loss(z, model_idx, seq_idx, counts, [meta.maps[n] for n in ids], targets)
+        elif linear:
             loss_h = grouped_hidden_loss(z, sizes, [meta.maps[n] for n in ids], hidden)
         else:
             for n, z_n, h_n in zip(ids, z.split(sizes), hidden):
