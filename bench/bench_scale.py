@@ -68,15 +68,18 @@ meta = MetaRNN(N, x.shape[-1], pop.task.n_outputs, sizes, state_size=cfg.state_s
                cell=cfg.cell, output_kind=pop.task.output_kind).to(device)
 opt = make_optimizer(meta.parameters(), cfg.lr)
 g = torch.Generator().manual_seed(0)
-times = []
-for i in range(25):
+times, distinct = [], []
+for i in range(45):
     mi, si = torch.randint(N, (cfg.batch_size,), generator=g), torch.randint(64, (cfg.batch_size,), generator=g)
+    distinct.append(len(torch.unique(mi)))
     t = time.perf_counter()
     loss = dynamo_loss(meta, targets, mi, si, cfg.lambda_h, cfg.lambda_y, cfg.lambda_theta)["loss"]
     opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
     if device.startswith("cuda"): torch.cuda.synchronize()
     times.append(time.perf_counter() - t)
 out["fit_step_s"] = statistics.median(times[5:])
+out["fit_step_min_s"] = min(times[5:])
+out["distinct_models_per_batch"] = statistics.median(distinct)
 del targets, meta, opt
 out["peak_after_fit_step_bytes"] = peak()
 

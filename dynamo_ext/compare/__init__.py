@@ -2,7 +2,9 @@
 
 Each measure in its own module (``cka``, ``svcca``, ``procrustes``, ``weights``,
 ``outputs``; the peer DSA in ``dsa``, through its authors' package, the
-``[peers]`` extra); ``distances`` gives every measure's distance matrix.
+``[peers]`` extra); ``distances`` gives every measure's distance matrix, computing all pairs of
+CKA, SVCCA and Procrustes as blocked matrix products (``all_pairs``) and planning which measures fit
+a time budget (``plan_measures``).
 
 Representation similarity between hidden trajectories (each model's hidden
 states on the same probe inputs, flattened over sequences and steps into

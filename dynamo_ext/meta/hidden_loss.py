@@ -155,8 +155,12 @@ def batched_hidden_loss(z: Tensor, model_idx: Tensor, seq_idx: Tensor, counts: T
         mi, si = (model_idx, seq_idx) if whole else (model_idx[rows], seq_idx[rows])
         # residual A_n z + c_n - htilde in one baddbmm; its padded columns are exactly 0 (zero weights, bias
         # and targets there), so no mask; each row scaled by 1/sqrt(d_n), then one dot product
-        start = flat_b[idx][:, None, :] - targets.hidden_rows(mi, si, width).to(z.device)
-        r = torch.baddbmm(start, z_g, flat_w[idx].transpose(1, 2))  # [R, T, width]
+        # index_select, whose backward is one index_add_ (advanced indexing's is a slower accumulating index_put)
+        flat_idx = idx.reshape(-1)
+        start = flat_b.index_select(0, flat_idx).view(1, *idx.shape).transpose(0, 1) \
+            - targets.hidden_rows(mi, si, width).to(z.device)
+        w_rows = flat_w.index_select(0, flat_idx).view(*idx.shape, D)
+        r = torch.baddbmm(start, z_g, w_rows.transpose(1, 2))  # [R, T, width]
         r = r * d.to(r).rsqrt().to(r.device)[:, None, None]
         loss = loss + torch.dot(r.reshape(-1), r.reshape(-1))
     return loss

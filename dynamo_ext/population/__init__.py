@@ -12,7 +12,8 @@ protocol), ``families`` (which architectures a family trains),
 ``training`` (one base model), ``zoo`` (a whole population, resumably),
 ``recording`` and ``population`` (members, recordings, save and load),
 ``streaming`` (recordings too large for memory, on disk), ``attractors`` (point,
-line and bistable networks built, not trained: a ground truth where geometry misleads).
+line and bistable networks built, not trained: a ground truth where geometry misleads),
+``continuum`` (such networks at any N, with continuous ground-truth parameters).
 """
 from .tasks import PULSE_TASKS, TASKS, TaskData, accuracy, load_task
 from .base_rnn import ARCHS, RNN_ARCHS, BaseRNN
