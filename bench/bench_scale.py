@@ -177,9 +177,10 @@ def plot(path, image):
               "DYNAMO functional distances": [r["dynamo_functional_distances_s"] for r in records]}
     for m in ("cka", "svcca", "procrustes"):
         series[f"all-pairs {m}"] = [r["baselines_s"].get(m, float("nan")) for r in records]
+    series["Gram GEMM of CKA/Procrustes at torch.mm's rate (computed)"] = [r["gram_gemm_s_at_mm_rate"] for r in records]
     series["DSA all pairs (extrapolated)"] = [r.get("dsa_all_pairs_s_extrapolated", float("nan")) for r in records]
     for name, ys in series.items():
-        ax.loglog(ns, ys, marker="o", label=name, linestyle="--" if "extrapolated" in name else "-")
+        ax.loglog(ns, ys, marker="o", label=name, linestyle="--" if ("extrapolated" in name or "computed" in name) else "-")
     ax.set_xlabel("base models N")
     ax.set_ylabel("seconds")
     ax.set_title("cost against population size (continuum population)")
