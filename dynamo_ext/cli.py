@@ -74,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
                    "the relax steps (0: exact silence)")
     f.add_argument("--memory-budget-gb", type=float, default=4.0, help="a recording larger than this (GiB) is "
                    "written to disk and streamed batch by batch (default 4)")
+    f.add_argument("--recording-dtype", default="float32", choices=["float32", "float16"], help="how the "
+                   "recording's hidden states are kept in memory or on disk (float16: half the size)")
     f.add_argument("--quality-threshold", type=float, default=0.9, help="after the fit, name the base models "
                    "whose held-out hidden R^2 is below this (default 0.9)")
 
@@ -276,6 +278,7 @@ def _fit(args, progress: bool) -> None:
                   max_sequences=args.max_sequences, seed=args.seed, dtype=args.dtype, device=device,
                   refine_steps=args.refine_steps, relax_steps=args.relax_steps,
                   relax_noise=args.relax_noise, memory_budget_gb=args.memory_budget_gb,
+                  recording_dtype=args.recording_dtype,
                   quality_threshold=args.quality_threshold, checkpoint_every=args.checkpoint_every, resume=args.resume,
                   out=args.out, progress=progress, distributed=args.distributed)
         main_process = is_main_process()

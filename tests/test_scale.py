@@ -105,3 +105,21 @@ def test_the_embedding_orders_a_continuum_population_by_its_slope():
     r2 = np.median([r["hidden_r2"] for r in res.extra["emulation"]])
     assert rho >= 0.85, rho
     assert r2 >= 0.9, r2
+
+
+def test_a_half_precision_recording_fits_like_the_full_one(small_continuum, tmp_path):
+    kw = dict(steps=10, batch_size=8, state_size=8, seed=2, progress=False)
+    full = de.fit(small_continuum, **kw)
+    half = de.fit(small_continuum, recording_dtype="float16", **kw)
+    streamed = de.fit(small_continuum, recording_dtype="float16", memory_budget_gb=1e-9,
+                      recording_dir=str(tmp_path / "rec"), **kw)
+    a, b, c = (torch.tensor(r.history["loss"]) for r in (full, half, streamed))
+    assert not torch.equal(a, b)  # the targets really are rounded
+    torch.testing.assert_close(b, a, rtol=2e-3, atol=0)  # float16 keeps ~3 significant digits
+    torch.testing.assert_close(c, a, rtol=2e-3, atol=0)  # on disk the raw states are rounded, in memory the standardised
+    assert np.load(tmp_path / "rec" / "hidden_0.npy").dtype == np.float16
+    cfg = FitConfig(recording_dtype="float16")
+    assert recording_bytes(small_continuum, cfg, torch.float32) == recording_bytes(
+        small_continuum, FitConfig(), torch.float32) * 6 // 8
+    with pytest.raises(ValueError, match="'recording_dtype'"):
+        de.fit(small_continuum, recording_dtype="bfloat16")

@@ -51,6 +51,9 @@ class FitConfig:
     memory_budget_gb: Optional[float] = 4.0
     # where that streamed recording goes (default: a temporary folder, removed after the fit)
     recording_dir: Optional[str] = None
+    # how the recording's hidden states are kept, in memory or on disk: "float32", or "float16" (half
+    # the memory and disk; the standardised targets to about 3 significant digits)
+    recording_dtype: str = "float32"
     # after the fit (a Population only): per-model emulation on the task's held-out inputs
     # (dynamo_ext.meta.evaluate.emulation); members with hidden R^2 below this are named
     # (FitResult.poorly_emulated); None: no check
@@ -80,6 +83,7 @@ class FitConfig:
         if self.relax_steps is not None:
             check_positive_int(self.relax_steps, "relax_steps", minimum=0)
         check_positive_float(self.relax_noise, "relax_noise", allow_zero=True)
+        check_choice(self.recording_dtype, "recording_dtype", ("float32", "float16"))
         if self.memory_budget_gb is not None:
             check_positive_float(self.memory_budget_gb, "memory_budget_gb")
         if self.quality_threshold is not None and (

@@ -100,6 +100,7 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
     shard = current_shard(n_models) if distributed else None
     held = shard.models if shard is not None else None
     family, layer_channels = population.family, population.layer_channels
+    storage = torch.float16 if config.recording_dtype == "float16" else None
     scratch, given = None, population
     if isinstance(population, Population) and shard is None and _over_budget(population, config, dtype, progress):
         scratch = _ScratchRecording(population, config)
@@ -108,19 +109,20 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
         ids, state_sizes = population.ids, [m.state_size for m in population.members]
         rec = population.record(x=relaxing_probes(population, config), models=held)
         x = rec.x
-        targets = Targets(rec, dtype, models=held)
+        targets = Targets(rec, dtype, models=held, storage=storage)
         n_outputs = rec.outputs.shape[-1]
     elif isinstance(population, Recording):
         ids, state_sizes, x = None, population.state_sizes, population.x
         rec = population if held is None else Recording(
             population.x, [population.hidden[n] for n in held], population.outputs[held], population.output_kind,
             family)
-        targets = Targets(rec, dtype, models=held)
+        targets = Targets(rec, dtype, models=held, storage=storage)
         n_outputs = population.outputs.shape[-1]
     else:
         ids, state_sizes, x = population.ids, population.state_sizes, population.x
         targets = StreamedTargets(population, dtype, models=held)
         n_outputs = population.n_outputs
+    rec = None  # the targets hold what the fit reads: the raw recording is not kept through the fit
     check_tensor(x, "recording.x", ndim=3)
 
     output_kind = population.task.output_kind if isinstance(population, Population) else population.output_kind
@@ -187,10 +189,12 @@ def check_quality(result: FitResult, population: Population, progress: bool = Tr
 
 def recording_bytes(population: Population, config: FitConfig, dtype: torch.dtype) -> int:
     """Memory an in-memory fit's recording takes: per model the float32 hidden states and their
-    standardised copy in ``dtype`` ([S, T, d_n] each), and the outputs (float32 and ``dtype``)."""
+    standardised copy in ``dtype`` (or float16 with ``recording_dtype="float16"``) ([S, T, d_n] each),
+    and the outputs alike."""
     x = relaxing_probes(population, config)
     steps = x.shape[1] if population.family == "rnn" else 1
-    per_value = 4 + torch.finfo(dtype).bits // 8
+    kept = torch.float16 if config.recording_dtype == "float16" else dtype
+    per_value = 4 + torch.finfo(kept).bits // 8
     units = sum(m.state_size for m in population.members) + len(population) * population.task.n_outputs
     return int(x.shape[0]) * int(steps) * units * per_value
 
@@ -216,7 +220,8 @@ class _ScratchRecording:
         folder = Path(config.recording_dir) if config.recording_dir else Path(self._tmp.name)
         t0 = time.perf_counter()
         self.recording = record_to_disk(population, folder, max_sequences=None,
-                                        x=relaxing_probes(population, config))
+                                        x=relaxing_probes(population, config),
+                                        dtype=getattr(torch, config.recording_dtype))
         self.info = {"folder": None if self._tmp else str(folder), "bytes_on_disk": self.recording.disk_bytes(),
                      "record_seconds": time.perf_counter() - t0}
 

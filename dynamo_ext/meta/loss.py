@@ -26,12 +26,15 @@ class Targets:
     """Standardised hidden-state and output targets of a recording, ready for minibatches.
 
     ``models`` lists the population indices of the recording's models, in
-    order (default: all of them); with torch.distributed each rank holds only
+    order (default: all of them); ``storage`` (e.g. torch.float16) keeps the
+    standardised hidden states in a narrower dtype, converted to ``dtype`` per batch; with torch.distributed each rank holds only
     its own share. ``hidden``, ``means`` and ``scales`` map a population index
     to that model's tensor; ``outputs[model_idx, seq_idx]`` takes population indices.
     """
 
-    def __init__(self, rec: Recording, dtype: torch.dtype, models: Optional[Sequence[int]] = None):
+    def __init__(self, rec: Recording, dtype: torch.dtype, models: Optional[Sequence[int]] = None,
+                 storage: Optional[torch.dtype] = None):
+        self.dtype = dtype  # what the loss reads; ``storage`` (default dtype): how the hidden targets are kept
         self.models = list(range(rec.n_models)) if models is None else [int(n) for n in models]
         if len(self.models) != rec.n_models:
             raise ValueError(f"argument 'models' must name the recording's {rec.n_models} models, "
@@ -46,7 +49,7 @@ class Targets:
         widths = [int(h.shape[-1]) for h in rec.hidden]
         self._steps = int(rec.hidden[0].shape[1]) if rec.hidden else 0
         sizes = [int(h.numel()) for h in rec.hidden]
-        self._flat = torch.empty(sum(sizes) + 1, dtype=dtype)
+        self._flat = torch.empty(sum(sizes) + 1, dtype=storage or dtype)
         self._flat[-1] = 0.0
         bases = [0]
         for n, h, size in zip(self.models, rec.hidden, sizes):
@@ -78,7 +81,7 @@ class Targets:
         steps = torch.arange(self._steps)[None, :, None]
         start = self._base[model_idx][:, None, None] + (seq_idx[:, None, None] * self._steps + steps) * d
         index = (start + span).masked_fill_(span >= d, self._flat.numel() - 1)
-        return torch.take(self._flat, index)
+        return torch.take(self._flat, index).to(self.dtype)
 
 
 class ModelRows:
@@ -129,7 +132,7 @@ def dynamo_loss(meta: MetaModel, targets: Targets, model_idx: Tensor, seq_idx: T
         # many models in the batch: the rows' maps and targets gathered, a few batched GEMMs
         # (hidden_loss.batched_hidden_loss); few: one GEMM per model (grouped_hidden_loss)
         batched = linear and hasattr(targets, "hidden_rows") and len(ids) >= BATCHED_MIN_MODELS
-        hidden = None if batched else [targets.hidden[n][seq_n].to(device)
+        hidden = None if batched else [targets.hidden[n][seq_n].to(device=device, dtype=z.dtype)
                                        for n, seq_n in zip(ids, seq_idx.split(sizes))]
         if batched:
             loss_h = batched_hidden_loss(z, model_idx, seq_idx, counts, [meta.maps[n] for n in ids], targets)

@@ -90,13 +90,15 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 @torch.no_grad()
 def record_to_disk(population: Population, folder, max_sequences: Optional[int] = 2000,
-                   batch_size: int = 500, x: Optional[Tensor] = None) -> "StreamedRecording":
+                   batch_size: int = 500, x: Optional[Tensor] = None,
+                   dtype: torch.dtype = torch.float32) -> "StreamedRecording":
     """Record every base model on the task's training inputs straight to ``folder``, one model at a time.
 
     Args:
         population: the base models; max_sequences: keep the first this many probe sequences.
         x: probe inputs [S, T, I] to record on instead of the task's training inputs (``fit`` passes
             its relaxing probes).
+        dtype: how the hidden states are stored (torch.float32, or torch.float16: half the disk).
 
     Returns:
         The StreamedRecording of ``folder``.
@@ -118,7 +120,7 @@ def record_to_disk(population: Population, folder, max_sequences: Optional[int] 
         h, y = torch.cat(hs).float(), torch.cat(ys).float()
         if not (bool(torch.isfinite(h).all()) and bool(torch.isfinite(y).all())):
             raise ValueError(f"base model {m.id!r} produced NaN or Inf hidden states or outputs")
-        _save_npy(folder / f"hidden_{n}.npy", h.numpy())
+        _save_npy(folder / f"hidden_{n}.npy", h.to(dtype).numpy())
         _save_npy(folder / f"outputs_{n}.npy", y.numpy())
         sizes.append(int(h.shape[-1]))
         del hs, ys, h, y
