@@ -123,3 +123,10 @@ def test_a_half_precision_recording_fits_like_the_full_one(small_continuum, tmp_
         small_continuum, FitConfig(), torch.float32) * 6 // 8
     with pytest.raises(ValueError, match="'recording_dtype'"):
         de.fit(small_continuum, recording_dtype="bfloat16")
+
+
+def test_a_recording_dir_holding_files_is_refused_before_any_work(small_continuum, tmp_path):
+    (tmp_path / "mine.txt").write_text("a user's file")
+    with pytest.raises(ValueError, match="'recording_dir' must be a new or empty folder"):
+        de.fit(small_continuum, steps=2, memory_budget_gb=1e-9, recording_dir=str(tmp_path), progress=False)
+    assert (tmp_path / "mine.txt").read_text() == "a user's file" and len(list(tmp_path.iterdir())) == 1

@@ -70,6 +70,14 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
         resume: continue from ``out``'s checkpoint when there is one (the
             same settings and population are required); the result equals an
             uninterrupted run's.
+        memory_budget_gb (a FitConfig field): a Population whose recording would take more memory
+            than this (``recording_bytes``) is recorded to disk one model at a time and streamed
+            batch by batch (in ``recording_dir``, or a temporary folder removed afterwards), with
+            the same losses as in memory; one line says so when ``progress``.
+        quality_threshold (a FitConfig field): after fitting a Population, every base model's
+            held-out emulation is measured (``check_quality``) and the models whose hidden R^2 is
+            below it are named (``FitResult.poorly_emulated``; one line when ``progress``). Not run
+            by a distributed fit.
         distributed: fit as one rank of the initialised torch.distributed
             process group (dynamo_ext.meta.distributed): this rank records or reads
             only its own block of base models, DistributedDataParallel sums the
@@ -83,9 +91,9 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
 
     Raises:
         ValueError: an empty population, a bad setting (named), NaN/Inf in
-            the recording, ``resume`` without ``out``, a checkpoint written
-            with other settings, ``distributed`` without a process group or
-            with fewer models than ranks.
+            the recording, a ``recording_dir`` that holds files, ``resume`` without
+            ``out``, a checkpoint written with other settings, ``distributed``
+            without a process group or with fewer models than ranks.
     """
     if resume and out is None:
         raise ValueError("argument 'resume' needs 'out', the folder holding the checkpoint")
@@ -216,6 +224,10 @@ class _ScratchRecording:
     probes), in ``config.recording_dir`` or a temporary folder that ``close`` removes."""
 
     def __init__(self, population: Population, config: FitConfig):
+        if config.recording_dir and Path(config.recording_dir).exists() and (
+                not Path(config.recording_dir).is_dir() or any(Path(config.recording_dir).iterdir())):
+            raise ValueError(f"argument 'recording_dir' must be a new or empty folder (a streamed recording is "
+                             f"written there), got {config.recording_dir!r}, which holds files")
         self._tmp = None if config.recording_dir else tempfile.TemporaryDirectory(prefix="dynamo-recording-")
         folder = Path(config.recording_dir) if config.recording_dir else Path(self._tmp.name)
         t0 = time.perf_counter()
