@@ -178,19 +178,26 @@ def gemm_rate(n: int = 2048, width: int = 512) -> float:
     return 2.0 * n * width * width / max(best, 1e-9)
 
 
+# calibration of ``estimate_seconds`` (bench/bench_scale.py on the continuum population at N = 64 and
+# 256, 2 cores): CKA took 1.25-1.7x its Gram GEMM at torch.mm's rate; Procrustes' batched Gram-and-
+# eigensolve of every pair's block ran at about an eighth of that rate
+GEMM_OVERHEAD, PAIR_SLOWDOWN = 1.5, 8.0
+
+
 def estimate_seconds(measure: str, n_samples: int, widths: Sequence[int], rate: float) -> float:
     """Predicted time of ``all_pairs`` for one measure: the upper triangle of the Gram matrix's GEMM
-    (n * (sum d)^2 flop) at ``rate``, plus (Procrustes, SVCCA) one Gram and eigensolve of every pair's
-    block (about 12 d^3 flop for d = the pair's larger width; SVCCA's top directions are at most as
-    wide), at a tenth of the rate (small batched factorisations run far below the GEMM rate)."""
+    (n * (sum d)^2 flop) at ``rate`` times ``GEMM_OVERHEAD``, plus (Procrustes, SVCCA) every pair's
+    block Gram and eigensolve (2 a^2 b + 4 a^3 flop, a <= b the pair's widths; SVCCA's top directions
+    are at most as wide) at ``rate / PAIR_SLOWDOWN``."""
     if measure not in MATRIX_MEASURES:
         raise ValueError(f"argument 'measure' must be one of {MATRIX_MEASURES}, got {measure!r}")
     w = np.asarray(widths, dtype=np.float64)
-    gemm = n_samples * float(w.sum()) ** 2 / rate
+    gemm = GEMM_OVERHEAD * n_samples * float(w.sum()) ** 2 / rate
     if measure == "cka":
         return gemm
-    big = np.maximum.outer(w, w)[np.triu_indices(len(w), 1)]
-    return gemm + float((12.0 * big ** 3).sum()) / (0.1 * rate)
+    upper = np.triu_indices(len(w), 1)
+    a, b = np.minimum.outer(w, w)[upper], np.maximum.outer(w, w)[upper]
+    return gemm + float((2 * a * a * b + 4 * a ** 3).sum()) * PAIR_SLOWDOWN / rate
 
 
 def _cka_distances(xs: Sequence[Tensor], frob2: np.ndarray, n: int) -> np.ndarray:
