@@ -90,7 +90,8 @@ def test_distance_matrices_equal_the_per_pair_measures_on_a_population(tiny_popu
     reps = [Representation(h) for h in rec.hidden]
     ref = per_pair(reps)
     for name in ref:
-        np.testing.assert_allclose(d[name], np.maximum(ref[name], 0.0), atol=1e-7, rtol=0, err_msg=name)  # eigvalsh of the Gram: ~1e-8
+        # eigvalsh of the Gram: ~1e-8
+        np.testing.assert_allclose(d[name], np.maximum(ref[name], 0.0), atol=1e-7, rtol=0, err_msg=name)
 
 
 def test_measures_over_the_time_budget_are_skipped_and_named(tiny_population):

@@ -129,10 +129,11 @@ def test_flip_flop_meta_model_has_every_base_models_attractors_and_memory(tmp_pa
     model of accuracy >= 0.98. (The defaults were chosen on seeds 100-101; docs/results.md.)
 
     The largest matched distance, relative to the median distance between the base's attractors, is
-    asserted with a margin, not at its target: its spread across machines, population seeds, fit seeds and
-    dtypes (bench/fidelity_spread.py; docs/results.md, "Spread of the fidelity figures") reached 0.147 on
-    one model of 52 (6 runs: population seeds 0, 10 and 20; fit seeds 0 and 1; float32 and float64), and this test's own population gave
-    0.1007 on one machine (AMD EPYC, AVX-512) and at most 0.10 on the machine where its target was set. The target of 0.10 is reported from that run, not
+    asserted with a margin, not at its target: its spread across machines, population seeds, fit seeds
+    and dtypes (bench/fidelity_spread.py; docs/guide/fixed-points.md, "Spread of the fidelity figures")
+    reached 0.147 on one model of 52 (6 runs: population seeds 0, 10 and 20; fit seeds 0 and 1; float32
+    and float64), and this test's own population gave 0.1007 on one machine (AMD EPYC, AVX-512) and at
+    most 0.10 on the machine where its target was set. The 0.10 target is reported from that run, not
     asserted here; the bound below is about 1.7x the worst value seen."""
     from dynamo_ext.population.training import TrainConfig
 

@@ -76,12 +76,14 @@ def _pair_blocks(mats: Sequence[Tensor], block_columns: int, progress: bool, des
     """For every pair of column blocks (I <= J): (members of I, members of J, C = X_I^T X_J, the column
     owners and gather indices of I and J)."""
     blocks = _blocks([m.shape[1] for m in mats], block_columns)
-    stacks = None if len(blocks) > 1 else [_stack(mats, blocks[0])]
-    pairs = [(a, b) for a in range(len(blocks)) for b in range(a, len(blocks))]
-    for a, b in tqdm(pairs, desc=desc, unit="block", disable=not progress or len(pairs) < 2):
-        sa = stacks[0] if stacks else _stack(mats, blocks[a])
-        sb = sa if a == b else _stack(mats, blocks[b])
-        yield blocks[a], blocks[b], sa[0].t() @ sb[0], sa, sb
+    with tqdm(total=len(blocks) * (len(blocks) + 1) // 2, desc=desc, unit="block",
+              disable=not progress or len(blocks) < 2) as bar:
+        for a in range(len(blocks)):
+            sa = _stack(mats, blocks[a])  # once per row of blocks
+            for b in range(a, len(blocks)):
+                sb = sa if a == b else _stack(mats, blocks[b])
+                yield blocks[a], blocks[b], sa[0].t() @ sb[0], sa, sb
+                bar.update()
 
 
 def _padded(c: Tensor, sa, sb) -> Tensor:
@@ -136,7 +138,8 @@ def all_pairs(reps: Sequence[Representation], measures: Sequence[str] = MATRIX_M
         raise ValueError("argument 'reps' must hold at least one Representation, got none")
     counts = {r.n for r in reps}
     if len(counts) != 1:
-        raise ValueError(f"representations must have the same number of samples (same probe inputs), got {sorted(counts)}")
+        raise ValueError(f"representations must have the same number of samples (same probe inputs), "
+                         f"got {sorted(counts)}")
     N, n = len(reps), reps[0].n
     out: Dict[str, np.ndarray] = {}
     if "cka" in measures or "procrustes" in measures:

@@ -331,7 +331,9 @@ def train_loop(meta: MetaModel, params, targets: Targets, config: FitConfig, sam
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps)))
     history: Dict[str, List[float]] = {"loss": [], "loss_h": [], "loss_y": [], "loss_theta": []}
-    settings = {**{k: v for k, v in asdict(config).items() if k not in ("checkpoint_every", "device", "memory_budget_gb", "recording_dir", "quality_threshold")},
+    # settings that do not change the result stay out of the checkpoint's compatibility check
+    unchecked = ("checkpoint_every", "device", "memory_budget_gb", "recording_dir", "quality_threshold")
+    settings = {**{k: v for k, v in asdict(config).items() if k not in unchecked},
                 "model_ids": list(meta.model_ids), "desc": desc}
     start = 0
     if resume and checkpoint is not None:

@@ -27,7 +27,8 @@ class Targets:
 
     ``models`` lists the population indices of the recording's models, in
     order (default: all of them); ``storage`` (e.g. torch.float16) keeps the
-    standardised hidden states in a narrower dtype, converted to ``dtype`` per batch; with torch.distributed each rank holds only
+    standardised hidden states in a narrower dtype, converted to ``dtype`` per
+    batch; with torch.distributed each rank holds only
     its own share. ``hidden``, ``means`` and ``scales`` map a population index
     to that model's tensor; ``outputs[model_idx, seq_idx]`` takes population indices.
     """
