@@ -42,7 +42,8 @@ import dynamo_ext as de
 from scipy.stats import spearmanr
 from dynamo_ext.population.continuum import continuum_population, continuum_slopes
 from dynamo_ext.meta.config import FitConfig
-from dynamo_ext.meta.fitting import make_optimizer, relaxing_probes
+from dynamo_ext.meta.optim import make_optimizer
+from dynamo_ext.meta.probes import relaxing_probes
 from dynamo_ext.meta.loss import Targets, dynamo_loss
 from dynamo_ext.meta.rnn import MetaRNN
 from dynamo_ext.uses.cluster import embedding_distances, functional_distances

@@ -66,18 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--checkpoint-every", type=int, default=0, help="save the training state into --out every "
                    "this many steps (checkpoint.safetensors)")
     f.add_argument("--resume", action="store_true", help="continue from --out's checkpoint if there is one")
-    f.add_argument("--refine-steps", type=int, default=0, help="then polish theta_n and A_n with phi frozen "
-                   "(fit.refine_embeddings)")
+    f.add_argument("--refine-steps", type=int, default=0, help="then polish theta_n and A_n, phi frozen")
     f.add_argument("--relax-steps", type=int, default=None, help="zero-input steps after each probe sequence "
                    "(default: one probe length for real outputs, 0 for classes)")
     f.add_argument("--relax-noise", type=float, default=0.15, help="standard deviation of the input during "
                    "the relax steps (0: exact silence)")
-    f.add_argument("--memory-budget-gb", type=float, default=4.0, help="a recording larger than this (GiB) is "
-                   "written to disk and streamed batch by batch (default 4)")
-    f.add_argument("--recording-dtype", default="float32", choices=["float32", "float16"], help="how the "
-                   "recording's hidden states are kept in memory or on disk (float16: half the size)")
-    f.add_argument("--quality-threshold", type=float, default=0.9, help="after the fit, name the base models "
-                   "whose held-out hidden R^2 is below this (default 0.9)")
+    f.add_argument("--memory-budget-gb", type=float, default=4.0, help="stream a larger recording from disk")
+    f.add_argument("--recording-dtype", default="float32", choices=["float32", "float16"])
+    f.add_argument("--quality-threshold", type=float, default=0.9, help="name models below this held-out R^2")
 
     a = sub.add_parser("analyze", help="emulation, averaging and clustering report of a fitted meta-model")
     a.add_argument("population", help="population folder")
@@ -92,9 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--measures", nargs="+", default=None, choices=list(ALL_MEASURES),
                    help=f"the baselines' measures (default {' '.join(MEASURES)}; dsa, the peer, needs the [peers] "
                    "extra and takes minutes)")
-    a.add_argument("--time-budget", type=float, default=900.0, help="seconds for the baselines' all-pairs "
-                   "measures: those estimated over what is left are skipped and named in the report (default 900; "
-                   "0 or less: no budget)")
+    a.add_argument("--time-budget", type=float, default=900.0, help="seconds for the baselines (<= 0: none)")
 
     d = sub.add_parser("demo", help="train, fit and analyse a population (MNIST-1D RNNs; the multi-task pulse "
                        "population with --population pulse; flip-flop and integration by four architectures "
@@ -277,9 +271,8 @@ def _fit(args, progress: bool) -> None:
                   embedding_dim=args.embedding_dim, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                   max_sequences=args.max_sequences, seed=args.seed, dtype=args.dtype, device=device,
                   refine_steps=args.refine_steps, relax_steps=args.relax_steps,
-                  relax_noise=args.relax_noise, memory_budget_gb=args.memory_budget_gb,
-                  recording_dtype=args.recording_dtype,
-                  quality_threshold=args.quality_threshold, checkpoint_every=args.checkpoint_every, resume=args.resume,
+                  relax_noise=args.relax_noise, checkpoint_every=args.checkpoint_every, resume=args.resume,
+                  **{k: getattr(args, k) for k in ("memory_budget_gb", "recording_dtype", "quality_threshold")},
                   out=args.out, progress=progress, distributed=args.distributed)
         main_process = is_main_process()
         if args.distributed:
@@ -290,9 +283,8 @@ def _fit(args, progress: bool) -> None:
     if main_process:
         print(f"fitted in {res.seconds:.1f} s, final loss {res.history['loss'][-1]:.4f}; saved to {args.out}")
         if "emulation" in res.extra:
-            bad = res.poorly_emulated
-            print(f"{len(bad)} of {len(res.extra['emulation'])} base models below held-out hidden R^2 "
-                  f"{args.quality_threshold:g}" + (": " + ", ".join(bad) if bad else ""))
+            print(f"{len(res.poorly_emulated)} of {len(res.extra['emulation'])} base models below held-out hidden "
+                  f"R^2 {args.quality_threshold:g}" + "".join(f"; {i}" for i in res.poorly_emulated))
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -121,7 +121,7 @@ def test_batched_hidden_loss_equals_the_per_model_loss(n_models):
 def test_touched_adam_updates_exactly_as_adam():
     """TouchedAdam (every fit's optimizer) visits only parameters with a gradient: the same parameters,
     moments and step counts as torch.optim.Adam, bit for bit, when some parameters get no gradient."""
-    from dynamo_ext.meta.fitting import TouchedAdam
+    from dynamo_ext.meta.optim import TouchedAdam
 
     g = torch.Generator().manual_seed(5)
     start = [torch.randn(4, 3, generator=g) for _ in range(6)]

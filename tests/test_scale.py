@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import dynamo_ext as de
-from dynamo_ext.meta.fitting import recording_bytes, relaxing_probes
+from dynamo_ext.meta.budget import recording_bytes
+from dynamo_ext.meta.probes import relaxing_probes
 from dynamo_ext.meta.config import FitConfig
 from dynamo_ext.population.attractors import LatentAttractorRNN
 from dynamo_ext.population.continuum import continuum_population, continuum_slopes

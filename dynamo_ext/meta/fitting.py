@@ -9,8 +9,6 @@ resumably (``dynamo_ext.meta.checkpoint``).
 from __future__ import annotations
 
 import math
-import sys
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -23,7 +21,8 @@ from tqdm.auto import tqdm
 from .._checks import check_tensor
 from ..population.population import Population
 from ..population.recording import Recording
-from ..population.streaming import StreamedRecording, StreamedTargets, record_to_disk
+from ..population.streaming import StreamedRecording, StreamedTargets
+from .budget import ScratchRecording, check_quality, over_budget
 from .checkpoint import (
     CHECKPOINT,
     _known,
@@ -43,6 +42,8 @@ from .distributed import (
     wrap,
 )
 from .loss import Targets, dynamo_loss
+from .optim import make_optimizer
+from .probes import relax_steps, relaxing_probes  # noqa: F401  (relax_steps: part of this module's API)
 from .rnn import MetaModel, MetaRNN
 
 
@@ -71,11 +72,11 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
             same settings and population are required); the result equals an
             uninterrupted run's.
         memory_budget_gb (a FitConfig field): a Population whose recording would take more memory
-            than this (``recording_bytes``) is recorded to disk one model at a time and streamed
+            than this (``budget.recording_bytes``) is recorded to disk one model at a time and streamed
             batch by batch (in ``recording_dir``, or a temporary folder removed afterwards), with
             the same losses as in memory; one line says so when ``progress``.
         quality_threshold (a FitConfig field): after fitting a Population, every base model's
-            held-out emulation is measured (``check_quality``) and the models whose hidden R^2 is
+            held-out emulation is measured (``budget.check_quality``) and the models whose hidden R^2 is
             below it are named (``FitResult.poorly_emulated``; one line when ``progress``). Not run
             by a distributed fit.
         distributed: fit as one rank of the initialised torch.distributed
@@ -110,8 +111,8 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
     family, layer_channels = population.family, population.layer_channels
     storage = torch.float16 if config.recording_dtype == "float16" else None
     scratch, given = None, population
-    if isinstance(population, Population) and shard is None and _over_budget(population, config, dtype, progress):
-        scratch = _ScratchRecording(population, config)
+    if isinstance(population, Population) and shard is None and over_budget(population, config, dtype, progress):
+        scratch = ScratchRecording(population, config)
         population = scratch.recording
     if isinstance(population, Population):
         ids, state_sizes = population.ids, [m.state_size for m in population.members]
@@ -172,148 +173,6 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
     if out is not None and is_main_process():
         save_meta(meta, out, history=result.history, fit_config=asdict(config))
     return result
-
-
-def check_quality(result: FitResult, population: Population, progress: bool = True) -> List[str]:
-    """The per-model emulation check after a fit: ``emulation`` on the task's held-out inputs into
-    ``result.extra["emulation"]``; the members with hidden R^2 below ``result.config.quality_threshold``
-    into ``result.extra["poorly_emulated"]`` (returned), named in one line when ``progress``."""
-    from .evaluate import emulation
-
-    rows = emulation(result.meta, population)
-    threshold = result.config.quality_threshold
-    bad = [r["id"] for r in rows if not r["hidden_r2"] >= threshold]
-    result.extra["emulation"] = rows
-    result.extra["poorly_emulated"] = bad
-    if progress:
-        r2s = sorted(r["hidden_r2"] for r in rows)
-        line = (f"fit: held-out hidden R^2 median {r2s[len(r2s) // 2]:.3f}, min {r2s[0]:.3f}; "
-                f"{len(bad)} of {len(rows)} models below {threshold:g}")
-        if bad:
-            line += ": " + ", ".join(bad[:20]) + (f", ... ({len(bad) - 20} more)" if len(bad) > 20 else "")
-        print(line, file=sys.stderr, flush=True)
-    return bad
-
-
-def recording_bytes(population: Population, config: FitConfig, dtype: torch.dtype) -> int:
-    """Memory an in-memory fit's recording takes: per model the float32 hidden states and their
-    standardised copy in ``dtype`` (or float16 with ``recording_dtype="float16"``) ([S, T, d_n] each),
-    and the outputs alike."""
-    x = relaxing_probes(population, config)
-    steps = x.shape[1] if population.family == "rnn" else 1
-    kept = torch.float16 if config.recording_dtype == "float16" else dtype
-    per_value = 4 + torch.finfo(kept).bits // 8
-    units = sum(m.state_size for m in population.members) + len(population) * population.task.n_outputs
-    return int(x.shape[0]) * int(steps) * units * per_value
-
-
-def _over_budget(population: Population, config: FitConfig, dtype: torch.dtype, progress: bool) -> bool:
-    if config.memory_budget_gb is None:
-        return False
-    need = recording_bytes(population, config, dtype)
-    over = need > config.memory_budget_gb * 2 ** 30
-    if over and progress:
-        print(f"fit: the recording of {len(population)} models would take {need / 2 ** 30:.1f} GiB, over "
-              f"memory_budget_gb={config.memory_budget_gb:g}: recording to disk and streaming it batch by batch",
-              file=sys.stderr, flush=True)
-    return over
-
-
-class _ScratchRecording:
-    """A streamed recording of a Population written for one fit (``record_to_disk`` on its relaxing
-    probes), in ``config.recording_dir`` or a temporary folder that ``close`` removes."""
-
-    def __init__(self, population: Population, config: FitConfig):
-        if config.recording_dir and Path(config.recording_dir).exists() and (
-                not Path(config.recording_dir).is_dir() or any(Path(config.recording_dir).iterdir())):
-            raise ValueError(f"argument 'recording_dir' must be a new or empty folder (a streamed recording is "
-                             f"written there), got {config.recording_dir!r}, which holds files")
-        self._tmp = None if config.recording_dir else tempfile.TemporaryDirectory(prefix="dynamo-recording-")
-        folder = Path(config.recording_dir) if config.recording_dir else Path(self._tmp.name)
-        t0 = time.perf_counter()
-        self.recording = record_to_disk(population, folder, max_sequences=None,
-                                        x=relaxing_probes(population, config),
-                                        dtype=getattr(torch, config.recording_dtype))
-        self.info = {"folder": None if self._tmp else str(folder), "bytes_on_disk": self.recording.disk_bytes(),
-                     "record_seconds": time.perf_counter() - t0}
-
-    def close(self) -> None:
-        self.recording = None
-        if self._tmp is not None:
-            self._tmp.cleanup()
-
-
-def relax_steps(population: Population, config: FitConfig) -> int:
-    """Relax steps appended to each probe sequence (FitConfig.relax_steps; None: one probe length
-    for real outputs at every step, 0 for classes read at the last step; CNNs: 0)."""
-    if population.family != "rnn":
-        return 0
-    if config.relax_steps is not None:
-        return config.relax_steps
-    return population.task.seq_len if population.task.output_kind == "real" else 0
-
-
-def relaxing_probes(population: Population, config: FitConfig) -> Tensor:
-    """The probe inputs of a fit [S, T + relax, I]: the task's first ``max_sequences`` training
-    inputs, each followed by ``relax_steps(population, config)`` steps of Gaussian input of standard
-    deviation ``relax_noise`` (zero input where it is 0), on which the base models are recorded.
-    Measured on a fresh flip-flop population (README, "Dynamical fidelity"): with the defaults the
-    meta-model at every theta_n has its base model's 8 attractors and memory; with the task's
-    inputs only it kept 2-6 of them and lost 5-17 points of accuracy over long silences."""
-    x = population.task.x_train
-    if config.max_sequences is not None:
-        x = x[:config.max_sequences]
-    steps = relax_steps(population, config)
-    if steps:
-        tail = x.new_zeros(x.shape[0], steps, x.shape[2])
-        if config.relax_noise > 0:
-            g = torch.Generator().manual_seed(config.seed + 7919)
-            tail = config.relax_noise * torch.randn(tail.shape, generator=g, dtype=tail.dtype)
-        x = torch.cat([x, tail], dim=1)
-    return x
-
-
-class TouchedAdam(torch.optim.Adam):
-    """torch.optim.Adam whose ``step`` and ``zero_grad`` visit only the parameters that have a gradient.
-
-    A minibatch reaches the maps A_n of the models it holds only; Adam already leaves a parameter
-    without a gradient untouched (its moments and step count included), but it still walks every
-    parameter in Python, twice a step: with 1024 base models, 2048 map tensors. Here ``step`` hands
-    Adam the parameters with a gradient (the same update, bit for bit) and remembers them, and the
-    next ``zero_grad`` clears those (or every parameter, when no step came in between)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._touched = None
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        everything = [group["params"] for group in self.param_groups]
-        touched = [[p for p in params if p.grad is not None] for params in everything]
-        for group, params in zip(self.param_groups, touched):
-            group["params"] = params
-        try:
-            loss = super().step(closure)
-        finally:
-            for group, params in zip(self.param_groups, everything):
-                group["params"] = params
-        self._touched = [p for params in touched for p in params]
-        return loss
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        if self._touched is None or not set_to_none:
-            super().zero_grad(set_to_none)
-        else:
-            for p in self._touched:
-                p.grad = None
-        self._touched = None
-
-
-def make_optimizer(params, lr: float) -> torch.optim.Adam:
-    """Adam as every fit uses it: PyTorch's fused implementation (one kernel over all parameters;
-    0.13 ms a step against 0.47 ms for the per-parameter loop on the fit-step benchmark's 23
-    parameters, CPU), visiting only the parameters with a gradient (``TouchedAdam``)."""
-    return TouchedAdam(params, lr=lr, fused=True)
 
 
 def train_loop(meta: MetaModel, params, targets: Targets, config: FitConfig, sample_models, desc: str,

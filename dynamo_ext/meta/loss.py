@@ -73,7 +73,6 @@ class Targets:
         y = rec.outputs.to(dtype)
         self.outputs = ModelRows(F.log_softmax(y, dim=-1) if rec.output_kind == "classes" else y, self.models)
 
-
     def hidden_rows(self, model_idx: Tensor, seq_idx: Tensor, width: int) -> Tensor:
         """Standardised hidden targets of rows (model_idx[b], seq_idx[b]) as [B, T, width], each row's
         d_n units first and zeros after (width >= every row's d_n): one ``torch.take``."""

@@ -1,0 +1,85 @@
+"""What a fit does as the population grows: a recording over the memory budget goes to disk and is
+streamed (``recording_bytes``, ``over_budget``, ``ScratchRecording``), and every base model's held-out
+emulation is checked after the fit (``check_quality``; docs/guide/scaling.md)."""
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import List
+
+import torch
+
+from ..population.population import Population
+from ..population.streaming import record_to_disk
+from .config import FitConfig, FitResult
+from .evaluate import emulation
+from .probes import relaxing_probes
+
+
+def check_quality(result: FitResult, population: Population, progress: bool = True) -> List[str]:
+    """The per-model emulation check after a fit: ``emulation`` on the task's held-out inputs into
+    ``result.extra["emulation"]``; the members with hidden R^2 below ``result.config.quality_threshold``
+    into ``result.extra["poorly_emulated"]`` (returned), named in one line when ``progress``."""
+    rows = emulation(result.meta, population)
+    threshold = result.config.quality_threshold
+    bad = [r["id"] for r in rows if not r["hidden_r2"] >= threshold]
+    result.extra["emulation"] = rows
+    result.extra["poorly_emulated"] = bad
+    if progress:
+        r2s = sorted(r["hidden_r2"] for r in rows)
+        line = (f"fit: held-out hidden R^2 median {r2s[len(r2s) // 2]:.3f}, min {r2s[0]:.3f}; "
+                f"{len(bad)} of {len(rows)} models below {threshold:g}")
+        if bad:
+            line += ": " + ", ".join(bad[:20]) + (f", ... ({len(bad) - 20} more)" if len(bad) > 20 else "")
+        print(line, file=sys.stderr, flush=True)
+    return bad
+
+
+def recording_bytes(population: Population, config: FitConfig, dtype: torch.dtype) -> int:
+    """Memory an in-memory fit's recording takes: per model the float32 hidden states and their
+    standardised copy in ``dtype`` (or float16 with ``recording_dtype="float16"``) ([S, T, d_n] each),
+    and the outputs alike."""
+    x = relaxing_probes(population, config)
+    steps = x.shape[1] if population.family == "rnn" else 1
+    kept = torch.float16 if config.recording_dtype == "float16" else dtype
+    per_value = 4 + torch.finfo(kept).bits // 8
+    units = sum(m.state_size for m in population.members) + len(population) * population.task.n_outputs
+    return int(x.shape[0]) * int(steps) * units * per_value
+
+
+def over_budget(population: Population, config: FitConfig, dtype: torch.dtype, progress: bool) -> bool:
+    if config.memory_budget_gb is None:
+        return False
+    need = recording_bytes(population, config, dtype)
+    over = need > config.memory_budget_gb * 2 ** 30
+    if over and progress:
+        print(f"fit: the recording of {len(population)} models would take {need / 2 ** 30:.1f} GiB, over "
+              f"memory_budget_gb={config.memory_budget_gb:g}: recording to disk and streaming it batch by batch",
+              file=sys.stderr, flush=True)
+    return over
+
+
+class ScratchRecording:
+    """A streamed recording of a Population written for one fit (``record_to_disk`` on its relaxing
+    probes), in ``config.recording_dir`` or a temporary folder that ``close`` removes."""
+
+    def __init__(self, population: Population, config: FitConfig):
+        if config.recording_dir and Path(config.recording_dir).exists() and (
+                not Path(config.recording_dir).is_dir() or any(Path(config.recording_dir).iterdir())):
+            raise ValueError(f"argument 'recording_dir' must be a new or empty folder (a streamed recording is "
+                             f"written there), got {config.recording_dir!r}, which holds files")
+        self._tmp = None if config.recording_dir else tempfile.TemporaryDirectory(prefix="dynamo-recording-")
+        folder = Path(config.recording_dir) if config.recording_dir else Path(self._tmp.name)
+        t0 = time.perf_counter()
+        self.recording = record_to_disk(population, folder, max_sequences=None,
+                                        x=relaxing_probes(population, config),
+                                        dtype=getattr(torch, config.recording_dtype))
+        self.info = {"folder": None if self._tmp else str(folder), "bytes_on_disk": self.recording.disk_bytes(),
+                     "record_seconds": time.perf_counter() - t0}
+
+    def close(self) -> None:
+        self.recording = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
