@@ -9,23 +9,18 @@ and the quality figures against the ground truth. Writes DIR/flow.json beside th
 """
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from stages import Stages  # bench/stages.py, beside this script
+
 import dynamo_ext as de
 from dynamo_ext.population.continuum import continuum_population, continuum_slopes
 from dynamo_ext.report.analysis import analyze
 from dynamo_ext.report.markdown import write_report
-
-
-def peak():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
 
 
 def main():
@@ -36,14 +31,9 @@ def main():
     p.add_argument("--out", required=True)
     a = p.parse_args()
     out = Path(a.out)
-    rec = {"n_models": a.n_models, "threads": torch.get_num_threads(), "stages": {}}
-
-    def stage(name, fn):
-        t = time.perf_counter()
-        value = fn()
-        rec["stages"][name] = {"seconds": round(time.perf_counter() - t, 1), "peak_bytes": peak()}
-        print(name, rec["stages"][name], flush=True)
-        return value
+    stages = Stages()
+    rec = {"n_models": a.n_models, "threads": torch.get_num_threads(), "stages": stages.record}
+    stage = stages.run
 
     pop = stage("population", lambda: continuum_population(a.n_models))
     res = stage("fit", lambda: de.fit(pop, steps=a.fit_steps, progress=False))

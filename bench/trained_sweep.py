@@ -12,22 +12,17 @@ computation) and by architecture for DYNAMO's two readings and every baseline.
 """
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
+
+from stages import Stages  # bench/stages.py, beside this script
 
 import dynamo_ext as de
 from dynamo_ext.population.tasks import PULSE_TASKS
 from dynamo_ext.population.training import TrainConfig
 from dynamo_ext.report.analysis import analyze
 from dynamo_ext.report.markdown import write_report
-
-
-def peak():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
 
 
 def main():
@@ -38,14 +33,9 @@ def main():
     p.add_argument("--out", required=True)
     a = p.parse_args()
     out = Path(a.out)
-    rec = {"stages": {}}
-
-    def stage(name, fn):
-        t = time.perf_counter()
-        value = fn()
-        rec["stages"][name] = {"seconds": round(time.perf_counter() - t, 1), "peak_bytes": peak()}
-        print(name, rec["stages"][name], flush=True)
-        return value
+    stages = Stages()
+    rec = {"stages": stages.record}
+    stage = stages.run
 
     pop = stage("train", lambda: de.train_population(list(PULSE_TASKS), archs=("rnn", "gru", "lstm"),
                                                      n_seeds=a.seeds, hidden_sizes=(32, 48, 64),
