@@ -49,10 +49,7 @@ from dynamo_ext.meta.rnn import MetaRNN
 from dynamo_ext.uses.cluster import embedding_distances, functional_distances
 from dynamo_ext.compare.distances import distance_matrices
 
-def peak():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
+from stages import peak_rss as peak  # bench/stages.py (its folder is put on sys.path by run())
 
 N, steps, baseline_max, dsa_pairs, device = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 out = {"n_models": N, "device": device, "torch": torch.__version__, "threads": torch.get_num_threads()}
@@ -152,7 +149,8 @@ def run(sizes, steps, baseline_max, dsa_pairs, device):
     records = []
     for n in sizes:
         t = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", POINT, str(n), str(steps), str(baseline_max), str(dsa_pairs),
+        code = f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n" + POINT
+        proc = subprocess.run([sys.executable, "-c", code, str(n), str(steps), str(baseline_max), str(dsa_pairs),
                                device], capture_output=True, text=True)
         line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if proc.returncode != 0 or line is None:

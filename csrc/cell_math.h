@@ -7,7 +7,7 @@
 // GEMMs) lives in csrc/ops; only per-unit arithmetic lives here (haste's
 // separation of cell math and glue).
 //
-// Tanh cell (DESIGN.md section 1, arXiv:2302.14078):
+// Tanh cell (docs/method.md, "The meta-model"; arXiv:2302.14078):
 //   a_t = W_x x_t + b_ih + U theta + W_h z_{t-1} + b_hh,   z_t = tanh(a_t)
 // GRU cell (PyTorch gate convention; theta enters every gate's input side):
 //   gi = W_x x_t + b_ih + U theta   (blocks r, u, n)

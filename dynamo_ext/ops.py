@@ -77,7 +77,7 @@ def meta_rnn_sequence(
 ) -> Tensor:
     """Run the embedding-conditioned meta-RNN over a whole sequence in one call.
 
-    Computes, for t = 1..T (DESIGN.md section 1; arXiv:2302.14078, the
+    Computes, for t = 1..T (docs/method.md, "The meta-model"; arXiv:2302.14078, the
     meta-model's recurrence), with cond = U theta_n the conditioning bias of
     each row's model and gi = W_ih x_t + b_ih + cond, gh = W_hh z_{t-1} + b_hh:
         tanh cell: z_t = tanh(gi + gh)
@@ -144,7 +144,7 @@ def newton_fixed_points(
     system is well conditioned and the step, or its half, quarter or eighth
     (backtracking), lowers ||F||_2, else
     Levenberg-Marquardt steps (J^T J + mu I) dz = -J^T F (Cholesky) with mu
-    adapted per candidate (DESIGN.md section 3). A candidate that no step can
+    adapted per candidate (docs/method.md, "Fixed points"). A candidate that no step can
     improve, or whose ||F||_2 fell by less than the fraction ``min_progress``
     over its last 5 iterations, stops early: it is creeping towards a slow
     point (a local minimum of q = ||F||^2 / 2 above zero), not converging to a

@@ -31,7 +31,7 @@ def state_size(cell: str, hidden_size: int) -> int:
 def tanh_cell(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
     """One tanh-cell step: tanh(x_proj + W_h h + b_hh).
 
-    x_proj already holds W_x x_t + b_ih + U theta (DESIGN.md section 1).
+    x_proj already holds W_x x_t + b_ih + U theta (docs/method.md, "The meta-model").
     """
     return torch.tanh(x_proj + h @ w_hh.T + b_hh)
 

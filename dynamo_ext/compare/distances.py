@@ -3,7 +3,7 @@
 The measures people use today to compare networks (CKA, SVCCA, Procrustes,
 weights, outputs; DSA opt-in from the peers' package), each as a distance
 matrix over the same recording that DYNAMO is fitted to, for the same
-clusterings (DESIGN.md section 2, "baselines").
+clusterings (docs/guide/comparing.md).
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Dynamics: fixed points and slow points of base models and of the meta-model across embedding space.
 
 For constant input x*, a fixed point solves z* = cell(z*, x*) (Sussillo &
-Barak 2013); for the meta-model at theta, DESIGN.md section 1 "fixed points"
+Barak 2013); for the meta-model at theta, docs/method.md "Fixed points"
 and arXiv:2302.14078 section 4.
 
 Modules: ``cells`` (the weights the fused Newton op reads), ``fixed_points``

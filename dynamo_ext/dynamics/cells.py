@@ -1,7 +1,7 @@
 """The cell weights the fused Newton op reads, gathered from a meta-model or a torch RNN.
 
 For a meta-model at an embedding theta the cell's input bias is
-b_ih + U theta (DESIGN.md section 1); for nn.RNN / GRU / LSTM (one layer) and
+b_ih + U theta (docs/method.md, "The meta-model"); for nn.RNN / GRU / LSTM (one layer) and
 their Cell modules, the layer's own weights. Everything else is solved by the
 autograd path of ``dynamo_ext.dynamics.fixed_points`` (NoFusedCell).
 """

@@ -1,6 +1,6 @@
 """Dynamical fidelity: does the meta-model at theta_n have base model n's attractors and memory?
 
-DESIGN.md section 6 ("dynamical fidelity is measured, not assumed"); the
+docs/method.md, "Fixed points" (fidelity: measured, not assumed); the
 paper reads base models' computation off the meta-model's fixed points
 (Cotler et al., arXiv:2302.14078), which is only sound where those fixed
 points are the base model's. Per base model n, on the same rule for both:

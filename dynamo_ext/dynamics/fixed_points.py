@@ -2,7 +2,7 @@
 
 For constant input x*, a fixed point solves z* = cell(z*, x*; theta)
 (Sussillo & Barak 2013; for DYNAMO's meta-model, Cotler et al.
-arXiv:2302.14078, DESIGN.md section 1 "fixed points"). Candidates are solved
+arXiv:2302.14078, docs/method.md "Fixed points"). Candidates are solved
 by batched Newton / Levenberg-Marquardt in the compiled op
 ``dynamo_ext.ops.newton_fixed_points`` for the cells it fuses (tanh RNN, GRU,
 LSTM, one layer, and the meta-model); every other network with a one-step

@@ -59,7 +59,7 @@ def scan(meta: MetaRNN, thetas: Tensor, inputs: Optional[Tensor] = None, probe_x
     [B, T, I] at each theta when given, else uniform in [-1, 1]^D. Further
     keyword arguments go to ``find_fixed_points``. How the number and type of
     fixed points change along the scan shows the bifurcations of the
-    embedding space (DESIGN.md section 1).
+    embedding space (docs/method.md, "Fixed points").
 
     Raises:
         ValueError: thetas not of shape [P, m], bad settings.

@@ -1,6 +1,6 @@
 """The meta-model side of DYNAMO: the meta-RNN and meta-CNN, the loss, fitting and checkpoints.
 
-DESIGN.md section 1, after arXiv:2302.14078 section 2: one meta-model whose
+docs/method.md, after arXiv:2302.14078 section 2: one meta-model whose
 model embedding theta_n selects which base model n it emulates, fitted
 jointly with theta and the hidden maps A_n on every model's recording.
 

@@ -15,7 +15,7 @@ from ..population.population import Population
 from ..population.streaming import record_to_disk
 from .config import FitConfig, FitResult
 from .evaluate import emulation
-from .probes import relaxing_probes
+from .probes import relax_steps, relaxing_probes
 
 
 def check_quality(result: FitResult, population: Population, progress: bool = True) -> List[str]:
@@ -41,12 +41,13 @@ def recording_bytes(population: Population, config: FitConfig, dtype: torch.dtyp
     """Memory an in-memory fit's recording takes: per model the float32 hidden states and their
     standardised copy in ``dtype`` (or float16 with ``recording_dtype="float16"``) ([S, T, d_n] each),
     and the outputs alike."""
-    x = relaxing_probes(population, config)
-    steps = x.shape[1] if population.family == "rnn" else 1
+    x = population.task.x_train  # the shape of relaxing_probes, without drawing its noise
+    sequences = len(x) if config.max_sequences is None else min(len(x), config.max_sequences)
+    steps = x.shape[1] + relax_steps(population, config) if population.family == "rnn" else 1
     kept = torch.float16 if config.recording_dtype == "float16" else dtype
     per_value = 4 + torch.finfo(kept).bits // 8
     units = sum(m.state_size for m in population.members) + len(population) * population.task.n_outputs
-    return int(x.shape[0]) * int(steps) * units * per_value
+    return int(sequences) * int(steps) * units * per_value
 
 
 def over_budget(population: Population, config: FitConfig, dtype: torch.dtype, progress: bool) -> bool:

@@ -1,6 +1,6 @@
 """The meta-CNN: one FiLM-conditioned CNN that emulates every layer of a population of base CNNs.
 
-DESIGN.md section 1, CNN case (after arXiv:2302.14078): the layer-to-layer
+docs/method.md, "CNNs" (after arXiv:2302.14078): the layer-to-layer
 map plays the part of the dynamics. With theta_n the model embedding of base
 CNN n and L the family's depth, for layers l = 1..L
     a_l = conv_l(z_{l-1})                                 (z_0 = the input view)

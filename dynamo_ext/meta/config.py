@@ -1,7 +1,7 @@
 """The settings of a DYNAMO fit (FitConfig) and what a fit returns (FitResult).
 
 Every weight, step count and learning rate of the loss and the optimiser of
-DESIGN.md section 1 / arXiv:2302.14078 section 2 is a FitConfig field.
+docs/method.md ("The loss") / arXiv:2302.14078 section 2 is a FitConfig field.
 """
 from __future__ import annotations
 

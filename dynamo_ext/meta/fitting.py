@@ -2,7 +2,7 @@
 
 ``fit`` trains the meta-model's shared weights, the model embeddings theta_n
 and the hidden maps A_n jointly on the loss of ``dynamo_ext.meta.loss``
-(DESIGN.md section 1, arXiv:2302.14078 section 2), single-process or
+(docs/method.md, "The loss"; arXiv:2302.14078 section 2), single-process or
 distributed, from a Population, a Recording or a StreamedRecording, and
 resumably (``dynamo_ext.meta.checkpoint``).
 """
@@ -50,7 +50,7 @@ from .rnn import MetaModel, MetaRNN
 def fit(population: Union[Population, Recording, StreamedRecording], config: Optional[FitConfig] = None, *,
         progress: bool = True, out: Optional[Union[str, Path]] = None, resume: bool = False,
         distributed: bool = False, **overrides) -> FitResult:
-    """Fit a DYNAMO meta-model to a population (DESIGN.md section 1).
+    """Fit a DYNAMO meta-model to a population (docs/method.md).
 
     Minibatches mix models: each row draws a base model and a probe sequence
     uniformly. A population of CNNs (dynamo_ext.population.base_cnn) gets a MetaCNN

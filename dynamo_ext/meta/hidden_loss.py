@@ -2,7 +2,7 @@
 
 For rows sorted by model (model n owns rows [s_n, s_n + c_n) of z), computes
     sum_n ||z_n A_n^T + c_n - htilde_n||^2 / d_n
-(the numerator of DESIGN.md section 1's hidden-state term; Cotler et al.,
+(the numerator of the hidden-state term of docs/method.md, "The loss"; Cotler et al.,
 arXiv:2302.14078, the loss on the meta-model's predicted hidden states).
 
 Written per model with autograd this is a split of z, one linear, one

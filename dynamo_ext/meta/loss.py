@@ -1,6 +1,6 @@
 """The DYNAMO loss over minibatch rows of (base model n, probe sequence).
 
-Loss (DESIGN.md section 1, after arXiv:2302.14078 Eq. 2-4), averaged over the
+Loss (docs/method.md, "The loss", after arXiv:2302.14078 Eq. 2-4), averaged over the
 rows of a minibatch and time:
     L = lambda_h * ||A_n z_t + c_n - htilde^n_t||^2 / d_n
       + lambda_y * KL(softmax(y^n_t) || softmax(yhat_t))     (MSE for real outputs)

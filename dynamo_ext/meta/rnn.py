@@ -1,6 +1,6 @@
 """The meta-model: one embedding-conditioned RNN that emulates a whole population.
 
-DESIGN.md section 1 (after arXiv:2302.14078), with theta_n the model embedding
+docs/method.md, "The meta-model" (after arXiv:2302.14078), with theta_n the model embedding
 of base model n (row n of the table ``theta``, shape [N, m]):
     z_0 = tanh(W_0 theta + b_0)
     z_t = cell(z_{t-1}, x_t; theta)        cell = tanh or GRU, theta entering every

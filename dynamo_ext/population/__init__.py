@@ -1,6 +1,6 @@
 """The population side of DYNAMO: tasks, base models, their training, recording and streaming.
 
-DESIGN.md section 1 ("base models", "recording"). A *population* is a set of
+docs/method.md, "Base models and their recording". A *population* is a set of
 trained base models sharing one input space; a *recording* holds every
 model's hidden trajectories and outputs on the same probe inputs: what a
 meta-model is fitted to.

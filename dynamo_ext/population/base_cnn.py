@@ -1,7 +1,7 @@
 """Base CNNs: one depth family of 1-D or 2-D convolutional classifiers, and user CNNs.
 
 For a CNN, DYNAMO's "dynamics" is the map from one layer's activations to the
-next (DESIGN.md section 1, CNN case). The package's inputs keep the
+next (docs/method.md, "CNNs"). The package's inputs keep the
 sequence layout x [B, T, I]; a family views them as
 - "cnn1d": a signal of I channels and length T, [B, I, T] (MNIST-1D: 1 x 40);
 - "cnn2d": a one-channel image of T rows and I columns, [B, 1, T, I]

@@ -1,7 +1,7 @@
 """Recurrent base models: BaseRNN, a torch RNN / GRU / LSTM / CT-RNN with a linear readout.
 
-A *base model* is a trained recurrent network with a linear readout (DESIGN.md
-section 1). Its *hidden state* z_t at step t is what fully determines its
+A *base model* is a trained recurrent network with a linear readout (docs/method.md,
+"Base models and their recording"). Its *hidden state* z_t at step t is what fully determines its
 dynamics: h_t (tanh or ReLU nn.RNN, GRU, CT-RNN) or [h_t; c_t] (LSTM), and for
 stacked layers the layers' states concatenated, [z_1; ...; z_L].
 """

@@ -1,7 +1,7 @@
 """Base-model families: which architectures each family ("rnn", "cnn1d", "cnn2d") trains, and a builder.
 
 Recurrent base models (BaseRNN) and CNNs (BaseCNN) of one depth family join a
-population through the same recording protocol (DESIGN.md section 1).
+population through the same recording protocol (docs/method.md, "Base models and their recording").
 """
 from __future__ import annotations
 

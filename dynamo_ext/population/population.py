@@ -2,8 +2,8 @@
 
 A *population* is a set of base models trained on one task (or several tasks
 sharing one input space); ``Population.from_modules`` takes a user's own
-networks (the recording and step protocols are written out there). DESIGN.md
-section 1.
+networks (the recording and step protocols are written out there). docs/method.md,
+"Base models and their recording".
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 A *recording* holds, for the same probe inputs x [S, T, I], each base model n's
 hidden states h^n [S, T, d_n] and outputs y^n [S, T, C]: the targets that a
-DYNAMO meta-model is fitted to (DESIGN.md section 1).
+DYNAMO meta-model is fitted to (docs/method.md, "Base models and their recording").
 """
 from __future__ import annotations
 

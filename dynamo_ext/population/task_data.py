@@ -2,7 +2,7 @@
 
 Inputs x [N, T, I] (float), targets y [N] class labels read at the last step
 or [N, T, C] real targets at every step; a user's tensors or NumPy arrays
-enter through ``TaskData.from_tensors`` (DESIGN.md section 4, "real inputs").
+enter through ``TaskData.from_tensors`` (docs/guide/own-networks.md).
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Training one base model on a task: its settings, loss and test accuracy.
 
 Adam (AdamW for CNNs) with a one-cycle schedule; cross-entropy at the last step
-for classes, MSE for real targets (DESIGN.md section 1, "base models").
+for classes, MSE for real targets (docs/method.md, "Base models and their recording").
 """
 from __future__ import annotations
 

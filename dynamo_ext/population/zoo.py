@@ -2,7 +2,7 @@
 
 ``train_population`` trains every (architecture, hidden size, seed) of a
 family on one or more tasks, writing each member as it finishes so that an
-interrupted run resumes where it stopped (DESIGN.md section 1).
+interrupted run resumes where it stopped (docs/method.md, "Base models and their recording").
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Learning from few labels by optimising only the model embedding (DESIGN.md section 1, "adapt").
+"""Learning from few labels by optimising only the model embedding (docs/method.md, "The uses of the embedding").
 
 With the meta-model's shared parameters phi frozen, theta (m numbers) is fitted
 to a few labelled examples: cross-entropy on the last step's logits

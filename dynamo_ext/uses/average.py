@@ -1,4 +1,4 @@
-"""Averaging models in embedding space (DESIGN.md section 1, "average").
+"""Averaging models in embedding space (docs/method.md, "The uses of the embedding").
 
 theta_bar = mean of the selected theta_n; the meta-model at theta_bar is an
 operable network mapping inputs to outputs (arXiv:2302.14078, model averaging).

@@ -1,4 +1,4 @@
-"""Clustering base models by their model embeddings (DESIGN.md section 1, "cluster").
+"""Clustering base models by their model embeddings (docs/method.md, "The uses of the embedding").
 
 k-means or agglomerative clustering of the rows of Theta (scikit-learn), with
 the adjusted Rand index (ARI), normalised mutual information (NMI) and the
@@ -180,7 +180,7 @@ def functional_distances(meta: MetaModel, x: Tensor, n: Optional[int] = None, ba
     the expectations over sequences and steps, and V_z, V_y the population's
     total variance of the states and outputs (so each term is a fraction of
     the spread across models). Euclidean distance of theta is the other
-    reading (DESIGN.md section 6, "Distances in the embedding space").
+    reading (docs/method.md, "The uses of the embedding").
     Memory: N x S x T x (D + C) float64 values at once.
 
     Raises:

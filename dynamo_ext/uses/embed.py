@@ -1,4 +1,4 @@
-"""Placing a new base model into a trained meta-model (DESIGN.md section 1, "embed").
+"""Placing a new base model into a trained meta-model (docs/method.md, "The uses of the embedding").
 
 With the meta-model's shared parameters phi frozen, only the new model's
 embedding theta_new (m numbers) and its linear map (A_new, c_new) are fitted,

@@ -11,7 +11,7 @@ permutation P alone (gates stay positive), recurrent columns take M^-1, and
 so do the next layer's input columns and the readout's columns. The LSTM's
 cell state c transforms like h. Every layer of a stacked network gets its own M.
 
-The meta-model's per-model maps A_n absorb such changes (DESIGN.md section 1),
+The meta-model's per-model maps A_n absorb such changes (docs/method.md, "The meta-model"),
 so a reparameterized copy should sit next to its original in embedding space
 (arXiv:2302.14078, insensitivity to reparameterization).
 """
