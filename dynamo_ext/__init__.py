@@ -14,6 +14,9 @@ training, recording), ``meta`` (meta-models, loss, fitting, checkpoints),
 measures), ``report`` (analysis, Markdown and HTML); ``ops`` and
 ``reference`` are the compiled ops and their plain-PyTorch references.
 """
+import importlib as _importlib
+import warnings as _warnings
+
 from ._extension import load_extension as _load_extension
 
 _C = _load_extension()
@@ -26,20 +29,45 @@ from .uses.average import average  # noqa: E402
 from .uses.cluster import ClusterResult, cluster  # noqa: E402
 from .uses.adapt import adapt  # noqa: E402
 from .uses.reparameterize import reparameterize  # noqa: E402
-from . import compare, dynamics, report, uses  # noqa: E402
+from . import compare, dynamics, uses  # noqa: E402
 from .dynamics import fidelity, find_fixed_points  # noqa: E402
-from . import _legacy  # noqa: E402
-
-_legacy.install(__name__)
-baselines = compare  # the comparison package's name before the layout by the method's parts
-fixed_points = dynamics  # find_fixed_points, FixedPoints, scan, ... (dynamo_ext.dynamics)
 
 __version__ = "0.1.0"
 WITH_CUDA = bool(_C.WITH_CUDA)
 
+# Loaded when first used (PEP 562): the report draws with matplotlib and plotly, the estimator reads
+# scikit-learn's base class; ``import dynamo_ext`` loads neither (nor SciPy).
+_LAZY = {"report": "report", "cli": "cli", "demo": "demo", "DYNAMO": "estimator"}
+# The names of the flat layout before the layout by the method's parts: each still answers as an
+# attribute, with one DeprecationWarning per name.
+_RENAMED = {"baselines": "compare", "fixed_points": "dynamics", "zoo": "population", "tasks": "population.tasks",
+            "peers": "compare.dsa", "analysis": "report.analysis"}
+_warned = set()
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module = _importlib.import_module(f"{__name__}.{_LAZY[name]}")
+        value = getattr(module, name) if name == "DYNAMO" else module
+    elif name in _RENAMED:
+        if name not in _warned:
+            _warned.add(name)
+            _warnings.warn(f"dynamo_ext.{name} is dynamo_ext.{_RENAMED[name]} since the layout by the method's "
+                           f"parts; the old name will be removed", DeprecationWarning, stacklevel=2)
+        return _importlib.import_module(f"{__name__}.{_RENAMED[name]}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
 __all__ = [
-    "BaseCNN", "BaseRNN", "CTRNN", "ClusterResult", "FitResult", "MetaCNN", "MetaRNN", "Population", "Recording", "TaskData",
-    "WITH_CUDA", "adapt", "average", "baselines", "cluster", "compare", "dynamics", "embed", "fidelity",
-    "find_fixed_points", "fit", "fixed_points", "load_meta", "load_task", "ops", "reference", "report",
-    "reparameterize", "save_meta", "train_population", "uses",
+    "BaseCNN", "BaseRNN", "CTRNN", "ClusterResult", "DYNAMO", "FitResult", "MetaCNN", "MetaRNN", "Population",
+    "Recording", "TaskData", "WITH_CUDA", "adapt", "average", "cluster", "compare", "dynamics", "embed", "fidelity",
+    "find_fixed_points", "fit", "load_meta", "load_task", "ops", "reference", "report", "reparameterize",
+    "save_meta", "train_population", "uses",
 ]

@@ -342,7 +342,8 @@ def test_scan_finds_the_saddle_node_bifurcation_of_z_equals_tanh_2z_plus_theta(t
     assert counts == [1, 3, 3, 3, 1]
     assert [row["n_stable"] for row in result.table()] == [1, 2, 2, 2, 1]
     assert [row["n_saddle_1"] for row in result.table()] == [0, 1, 1, 1, 0]
-    assert plot_bifurcation(result, tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
+    fig = plot_bifurcation(result, tmp_path / "b.png")
+    assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG" and len(fig.axes[0].collections) > 0
 
 
 def test_embedding_path_and_scan_on_a_fitted_meta_model(tiny_fit, digits_task):
@@ -356,3 +357,34 @@ def test_embedding_path_and_scan_on_a_fitted_meta_model(tiny_fit, digits_task):
     assert len(result.table()) == 3 and all(len(p) >= 1 for p in result.points)
     with pytest.raises(ValueError, match="'thetas' must have shape"):
         scan(meta, torch.zeros(3, 5))
+
+
+def test_fixed_points_save_and_load_without_pickle_and_plot(tiny_fit, tmp_path):
+    from matplotlib.figure import Figure
+
+    from dynamo_ext.dynamics import FixedPoints
+
+    meta = tiny_fit.meta
+    fps = find_fixed_points(meta, model_id="gru-h12-s0", n_inits=32, contexts=torch.zeros(2, meta.input_size))
+    path = fps.save(tmp_path / "points.safetensors")
+    back = FixedPoints.load(path, meta=meta)
+    for name in FixedPoints._FIELDS:
+        assert torch.equal(getattr(back, name), getattr(fps, name)), name
+    assert torch.equal(back.contexts, fps.contexts) and back.cell == fps.cell and repr(back) == repr(fps)
+    assert len(back.slow_points) == len(fps.slow_points)
+    torch.testing.assert_close(back.to_base("gru-h12-s0"), fps.to_base("gru-h12-s0"))
+    with pytest.raises(ValueError, match="loaded without one"):
+        FixedPoints.load(path).to_base(0)
+    fig = Figure()
+    ax = fig.subplots()
+    assert back.plot(ax=ax) is fig and ax.collections
+    # errors name the file
+    (tmp_path / "other.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ValueError, match="other.safetensors.*corrupted"):
+        FixedPoints.load(tmp_path / "other.safetensors")
+    from dynamo_ext import _io
+    _io.write_tensors(tmp_path / "weights.safetensors", {"w": torch.ones(2)})
+    with pytest.raises(ValueError, match="not written by FixedPoints.save"):
+        FixedPoints.load(tmp_path / "weights.safetensors")
+    with pytest.raises(ValueError, match="argument 'path' must be a file path"):
+        fps.save(tmp_path)

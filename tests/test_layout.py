@@ -1,7 +1,6 @@
 """The package's layout: folders by the method's parts, small modules with no import circle, and the
-flat layout's module paths (dynamo_ext.zoo, dynamo_ext.fit, ...) still importable with their names."""
+flat layout's names answering with a DeprecationWarning."""
 import ast
-import importlib
 from pathlib import Path
 
 import pytest
@@ -10,38 +9,6 @@ import dynamo_ext as de
 
 PACKAGE = Path(de.__file__).parent
 MAX_LINES = 300
-
-# The public names of the modules that were split, as they stood in the flat layout.
-OLD_NAMES = {
-    "zoo": ("ARCHS", "RNN_ARCHS", "MANIFEST", "DEFAULT_LR", "FAMILY_ARCHS", "DEFAULT_ARCHS", "DEFAULT_WEIGHT_DECAY",
-            "family_of", "layer_channels_of", "build_base_model", "BaseRNN", "TrainConfig", "task_loss", "evaluate",
-            "train_base_model", "Member", "Recording", "Population", "param_dtype", "check_shared_inputs",
-            "train_population"),
-    "fit": ("META_WEIGHTS", "META_CONFIG", "FitConfig", "FitResult", "Targets", "ModelRows", "dynamo_loss",
-            "relax_steps", "relaxing_probes", "make_optimizer", "train_loop", "refine_embeddings", "save_meta",
-            "load_meta", "load_history"),
-    "fixed_points": ("SUPPORTED", "FUSED", "NoFusedCell", "CellWeights", "cell_weights", "FixedPoints",
-                     "find_fixed_points", "ScanResult", "embedding_path", "scan"),
-    "baselines": ("MEASURES", "PEER_MEASURES", "ALL_MEASURES", "Representation", "linear_cka", "svcca",
-                  "procrustes_distance", "weight_distance", "output_disagreement", "distance_matrices",
-                  "naive_weight_average", "OutputEnsemble", "train_scratch"),
-    "report": ("ARCH_COLOURS", "MARKERS", "TASK_COLOURS", "plot_embedding", "plot_distance_matrices",
-               "few_label_columns", "plot_few_labels", "plot_loss", "REGRESSION_COLUMNS", "REPARAM_COLUMNS",
-               "DYNAMO_READINGS", "baseline_verdicts", "ari_table", "FIDELITY_NOTE", "write_report",
-               "plot_fixed_points", "plot_bifurcation", "plot_attractors"),
-    "meta": ("CELLS", "BACKENDS", "HiddenMap", "MetaModel", "MetaRNN", "EmbeddedModel"),
-    "tasks": ("TASKS", "TaskData", "load_task", "accuracy"), "cnn": ("BaseCNN", "RecordedCNN", "FAMILIES"),
-    "step": ("layer_step", "step_function", "run_steps", "autograd_jacobian"), "ctrnn": ("CTRNN",),
-    "streaming": ("StreamedRecording", "record_to_disk"), "meta_cnn": ("MetaCNN",),
-    "checkpoint": ("CHECKPOINT", "save_training_state", "load_training_state"), "distributed": ("wrap", "Shard"),
-    "evaluate": ("emulation", "r2"), "embed": ("embed",), "average": ("average", "resolve_ids"),
-    "cluster": ("cluster", "functional_distances", "compare_measures"), "adapt": ("adapt", "compare_few_labels"),
-    "reparameterize": ("reparameterize", "reparameterization_check", "ALL_KINDS"),
-    "fidelity": ("fidelity", "fidelity_table"), "peers": ("dsa_distances", "dsa_settings"),
-    "analysis": ("analyze",), "report_html": ("write_html",), "hidden_loss": ("grouped_hidden_loss",),
-    "neurogym_tasks": ("neurogym_task",),
-}
-
 
 def _modules():
     return sorted(p for p in PACKAGE.rglob("*.py"))
@@ -52,25 +19,38 @@ def _dotted(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-@pytest.mark.parametrize("old", sorted(OLD_NAMES))
-def test_the_flat_layouts_module_paths_still_import_with_their_names(old):
-    module = importlib.import_module(f"dynamo_ext.{old}")
-    missing = [n for n in OLD_NAMES[old] if not hasattr(module, n)]
-    assert not missing, f"dynamo_ext.{old} (now {module.__name__}) lacks {missing}"
-    exec(f"from dynamo_ext.{old} import {OLD_NAMES[old][0]}", {})  # the from-import form too
-
-
 def test_every_name_of_the_top_level_all_resolves():
     missing = [n for n in de.__all__ if not hasattr(de, n)]
     assert not missing
-    assert de.fixed_points.find_fixed_points is de.find_fixed_points and de.baselines is de.compare
+
+
+def test_the_flat_layouts_names_answer_with_one_deprecation_warning_each():
+    import warnings
+
+    de._warned.discard("baselines")
+    with pytest.warns(DeprecationWarning, match="dynamo_ext.compare"):
+        assert de.baselines is de.compare
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per name: the second reading is silent
+        assert de.baselines is de.compare
+    with pytest.warns(DeprecationWarning, match="dynamo_ext.dynamics"):
+        assert de.fixed_points.find_fixed_points is de.find_fixed_points
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        de.no_such_name
+
+
+def test_a_function_at_the_top_level_is_not_also_a_module_path():
+    import sys
+
+    for name in ("embed", "average", "cluster", "adapt", "reparameterize", "fit"):
+        assert callable(getattr(de, name)) and f"dynamo_ext.{name}" not in sys.modules, name
 
 
 def test_folders_follow_the_methods_parts_and_every_module_says_what_it_holds():
     folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
     assert {"population", "meta", "uses", "dynamics", "compare", "report"} <= folders
     top = {p.stem for p in PACKAGE.glob("*.py")}
-    assert top <= {"__init__", "_checks", "_extension", "_io", "_legacy", "ops", "reference", "cli", "demo"}, top
+    assert top <= {"__init__", "_checks", "_extension", "_io", "_figures", "ops", "estimator", "reference", "cli", "demo"}, top
     for path in _modules():
         doc = ast.get_docstring(ast.parse(path.read_text()))
         assert doc and len(doc) > 40, f"{path.relative_to(PACKAGE)} has no opening docstring worth the name"

@@ -245,3 +245,19 @@ def test_descent_before_newton_finds_the_saddles_of_far_starts_and_only_fixed_po
         find_fixed_points(m, descent_steps=-1)
     with pytest.raises(ValueError, match="'descent_lr'"):
         find_fixed_points(m, descent_steps=2, descent_lr=0.0)
+
+
+def test_the_default_descends_from_far_noisy_starts_only():
+    """descent_steps="auto": the 20 Adam steps of FixedPointFinder-like starts (noise >= FAR_NOISE), none for
+    starts jittered a little; the same points as the explicit settings."""
+    from dynamo_ext.dynamics.fixed_points import AUTO_DESCENT_STEPS, FAR_NOISE
+
+    m = de.CTRNN(1, 3, alpha=1.0)
+    with torch.no_grad():
+        m.weight_hh.copy_(2.0 * torch.eye(3)), m.weight_ih.zero_(), m.bias_ih.zero_(), m.bias_hh.zero_()
+    for noise, steps in ((0.6, AUTO_DESCENT_STEPS), (FAR_NOISE / 10, 0)):
+        auto = find_fixed_points(m, n_inits=128, noise=noise, seed=3)
+        explicit = find_fixed_points(m, n_inits=128, noise=noise, seed=3, descent_steps=steps)
+        assert torch.equal(auto.states, explicit.states), noise
+    assert not torch.equal(find_fixed_points(m, n_inits=128, noise=0.6, seed=3, descent_steps=0).states,
+                           find_fixed_points(m, n_inits=128, noise=0.6, seed=3).states)

@@ -143,7 +143,7 @@ def test_reprs_are_concise(tiny_fit, tiny_population):
     r = repr(tiny_fit)
     assert r.startswith("FitResult(meta=MetaRNN(n_models=3") and "final_loss=" in r and "tensor" not in r
     assert repr(tiny_population) == "Population(3 models of family 'rnn' on digits: 1 rnn, 1 gru, 1 lstm)"
-    fps = de.fixed_points.find_fixed_points(torch.nn.GRU(2, 4), inputs=torch.zeros(1, 2), n_inits=16)
+    fps = de.dynamics.find_fixed_points(torch.nn.GRU(2, 4), inputs=torch.zeros(1, 2), n_inits=16)
     assert repr(fps).startswith(f"FixedPoints({len(fps)} points: ") and "tensor" not in repr(fps)
 
 
@@ -155,7 +155,7 @@ def test_user_models_have_no_seed_in_the_population_table():
 def test_regression_tasks_report_r2_and_mse_and_uncomputable_scores_show_as_dash(tmp_path):
     from dynamo_ext.report.analysis import analyze
     from dynamo_ext.uses.cluster import compare_measures
-    from dynamo_ext.report.tables import _fmt
+    from dynamo_ext.report.tables import fmt
     from dynamo_ext.report.markdown import write_report
 
     torch.manual_seed(0)
@@ -172,7 +172,7 @@ def test_regression_tasks_report_r2_and_mse_and_uncomputable_scores_show_as_dash
     write_report(m, tmp_path)
     md = (tmp_path / "report.md").read_text()
     assert "base_target_r2" in md and "meta_target_mse" in md
-    assert _fmt(float("nan")) == "-" and _fmt(None) == "-" and _fmt(0.5) == "0.500"
+    assert fmt(float("nan")) == "-" and fmt(None) == "-" and fmt(0.5) == "0.500"
     rows = compare_measures({"ok": np.array([[0, 1, 5], [1, 0, 5], [5, 5, 0.]]), "bad": np.full((3, 3), np.nan)},
                             {"task": ["a", "a", "b"]})
     by = {(r["measure"], r["method"]): r for r in rows}

@@ -10,7 +10,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from dynamo_ext import baselines as bl  # noqa: E402
+from dynamo_ext import compare as bl  # noqa: E402
 from dynamo_ext import ops, reference  # noqa: E402
 from dynamo_ext.uses.cluster import cluster_distances  # noqa: E402
 from dynamo_ext.meta.rnn import MetaRNN  # noqa: E402

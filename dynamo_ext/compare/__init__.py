@@ -4,7 +4,8 @@ Each measure in its own module (``cka``, ``svcca``, ``procrustes``, ``weights``,
 ``outputs``; the peer DSA in ``dsa``, through its authors' package, the
 ``[peers]`` extra); ``distances`` gives every measure's distance matrix, computing all pairs of
 CKA, SVCCA and Procrustes as blocked matrix products (``all_pairs``) and planning which measures fit
-a time budget (``plan_measures``).
+a time budget (``plan_measures``). ``pairwise_distances(data, measure)`` gives one measure's matrix
+for networks given as arrays [trials, time, units] (netrep and DSA style; ``pairwise``).
 
 Representation similarity between hidden trajectories (each model's hidden
 states on the same probe inputs, flattened over sequences and steps into
@@ -39,6 +40,7 @@ Baselines for the uses of the embedding:
 - ``train_scratch``: a base model trained from scratch on a few labels.
 """
 from .distances import ALL_MEASURES, MEASURES, PEER_MEASURES, distance_matrices
+from .pairwise import DISTANCE_RANGES, PAIRWISE_MEASURES, pairwise_distances
 from .representation import Representation
 from .cka import linear_cka
 from .svcca import svcca
@@ -48,6 +50,6 @@ from .outputs import OutputEnsemble, output_disagreement
 from .scratch import train_scratch
 from . import dsa
 
-__all__ = ["ALL_MEASURES", "MEASURES", "OutputEnsemble", "PEER_MEASURES", "Representation", "distance_matrices",
+__all__ = ["ALL_MEASURES", "DISTANCE_RANGES", "MEASURES", "PAIRWISE_MEASURES", "pairwise_distances", "OutputEnsemble", "PEER_MEASURES", "Representation", "distance_matrices",
            "dsa", "linear_cka", "naive_weight_average", "output_disagreement", "procrustes_distance", "svcca",
            "train_scratch", "weight_distance"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .representation import _hsic_unbiased, _reps
+from .representation import hsic_unbiased, paired_representations
 
 
 def linear_cka(h_a, h_b, debiased: bool = True) -> float:
@@ -27,10 +27,10 @@ def linear_cka(h_a, h_b, debiased: bool = True) -> float:
     Raises:
         ValueError: different sample counts, fewer than 4 samples, NaN/Inf.
     """
-    a, b = _reps(h_a, h_b)
+    a, b = paired_representations(h_a, h_b)
     x, y = a.x, b.x
     if debiased:
         denom = np.sqrt(a.self_hsic * b.self_hsic)
-        return float(_hsic_unbiased(x, y) / denom) if denom > 0 else 0.0
+        return float(hsic_unbiased(x, y) / denom) if denom > 0 else 0.0
     denom = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
     return float(np.square(x.T @ y).sum() / denom) if denom > 0 else 0.0

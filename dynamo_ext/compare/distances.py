@@ -14,9 +14,9 @@ import numpy as np
 from .._checks import check_choice
 from ..population.population import Population
 from ..population.recording import Recording
-from .all_pairs import MATRIX_MEASURES, all_pairs, estimate_seconds, gemm_rate
+from .all_pairs import MATRIX_MEASURES, estimate_seconds, gemm_rate
 from .outputs import output_disagreement_matrix
-from .representation import Representation
+from .pairwise import representation_distances
 from .weights import weight_distance_matrix
 
 MEASURES = ("cka", "svcca", "procrustes", "weights", "outputs")  # the default set
@@ -97,10 +97,8 @@ def distance_matrices(population: Population, recording: Optional[Recording] = N
         check_has_time(rec)
     out = {}
     matrix = [m for m in measures if m in MATRIX_MEASURES]
-    if matrix:
-        reps = [Representation(h) for h in rec.hidden]  # per-model work done once
-        out.update(all_pairs(reps, matrix, progress=progress))
-        del reps
+    if matrix:  # per-model work done once, all pairs in blocked matrix products
+        out.update(representation_distances(rec.hidden, matrix, progress=progress))
     if "weights" in measures:
         out["weights"] = weight_distance_matrix([m.model for m in population.members])
     if "outputs" in measures:

@@ -66,12 +66,6 @@ def dsa_distances(recording: Recording, n_delays: Optional[int] = None, rank: Op
         ValueError: dsa-metric not installed, bad settings, sequences shorter than the delays or
             than ``MIN_STEPS`` (a CNN population's one-step recording).
     """
-    try:
-        from DSA import DSA
-    except ImportError as exc:
-        raise ValueError('measure "dsa" needs dsa-metric: pip install "dynamo_ext[peers]"') from exc
-    import torch
-
     check_choice(score_method, "score_method", ("angular", "euclidean", "wasserstein"))
     check_has_time(recording)
     T = int(recording.hidden[0].shape[1])
@@ -80,11 +74,28 @@ def dsa_distances(recording: Recording, n_delays: Optional[int] = None, rank: Op
     if rank is not None:
         check_positive_int(rank, "rank")
     settings = dsa_settings(recording, n_delays, rank, score_method)
-    n_delays, rank = settings["n_delays"], settings["rank"]
-    data = [h[:max_sequences].double().numpy() for h in recording.hidden]
+    return dsa_matrix([h[:max_sequences].double().numpy() for h in recording.hidden], settings["n_delays"],
+                      settings["rank"], score_method, iters, seed)
+
+
+def dsa_matrix(data, n_delays: int, rank: int, score_method: str = "angular", iters: int = 1500,
+               seed: int = 0) -> np.ndarray:
+    """DSA distances [N, N] between trajectories ``data`` (N float64 arrays [trials, time, units], the
+    trial counts and units free to differ) through dsa-metric's ``DSA``; symmetric, zero diagonal,
+    clipped at 0.
+
+    Raises:
+        ValueError: dsa-metric not installed.
+    """
+    try:
+        from DSA import DSA
+    except ImportError as exc:
+        raise ValueError('measure "dsa" needs dsa-metric: pip install "dynamo_ext[peers]"') from exc
+    import torch
+
     torch.manual_seed(seed)
     np.random.seed(seed)
-    dsa = DSA(data, n_delays=n_delays, rank=rank, score_method=score_method, iters=iters, verbose=False)
+    dsa = DSA(list(data), n_delays=n_delays, rank=rank, score_method=score_method, iters=iters, verbose=False)
     d = np.asarray(dsa.fit_score(), dtype=np.float64)
     d = 0.5 * (d + d.T)
     np.fill_diagonal(d, 0.0)

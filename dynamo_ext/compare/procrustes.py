@@ -7,9 +7,8 @@ NeurIPS 2021, arXiv:2108.01661; Williams et al., NeurIPS 2021), solved with
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import orthogonal_procrustes
 
-from .representation import _reps
+from .representation import paired_representations
 
 
 def procrustes_distance(h_a, h_b) -> float:
@@ -22,10 +21,12 @@ def procrustes_distance(h_a, h_b) -> float:
     Raises:
         ValueError: different sample counts.
     """
-    a, b = _reps(h_a, h_b)
+    a, b = paired_representations(h_a, h_b)
     x, y = a.unit, b.unit
     width = max(x.shape[1], y.shape[1])
     x = np.pad(x, ((0, 0), (0, width - x.shape[1])))
     y = np.pad(y, ((0, 0), (0, width - y.shape[1])))
+    from scipy.linalg import orthogonal_procrustes  # SciPy loaded when first used
+
     _, nuclear = orthogonal_procrustes(y, x)  # scale = sum of singular values of y^T x
     return float(np.sqrt(max(2.0 - 2.0 * nuclear, 0.0)))

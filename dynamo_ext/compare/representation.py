@@ -7,7 +7,6 @@ representation-similarity measure in ``dynamo_ext.compare``.
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import svd
 from torch import Tensor
 
 
@@ -22,7 +21,7 @@ def _samples(h) -> np.ndarray:
     return a - a.mean(0)
 
 
-def _hsic_unbiased(x: np.ndarray, y: np.ndarray) -> float:
+def hsic_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     """Song et al. (2012) unbiased HSIC of the linear kernels K = x x^T, L = y y^T, in O(n d^2)."""
     n = x.shape[0]
     kd, ld = (x * x).sum(1), (y * y).sum(1)  # diag(K), diag(L)
@@ -50,12 +49,14 @@ class Representation:
     @property
     def self_hsic(self) -> float:
         if self._hsic is None:
-            self._hsic = max(_hsic_unbiased(self.x, self.x), 0.0)
+            self._hsic = max(hsic_unbiased(self.x, self.x), 0.0)
         return self._hsic
 
     @property
     def top_directions(self) -> np.ndarray:
         if self._top is None:
+            from scipy.linalg import svd  # SciPy loaded when first used
+
             u, s, _ = svd(self.x, full_matrices=False)
             energy = np.cumsum(s ** 2) / max(float((s ** 2).sum()), 1e-300)
             k = int(np.searchsorted(energy, self.variance_kept) + 1)
@@ -69,7 +70,9 @@ class Representation:
         return self._unit
 
 
-def _reps(h_a, h_b, variance_kept: float = 0.99):
+def paired_representations(h_a, h_b, variance_kept: float = 0.99):
+    """Two Representations of the same samples (arrays, tensors or Representations); ValueError when
+    their sample counts differ."""
     a = h_a if isinstance(h_a, Representation) else Representation(h_a, variance_kept)
     b = h_b if isinstance(h_b, Representation) else Representation(h_b, variance_kept)
     if a.n != b.n:

@@ -7,9 +7,8 @@ canonical correlation.
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import svd
 
-from .representation import _reps
+from .representation import paired_representations
 
 
 def svcca(h_a, h_b, variance_kept: float = 0.99) -> float:
@@ -26,8 +25,10 @@ def svcca(h_a, h_b, variance_kept: float = 0.99) -> float:
     Raises:
         ValueError: different sample counts, variance_kept outside (0, 1].
     """
-    a, b = _reps(h_a, h_b, variance_kept)
+    a, b = paired_representations(h_a, h_b, variance_kept)
     # the top directions are orthonormal bases of the reduced representations: the
     # canonical correlations are the singular values of ua^T ub
+    from scipy.linalg import svd  # SciPy loaded when first used
+
     rho = svd(a.top_directions.T @ b.top_directions, compute_uv=False)
     return float(np.clip(rho, 0.0, 1.0).mean())

@@ -25,7 +25,6 @@ from __future__ import annotations
 from typing import Dict, List, Optional
 
 import torch
-from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
 from .._checks import check_positive_int
@@ -61,6 +60,8 @@ def match_stable_points(base: Tensor, meta: Tensor) -> Dict:
     if len(base) == 0 or len(meta) == 0:
         return {"pairs": [], "distances": [], "max_distance_rel": None}
     cost = torch.cdist(base.double(), meta.double())
+    from scipy.optimize import linear_sum_assignment  # SciPy loaded when first used
+
     rows, cols = linear_sum_assignment(cost.numpy())
     dist = cost[rows, cols]
     rel = None

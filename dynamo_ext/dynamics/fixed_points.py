@@ -31,6 +31,10 @@ from .cells import _CELLS, _LAYERS, SUPPORTED, CellWeights, NoFusedCell, cell_we
 from .points import FixedPoints
 
 
+AUTO_DESCENT_STEPS = 20  # chosen on the flip-flop tanh RNN of training seed 0 (bench/compare_fixed_point_finder.py)
+FAR_NOISE = 0.1  # starts drawn with at least this noise are "far" (docs/coming-from.md)
+
+
 def _initial_states(D: int, initial_states, trajectories, n_inits, noise, generator) -> Tensor:
     if initial_states is not None:
         check_tensor(initial_states, "initial_states", shape=[None, D])
@@ -55,7 +59,7 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
                       outlier_max_abs: Union[float, str, None] = "auto", slow_q: float = 1e-4, seed: int = 0,
                       device: Optional[Union[str, torch.device]] = None,
                       min_progress: float = reference.MIN_PROGRESS, contexts: Optional[Tensor] = None,
-                      descent_steps: int = 0, descent_lr: float = 0.05) -> FixedPoints:
+                      descent_steps: Union[int, str] = "auto", descent_lr: float = 0.05) -> FixedPoints:
     """Find the fixed points z* = f(x*, z*) of a recurrent network at a constant input.
 
     Args:
@@ -98,7 +102,9 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
             FixedPointFinder descends: from far starts (e.g. FixedPointFinder's
             trajectory samples with noise 0.5) Newton's basins are narrower
             than descent's, and the saddles with most unstable directions
-            are missed without it. 0 (default) starts Newton at the starts.
+            are missed without it. "auto" (default): ``AUTO_DESCENT_STEPS``
+            (20) when the starts are drawn with ``noise`` >= ``FAR_NOISE`` (0.1,
+            as FixedPointFinder's usual 0.5), else 0 (Newton at the starts).
         device: where the Newton solves run (default: the model's device;
             "cuda" uses the op's CUDA kernel). Initial states are drawn on the
             CPU, and the returned FixedPoints live on the CPU.
@@ -142,6 +148,8 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
     z0, x, contexts = _inputs(inputs, contexts, z0, I)
     # the autograd solver's float64 copy of the model, made once for the descent and the Newton phase
     solver = None if weights is not None else copy.deepcopy(model).to(torch.float64).requires_grad_(False).eval()
+    if isinstance(descent_steps, str) and descent_steps == "auto":
+        descent_steps = AUTO_DESCENT_STEPS if noise >= FAR_NOISE else 0
     if check_positive_int(descent_steps, "descent_steps", minimum=0) > 0:
         z0 = _descend(weights, solver, z0, x, descent_steps, check_positive_float(descent_lr, "descent_lr"))
     if weights is not None:

@@ -7,11 +7,13 @@ residual q = ||cell(z*) - z*||^2 / 2 is small but not zero.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional, Union
 
 import torch
 from torch import Tensor
 
+from .. import _io
 from ..meta.rnn import MetaRNN
 from ..uses.average import resolve_ids
 from .cells import CellWeights
@@ -116,8 +118,64 @@ class FixedPoints:
     def to_base(self, model_id: Union[int, str]) -> Tensor:
         """States mapped into a base model's hidden coordinates through its linear map A_n (MetaRNN only)."""
         if self.meta is None:
-            raise ValueError("to_base needs fixed points of a MetaRNN; these come from a plain RNN")
+            raise ValueError("to_base needs fixed points of a MetaRNN; these come from a plain RNN (or were "
+                             "loaded without one: FixedPoints.load(path, meta=...))")
         n = resolve_ids(self.meta, [model_id], "model_id")[0]
         hmap = self.meta.maps[n]
         with torch.no_grad():
             return hmap.to_base(self.states.to(hmap.mean.dtype)).to(self.states.dtype)
+
+    _FIELDS = ("states", "inputs", "residuals", "q", "iterations", "converged", "jacobians")
+    FORMAT = "dynamo_ext.FixedPoints/1"
+
+    def save(self, path: Union[str, Path]) -> Path:
+        """Write the points (and their slow points and contexts) to one safetensors file, atomically.
+
+        The tensors are stored as they are; the cell's name and the format version go in the file's
+        JSON header. The solver's weights and the meta-model are not stored: ``load`` takes the
+        meta-model back to map states with ``to_base``. No pickle is involved.
+
+        Raises:
+            ValueError: ``path`` is an existing folder.
+        """
+        path = Path(path)
+        if path.is_dir():
+            raise ValueError(f"argument 'path' must be a file path, got the folder {str(path)!r}")
+        tensors = {k: getattr(self, k) for k in self._FIELDS}
+        if self.slow_points is not None:
+            tensors.update({f"slow.{k}": getattr(self.slow_points, k) for k in self._FIELDS})
+        if self.contexts is not None:
+            tensors["contexts"] = self.contexts
+        _io.write_tensors(path, tensors, metadata={"format": self.FORMAT, "cell": self.cell})
+        return path
+
+    @classmethod
+    def load(cls, path: Union[str, Path], meta: Optional[MetaRNN] = None) -> "FixedPoints":
+        """Fixed points written by ``save``; ``meta`` (the meta-model they were found in) restores
+        ``to_base``.
+
+        Raises:
+            ValueError: a missing or corrupted file, or a safetensors file of something else.
+        """
+        header = _io.read_metadata(path, "fixed points file")
+        if header.get("format") != cls.FORMAT:
+            raise ValueError(f"fixed points file {str(path)!r} was not written by FixedPoints.save (format "
+                             f"{header.get('format')!r}, expected {cls.FORMAT!r})")
+        t = _io.read_tensors(path, "fixed points file")
+
+        def build(prefix: str) -> "FixedPoints":
+            return cls(*(t[prefix + k] for k in cls._FIELDS), weights=None, meta=meta, cell=header["cell"],
+                       contexts=t.get("contexts") if not prefix else None)
+
+        fps = build("")
+        fps.slow_points = build("slow.") if "slow.states" in t else None
+        return fps
+
+    def plot(self, ax=None, trajectories: Optional[Tensor] = None, title: str = "Fixed points", path=None):
+        """Draw the points in the principal-component plane of their states (or of ``trajectories``
+        [B, T, D], drawn in grey): filled black stable, open red unstable, labelled with their number
+        of unstable directions. Draws into ``ax`` (a matplotlib Axes) or a new Figure; returns the
+        Figure (saved as PNG at ``path`` when given)."""
+        from .plots import plot_fixed_points
+
+        return plot_fixed_points(self, path, trajectories=trajectories, title=title, ax=ax)

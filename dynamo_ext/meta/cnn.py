@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from .._checks import check_choice, check_positive_int
 from ..population.base_cnn import (
-    _ACT,
+    ACTIVATION_MODULES,
     ACTIVATIONS,
     FAMILIES,
     conv_stack,
@@ -120,7 +120,7 @@ class MetaCNN(MetaModel):
         m = embedding_dim
         in_channels = input_size if FAMILIES[family]["dims"] == 1 else 1
         self.convs = conv_stack(family, in_channels, [width] * self.depth)
-        self.act = _ACT[activation]()
+        self.act = ACTIVATION_MODULES[activation]()
         self.film = nn.Sequential(nn.Linear(m, film_hidden), nn.Tanh(), nn.Linear(film_hidden, 2 * self.depth * width))
         nn.init.zeros_(self.film[2].weight)  # start at the identity modulation
         nn.init.zeros_(self.film[2].bias)

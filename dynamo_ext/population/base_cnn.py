@@ -36,7 +36,7 @@ FAMILIES: Dict[str, Dict] = {
     "cnn2d": {"dims": 2, "kernel": 3, "strides": (1, 2, 2), "pool": (2, 2)},
 }
 ACTIVATIONS = ("relu", "tanh", "gelu")
-_ACT = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
+ACTIVATION_MODULES = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
 
 
 def to_images(x: Tensor, family: str) -> Tensor:
@@ -100,7 +100,7 @@ class BaseCNN(nn.Module):
         self.depth = check_positive_int(depth or len(FAMILIES[family]["strides"]), "depth")
         in_channels = input_size if FAMILIES[family]["dims"] == 1 else 1
         self.convs = conv_stack(family, in_channels, [hidden_size] * self.depth)
-        self.act = _ACT[arch]()
+        self.act = ACTIVATION_MODULES[arch]()
         with torch.no_grad():
             flat = self._layers(torch.zeros(1, seq_len, input_size))[-1].flatten(1).shape[1]
         self.readout = nn.Linear(flat, n_outputs)

@@ -17,9 +17,9 @@ from .tables import (
     FIDELITY_NOTE,
     REGRESSION_COLUMNS,
     REPARAM_COLUMNS,
-    _by_task,
-    _fmt,
-    _model_order,
+    by_task,
+    fmt,
+    model_order,
     ari_table,
     baseline_verdicts,
     few_label_columns,
@@ -28,7 +28,7 @@ from .tables import (
 
 def _html_table(rows: List[Dict], cols: List[str]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in cols) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(r.get(c)))}</td>" for c in cols) + "</tr>"
                    for r in rows)
     return f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
@@ -45,11 +45,11 @@ def embedding_figure(metrics: Dict) -> go.Figure:
     """Scatter of the model embeddings (first two coordinates), one trace per label group."""
     info = {p["id"]: p for p in metrics["population"]}
     emu = {e["id"]: e for e in metrics["emulation"]}
-    by_task = _by_task(metrics)
+    several_tasks = by_task(metrics)
     groups: Dict[str, List[str]] = {}
     for mid in metrics["embedding"]:
         p = info.get(mid)
-        key = "new" if p is None else (f"{p.get('task')} / {p['arch']}" if by_task else p["arch"])
+        key = "new" if p is None else (f"{p.get('task')} / {p['arch']}" if several_tasks else p["arch"])
         groups.setdefault(key, []).append(mid)
     fig = go.Figure()
     symbols = {"rnn": "circle", "gru": "square", "lstm": "triangle-up"}
@@ -68,7 +68,7 @@ def embedding_figure(metrics: Dict) -> go.Figure:
 def distance_figure(metrics: Dict) -> go.Figure:
     """Heatmaps of every measure's distances, models sorted by task and architecture."""
     dists = metrics["baselines"]["distances"]
-    order = _model_order(metrics)
+    order = model_order(metrics)
     ids = [metrics["population"][i]["id"] for i in order]
     cols = min(len(dists), DISTANCE_COLUMNS)  # wrapped into rows, so that the figure fits the page
     rows = -(-len(dists) // cols)

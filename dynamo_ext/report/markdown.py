@@ -8,11 +8,11 @@ from .. import _io
 from .figures import plot_distance_matrices, plot_embedding, plot_few_labels, plot_loss
 from .tables import (
     REGRESSION_COLUMNS,
-    _baseline_markdown,
-    _by_task,
-    _fidelity_markdown,
-    _fmt,
-    _table,
+    baseline_markdown,
+    by_task,
+    fidelity_markdown,
+    fmt,
+    markdown_table,
 )
 
 
@@ -20,17 +20,21 @@ def write_report(metrics: Dict, folder: Path, history: Optional[Dict] = None) ->
     """Write metrics.json, report.md, report.html and the figures (embedding.png, loss.png with a
     history, distances.png and few_labels.png with a baselines section) into ``folder``."""
     folder = Path(folder)
-    written = [plot_embedding(metrics, folder / "embedding.png")]
+    figures = {"embedding.png": plot_embedding}
     if history:
-        written.append(plot_loss(history, folder / "loss.png"))
+        figures["loss.png"] = lambda _, path: plot_loss(history, path)
     if metrics.get("baselines"):
-        written.append(plot_distance_matrices(metrics, folder / "distances.png"))
+        figures["distances.png"] = plot_distance_matrices
         if metrics["baselines"].get("few_labels"):
-            written.append(plot_few_labels(metrics, folder / "few_labels.png"))
+            figures["few_labels.png"] = plot_few_labels
+    written = []
+    for name, draw in figures.items():
+        draw(metrics, folder / name)
+        written.append(folder / name)
     emu = {e["id"]: e for e in metrics["emulation"]}
     rows = [{**p, **emu.get(p["id"], {})} for p in metrics["population"]]
     c = metrics["clustering"]
-    task_col = ["task"] if _by_task(metrics) else []
+    task_col = ["task"] if by_task(metrics) else []
     md = [
         f"# DYNAMO report: {metrics.get('task', '')}",
         "",
@@ -44,7 +48,7 @@ def write_report(metrics: Dict, folder: Path, history: Optional[Dict] = None) ->
            "against the base CNN's pooled layer activations (every layer; the meta-CNN's A^n_l per layer). "
            "arch is the activation, hidden_size the width."),
         "",
-        _table(rows, ["id", *task_col, "arch", "hidden_size", "seed", "test_accuracy", "output_agreement",
+        markdown_table(rows, ["id", *task_col, "arch", "hidden_size", "seed", "test_accuracy", "output_agreement",
                       "hidden_r2", "meta_test_accuracy"]
                + (REGRESSION_COLUMNS if metrics.get("output_kind") == "real" else [])),
         "",
@@ -53,27 +57,27 @@ def write_report(metrics: Dict, folder: Path, history: Optional[Dict] = None) ->
         "averaged: the meta-model at the members' mean embedding; naive weights: the parameter-wise mean "
         "of the members (only where they share one size); ensemble: their mean output probabilities.",
         "",
-        _table([{**r, "members": len(r["members"])} for r in metrics["averaging"]],
+        markdown_table([{**r, "members": len(r["members"])} for r in metrics["averaging"]],
                ["label", "members", "member_mean_accuracy", "averaged_accuracy",
                 "naive_weight_average_accuracy", "ensemble_accuracy"]),
         "",
         f"## Clustering of the embeddings (k-means, k = {c['k']}, labels: {c['labels_by']})",
         "",
-        f"ARI {_fmt(c['ari'])}, NMI {_fmt(c['nmi'])}, silhouette {_fmt(c['silhouette'])}.",
+        f"ARI {fmt(c['ari'])}, NMI {fmt(c['nmi'])}, silhouette {fmt(c['silhouette'])}.",
         "",
         "![embedding](embedding.png)",
         "",
     ]
     if metrics.get("baselines"):
-        md += _baseline_markdown(metrics)
+        md += baseline_markdown(metrics)
         for sk in metrics["baselines"].get("skipped", []):
             md += [f"Measure {sk['measure']} skipped: {sk['why']}.", ""]
     if metrics.get("fixed_points"):
         md += ["## Fixed points of the meta-model (zero input, at each theta_n)", "",
-               _table(metrics["fixed_points"], ["id", "n_fixed_points", "n_stable", "n_unstable", "n_slow_points"]),
+               markdown_table(metrics["fixed_points"], ["id", "n_fixed_points", "n_stable", "n_unstable", "n_slow_points"]),
                ""]
     if metrics.get("fidelity"):
-        md += _fidelity_markdown(metrics["fidelity"])
+        md += fidelity_markdown(metrics["fidelity"])
     for fig in metrics.get("attractor_figures", []):
         md += [f"![attractors of {fig['id']}]({fig['file']})", ""]
     if metrics.get("scan"):
@@ -88,11 +92,11 @@ def write_report(metrics: Dict, folder: Path, history: Optional[Dict] = None) ->
         md += [f"## Embedding scan from {sc['start']} to {sc['end']} (zero input)", "",
                f"Stable fixed points of the meta-model on the straight line between the two embeddings "
                f"({len(sc['rows'])} points). " + where,
-               "", _table(sc["rows"], ["index", "n_stable", "n_saddle_1", "n_unstable_more", "n_slow_points"]), "",
+               "", markdown_table(sc["rows"], ["index", "n_stable", "n_saddle_1", "n_unstable_more", "n_slow_points"]), "",
                f"![bifurcation]({sc['file']})", ""]
     if history:
         md += ["## Fitting", "", "![loss](loss.png)", ""]
-    md += ["## Timing (s)", "", _table([metrics.get("timing_s", {})], list(metrics.get("timing_s", {}))), ""]
+    md += ["## Timing (s)", "", markdown_table([metrics.get("timing_s", {})], list(metrics.get("timing_s", {}))), ""]
     _io.write_json(folder / "metrics.json", metrics)
     _io.write_text(folder / "report.md", "\n".join(md))
     from .html import write_html

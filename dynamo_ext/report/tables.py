@@ -11,11 +11,11 @@ from typing import Dict, List
 from ..dynamics.fidelity import fidelity_table
 
 
-def _by_task(metrics: Dict) -> bool:
+def by_task(metrics: Dict) -> bool:
     return len({p.get("task", "") for p in metrics["population"]}) > 1
 
 
-def _model_order(metrics: Dict) -> List[int]:
+def model_order(metrics: Dict) -> List[int]:
     """Model indices sorted by (task, architecture, id), so that groups show as blocks."""
     pop = metrics["population"]
     return sorted(range(len(pop)), key=lambda i: (pop[i].get("task", ""), pop[i]["arch"], pop[i]["id"]))
@@ -27,7 +27,7 @@ def few_label_columns(metrics: Dict) -> List[str]:
     return ["task", *per_class, "n_labelled", "adapt_accuracy", "scratch_accuracy"]
 
 
-def _fmt(v) -> str:
+def fmt(v) -> str:
     """A table cell: "-" for what could not be computed (None, NaN)."""
     if v is None or (isinstance(v, float) and v != v):
         return "-"
@@ -38,9 +38,9 @@ def _fmt(v) -> str:
 REGRESSION_COLUMNS = ["output_r2", "base_target_r2", "meta_target_r2", "base_target_mse", "meta_target_mse"]
 
 
-def _table(rows: List[Dict], cols: List[str]) -> str:
+def markdown_table(rows: List[Dict], cols: List[str]) -> str:
     out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    out += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in rows]
+    out += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows]
     return "\n".join(out)
 
 
@@ -82,7 +82,7 @@ def ari_table(metrics: Dict):
     return list(table.values()), ["measure", *cols]
 
 
-def _baseline_markdown(metrics: Dict) -> List[str]:
+def baseline_markdown(metrics: Dict) -> List[str]:
     b = metrics["baselines"]
     table, cols = ari_table(metrics)
     md = ["## DYNAMO beside the baselines", "",
@@ -94,20 +94,20 @@ def _baseline_markdown(metrics: Dict) -> List[str]:
           "outputs (output disagreement), dsa where requested (DSA, dsa-metric: "
           + (", ".join(f"{k} {v}" for k, v in b.get("dsa_settings", {}).items()) or "not run") + "); see "
           "dynamo_ext.compare and dynamo_ext.compare.dsa for sources.", "",
-          _table(table, cols), "", *baseline_verdicts(metrics), "",
+          markdown_table(table, cols), "", *baseline_verdicts(metrics), "",
           "![distances](distances.png)", ""]
     if b.get("few_labels"):
         real = metrics.get("output_kind") == "real"
         md += ["## Few labels: adapt (theta only) against a base model from scratch", "",
                *(["n_labelled: labelled sequences (targets at every step).", ""] if real else []),
-               _table(b["few_labels"], few_label_columns(metrics)), "", "![few labels](few_labels.png)", ""]
+               markdown_table(b["few_labels"], few_label_columns(metrics)), "", "![few labels](few_labels.png)", ""]
     if b.get("reparameterization"):
         md += ["## Reparameterization check", "",
                "Each base model has a function-preserving copy (hidden units permuted, sign-flipped for tanh "
                "units, or rescaled per unit for ReLU units); per measure, the fraction of copies whose nearest "
                "neighbour is their original, and the distance from a copy to its original over the median "
                "distance between originals (mean and max over copies; 0 means blind to the change):", "",
-               _table(b["reparameterization"]["rows"], REPARAM_COLUMNS), ""]
+               markdown_table(b["reparameterization"]["rows"], REPARAM_COLUMNS), ""]
     return md
 
 
@@ -121,8 +121,8 @@ FIDELITY_NOTE = (
     "pulse sequences 10 probe lengths long.")
 
 
-def _fidelity_markdown(rows: List[Dict]) -> List[str]:
+def fidelity_markdown(rows: List[Dict]) -> List[str]:
     table = fidelity_table(rows)
     cols = list(dict.fromkeys(k for r in table for k in r))
     return ["## Dynamical fidelity: the meta-model's attractors and memory beside each base model's", "",
-            FIDELITY_NOTE, "", _table(table, cols), ""]
+            FIDELITY_NOTE, "", markdown_table(table, cols), ""]

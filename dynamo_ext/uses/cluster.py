@@ -17,13 +17,6 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
-from sklearn.cluster import AgglomerativeClustering, KMeans
-from sklearn.manifold import ClassicalMDS
-from sklearn.metrics import (
-    adjusted_rand_score,
-    normalized_mutual_info_score,
-    silhouette_score,
-)
 from torch import Tensor
 
 from .._checks import check_choice, check_positive_int
@@ -64,6 +57,8 @@ def _check_k_labels(n: int, k: int, labels: Optional[Sequence]) -> None:
 def _result(k: int, method: str, assign: np.ndarray, labels: Optional[Sequence], data: np.ndarray,
             metric: str) -> ClusterResult:
     """Scores of an assignment: ARI and NMI against labels, silhouette on the points or distances."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
+
     ari = nmi = None
     if labels is not None:
         ari = float(adjusted_rand_score(labels, assign))
@@ -76,6 +71,8 @@ def _result(k: int, method: str, assign: np.ndarray, labels: Optional[Sequence],
 def cluster_points(points: np.ndarray, k: int, labels: Optional[Sequence] = None, method: str = "kmeans",
                    seed: int = 0) -> ClusterResult:
     """Cluster the rows of ``points`` [N, m]; see ``cluster``."""
+    from sklearn.cluster import AgglomerativeClustering, KMeans  # scikit-learn loaded when first used
+
     check_choice(method, "method", ("kmeans", "agglomerative"))
     _check_k_labels(points.shape[0], k, labels)
     if method == "kmeans":
@@ -145,6 +142,9 @@ def cluster_distances(distances: np.ndarray, k: int, labels: Optional[Sequence] 
     Raises:
         ValueError: a non-square matrix, k out of range, labels of the wrong length.
     """
+    from sklearn.cluster import AgglomerativeClustering, KMeans
+    from sklearn.manifold import ClassicalMDS
+
     check_choice(method, "method", ("kmeans", "agglomerative"))
     d = _filled(distances)
     n = d.shape[0]

@@ -29,7 +29,8 @@ def embed(meta: MetaModel, model: nn.Module, x: Tensor, *, model_id: Optional[st
         model: the new base model (a BaseRNN, or any module following the
             recording protocol of dynamo_ext.population).
         x: [S, T, I] probe inputs (e.g. the task's training inputs).
-        steps, lr, batch_size, seed: optimisation settings (Adam, cosine decay).
+        steps, lr, batch_size, seed: optimisation settings (Adam, cosine decay); ``seed`` also draws
+            the new map's initial weights, so the result is the same for the same seed.
 
     Returns:
         The new model's index in ``meta.theta`` (its embedding is
@@ -48,7 +49,9 @@ def embed(meta: MetaModel, model: nn.Module, x: Tensor, *, model_id: Optional[st
     rec = Recording(x, [hidden.float()], outputs.float().unsqueeze(0), meta.output_kind)
     # the targets hold the one new model under the index it takes in the embedding table
     targets = Targets(rec, meta.theta.dtype, models=[meta.n_models])
-    idx = meta.add_model(hidden.shape[-1], model_id=model_id, **meta.map_layout(model))
+    with torch.random.fork_rng(devices=[]):  # the new map's initial weights from ``seed``, not the global RNG
+        torch.manual_seed(seed)
+        idx = meta.add_model(hidden.shape[-1], model_id=model_id, **meta.map_layout(model))
     new_map = meta.maps[idx]
     new_map.mean.copy_(targets.means[idx])
     new_map.scale.copy_(targets.scales[idx])

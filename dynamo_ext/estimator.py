@@ -1,0 +1,238 @@
+"""DYNAMO as a scikit-learn estimator: ``DYNAMO(...).fit(population).embedding_``.
+
+The same method as the functional API (``dynamo_ext.fit``, ``embed``,
+``uses.cluster``; docs/method.md, after arXiv:2302.14078), in the
+conventions of scikit-learn and netrep: the constructor takes the fit's
+settings and stores them untouched, ``fit`` returns the estimator with its
+fitted attributes ending in an underscore, ``get_params`` / ``set_params`` /
+``sklearn.base.clone`` work, ``transform`` places new networks in the fitted
+model embedding space and ``score`` is the held-out emulation quality.
+"""
+from __future__ import annotations
+
+import copy
+from typing import List, Optional, Sequence
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from torch import Tensor, nn
+
+from .meta.config import FitConfig
+from .meta.fitting import fit as fit_meta
+from .population.population import Population
+from .population.recording import Recording
+from .population.tasks import TaskData
+from .uses.cluster import embedding_distances, functional_distances
+from .uses.embed import embed
+
+_DEFAULTS = FitConfig()
+
+
+class RecordedTrajectories(nn.Module):
+    """A network known only by its activity: ``record`` returns the given hidden states [S, T, d] (and
+    outputs [S, T, C], zeros [S, T, 1] by default) whatever the inputs, which must be the probe
+    inputs they were recorded on. Lets ``DYNAMO.fit`` and ``transform`` take arrays."""
+
+    def __init__(self, hidden, outputs=None):
+        super().__init__()
+        h = torch.as_tensor(np.asarray(hidden) if not isinstance(hidden, Tensor) else hidden).float()
+        if h.dim() != 3:
+            raise ValueError(f"hidden states must be [trials, time, units], got shape {tuple(h.shape)}")
+        self.hidden = h
+        self.outputs = (h.new_zeros(*h.shape[:2], 1) if outputs is None
+                        else torch.as_tensor(np.asarray(outputs) if not isinstance(outputs, Tensor) else outputs).float())
+        self.state_size = int(h.shape[-1])
+
+    def record(self, x: Tensor):
+        if x.shape[:2] != self.hidden.shape[:2]:
+            raise ValueError(f"these hidden states were recorded on {tuple(self.hidden.shape[:2])} (trials, time) "
+                             f"inputs, got inputs of shape {tuple(x.shape)}: pass the probe inputs of the fit")
+        return self.hidden, self.outputs
+
+
+class DYNAMO(BaseEstimator):
+    """Dynamical model embedding of a population of networks, as a scikit-learn estimator.
+
+    Parameters are ``FitConfig``'s fields (docs/method.md, "The loss"), ``random_state`` being its
+    ``seed``; ``progress`` shows tqdm bars. After ``fit``:
+
+    Attributes:
+        meta_: the fitted meta-model (MetaRNN or MetaCNN).
+        embedding_: [N, embedding_dim] float64 array, the model embeddings theta_n.
+        model_ids_: the N base models' ids, in the rows' order.
+        history_: the loss per step ("loss", "loss_h", "loss_y", "loss_theta").
+        population_: the Population fitted (None when fitted to arrays or a Recording).
+        recording_: the Recording fitted (the arrays' recording; None for a Population).
+        probe_inputs_: [S, T, I] the inputs the networks were recorded on (``transform`` records new
+            networks on them).
+        result_: the FitResult.
+    """
+
+    def __init__(self, embedding_dim: int = _DEFAULTS.embedding_dim, state_size: int = _DEFAULTS.state_size,
+                 cell: str = _DEFAULTS.cell, steps: int = _DEFAULTS.steps, batch_size: int = _DEFAULTS.batch_size,
+                 lr: float = _DEFAULTS.lr, lambda_h: float = _DEFAULTS.lambda_h, lambda_y: float = _DEFAULTS.lambda_y,
+                 lambda_theta: float = _DEFAULTS.lambda_theta, max_sequences: Optional[int] = _DEFAULTS.max_sequences,
+                 random_state: int = _DEFAULTS.seed, dtype: str = _DEFAULTS.dtype, device: str = _DEFAULTS.device,
+                 quality_threshold: Optional[float] = _DEFAULTS.quality_threshold,
+                 memory_budget_gb: Optional[float] = _DEFAULTS.memory_budget_gb, embed_steps: int = 400,
+                 progress: bool = False):
+        self.embedding_dim = embedding_dim
+        self.state_size = state_size
+        self.cell = cell
+        self.steps = steps
+        self.batch_size = batch_size
+        self.lr = lr
+        self.lambda_h = lambda_h
+        self.lambda_y = lambda_y
+        self.lambda_theta = lambda_theta
+        self.max_sequences = max_sequences
+        self.random_state = random_state
+        self.dtype = dtype
+        self.device = device
+        self.quality_threshold = quality_threshold
+        self.memory_budget_gb = memory_budget_gb
+        self.embed_steps = embed_steps
+        self.progress = progress
+
+    def _config(self) -> FitConfig:
+        params = self.get_params()
+        params["seed"] = params.pop("random_state")
+        for key in ("embed_steps", "progress"):
+            params.pop(key)
+        return FitConfig(**params).validate()
+
+    def fit(self, X, y=None, *, task: Optional[TaskData] = None, inputs=None, outputs=None,
+            ids: Optional[Sequence[str]] = None) -> "DYNAMO":
+        """Fit the meta-model and the model embeddings to a population.
+
+        Args:
+            X: a Population; or a list of trained networks with ``task`` (``Population.from_modules``:
+                BaseRNNs, (rnn, readout) pairs, modules of the recording protocol); or a list of N
+                arrays or tensors of hidden states [trials, time, units] (units free to differ)
+                recorded on the same ``inputs`` [trials, time, I], with optional ``outputs`` (a list
+                of [trials, time, C]; without them only the hidden states are emulated,
+                ``lambda_y`` then 0); or a Recording.
+            y: ignored (scikit-learn's signature).
+            ids: names of the networks of a list (default "<arch>-<i>", or "net-<i>" for arrays).
+
+        Returns:
+            self.
+
+        Raises:
+            ValueError: bad settings (naming the parameter), a list of networks without ``task``,
+                arrays without ``inputs`` or of other shapes than ``inputs``.
+        """
+        config = self._config()
+        self.population_ = self.recording_ = None
+        if isinstance(X, Population):
+            self.population_ = X
+        elif isinstance(X, Recording):
+            pass
+        elif isinstance(X, (list, tuple)) and X and all(isinstance(a, (np.ndarray, Tensor)) for a in X):
+            X = self._recording(X, inputs, outputs)
+            ids = [f"net-{i}" for i in range(X.n_models)] if ids is None else ids
+            if outputs is None:
+                config.lambda_y = 0.0
+        elif isinstance(X, (list, tuple)):
+            if task is None:
+                raise ValueError("argument 'task' is required when 'X' is a list of networks (their probe inputs "
+                                 "and the task they are scored on), got None")
+            self.population_ = X = Population.from_modules(list(X), task, ids=ids)
+        else:
+            raise ValueError(f"argument 'X' must be a Population, a list of networks (with task=), a list of "
+                             f"hidden-state arrays (with inputs=) or a Recording, got {type(X).__name__}")
+        if isinstance(X, Recording) and ids is not None and len(ids) != X.n_models:
+            raise ValueError(f"argument 'ids' must name the {X.n_models} networks, got {len(ids)} names")
+        result = fit_meta(X, config, progress=self.progress)
+        if isinstance(X, Recording):
+            self.recording_ = X
+            if ids is not None:
+                result.meta.model_ids = list(ids)
+        self.result_ = result
+        self.meta_ = result.meta
+        self.embedding_ = result.meta.theta.detach().cpu().double().numpy().copy()
+        self.model_ids_ = list(result.meta.model_ids)
+        self.history_ = result.history
+        self.probe_inputs_ = (X.x if isinstance(X, Recording)
+                              else X.task.x_train[:config.max_sequences] if config.max_sequences else X.task.x_train)
+        self.n_features_in_ = int(self.probe_inputs_.shape[-1])
+        return self
+
+    @staticmethod
+    def _recording(hidden: Sequence, inputs, outputs) -> Recording:
+        if inputs is None:
+            raise ValueError("argument 'inputs' [trials, time, I] is required when 'X' is a list of hidden-state "
+                             "arrays (the meta-model is driven by them), got None")
+        x = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, Tensor) else inputs).float()
+        nets = [RecordedTrajectories(h, None if outputs is None else outputs[i]) for i, h in enumerate(hidden)]
+        for i, net in enumerate(nets):
+            if net.hidden.shape[:2] != x.shape[:2]:
+                raise ValueError(f"argument 'X' entry {i} must be recorded on 'inputs' ({tuple(x.shape[:2])} trials x "
+                                 f"steps), got hidden states of shape {tuple(net.hidden.shape)}")
+        widths = {int(n.outputs.shape[-1]) for n in nets}
+        if len(widths) != 1:
+            raise ValueError(f"argument 'outputs' must have the same number of outputs per network, got {sorted(widths)}")
+        return Recording(x, [n.hidden for n in nets], torch.stack([n.outputs for n in nets]), "real")
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "meta_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit first")
+
+    def transform(self, X: Sequence) -> np.ndarray:
+        """The model embeddings [k, embedding_dim] of k new networks, the meta-model frozen (``embed``;
+        arXiv:2302.14078 section 3). X: networks following the recording protocol, or arrays of their
+        hidden states [trials, time, units] on ``probe_inputs_``. The fitted meta-model is unchanged
+        (each network is placed in a copy)."""
+        self._check_fitted()
+        meta = copy.deepcopy(self.meta_)
+        x = self.probe_inputs_.to(meta.theta.dtype)
+        thetas = []
+        for i, net in enumerate(X):
+            if isinstance(net, (np.ndarray, Tensor)):
+                net = RecordedTrajectories(net)
+            idx = embed(meta, net, x, steps=self.embed_steps, seed=self.random_state, progress=self.progress)
+            thetas.append(meta.theta.detach()[idx].cpu().double().numpy())
+        return np.stack(thetas) if thetas else np.zeros((0, meta.embedding_dim))
+
+    def pairwise_distances(self, reading: str = "theta", inputs: Optional[Tensor] = None) -> np.ndarray:
+        """[N, N] distances between the fitted networks: "theta" (Euclidean between embeddings) or
+        "functional" (the meta-model's outputs at each theta_n on ``inputs``, default the probe
+        inputs; ``uses.cluster.functional_distances``)."""
+        self._check_fitted()
+        if reading == "theta":
+            return embedding_distances(self.meta_)
+        if reading == "functional":
+            x = self.probe_inputs_ if inputs is None else inputs
+            return functional_distances(self.meta_, x[:256])
+        raise ValueError(f"argument 'reading' must be 'theta' or 'functional', got {reading!r}")
+
+    def score(self, X=None, y=None) -> float:
+        """Held-out emulation quality: the mean over base models of the hidden-state R^2 of the
+        meta-model at theta_n mapped through A_n (``meta.evaluate.emulation`` on the task's test
+        inputs for a Population; on the given Recording otherwise). X: default the fitted population (or,
+        fitted to arrays, their recording: not held out)."""
+        self._check_fitted()
+        from .meta.evaluate import emulation, r2
+
+        X = (self.population_ if self.population_ is not None else self.recording_) if X is None else X
+        if isinstance(X, Population):
+            return float(np.mean([row["hidden_r2"] for row in emulation(self.meta_, X)]))
+        if isinstance(X, Recording):
+            with torch.no_grad():
+                x = X.x.to(self.meta_.theta.dtype)
+                return float(np.mean([r2(self.meta_.maps[n].to_base(self.meta_(x, n)[0]).float(), h.float())
+                                      for n, h in enumerate(X.hidden)]))
+        raise ValueError(f"argument 'X' must be a Population or a Recording (default: the fitted population), "
+                         f"got {type(X).__name__}")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        tags.input_tags.two_d_array = False  # populations and lists of networks, not a 2-D X
+        return tags
+
+
+__all__: List[str] = ["DYNAMO", "RecordedTrajectories"]
