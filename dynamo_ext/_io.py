@@ -10,7 +10,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Sequence
 
 import torch
 from safetensors import SafetensorError
@@ -34,6 +34,33 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def check_output_folder(path, name: str, results: Sequence[str] = (), resume: bool = False,
+                        overwrite: bool = False) -> Path:
+    """Refuse, before any work, an output folder that cannot take a run's results.
+
+    Raises:
+        ValueError (naming the argument ``name`` and the path): ``path`` is an existing file, lies under
+        a file, or under a folder this process cannot write; or it holds any of ``results`` (another
+        run's) and neither ``resume`` nor ``overwrite`` is set.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"argument '{name}' must be a folder, got the existing file {str(path)!r}")
+    ancestor = path
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ValueError(f"argument '{name}' {str(path)!r} cannot be created: {str(ancestor)!r} is a file")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ValueError(f"argument '{name}' {str(path)!r} cannot be written: no write permission on "
+                         f"{str(ancestor)!r}")
+    held = [r for r in results if (path / r).exists()]
+    if held and not (resume or overwrite):
+        raise ValueError(f"argument '{name}' {str(path)!r} already holds another run's results ({', '.join(held)}): "
+                         f"continue it (resume), replace them (overwrite), or choose another folder")
+    return path
 
 
 def write_json(path, obj: Any) -> None:

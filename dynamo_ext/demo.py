@@ -101,7 +101,7 @@ def pulse_dynamics(meta, pop, out: Path, seed: int = 0, steps: int = 11) -> Dict
 
 
 def run_demo(out="dynamo-demo", quick: bool = False, seed: int = 0, progress: bool = True,
-             population: str = "mnist1d") -> Dict:
+             population: str = "mnist1d", overwrite: bool = False) -> Dict:
     """Run the demo and write metrics.json, report.md, report.html and figures into ``out``.
 
     Args:
@@ -111,14 +111,19 @@ def run_demo(out="dynamo-demo", quick: bool = False, seed: int = 0, progress: bo
             (point, line and bistable networks built around one integration,
             with input copies that mislead geometry; not trained, not saved;
             ``quick`` changes nothing).
+        overwrite: let ``out`` hold another demo's results, replaced (else refused before any work).
 
     Returns:
         The metrics dictionary (also written to ``out/metrics.json``).
 
     Raises:
-        ValueError: an unknown population.
+        ValueError: an unknown population; an ``out`` that is a file, cannot be written, or holds
+            another demo's results (without ``overwrite``).
     """
     check_choice(population, "population", POPULATIONS)
+    for folder, results in ((out, ("metrics.json", "report.md")), (Path(out) / "population", ("manifest.json",)),
+                            (Path(out) / "meta", ("meta.safetensors", "meta.json"))):
+        _io.check_output_folder(folder, "out", results, overwrite=overwrite)
     pulse = population in ("pulse", "universality")
     settings = {"mnist1d": (DEFAULT, QUICK), "pulse": (PULSE, PULSE_QUICK), "cnn1d": (CNN, CNN_QUICK),
                 "universality": (UNIVERSALITY, UNIVERSALITY_QUICK),
@@ -132,10 +137,11 @@ def run_demo(out="dynamo-demo", quick: bool = False, seed: int = 0, progress: bo
         pop = train_population(list(settings["tasks"]) if pulse else "mnist1d", archs=settings["archs"],
                                hidden_sizes=settings["hidden_sizes"], n_seeds=settings["n_seeds"],
                                config=TrainConfig(epochs=settings["epochs"]), family=settings.get("family", "rnn"),
-                               out=out / "population", base_seed=seed, progress=progress)
+                               out=out / "population", base_seed=seed, progress=progress, overwrite=overwrite)
     timing["zoo"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()
-    result = fit(pop, steps=settings["fit_steps"], seed=seed, out=out / "meta", progress=progress)
+    result = fit(pop, steps=settings["fit_steps"], seed=seed, out=out / "meta", progress=progress,
+                 overwrite=overwrite)
     timing["fit"] = round(time.perf_counter() - t0, 2)
     metrics = analyze(result.meta, pop, seed=seed)
     metrics["timing_s"] = {**timing, **metrics["timing_s"]}

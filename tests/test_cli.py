@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+import dynamo_ext as de
 from dynamo_ext.cli import main
 
 
@@ -105,3 +106,64 @@ def test_fixed_points_command(cli_run, tmp_path):
     assert len(info["states_in_base_coordinates"][0]) == 8
     assert (out / "fixed_points.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["fixed-points", str(meta), "--model-id", "nope", "--out", str(out)]) == 2
+
+
+def test_every_bad_output_folder_is_refused_before_any_work(cli_run, tmp_path, capsys, monkeypatch):
+    import os
+
+    import dynamo_ext.meta.fitting as fitting
+
+    pop, meta, rep = cli_run
+    calls = []
+    monkeypatch.setattr(fitting, "train_loop", lambda *a, **k: calls.append(1))  # no fit may start
+    a_file = tmp_path / "meta.txt"
+    a_file.write_text("mine")
+    assert main(["fit", str(pop), "--out", str(a_file), "--steps", "5", "--no-progress"]) == 2
+    assert "argument '--out' must be a folder, got the existing file" in capsys.readouterr().err
+    assert a_file.read_text() == "mine"
+    assert main(["fit", str(pop), "--out", str(a_file / "sub"), "--no-progress"]) == 2
+    assert "cannot be created" in capsys.readouterr().err
+    assert main(["fit", str(pop), "--out", str(meta), "--no-progress"]) == 2
+    assert "already holds another run's results (meta.safetensors, meta.json)" in capsys.readouterr().err
+    assert main(["analyze", str(pop), str(meta), "--out", str(rep), "--no-progress"]) == 2
+    assert "(metrics.json, report.md)" in capsys.readouterr().err
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        try:
+            assert main(["fit", str(pop), "--out", str(locked / "meta"), "--no-progress"]) == 2
+            assert "no write permission" in capsys.readouterr().err
+        finally:
+            locked.chmod(0o700)
+    assert calls == []
+    with pytest.raises(ValueError, match="argument 'out' .* already holds another run's results"):
+        fitting.fit(de.Population.load(pop), steps=5, out=meta, progress=False)
+    assert calls == []
+
+
+def test_overwrite_replaces_another_runs_results(cli_run, tmp_path):
+    import shutil
+
+    pop, meta, _ = cli_run
+    again = tmp_path / "meta"
+    shutil.copytree(meta, again)
+    before = (again / "meta.safetensors").read_bytes()
+    assert main(["fit", str(pop), "--out", str(again), "--steps", "5", "--batch-size", "8", "--state-size", "6",
+                 "--max-sequences", "50", "--no-progress", "--overwrite"]) == 0
+    assert (again / "meta.safetensors").read_bytes() != before
+
+
+def test_fit_options_are_fitconfigs_fields_with_its_defaults():
+    import dataclasses
+
+    from dynamo_ext.cli.parser import build_parser
+    from dynamo_ext.meta.config import FitConfig
+
+    args = build_parser().parse_args(["fit", "pop", "--out", "m", "--lambda-theta", "0.5", "--memory-budget-gb",
+                                      "none", "--relax-steps", "3"])
+    for f in dataclasses.fields(FitConfig):
+        expected = {"lambda_theta": 0.5, "memory_budget_gb": None, "relax_steps": 3}.get(f.name, f.default)
+        assert getattr(args, f.name) == expected, f.name
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["fit", "pop", "--out", "m", "--cell", "lstm"])

@@ -89,7 +89,7 @@ def load_training_state(path, meta: torch.nn.Module, opt: torch.optim.Optimizer,
         raise ValueError(f"{what} {str(path)!r} is corrupted or does not match the population: {exc}") from exc
 
 
-def _known(overrides: Dict) -> Dict:
+def known_settings(overrides: Dict) -> Dict:
     names = {f.name for f in fields(FitConfig)}
     unknown = sorted(set(overrides) - names)
     if unknown:

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from .. import _io
 from .._checks import check_tensor
 from ..population.population import Population
 from ..population.recording import Recording
@@ -25,7 +26,9 @@ from ..population.streaming import StreamedRecording, StreamedTargets
 from .budget import ScratchRecording, check_quality, over_budget
 from .checkpoint import (
     CHECKPOINT,
-    _known,
+    META_CONFIG,
+    META_WEIGHTS,
+    known_settings,
     load_training_state,
     save_meta,
     save_training_state,
@@ -49,7 +52,7 @@ from .rnn import MetaModel, MetaRNN
 
 def fit(population: Union[Population, Recording, StreamedRecording], config: Optional[FitConfig] = None, *,
         progress: bool = True, out: Optional[Union[str, Path]] = None, resume: bool = False,
-        distributed: bool = False, **overrides) -> FitResult:
+        overwrite: bool = False, distributed: bool = False, **overrides) -> FitResult:
     """Fit a DYNAMO meta-model to a population (docs/method.md).
 
     Minibatches mix models: each row draws a base model and a probe sequence
@@ -71,6 +74,8 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
         resume: continue from ``out``'s checkpoint when there is one (the
             same settings and population are required); the result equals an
             uninterrupted run's.
+        overwrite: let ``out`` hold another fit's meta-model, replaced at the end (else refused before
+            any work, as an ``out`` that is a file or cannot be written).
         memory_budget_gb (a FitConfig field): a Population whose recording would take more memory
             than this (``budget.recording_bytes``) is recorded to disk one model at a time and streamed
             batch by batch (in ``recording_dir``, or a temporary folder removed afterwards), with
@@ -98,7 +103,9 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
     """
     if resume and out is None:
         raise ValueError("argument 'resume' needs 'out', the folder holding the checkpoint")
-    config = FitConfig(**{**asdict(config or FitConfig()), **_known(overrides)}).validate()
+    if out is not None:
+        _io.check_output_folder(out, "out", (META_WEIGHTS, META_CONFIG), resume=resume, overwrite=overwrite)
+    config = FitConfig(**{**asdict(config or FitConfig()), **known_settings(overrides)}).validate()
     dtype = getattr(torch, config.dtype)
     if not isinstance(population, (Population, Recording, StreamedRecording)):
         raise ValueError("argument 'population' must be a Population, Recording or StreamedRecording, got "

@@ -13,6 +13,7 @@ from typing import Dict, Optional, Sequence
 
 from tqdm.auto import tqdm
 
+from .. import _io
 from .._checks import check_choice, check_positive_int
 from .families import DEFAULT_ARCHS, FAMILY_ARCHS
 from .population import MANIFEST, Population
@@ -25,7 +26,7 @@ def train_population(task: TaskData | str | Sequence = "mnist1d", archs: Optiona
                      hidden_sizes: Optional[Sequence[int]] = None, n_seeds: int = 4,
                      config: Optional[TrainConfig] = None, out: Optional[str | Path] = None,
                      base_seed: int = 0, progress: bool = True, resume: bool = False,
-                     family: str = "rnn") -> Population:
+                     family: str = "rnn", overwrite: bool = False) -> Population:
     """Train a population: for each task and architecture, ``n_seeds`` models.
 
     Seed i of an architecture uses hidden size ``hidden_sizes[i % len]`` and
@@ -50,6 +51,8 @@ def train_population(task: TaskData | str | Sequence = "mnist1d", archs: Optiona
         resume: with ``out``, reuse the models already finished there (same
             id and training settings) and train only the rest; the result
             equals an uninterrupted run's (each model depends on its own seed only).
+        overwrite: let ``out`` hold another population, replaced (else refused before any training, as
+            an ``out`` that is a file or cannot be written).
 
     Returns:
         The Population.
@@ -84,6 +87,8 @@ def train_population(task: TaskData | str | Sequence = "mnist1d", archs: Optiona
             for t in task_list for a in archs for i in range(n_seeds)]
     if resume and out is None:
         raise ValueError("argument 'resume' needs 'out', the population folder to continue")
+    if out is not None:
+        _io.check_output_folder(out, "out", (MANIFEST,), resume=resume, overwrite=overwrite)
     finished = _finished_members(out, asdict(config)) if resume else {}
     tasks = {t.name: t for t in task_list} if multi else None
     members = []

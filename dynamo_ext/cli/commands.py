@@ -1,0 +1,103 @@
+"""The longer commands of the CLI (fit, fixed-points), and the check of every output folder before any work."""
+from __future__ import annotations
+
+from .. import _io
+
+# the files that mark each command's results in its --out folder (another run's, unless --resume / --overwrite)
+RESULTS = {"zoo": ("manifest.json",), "fit": ("meta.safetensors", "meta.json"),
+           "analyze": ("metrics.json", "report.md"), "demo": ("metrics.json", "report.md"),
+           "fixed-points": ("fixed_points.json",), "adapt": ("adapt.json",),
+           "reparam-check": ("reparameterization.json",)}
+
+
+def check_outputs(args) -> None:
+    """Refuse, before any work, an --out that is a file, cannot be written, or holds another run's results
+    (without --resume where the command continues one, or --overwrite)."""
+    if getattr(args, "out", None) is None or args.command not in RESULTS:
+        return
+    _io.check_output_folder(args.out, "--out", RESULTS[args.command], resume=getattr(args, "resume", False),
+                            overwrite=getattr(args, "overwrite", False))
+
+def fixed_points_command(args) -> None:
+    from pathlib import Path
+
+    import torch
+
+    from .. import _io
+    from ..meta.checkpoint import load_meta
+    from ..dynamics.fixed_points import find_fixed_points
+    from ..report.figures import plot_fixed_points
+    from ..population.population import Population
+
+    meta = load_meta(args.meta)
+    if args.model_id not in meta.model_ids:
+        raise ValueError(f"argument '--model-id' must be one of {meta.model_ids}, got {args.model_id!r}")
+    n = meta.model_ids.index(args.model_id)
+    x_star = torch.tensor(args.input, dtype=torch.float64) if args.input is not None else None
+    trajectories = None
+    if args.population is not None:
+        task = Population.load(args.population).task
+        with torch.no_grad():
+            trajectories = meta(task.x_test[:256].to(meta.theta.dtype), n)[0]
+    progress = {} if args.min_progress is None else {"min_progress": args.min_progress}
+    fps = find_fixed_points(meta, inputs=x_star, trajectories=trajectories, n_inits=args.n_inits,
+                            noise=args.noise, tol=args.tol, model_id=args.model_id, seed=args.seed,
+                            device=args.device, **progress)
+    out = Path(args.out)
+    plot_fixed_points(fps, out / "fixed_points.png", trajectories=trajectories,
+                      title=f"Meta-model fixed points at theta of {args.model_id}")
+    info = {"model_id": args.model_id, "theta": meta.theta.detach()[n].tolist(),
+            "input": args.input, "n_fixed_points": len(fps), "n_stable": int(fps.is_stable.sum()),
+            "n_unstable_directions": fps.n_unstable.tolist(), "residuals": fps.residuals.tolist(),
+            "max_eigenvalue_modulus": fps.eigenvalues.abs().amax(-1).tolist() if len(fps) else [],
+            "n_slow_points": len(fps.slow_points), "slow_point_q": fps.slow_points.q.tolist(),
+            "states": fps.states.tolist(), "states_in_base_coordinates": fps.to_base(args.model_id).tolist()}
+    _io.write_json(out / "fixed_points.json", info)
+    print(f"{len(fps)} fixed points ({info['n_stable']} stable), {len(fps.slow_points)} slow points; "
+          f"written to {out}/fixed_points.json")
+    if args.scan_to is not None:
+        from ..dynamics.scan import embedding_path, scan
+        from ..report.figures import plot_bifurcation
+
+        probe = task.x_test[:64] if args.population is not None else None
+        result = scan(meta, embedding_path(meta, args.model_id, args.scan_to, args.steps), inputs=x_star,
+                      probe_x=probe, n_inits=args.n_inits, noise=args.noise, tol=args.tol, seed=args.seed,
+                      device=args.device, **progress)
+        plot_bifurcation(result, out / "bifurcation.png",
+                         title=f"Fixed points from {args.model_id} to {args.scan_to}")
+        _io.write_json(out / "scan.json", {"start": args.model_id, "end": args.scan_to, "rows": result.table()})
+        print(f"scan of {args.steps} embeddings written to {out}/scan.json")
+
+
+def fit_command(args, progress: bool) -> None:
+    import dataclasses
+    from pathlib import Path
+
+    import torch.distributed as dist
+
+    from ..meta.config import FitConfig
+    from ..meta.distributed import init_from_env, is_main_process
+    from ..meta.fitting import fit
+    from ..population.streaming import INDEX, StreamedRecording
+    from ..population.population import Population
+
+    source = Path(args.population)
+    population = StreamedRecording(source) if (source / INDEX).is_file() else Population.load(source)
+    settings = {f.name: getattr(args, f.name) for f in dataclasses.fields(FitConfig)}  # every FitConfig option
+    settings["device"] = init_from_env(args.device) if args.distributed else args.device
+    try:
+        res = fit(population, FitConfig(**settings), resume=args.resume, overwrite=args.overwrite, out=args.out,
+                  progress=progress, distributed=args.distributed)
+        main_process = is_main_process()
+        if args.distributed:
+            dist.barrier()  # rank 0 has written --out
+    finally:
+        if args.distributed:
+            dist.destroy_process_group()
+    if main_process:
+        print(f"fitted in {res.seconds:.1f} s, final loss {res.history['loss'][-1]:.4f}; saved to {args.out}")
+        if "emulation" in res.extra:
+            print(f"{len(res.poorly_emulated)} of {len(res.extra['emulation'])} base models below held-out hidden "
+                  f"R^2 {args.quality_threshold:g}" + "".join(f"; {i}" for i in res.poorly_emulated))
+
+
