@@ -2,6 +2,7 @@
 what was expected and what was received."""
 from __future__ import annotations
 
+import numbers
 from typing import Iterable, Sequence
 
 import torch
@@ -34,9 +35,10 @@ def check_tensor(value, name: str, *, ndim: int | None = None, shape: Sequence[i
 
 
 def check_positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    """``value`` as an int (NumPy integers accepted) if it is an integer >= ``minimum``; else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"argument '{name}' must be an integer >= {minimum}, got {value!r}")
-    return value
+    return int(value)
 
 
 def check_positive_float(value, name: str, allow_zero: bool = False) -> float:

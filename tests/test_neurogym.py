@@ -39,3 +39,24 @@ def test_a_population_on_a_neurogym_task_saves_loads_and_fits_through_the_cli(tm
 def test_bad_neurogym_names_are_refused_naming_the_argument():
     with pytest.raises(ValueError, match="neurogym cannot make 'NoSuchTask-v0'"):
         de.load_task("neurogym:NoSuchTask-v0")
+
+
+def test_networks_trained_the_neurogym_way_go_through_from_modules_fit_and_analyze(tmp_path):
+    """python/neurogym_dataset.py at its quick settings: ngym.Dataset batches (time major, per-step labels),
+    time-major nn.GRU / nn.LSTM trained with cross-entropy over every step, then from_modules, fit, analyze."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "python" / "neurogym_dataset.py"
+    spec = importlib.util.spec_from_file_location("neurogym_dataset", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    metrics = example.main(["--quick", "--out", str(tmp_path / "report")])
+    assert [p["id"] for p in metrics["population"]] == ["gru-s0", "gru-s1", "lstm-s0", "lstm-s1"]
+    assert all(0 <= row["hidden_r2"] <= 1 and 0 <= row["output_agreement"] <= 1 for row in metrics["emulation"])
+    assert (tmp_path / "report" / "report.md").is_file()
+    x, y, n_actions = example.neurogym_batches(2, 8, 30, seed=5)
+    assert x.shape == (30, 16, 3) and y.shape == (30, 16)  # neurogym's own layout
+    task = de.TaskData.from_tensors("ngym", x, y, x, y, time_major=True)
+    assert task.per_step and task.x_train.shape == (16, 30, 3) and torch.equal(task.y_train, torch.from_numpy(y).T)
+    assert task.n_outputs == n_actions

@@ -299,3 +299,36 @@ def test_no_user_mistake_reaches_a_raw_pytorch_or_numpy_error(case):
     _, call, match = _user_mistakes()[case]
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_per_step_class_labels_and_time_major_tensors():
+    """neurogym's convention: one label per step [N, T] (negative: not scored), and [T, B, ...] tensors."""
+    from dynamo_ext.population.tasks import accuracy
+    from dynamo_ext.population.training import task_loss
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 5, 2, generator=gen)
+    y = torch.randint(0, 3, (6, 5), generator=gen)
+    y[:, :2] = -100  # fixation steps not scored
+    task = de.TaskData.from_tensors("steps", x, y, x, y, n_outputs=3)
+    assert task.per_step and task.y_train.shape == (6, 5)
+    logits = torch.randn(6, 5, 3, generator=gen)
+    scored = y >= 0
+    assert accuracy(task, logits, y) == pytest.approx(float((logits.argmax(-1) == y)[scored].float().mean()))
+    assert float(task_loss(task, logits, y)) == pytest.approx(
+        float(torch.nn.functional.cross_entropy(logits.reshape(-1, 3), y.reshape(-1), ignore_index=-100)))
+    assert torch.equal(task.sequence_labels(), y[:, -1])
+    tm = de.TaskData.from_tensors("tm", x.transpose(0, 1).numpy(), y.T.numpy(), x.transpose(0, 1), y.T,
+                                  time_major=True, n_outputs=3)
+    assert torch.equal(tm.x_train, x) and torch.equal(tm.y_test, y)
+    with pytest.raises(ValueError, match=r"'y_train' must be \[N\] or \[N, T\] class labels of shape \[6, 5\]"):
+        de.TaskData.from_tensors("bad", x, y[:, :4], x, y[:, :4], n_outputs=3)
+    with pytest.raises(ValueError, match=r"labels in \[0, 3\) \(n_outputs\), or negative for steps not scored, got "
+                                         r"values in \[0, 7\]"):
+        de.TaskData.from_tensors("bad", x, y.clamp(min=0) + 5 * (y == 2), x, y, n_outputs=3)
+    with pytest.raises(ValueError, match="both be \\[N\\] or both \\[N, T\\]"):
+        de.TaskData.from_tensors("bad", x, y, x, y[:, -1], n_outputs=3)
+    # adapt reads every scored step
+    meta = de.MetaRNN(1, input_size=2, n_outputs=3, hidden_sizes=[4], state_size=4, embedding_dim=2)
+    net = de.adapt(meta, x, y, steps=3, restarts=2)
+    assert net.train_loss > 0

@@ -26,6 +26,7 @@ from .recording import (
     param_dtype,
 )
 from .tasks import TASKS, TaskData, load_task
+from .protocol import check_protocol
 from .training import evaluate
 
 MANIFEST = "manifest.json"
@@ -122,9 +123,13 @@ class Population:
             in the module's parameter dtype; ``state_size`` (int, d);
             ``input_size`` (int, I; checked against the task); ``arch`` (str,
             a label; default the class name); optionally ``hidden_size`` (for
-            the report) and ``step(x [B, I], z [B, d]) -> z' [B, d]``, the
-            one-step map whose fixed points ``find_fixed_points`` and
-            ``fidelity`` solve. Such members are not written by ``save``.
+            the report), ``forward(x) -> outputs [B, T, C]`` (scored for the
+            test accuracy; without it, ``record``'s outputs are) and
+            ``step(x [B, I], z [B, d]) -> z' [B, d]``, the one-step map whose
+            fixed points ``find_fixed_points`` and ``fidelity`` solve. Each
+            such module is run once on two test sequences
+            (``protocol.check_protocol``), and what is missing or of the wrong
+            shape is named. Such members are not written by ``save``.
 
         Args:
             models: BaseRNN or BaseCNN instances, (rnn, readout) pairs of
@@ -158,6 +163,8 @@ class Population:
             if getattr(m, "input_size", task.input_size) != task.input_size:
                 raise ValueError(f"argument 'models[{i}]' must take input_size={task.input_size} (the task's), "
                                  f"got {m.input_size}")
+            if not isinstance(m, (BaseRNN, BaseCNN, RecordedCNN)):  # a user's module: run its protocol once
+                check_protocol(m, task, f"models[{i}]")
             dt = param_dtype(m)
             if dt not in (torch.float32, torch.float64):
                 raise ValueError(f"argument 'models[{i}]' must have float32 or float64 parameters, got {dt} "

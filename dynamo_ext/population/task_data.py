@@ -1,8 +1,11 @@
 """TaskData: a task's training and test data, checked once when it is made, and task accuracy.
 
-Inputs x [N, T, I] (float), targets y [N] class labels read at the last step
-or [N, T, C] real targets at every step; a user's tensors or NumPy arrays
-enter through ``TaskData.from_tensors`` (docs/guide/own-networks.md).
+Inputs x [N, T, I] (float), targets y [N] class labels read at the last step,
+[N, T] class labels read at every step (neurogym's convention; a negative
+label marks a step that is not scored), or [N, T, C] real targets at every
+step; a user's tensors or NumPy arrays enter through ``TaskData.from_tensors``
+(batch first, or time major as neurogym's ``Dataset`` gives them;
+docs/guide/own-networks.md).
 """
 from __future__ import annotations
 
@@ -45,9 +48,10 @@ class TaskData:
     Attributes:
         name: the task's name (any non-empty string; a generated task's is one of TASKS).
         x_train, x_test: [N, T, I] float32 inputs, batch first.
-        y_train, y_test: int64 class labels [N] in [0, C) when ``output_kind == "classes"``
-            (read at the last time step), float32 targets [N, T, C] when
-            ``output_kind == "real"`` (read at every step).
+        y_train, y_test: int64 class labels in [0, C) when ``output_kind == "classes"``: [N]
+            (read at the last time step) or [N, T] (one per step, as neurogym's datasets; steps
+            whose label is negative, e.g. PyTorch's ignore_index -100, are not scored); float32
+            targets [N, T, C] when ``output_kind == "real"`` (read at every step).
         output_kind: "classes" or "real".
         n_outputs: C, the number of logits or real outputs.
         config: the generator's settings, stored in manifests.
@@ -78,7 +82,7 @@ class TaskData:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"TaskData: field 'name' must be a non-empty string, got {self.name!r}")
         check_choice(self.output_kind, "output_kind", ("classes", "real"))
-        check_positive_int(self.n_outputs, "n_outputs")
+        self.n_outputs = check_positive_int(self.n_outputs, "n_outputs")
         for split in ("train", "test"):
             x = _as_tensor(getattr(self, f"x_{split}"), f"x_{split}", torch.float32)
             if x.dim() != 3 or 0 in x.shape:
@@ -88,36 +92,49 @@ class TaskData:
             classes = self.output_kind == "classes"
             y = _as_tensor(getattr(self, f"y_{split}"), f"y_{split}", torch.int64 if classes else torch.float32)
             want = (x.shape[0],) if classes else (x.shape[0], x.shape[1], self.n_outputs)
+            if classes and y.dim() == 2:
+                want = (x.shape[0], x.shape[1])  # one label per step
             if tuple(y.shape) != want:
-                what = "[N] class labels" if classes else "[N, T, n_outputs] real targets"
+                what = ("[N] or [N, T] class labels" if classes else "[N, T, n_outputs] real targets")
                 raise ValueError(f"TaskData: field 'y_{split}' must be {what} of shape {list(want)} (x_{split} is "
                                  f"{list(x.shape)}, n_outputs={self.n_outputs}), got shape {tuple(y.shape)}")
-            if classes and len(y) and (int(y.min()) < 0 or int(y.max()) >= self.n_outputs):
+            scored = y[y >= 0] if classes and y.dim() == 2 else y
+            if classes and scored.numel() and (int(scored.min()) < 0 or int(scored.max()) >= self.n_outputs):
                 raise ValueError(f"TaskData: field 'y_{split}' must hold labels in [0, {self.n_outputs}) "
-                                 f"(n_outputs), got values in [{int(y.min())}, {int(y.max())}]")
+                                 f"(n_outputs)" + (", or negative for steps not scored" if y.dim() == 2 else "") +
+                                 f", got values in [{int(scored.min())}, {int(scored.max())}]")
             if not classes:
                 _check_finite(y, f"y_{split}")
             setattr(self, f"x_{split}", x)
             setattr(self, f"y_{split}", y)
+        if self.output_kind == "classes" and self.y_train.dim() != self.y_test.dim():
+            raise ValueError(f"TaskData: fields 'y_train' and 'y_test' must both be [N] or both [N, T] labels, got "
+                             f"shapes {tuple(self.y_train.shape)} and {tuple(self.y_test.shape)}")
         if self.x_test.shape[1:] != self.x_train.shape[1:]:
             raise ValueError(f"TaskData: field 'x_test' must have the steps and inputs of x_train "
                              f"{list(self.x_train.shape[1:])}, got {list(self.x_test.shape[1:])}")
 
     @classmethod
     def from_tensors(cls, name: str, x_train, y_train, x_test, y_test, output_kind: Optional[str] = None,
-                     n_outputs: Optional[int] = None) -> "TaskData":
+                     n_outputs: Optional[int] = None, time_major: bool = False) -> "TaskData":
         """A task from a user's own tensors or NumPy arrays.
 
         Args:
-            x_train, x_test: [N, T, I] inputs, batch first.
-            y_train, y_test: class labels [N] (integers) or real targets [N, T, C].
+            x_train, x_test: [N, T, I] inputs, batch first ([T, N, I] with ``time_major``).
+            y_train, y_test: class labels [N] or [N, T] (integers; one per step, negative for
+                steps not scored), or real targets [N, T, C] ([T, N] and [T, N, C] with ``time_major``).
             output_kind: "classes" or "real"; default: "classes" for integer targets,
                 "real" for floating ones.
             n_outputs: C; default: the largest label + 1 (classes) or the targets' last size.
+            time_major: the tensors are time major, as neurogym's ``Dataset`` returns them
+                (inputs [T, B, I], labels [T, B]); they are stored batch first.
 
         Raises:
             ValueError: as the constructor.
         """
+        if time_major:
+            x_train, y_train, x_test, y_test = (_time_major(v, n) for v, n in (
+                (x_train, "x_train"), (y_train, "y_train"), (x_test, "x_test"), (y_test, "y_test")))
         y = _as_tensor(y_train, "y_train", None)
         if output_kind is None:
             output_kind = "real" if y.is_floating_point() else "classes"
@@ -125,6 +142,7 @@ class TaskData:
             if output_kind == "classes":
                 y_te = _as_tensor(y_test, "y_test", None)
                 n_outputs = int(max(int(y.max()) if y.numel() else 0, int(y_te.max()) if y_te.numel() else 0)) + 1
+                n_outputs = max(n_outputs, 1)
             else:
                 if y.dim() != 3:
                     raise ValueError(f"argument 'y_train' must hold real targets of shape [N, T, C] (add a channel "
@@ -145,15 +163,43 @@ class TaskData:
     def seq_len(self) -> int:
         return int(self.x_train.shape[1])
 
+    @property
+    def per_step(self) -> bool:
+        """Whether the class labels are one per step [N, T] (neurogym's convention)."""
+        return self.output_kind == "classes" and self.y_train.dim() == 2
+
+    def sequence_labels(self, split: str = "train") -> Tensor:
+        """One class label per sequence [N]: the labels themselves, or per-step labels' last scored
+        step (the decision, in neurogym's tasks). Classes only."""
+        y = getattr(self, f"y_{split}")
+        if y.dim() == 1:
+            return y
+        last = (y >= 0).long().cumsum(1).argmax(1)  # the last step with a label >= 0
+        return y.gather(1, last[:, None]).squeeze(1).clamp(min=0)
+
+
+def _time_major(value, name: str):
+    """A time-major field [T, N, ...] as batch first [N, T, ...]."""
+    t = _as_tensor(value, name, None)
+    if t.dim() < 2:
+        raise ValueError(f"argument '{name}' must be time major [T, N, ...] (time_major=True), got shape "
+                         f"{tuple(t.shape)}")
+    return t.transpose(0, 1).contiguous()
+
 
 def accuracy(task: TaskData, outputs: Tensor, targets: Tensor) -> float:
     """Task accuracy of model outputs [N, T, C] against targets.
 
-    Classes: fraction of sequences whose last-step argmax equals the label.
-    Real (flip-flop): fraction of (sequence, step, channel) with a nonzero
-    target where the output has the target's sign.
+    Classes: fraction of sequences whose last-step argmax equals the label [N];
+    per-step labels [N, T]: fraction of the scored steps (label >= 0) whose argmax
+    equals the label. Real (flip-flop): fraction of (sequence, step, channel) with
+    a nonzero target where the output has the target's sign.
     """
     if task.output_kind == "classes":
+        if targets.dim() == 2:
+            scored = targets >= 0
+            hits = (outputs.argmax(-1) == targets) & scored
+            return float(hits.sum() / scored.sum().clamp(min=1))
         return float((outputs[:, -1].argmax(-1) == targets).float().mean())
     mask = targets != 0
     return float(((outputs.sign() == targets.sign()) & mask).sum() / mask.sum().clamp(min=1))

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from .._checks import check_positive_float, check_positive_int
 from .base_cnn import FAMILIES
 from .families import build_base_model
+from .protocol import scores_forward
 from .tasks import TaskData, accuracy
 
 # Adam learning rates that train each architecture reliably on MNIST-1D
@@ -55,21 +56,28 @@ class TrainConfig:
 
 
 def task_loss(task: TaskData, outputs: Tensor, targets: Tensor) -> Tensor:
-    """Cross-entropy at the last step (classes) or MSE at every step (real outputs)."""
+    """Cross-entropy at the last step (classes [N]), at every scored step (per-step classes [N, T]:
+    label >= 0), or MSE at every step (real outputs)."""
     if task.output_kind == "classes":
+        if targets.dim() == 2:
+            scored = targets >= 0
+            return F.cross_entropy(outputs[scored], targets[scored])
         return F.cross_entropy(outputs[:, -1], targets)
     return F.mse_loss(outputs, targets)
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, task: TaskData, batch_size: int = 1000) -> float:
-    """Test accuracy of a model mapping x [B, T, I] to outputs [B, T, C] (tasks.accuracy); the inputs
-    are cast to the model's parameter dtype."""
+    """Test accuracy of a model mapping x [B, T, I] to outputs [B, T, C] (tasks.accuracy): its
+    ``forward``, or for a module of the recording protocol without one, the outputs of its ``record``;
+    the inputs are cast to the model's parameter dtype."""
     was_training = model.training
     model.eval()
     param = next(model.parameters(), None)
     x = task.x_test if param is None else task.x_test.to(param.dtype)
-    outs = torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    run = model if scores_forward(model) or not hasattr(model, "record") else (lambda xb: model.record(xb)[1])
+    with torch.no_grad():
+        outs = torch.cat([run(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
     model.train(was_training)
     return accuracy(task, outs, task.y_test)
 

@@ -33,8 +33,8 @@ def adapt(meta: MetaModel, x: Tensor, y: Tensor, *, steps: int = 200, lr: float 
     Args:
         meta: a fitted MetaRNN or MetaCNN.
         x: [n, T, I] labelled inputs.
-        y: [n] int64 class labels (meta.output_kind "classes") or float
-            targets [n, T, C] ("real").
+        y: [n] int64 class labels (meta.output_kind "classes"; or [n, T], one per step,
+            negative for steps not scored) or float targets [n, T, C] ("real").
         steps, lr: Adam steps and learning rate; restarts: number of starts.
 
     Returns:
@@ -48,10 +48,13 @@ def adapt(meta: MetaModel, x: Tensor, y: Tensor, *, steps: int = 200, lr: float 
     if x.shape[-1] != meta.input_size or len(x) == 0:
         raise ValueError(f"argument 'x' must have shape [n >= 1, T, {meta.input_size}], got {tuple(x.shape)}")
     if meta.output_kind == "classes":
-        check_tensor(y, "y", shape=[len(x)], dtypes=[torch.int64])
-        if int(y.min()) < 0 or int(y.max()) >= meta.n_outputs:
-            raise ValueError(f"argument 'y' must hold classes in [0, {meta.n_outputs}), got "
-                             f"[{int(y.min())}, {int(y.max())}]")
+        per_step = isinstance(y, Tensor) and y.dim() == 2
+        check_tensor(y, "y", shape=[len(x), x.shape[1]] if per_step else [len(x)], dtypes=[torch.int64])
+        scored = y[y >= 0] if per_step else y
+        if scored.numel() == 0 or int(scored.min()) < 0 or int(scored.max()) >= meta.n_outputs:
+            raise ValueError(f"argument 'y' must hold classes in [0, {meta.n_outputs})"
+                             + (" (negative: steps not scored), at least one scored" if per_step else "") +
+                             (f", got [{int(scored.min())}, {int(scored.max())}]" if scored.numel() else ", got none"))
     else:
         check_tensor(y, "y", shape=[len(x), x.shape[1], meta.n_outputs])
     check_positive_int(steps, "steps")
@@ -66,7 +69,8 @@ def adapt(meta: MetaModel, x: Tensor, y: Tensor, *, steps: int = 200, lr: float 
     theta = starts.clone().requires_grad_(True)
     n = len(x)
     xs = x.to(table.dtype).repeat(restarts, 1, 1)
-    ys = y.repeat(restarts) if meta.output_kind == "classes" else y.to(table.dtype).repeat(restarts, 1, 1)
+    ys = (y.repeat(restarts, *[1] * (y.dim() - 1)) if meta.output_kind == "classes"
+          else y.to(table.dtype).repeat(restarts, 1, 1))
     frozen = [p for p in meta.parameters() if p.requires_grad]
     for p in frozen:
         p.requires_grad_(False)
@@ -94,7 +98,11 @@ def adapt(meta: MetaModel, x: Tensor, y: Tensor, *, steps: int = 200, lr: float 
 def _losses(meta: MetaModel, xs: Tensor, ys: Tensor, theta_rows: Tensor, restarts: int) -> Tensor:
     """Mean loss per restart [restarts]."""
     _, yhat = meta(xs, theta=theta_rows)
-    if meta.output_kind == "classes":
+    if meta.output_kind == "classes" and ys.dim() == 2:  # per-step labels: the mean over scored steps
+        scored = (ys >= 0).float()
+        steps = F.cross_entropy(yhat.transpose(1, 2), ys.clamp(min=0), reduction="none") * scored
+        rows = steps.sum(1) / scored.sum(1).clamp(min=1)
+    elif meta.output_kind == "classes":
         rows = F.cross_entropy(yhat[:, -1], ys, reduction="none")
     else:
         rows = (yhat - ys).pow(2).mean(dim=(1, 2))
@@ -108,8 +116,9 @@ def few_label_sample(task: TaskData, per_class: int, seed: int = 0):
     if task.output_kind == "real":
         idx = torch.randperm(len(task.x_train), generator=g)[:per_class]
     else:
-        idx = torch.cat([(task.y_train == c).nonzero().squeeze(1)[
-            torch.randperm(int((task.y_train == c).sum()), generator=g)[:per_class]] for c in range(task.n_outputs)])
+        labels = task.sequence_labels("train")  # per-step labels: the decision's
+        idx = torch.cat([(labels == c).nonzero().squeeze(1)[
+            torch.randperm(int((labels == c).sum()), generator=g)[:per_class]] for c in range(task.n_outputs)])
     return task.x_train[idx], task.y_train[idx]
 
 
