@@ -93,3 +93,19 @@ def test_no_import_circle_between_modules():
     for n in graph:
         if n not in state:
             visit(n, [])
+
+
+def test_metrics_json_has_one_typed_schema_with_a_version(tmp_path):
+    import json
+
+    from dynamo_ext.report import schema
+
+    assert set(schema.REQUIRED) <= set(schema.Metrics.__annotations__)
+    good = {k: [] for k in schema.REQUIRED} | {"schema_version": schema.SCHEMA_VERSION}
+    assert schema.check_metrics(good) is good
+    (tmp_path / "metrics.json").write_text(json.dumps({**good, "schema_version": 0}))
+    with pytest.raises(ValueError, match="metrics.json' has schema_version 0; this version of dynamo_ext reads 1"):
+        schema.load_metrics(tmp_path / "metrics.json")
+    del good["clustering"]
+    with pytest.raises(ValueError, match=r"lacks the sections \['clustering'\]"):
+        schema.check_metrics(good)

@@ -13,7 +13,6 @@ commands, and the check of every output folder before any work).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from typing import List, Optional

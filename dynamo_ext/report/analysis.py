@@ -42,6 +42,7 @@ from ..population.population import Population
 from ..population.training import evaluate
 from ..uses.adapt import compare_few_labels
 from ..uses.average import average
+from .schema import SCHEMA_VERSION, Metrics
 from ..uses.cluster import (
     cluster,
     compare_measures,
@@ -53,8 +54,9 @@ from ..uses.cluster import (
 def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: bool = True,
             labels_per_class: Optional[Sequence[int]] = (1, 5, 20), fidelity_inits: int = 256,
             fixed_point_inputs: Optional[torch.Tensor] = None, measures: Sequence[str] = MEASURES,
-            time_budget_s: Optional[float] = 900.0) -> Dict:
-    """Compute the metrics of ``metrics.json`` (see the module docstring).
+            time_budget_s: Optional[float] = 900.0) -> Metrics:
+    """Compute the metrics of ``metrics.json`` (see the module docstring; their schema:
+    ``report.schema.Metrics``, version ``SCHEMA_VERSION``).
 
     Args:
         baselines: compute the "baselines" section (distance matrices of
@@ -84,7 +86,8 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
         raise ValueError(f"argument 'meta' was fitted to models {meta.model_ids}, "
                          f"not to this population {population.ids}")
     t0 = time.perf_counter()
-    metrics: Dict = {"task": ", ".join(population.tasks), "output_kind": population.task.output_kind,
+    metrics: Metrics = {"schema_version": SCHEMA_VERSION, "task": ", ".join(population.tasks),
+                        "output_kind": population.task.output_kind,
                      "family": population.family,
                      "population": [m.info() for m in population.members],
                      "emulation": emulation(meta, population)}

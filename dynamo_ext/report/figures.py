@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from .._figures import axes_for, finish
 from ..dynamics.plots import plot_bifurcation, plot_fixed_points  # noqa: F401 (the report's figures too)
+from .schema import Metrics
 from .tables import by_task, model_order
 
 ARCH_COLOURS = {"rnn": "tab:blue", "gru": "tab:orange", "lstm": "tab:green",  # RNNs; CNNs by activation:
@@ -25,7 +26,7 @@ MARKERS = {"rnn": "o", "gru": "s", "lstm": "^"}
 TASK_COLOURS = ("tab:purple", "tab:red", "tab:cyan", "tab:olive", "tab:brown", "tab:pink")
 
 
-def plot_embedding(metrics: Dict, path: Optional[Path] = None, *, ax=None) -> Figure:
+def plot_embedding(metrics: Metrics, path: Optional[Path] = None, *, ax=None) -> Figure:
     """Model embeddings (first two coordinates), annotated with test accuracy. Single task: coloured by
     architecture, stars at each architecture's averaged embedding. Several tasks: coloured by task,
     marker by architecture."""
@@ -59,7 +60,7 @@ def plot_embedding(metrics: Dict, path: Optional[Path] = None, *, ax=None) -> Fi
     return finish(fig, path)
 
 
-def plot_distance_matrices(metrics: Dict, path: Optional[Path] = None, *, ax: Optional[Sequence] = None) -> Figure:
+def plot_distance_matrices(metrics: Metrics, path: Optional[Path] = None, *, ax: Optional[Sequence] = None) -> Figure:
     """Every measure's distance matrix side by side (models sorted by task and architecture;
     grey: pairs the measure cannot compare)."""
     import numpy as np
@@ -79,7 +80,7 @@ def plot_distance_matrices(metrics: Dict, path: Optional[Path] = None, *, ax: Op
     return finish(fig, path)
 
 
-def plot_few_labels(metrics: Dict, path: Optional[Path] = None, *, ax: Optional[Sequence] = None) -> Figure:
+def plot_few_labels(metrics: Metrics, path: Optional[Path] = None, *, ax: Optional[Sequence] = None) -> Figure:
     """Test accuracy against labels per class: adapt (theta only) and a base model from scratch."""
     rows = metrics["baselines"]["few_labels"]
     tasks = list(dict.fromkeys(r["task"] for r in rows))

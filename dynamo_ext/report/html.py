@@ -13,6 +13,7 @@ from plotly.subplots import make_subplots
 
 from .. import _io
 from ..dynamics.fidelity import fidelity_table
+from .schema import Metrics, check_metrics
 from .tables import (
     FIDELITY_NOTE,
     REGRESSION_COLUMNS,
@@ -41,7 +42,7 @@ def _hover(p: Dict, emu: Dict) -> str:
     return "<br>".join(parts)
 
 
-def embedding_figure(metrics: Dict) -> go.Figure:
+def embedding_figure(metrics: Metrics) -> go.Figure:
     """Scatter of the model embeddings (first two coordinates), one trace per label group."""
     info = {p["id"]: p for p in metrics["population"]}
     emu = {e["id"]: e for e in metrics["emulation"]}
@@ -65,7 +66,7 @@ def embedding_figure(metrics: Dict) -> go.Figure:
     return fig
 
 
-def distance_figure(metrics: Dict) -> go.Figure:
+def distance_figure(metrics: Metrics) -> go.Figure:
     """Heatmaps of every measure's distances, models sorted by task and architecture."""
     dists = metrics["baselines"]["distances"]
     order = model_order(metrics)
@@ -87,7 +88,7 @@ def distance_figure(metrics: Dict) -> go.Figure:
     return fig
 
 
-def few_label_figure(metrics: Dict) -> go.Figure:
+def few_label_figure(metrics: Metrics) -> go.Figure:
     """Test accuracy against labels per class, adapt and from-scratch, per task."""
     rows = metrics["baselines"]["few_labels"]
     fig = go.Figure()
@@ -113,8 +114,13 @@ _STYLE = ("body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:
           ".wide{overflow-x:auto;max-width:100%}")
 
 
-def write_html(metrics: Dict, path: Path) -> Path:
-    """Write the self-contained interactive report (plotly.js inlined once) to ``path``, atomically."""
+def write_html(metrics: Metrics, path: Path) -> Path:
+    """Write the self-contained interactive report (plotly.js inlined once) to ``path``, atomically.
+
+    Raises:
+        ValueError: metrics of another schema version or missing a section (``schema.check_metrics``).
+    """
+    metrics = check_metrics(metrics)
     figures = [embedding_figure(metrics)]
     b = metrics.get("baselines") or {}
     if b.get("distances"):

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from .. import _io
+from .schema import Metrics, check_metrics
 from .figures import plot_distance_matrices, plot_embedding, plot_few_labels, plot_loss
 from .tables import (
     REGRESSION_COLUMNS,
@@ -16,9 +17,14 @@ from .tables import (
 )
 
 
-def write_report(metrics: Dict, folder: Path, history: Optional[Dict] = None) -> List[Path]:
+def write_report(metrics: Metrics, folder: Path, history: Optional[Dict] = None) -> List[Path]:
     """Write metrics.json, report.md, report.html and the figures (embedding.png, loss.png with a
-    history, distances.png and few_labels.png with a baselines section) into ``folder``."""
+    history, distances.png and few_labels.png with a baselines section) into ``folder``.
+
+    Raises:
+        ValueError: metrics of another schema version or missing a section (``schema.check_metrics``).
+    """
+    metrics = check_metrics(metrics)
     folder = Path(folder)
     figures = {"embedding.png": plot_embedding}
     if history:

@@ -9,19 +9,20 @@ from __future__ import annotations
 from typing import Dict, List
 
 from ..dynamics.fidelity import fidelity_table
+from .schema import Metrics
 
 
-def by_task(metrics: Dict) -> bool:
+def by_task(metrics: Metrics) -> bool:
     return len({p.get("task", "") for p in metrics["population"]}) > 1
 
 
-def model_order(metrics: Dict) -> List[int]:
+def model_order(metrics: Metrics) -> List[int]:
     """Model indices sorted by (task, architecture, id), so that groups show as blocks."""
     pop = metrics["population"]
     return sorted(range(len(pop)), key=lambda i: (pop[i].get("task", ""), pop[i]["arch"], pop[i]["id"]))
 
 
-def few_label_columns(metrics: Dict) -> List[str]:
+def few_label_columns(metrics: Metrics) -> List[str]:
     """The few-label table's columns: labels per class for classes, labelled sequences for real outputs."""
     per_class = [] if metrics.get("output_kind") == "real" else ["labels_per_class"]
     return ["task", *per_class, "n_labelled", "adapt_accuracy", "scratch_accuracy"]
@@ -48,7 +49,7 @@ REPARAM_COLUMNS = ["measure", "copies", "nearest_is_original", "copy_to_original
 DYNAMO_READINGS = ("dynamo", "dynamo_functional")  # theta's Euclidean distance; the meta-model's dynamics
 
 
-def baseline_verdicts(metrics: Dict) -> List[str]:
+def baseline_verdicts(metrics: Metrics) -> List[str]:
     """Per label set and method: who wins, and every measure whose clustering beats DYNAMO's best
     reading (theta or functional distance; higher ARI), with the numbers."""
     rows = metrics["baselines"]["clustering"]
@@ -71,7 +72,7 @@ def baseline_verdicts(metrics: Dict) -> List[str]:
     return out
 
 
-def ari_table(metrics: Dict):
+def ari_table(metrics: Metrics):
     """The clustering comparison as (rows, columns): one row per measure, one column
     "<labels_by>/<method>" per label set and method, holding the ARI."""
     rows = metrics["baselines"]["clustering"]
@@ -82,7 +83,7 @@ def ari_table(metrics: Dict):
     return list(table.values()), ["measure", *cols]
 
 
-def baseline_markdown(metrics: Dict) -> List[str]:
+def baseline_markdown(metrics: Metrics) -> List[str]:
     b = metrics["baselines"]
     table, cols = ari_table(metrics)
     md = ["## DYNAMO beside the baselines", "",
