@@ -209,6 +209,19 @@ class DYNAMO(BaseEstimator):
             return functional_distances(self.meta_, x[:256])
         raise ValueError(f"argument 'reading' must be 'theta' or 'functional', got {reading!r}")
 
+    def cluster(self, n_clusters: int, reading: str = "theta", method: str = "kmeans", labels=None):
+        """Cluster the fitted networks into ``n_clusters`` groups (``uses.cluster``): k-means or
+        agglomerative clustering of ``embedding_`` ("theta"), or of the functional distances
+        ("functional": on their classical MDS, or average linkage). ``random_state`` seeds k-means.
+        Returns a ClusterResult (``labels_`` [N], ``ari``/``nmi`` against ``labels`` when given)."""
+        from .uses.cluster import cluster_distances, cluster_points
+
+        self._check_fitted()
+        if reading == "theta":
+            return cluster_points(self.embedding_, n_clusters, labels=labels, method=method, seed=self.random_state)
+        return cluster_distances(self.pairwise_distances(reading), n_clusters, labels=labels, method=method,
+                                 seed=self.random_state)
+
     def score(self, X=None, y=None) -> float:
         """Held-out emulation quality: the mean over base models of the hidden-state R^2 of the
         meta-model at theta_n mapped through A_n (``meta.evaluate.emulation`` on the task's test

@@ -43,6 +43,13 @@ def test_pairwise_distances_readings(fitted):
         fitted.pairwise_distances("cka")
 
 
+def test_cluster_gives_scikit_learns_labels_(tiny_population, fitted):
+    res = fitted.cluster(n_clusters=2, labels=tiny_population.archs)
+    ref = de.cluster(fitted.meta_, 2, labels=tiny_population.archs, seed=fitted.random_state)
+    assert res.labels_.tolist() == ref.assignments and res.n_clusters == 2 and res.ari == ref.ari
+    assert fitted.cluster(2, reading="functional", method="agglomerative").labels_.shape == (3,)
+
+
 def test_transform_places_a_network_without_changing_the_fitted_meta_model(tiny_population, fitted):
     before = fitted.meta_.theta.detach().clone()
     theta = fitted.transform([tiny_population.members[1].model])

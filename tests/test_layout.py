@@ -109,3 +109,11 @@ def test_metrics_json_has_one_typed_schema_with_a_version(tmp_path):
     del good["clustering"]
     with pytest.raises(ValueError, match=r"lacks the sections \['clustering'\]"):
         schema.check_metrics(good)
+
+
+def test_every_subpackage_is_listed_for_the_wheel():
+    import tomllib
+
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {_dotted(p) for p in PACKAGE.rglob("__init__.py")}
+    assert found <= listed, f"pyproject.toml [tool.setuptools] packages lacks {sorted(found - listed)}"

@@ -45,3 +45,23 @@ def test_bad_recording_folders(tiny_population, tmp_path):
     (rec_dir / "outputs_1.npy").unlink()
     with pytest.raises(ValueError, match="outputs_1.npy.*does not exist"):
         StreamedRecording(rec_dir)
+
+
+def test_population_recording_and_streamed_recording_follow_one_recording_protocol(tiny_population, tmp_path):
+    from dynamo_ext.population.recording import RecordingSource
+    from dynamo_ext.population.streaming import StreamedRecording, record_to_disk
+
+    rec = tiny_population.record(max_sequences=20)
+    record_to_disk(tiny_population, tmp_path / "rec", max_sequences=20)
+    streamed = StreamedRecording(tmp_path / "rec")
+    for source in (tiny_population, rec, streamed):
+        assert isinstance(source, RecordingSource), type(source).__name__
+        assert source.n_models == 3 and source.state_sizes == [12, 12, 24] and source.n_outputs == 10
+        assert source.output_kind == "classes" and source.family == "rnn"
+    assert tiny_population.ids == streamed.ids and rec.ids is None
+    sub = rec.fit_recording(models=[2, 0])
+    assert sub.n_models == 2 and torch.equal(sub.hidden[0], rec.hidden[2]) and torch.equal(sub.outputs[1], rec.outputs[0])
+    assert streamed.fit_recording() is streamed
+    with pytest.raises(ValueError, match="argument 'x' must be None"):
+        rec.fit_recording(x=rec.x)
+    assert not isinstance(object(), RecordingSource)

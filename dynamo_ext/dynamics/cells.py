@@ -27,8 +27,8 @@ class NoFusedCell(ValueError):
     """The model's cell is not one that ``ops.newton_fixed_points`` fuses (the autograd solver takes it)."""
 
 
-_LAYERS = (nn.RNN, nn.GRU, nn.LSTM)
-_CELLS = (nn.RNNCell, nn.GRUCell, nn.LSTMCell)
+TORCH_LAYERS = (nn.RNN, nn.GRU, nn.LSTM)
+TORCH_CELLS = (nn.RNNCell, nn.GRUCell, nn.LSTMCell)
 
 
 @dataclass
@@ -81,13 +81,13 @@ def cell_weights(model: nn.Module, theta: Optional[Tensor] = None, dtype=torch.f
             raise ValueError("argument 'theta' (or 'model_id') is required for a MetaRNN")
         cond = model.cond_map(theta.to(model.theta.dtype).reshape(1, -1))[0]
         return CellWeights(model.cell, t(model.w_ih), t(model.w_hh), t(model.b_ih), t(model.b_hh), t(cond))
-    if not isinstance(model, _LAYERS + _CELLS):
-        inner = [m for m in model.children() if isinstance(m, _LAYERS + _CELLS + (MetaRNN,))]
+    if not isinstance(model, TORCH_LAYERS + TORCH_CELLS):
+        inner = [m for m in model.children() if isinstance(m, TORCH_LAYERS + TORCH_CELLS + (MetaRNN,))]
         if len(inner) != 1:
             raise NoFusedCell(f"argument 'model' must be one of: {FUSED}; got {type(model).__name__}"
                               + (f" holding {len(inner)} recurrent modules" if inner else ""))
         return cell_weights(inner[0], theta, dtype)
-    if isinstance(model, _LAYERS):
+    if isinstance(model, TORCH_LAYERS):
         if model.num_layers != 1 or model.bidirectional:
             raise NoFusedCell(f"argument 'model' must have one layer and one direction, got {model}")
         if getattr(model, "proj_size", 0):

@@ -27,7 +27,7 @@ from ..meta.rnn import EmbeddedModel, MetaRNN
 from ..population.base_rnn import BaseRNN
 from ..population.step import autograd_jacobian, has_step_protocol, step_function
 from ..uses.average import resolve_ids
-from .cells import _CELLS, _LAYERS, SUPPORTED, CellWeights, NoFusedCell, cell_weights
+from .cells import SUPPORTED, TORCH_CELLS, TORCH_LAYERS, CellWeights, NoFusedCell, cell_weights
 from .points import FixedPoints
 
 
@@ -134,7 +134,7 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
     except NoFusedCell as exc:
         weights, stepper = None, step_function(model)
         if stepper is None:
-            inner = sum(isinstance(m, _LAYERS + _CELLS) for m in model.children())
+            inner = sum(isinstance(m, TORCH_LAYERS + TORCH_CELLS) for m in model.children())
             raise ValueError(f"argument 'model' must be one of: {SUPPORTED}; got {type(model).__name__}"
                              + (f" holding {inner} recurrent modules" if inner else "")) from exc
     first = next(model.parameters(), None)

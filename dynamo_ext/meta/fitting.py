@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from .. import _io
 from .._checks import check_tensor
 from ..population.population import Population
-from ..population.recording import Recording
+from ..population.recording import Recording, RecordingSource
 from ..population.streaming import StreamedRecording, StreamedTargets
 from .budget import ScratchRecording, check_quality, over_budget
 from .checkpoint import (
@@ -107,41 +107,30 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
         _io.check_output_folder(out, "out", (META_WEIGHTS, META_CONFIG), resume=resume, overwrite=overwrite)
     config = FitConfig(**{**asdict(config or FitConfig()), **known_settings(overrides)}).validate()
     dtype = getattr(torch, config.dtype)
-    if not isinstance(population, (Population, Recording, StreamedRecording)):
-        raise ValueError("argument 'population' must be a Population, Recording or StreamedRecording, got "
-                         f"{type(population).__name__}")
-    n_models = len(population.members) if isinstance(population, Population) else population.n_models
+    if not isinstance(population, RecordingSource):
+        raise ValueError("argument 'population' must be a Population, Recording or StreamedRecording (the "
+                         f"recording protocol, population.recording.RecordingSource), got {type(population).__name__}")
+    n_models = population.n_models
     if n_models == 0:
         raise ValueError("argument 'population' must hold at least one base model, got an empty population")
     shard = current_shard(n_models) if distributed else None
     held = shard.models if shard is not None else None
     family, layer_channels = population.family, population.layer_channels
+    ids, state_sizes, output_kind = population.ids, population.state_sizes, population.output_kind
+    n_outputs = population.n_outputs
     storage = torch.float16 if config.recording_dtype == "float16" else None
     scratch, given = None, population
     if isinstance(population, Population) and shard is None and over_budget(population, config, dtype, progress):
         scratch = ScratchRecording(population, config)
         population = scratch.recording
-    if isinstance(population, Population):
-        ids, state_sizes = population.ids, [m.state_size for m in population.members]
-        rec = population.record(x=relaxing_probes(population, config), models=held)
-        x = rec.x
-        targets = Targets(rec, dtype, models=held, storage=storage)
-        n_outputs = rec.outputs.shape[-1]
-    elif isinstance(population, Recording):
-        ids, state_sizes, x = None, population.state_sizes, population.x
-        rec = population if held is None else Recording(
-            population.x, [population.hidden[n] for n in held], population.outputs[held], population.output_kind,
-            family)
-        targets = Targets(rec, dtype, models=held, storage=storage)
-        n_outputs = population.outputs.shape[-1]
-    else:
-        ids, state_sizes, x = population.ids, population.state_sizes, population.x
-        targets = StreamedTargets(population, dtype, models=held)
-        n_outputs = population.n_outputs
+    probes = relaxing_probes(population, config) if isinstance(population, Population) else None
+    rec = population.fit_recording(probes, held)
+    x = rec.x
+    targets = (StreamedTargets(rec, dtype, models=held) if isinstance(rec, StreamedRecording)
+               else Targets(rec, dtype, models=held, storage=storage))
     rec = None  # the targets hold what the fit reads: the raw recording is not kept through the fit
     check_tensor(x, "recording.x", ndim=3)
 
-    output_kind = population.task.output_kind if isinstance(population, Population) else population.output_kind
     torch.manual_seed(config.seed)
     if family == "rnn":
         meta = MetaRNN(n_models, x.shape[-1], n_outputs, state_sizes, state_size=config.state_size,

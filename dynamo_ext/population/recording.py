@@ -7,7 +7,7 @@ DYNAMO meta-model is fitted to (docs/method.md, "Base models and their recording
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Protocol, Sequence, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -74,6 +74,42 @@ class Recording:
     @property
     def state_sizes(self) -> List[int]:
         return [int(h.shape[-1]) for h in self.hidden]
+
+    ids = None  # a recording does not name its models: the meta-model's default ids
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.outputs.shape[-1])
+
+    def fit_recording(self, x: Optional[Tensor] = None, models: Optional[Sequence[int]] = None) -> "Recording":
+        """The recording a fit reads: this one, or the ``models`` of it (``x`` must be None: a recording
+        is already made on its own probe inputs)."""
+        if x is not None:
+            raise ValueError("a Recording is already made on its probe inputs: argument 'x' must be None")
+        if models is None:
+            return self
+        return Recording(self.x, [self.hidden[n] for n in models], self.outputs[list(models)], self.output_kind,
+                         self.family)
+
+
+@runtime_checkable
+class RecordingSource(Protocol):
+    """What ``fit`` reads from a population: ``Population`` (recorded on the probe inputs ``x``),
+    ``Recording`` (in memory) and ``population.streaming.StreamedRecording`` (on disk) follow it.
+
+    ``fit_recording(x, models)`` returns the recording of the ``models`` (indices; None: all) that the
+    fit's targets are built from: a Recording, or the StreamedRecording itself (read batch by batch).
+    """
+
+    n_models: int
+    ids: Optional[List[str]]
+    state_sizes: List[int]
+    output_kind: str
+    n_outputs: int
+    family: str
+    layer_channels: Optional[List[List[int]]]
+
+    def fit_recording(self, x: Optional[Tensor] = None, models: Optional[Sequence[int]] = None): ...
 
 
 def param_dtype(model: nn.Module) -> torch.dtype:

@@ -177,6 +177,12 @@ class StreamedRecording:
     def n_outputs(self) -> int:
         return int(self._outputs[0].shape[-1])
 
+    def fit_recording(self, x: Optional[Tensor] = None, models=None) -> "StreamedRecording":
+        """The recording a fit reads: this one (the fit's targets read only their ``models`` from it)."""
+        if x is not None:
+            raise ValueError("a StreamedRecording is already made on its probe inputs: argument 'x' must be None")
+        return self
+
     def hidden(self, n: int) -> NpyRows:
         return self._hidden[n]
 

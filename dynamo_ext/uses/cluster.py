@@ -32,6 +32,7 @@ class ClusterResult:
         ari, nmi: agreement with ``labels`` (None when no labels were given).
         silhouette: silhouette score of the assignments in embedding space
             (None when k < 2 or k >= N).
+        labels_, n_clusters: scikit-learn's names for ``assignments`` (an int array [N]) and ``k``.
     """
 
     k: int
@@ -40,6 +41,14 @@ class ClusterResult:
     ari: Optional[float]
     nmi: Optional[float]
     silhouette: Optional[float]
+
+    @property
+    def labels_(self) -> np.ndarray:
+        return np.asarray(self.assignments, dtype=np.int64)
+
+    @property
+    def n_clusters(self) -> int:
+        return self.k
 
     def as_dict(self):
         return {"k": self.k, "method": self.method, "assignments": self.assignments, "ari": self.ari,
