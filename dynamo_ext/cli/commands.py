@@ -18,12 +18,12 @@ def check_outputs(args) -> None:
     _io.check_output_folder(args.out, "--out", RESULTS[args.command], resume=getattr(args, "resume", False),
                             overwrite=getattr(args, "overwrite", False))
 
+
 def fixed_points_command(args) -> None:
     from pathlib import Path
 
     import torch
 
-    from .. import _io
     from ..meta.checkpoint import load_meta
     from ..dynamics.fixed_points import find_fixed_points
     from ..report.figures import plot_fixed_points

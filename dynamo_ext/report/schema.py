@@ -62,7 +62,7 @@ class Clustering(TypedDict):
 
 class Baselines(TypedDict, total=False):
     """DYNAMO beside the baselines (``analysis.baseline_section``): clustering rows per measure, the
-    distance matrices [N][N], the ids, the measures skipped by the time budget, DSA's settings, the
+    distance matrices (N by N), the ids, the measures skipped by the time budget, DSA's settings, the
     few-label rows and (demo) the reparameterization check."""
 
     clustering: List[Dict]
