@@ -6,7 +6,7 @@ names = zipfile.ZipFile(sys.argv[1]).namelist()
 ext = [n for n in names if n.startswith("dynamo_ext/_C") and n.endswith(".so")]
 assert len(ext) == 1, f"the wheel must hold dynamo_ext/_C*.so once, got {ext}"
 assert "dynamo_ext/ops.py" in names and "dynamo_ext/estimator.py" in names, "the wheel lacks the Python package"
-packages = ("population", "meta", "uses", "dynamics", "compare", "report", "cli")
+packages = ("population", "meta", "uses", "dynamics", "compare", "report", "cli", "explorer")
 missing = [p for p in packages if f"dynamo_ext/{p}/__init__.py" not in names]
 assert not missing, f"the wheel lacks the subpackages {missing} (pyproject.toml [tool.setuptools] packages)"
 stray = [n for n in names if not (n.startswith("dynamo_ext/") or n.split("/")[0].endswith(".dist-info"))]

@@ -36,8 +36,10 @@ __version__ = "0.1.0"
 WITH_CUDA = bool(_C.WITH_CUDA)
 
 # Loaded when first used (PEP 562): the report draws with matplotlib and plotly, the estimator reads
-# scikit-learn's base class; ``import dynamo_ext`` loads neither (nor SciPy).
-_LAZY = {"report": "report", "cli": "cli", "demo": "demo", "DYNAMO": "estimator"}
+# scikit-learn's base class, the explorer is a Dash app; ``import dynamo_ext`` loads none of them (nor SciPy).
+_LAZY = {"report": "report", "cli": "cli", "demo": "demo", "DYNAMO": "estimator", "explore": "explorer",
+         "explorer": "explorer"}
+_LAZY_NAMES = {"DYNAMO": "DYNAMO", "explore": "explore"}  # a name inside its module, not the module
 # The names of the flat layout before the layout by the method's parts: each still answers as an
 # attribute, with one DeprecationWarning per name.
 _RENAMED = {"baselines": "compare", "fixed_points": "dynamics", "zoo": "population", "tasks": "population.tasks",
@@ -48,7 +50,7 @@ _warned = set()
 def __getattr__(name):
     if name in _LAZY:
         module = _importlib.import_module(f"{__name__}.{_LAZY[name]}")
-        value = getattr(module, name) if name == "DYNAMO" else module
+        value = getattr(module, _LAZY_NAMES[name]) if name in _LAZY_NAMES else module
     elif name in _RENAMED:
         if name not in _warned:
             _warned.add(name)
@@ -66,7 +68,7 @@ def __dir__():
 
 
 __all__ = [
-    "BaseCNN", "BaseRNN", "CTRNN", "ClusterResult", "DYNAMO", "FitResult", "MetaCNN", "MetaRNN", "Population",
+    "BaseCNN", "BaseRNN", "CTRNN", "ClusterResult", "DYNAMO", "explore", "FitResult", "MetaCNN", "MetaRNN", "Population",
     "Recording", "TaskData", "WITH_CUDA", "adapt", "average", "cluster", "compare", "dynamics", "embed", "fidelity",
     "find_fixed_points", "fit", "load_meta", "load_task", "ops", "reference", "report", "reparameterize",
     "save_meta", "train_population", "uses",

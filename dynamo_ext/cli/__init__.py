@@ -7,6 +7,7 @@
     dynamo-ext fixed-points -> dynamo_ext.find_fixed_points + report.plot_fixed_points
     dynamo-ext adapt    -> dynamo_ext.uses.adapt.compare_few_labels (adapt against training from scratch)
     dynamo-ext reparam-check -> dynamo_ext.uses.reparameterize.reparameterization_check
+    dynamo-ext explore  -> dynamo_ext.explore (dynamo_ext.explorer; the [explore] extra)
 
 Modules: ``parser`` (the commands' options; fit's from FitConfig's fields), ``commands`` (the longer
 commands, and the check of every output folder before any work).
@@ -22,7 +23,7 @@ from .commands import check_outputs, fit_command, fixed_points_command
 from .parser import build_parser
 
 def _run(args) -> int:
-    progress = not args.no_progress
+    progress = not getattr(args, "no_progress", False)
     check_outputs(args)  # every output folder, before any work
     if args.command == "zoo":
         from ..population.training import TrainConfig
@@ -50,6 +51,15 @@ def _run(args) -> int:
                           time_budget_s=args.time_budget if args.time_budget > 0 else None)
         write_report(metrics, args.out, history=load_history(args.meta))
         print(f"report written to {args.out}/report.md")
+    elif args.command == "explore":
+        from ..explorer import check_port, explore
+        from ..meta.checkpoint import load_meta
+        from ..population.population import Population
+
+        pop, meta = Population.load(args.population), load_meta(args.meta)  # both before the server starts
+        check_port(args.host, args.port)
+        explore(meta, pop, port=args.port, host=args.host, mode="server", n_inits=args.n_inits,
+                n_probes=args.n_probes)
     elif args.command == "fixed-points":
         fixed_points_command(args)
     elif args.command == "demo":

@@ -99,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("--steps", type=int, default=11, help="thetas on the scanned path")
     fp.add_argument("--out", required=True, help="folder for fixed_points.json and fixed_points.png")
 
+    ex = sub.add_parser("explore", help="explore the model embedding space in the browser (the [explore] extra)")
+    ex.add_argument("population", help="population folder")
+    ex.add_argument("meta", help="meta-model folder (fitted to that population)")
+    ex.add_argument("--port", type=int, default=8050)
+    ex.add_argument("--host", default="127.0.0.1", help="the address to serve on (default: this machine only)")
+    ex.add_argument("--n-inits", type=int, default=256, help="fixed-point starts per theta")
+    ex.add_argument("--n-probes", type=int, default=16, help="probe sequences for trajectories and outputs")
+
     for s in (z, f, a, d, fp, ad, rc):
         s.add_argument("--no-progress", action="store_true", help="hide progress bars")
         s.add_argument("--overwrite", action="store_true", help="replace the results of another run in --out")

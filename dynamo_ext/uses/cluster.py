@@ -171,6 +171,34 @@ def cluster_distances(distances: np.ndarray, k: int, labels: Optional[Sequence] 
     return _result(k, method, assign, labels, d, "precomputed")
 
 
+@torch.no_grad()
+def functional_features(meta: MetaModel, x: Tensor, thetas: Tensor, batch_size: int = 256):
+    """The meta-model's states and outputs at each of ``thetas`` [K, m] on the probe inputs x [S, T, I]:
+    (Z [K, S, T*D], Y [K, S, T*C]) float64, what ``functional_distances`` compares."""
+    param = next(meta.parameters())
+    x = x.to(param.dtype)
+    zs, ys = [], []
+    for theta in thetas:
+        parts = [meta(x[k:k + batch_size], theta=theta.to(param.dtype)) for k in range(0, len(x), batch_size)]
+        zs.append(torch.cat([p[0] for p in parts]).double().flatten(1))
+        ys.append(torch.cat([p[1] for p in parts]).double().flatten(1))
+    return torch.stack(zs), torch.stack(ys)
+
+
+def functional_spreads(zs: Tensor, ys: Tensor):
+    """(V_z, V_y): the total variance across the K embeddings of the states and of the outputs, per sample."""
+    return tuple(stack.var(0, unbiased=False).sum(-1).mean().clamp(min=1e-12) for stack in (zs, ys))
+
+
+def functional_distance(features_a, features_b, spreads) -> float:
+    """``functional_distances``' d(a, b) between two embeddings' features (``functional_features`` rows
+    (Z_a, Y_a), (Z_b, Y_b)), with the population's ``spreads`` (``functional_spreads``)."""
+    total = 0.0
+    for a, b, spread in zip(features_a, features_b, spreads):
+        total += float((a - b).pow(2).sum() / (spread * a.shape[0]))
+    return total ** 0.5
+
+
 def embedding_distances(meta: MetaModel, n: Optional[int] = None) -> np.ndarray:
     """Euclidean distances [N, N] between the first ``n`` model embeddings theta_n."""
     theta = meta.theta.detach().cpu().double().numpy()[:n]
@@ -196,17 +224,10 @@ def functional_distances(meta: MetaModel, x: Tensor, n: Optional[int] = None, ba
         ValueError: x not of shape [S, T, I] for this meta-model.
     """
     n = meta.n_models if n is None else n
-    param = next(meta.parameters())
-    x = x.to(param.dtype)
-    zs, ys = [], []
-    for i in range(n):
-        theta = meta.theta.detach()[i]
-        parts = [meta(x[k:k + batch_size], theta=theta) for k in range(0, len(x), batch_size)]
-        zs.append(torch.cat([p[0] for p in parts]).double().flatten(1))
-        ys.append(torch.cat([p[1] for p in parts]).double().flatten(1))
+    zs, ys = functional_features(meta, x, meta.theta.detach()[:n], batch_size)
+    spreads = functional_spreads(zs, ys)
     out = np.zeros((n, n))
-    for stack in (torch.stack(zs), torch.stack(ys)):  # [N, S, F]
-        spread = stack.var(0, unbiased=False).sum(-1).mean().clamp(min=1e-12)
+    for stack, spread in zip((zs, ys), spreads):  # [N, S, F]
         flat = stack.flatten(1) / (spread * stack.shape[1]) ** 0.5
         out += (torch.cdist(flat, flat) ** 2).numpy()
     return np.sqrt(np.maximum(out, 0.0))

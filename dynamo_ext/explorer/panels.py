@@ -1,0 +1,108 @@
+"""The explorer's panels (Dash HTML): a selection's numbers and figures, the comparison, the path, the group.
+
+Every number is an element with its own id (``A-n_stable``, ``compare-cka``, ``scan-3-n_stable``, ...),
+so that the page, its export and the browser test read the same values; exact thetas are written
+in full in ``A-theta`` / ``B-theta``.
+"""
+from __future__ import annotations
+
+import json
+from typing import Dict, List, Optional
+
+from dash import dcc, html
+
+from .figures import outputs_figure, points_figure, scan_figure
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def number_table(prefix: str, rows: List[tuple]) -> html.Table:
+    """A two-column table of (label, key, value); each value cell has id ``{prefix}-{key}``."""
+    return html.Table([html.Tr([html.Td(label), html.Td(_fmt(value), id=f"{prefix}-{key}", className="num")])
+                       for label, key, value in rows], className="numbers")
+
+
+def graph(figure, config: Dict, gid: str) -> dcc.Graph:
+    return dcc.Graph(id=gid, figure=figure, config=config, className="figure")
+
+
+def theta_panel(side: str, answer: Dict, config: Dict) -> html.Div:
+    """What-if: the meta-model at an arbitrary theta, as an operable network."""
+    return html.Div([
+        html.H4(f"{side}: the meta-model at theta ({', '.join(f'{v:.3f}' for v in answer['theta'])})"),
+        html.Pre(json.dumps(answer["theta"]), id=f"{side}-theta", className="theta"),
+        number_table(side, [("fixed points", "n_fixed_points", answer["n_fixed_points"]),
+                            ("stable", "n_stable", answer["n_stable"]),
+                            ("unstable", "n_unstable", answer["n_unstable"]),
+                            ("slow points", "n_slow_points", answer["n_slow_points"]),
+                            ("task accuracy", "accuracy", answer["accuracy"]),
+                            ("computed in (s)", "seconds", answer["seconds"])]),
+        graph(points_figure(answer["points"], answer["stable"], answer["trajectories"],
+                            "Fixed points and trajectories (PCs of its states)"), config, f"{side}-points-figure"),
+        graph(outputs_figure(answer["outputs"], "Outputs on the first probe"), config, f"{side}-outputs-figure"),
+    ], className="panel")
+
+
+def model_panel(side: str, answer: Dict, config: Dict) -> html.Div:
+    """Drill-down: a base model beside the meta-model at its theta_n."""
+    fid = answer["fidelity"]
+    base, meta = fid.get("base", {}), fid.get("meta", {})
+    return html.Div([
+        html.H4(f"{side}: base model {answer['id']} and the meta-model at its theta"),
+        html.Pre(json.dumps(answer["theta"]), id=f"{side}-theta", className="theta"),
+        number_table(side, [("base test accuracy", "test_accuracy", answer["test_accuracy"]),
+                            ("meta-model test accuracy", "meta_test_accuracy", answer["meta_test_accuracy"]),
+                            ("hidden R² (held out)", "hidden_r2", answer["hidden_r2"]),
+                            ("output agreement", "output_agreement", answer["output_agreement"]),
+                            ("base: fixed points", "base-n_fixed_points", base.get("n_fixed_points")),
+                            ("base: stable", "base-n_stable", base.get("n_stable")),
+                            ("meta-model: fixed points", "meta-n_fixed_points", meta.get("n_fixed_points")),
+                            ("meta-model: stable", "meta-n_stable", meta.get("n_stable")),
+                            ("stable points matched", "n_matched", fid.get("n_matched")),
+                            ("largest matched distance (rel.)", "max_matched_distance_rel",
+                             fid.get("max_matched_distance_rel"))]),
+        graph(points_figure(answer["base_points"], [True] * len(answer["base_points"]), answer["base_trajectories"],
+                            "Stable points: base (dots), meta-model through A_n (crosses); base PCs",
+                            meta_points=answer["meta_points"]), config, f"{side}-points-figure"),
+        graph(points_figure([], [], answer["meta_trajectories"], "The meta-model's trajectories through A_n, "
+                            "same axes"), config, f"{side}-meta-figure"),
+    ], className="panel")
+
+
+def compare_panel(answer: Optional[Dict]) -> html.Div:
+    if answer is None:
+        return html.Div("Select A and B (the radio buttons above choose which a click sets) to compare them.",
+                        className="hint")
+    return html.Div([html.H4("A and B"), number_table("compare", [
+        ("distance in theta", "theta_distance", answer["theta_distance"]),
+        ("functional distance (DYNAMO)", "functional_distance", answer["functional_distance"]),
+        ("linear CKA of the base models", "cka", answer["cka"])])])
+
+
+def scan_panel(answer: Optional[Dict], config: Dict) -> html.Div:
+    if answer is None:
+        return html.Div("Draw a line in the theta plane, or scan from A to B.", className="hint")
+    keys = ("n_fixed_points", "n_stable", "n_saddle_1", "n_unstable_more", "n_slow_points")
+    head = html.Tr([html.Th("position")] + [html.Th(k) for k in keys])
+    rows = [html.Tr([html.Td(r["index"])] + [html.Td(r[k], id=f"scan-{r['index']}-{k}") for k in keys])
+            for r in answer["rows"]]
+    return html.Div([html.Pre(json.dumps([answer["a"], answer["b"]]), id="scan-ends", className="theta"),
+                     graph(scan_figure(answer["rows"]), config, "scan-figure"),
+                     html.Div(html.Table([head] + rows, className="numbers"), className="wide")])
+
+
+def group_panel(answer: Optional[Dict]) -> html.Div:
+    if answer is None:
+        return html.Div()
+    return html.Div([html.H4(f"The averaged network of {answer['by']} = {answer['value']} "
+                             f"({len(answer['members'])} models)"),
+                     number_table("group", [("members' mean accuracy", "member_mean_accuracy",
+                                             answer["member_mean_accuracy"]),
+                                            ("averaged network's accuracy", "averaged_accuracy",
+                                             answer["averaged_accuracy"])])])
