@@ -161,7 +161,6 @@ def test_clicks_a_drawn_path_and_a_shared_url_show_the_apis_numbers(explorer, ti
         assert int(text("A-base-n_stable")) == top["base"]["n_stable"]
         assert int(text("A-meta-n_stable")) == top["meta"]["n_stable"] and int(text("A-n_matched")) == top["n_matched"]
         assert float(text("A-hidden_r2")) == pytest.approx(explorer.emulation[pop.ids[1]]["hidden_r2"], abs=1e-4)
-        driver.find_element(By.ID, "panel-A").screenshot(str(shots / "explorer-model.png"))
         # an empty place: the what-if panel shows the API's numbers at that theta
         driver.find_element(By.CSS_SELECTOR, "#target input[value='B']").click()
         xs, ys = zip(*explorer.plane()["xy"])
@@ -190,8 +189,12 @@ def test_clicks_a_drawn_path_and_a_shared_url_show_the_apis_numbers(explorer, ti
         assert [int(text(f"scan-{r['index']}-n_stable")) for r in rows] == [r["n_stable"] for r in rows]
         assert [int(text(f"scan-{r['index']}-n_fixed_points")) for r in rows] == [r["n_fixed_points"] for r in rows]
         driver.save_screenshot(str(shots / "explorer-page.png"))
-        driver.find_element(By.ID, "scan").screenshot(str(shots / "explorer-path.png"))
-        driver.find_element(By.ID, "panel-B").screenshot(str(shots / "explorer-what-if.png"))
+        driver.set_window_size(1280, 3000)  # every panel inside the viewport for its own screenshot
+        driver.execute_script("window.scrollTo(0, 0)")
+        time.sleep(1.0)
+        for element, name in (("panel-A", "model"), ("panel-B", "what-if"), ("scan", "path")):
+            driver.find_element(By.ID, element).screenshot(str(shots / f"explorer-{name}.png"))
+        driver.set_window_size(1280, 1000)
         # the view as a URL: a fresh page shows the same selections
         url = driver.current_url
         assert "a=model%3A" in url and "b=theta%3A" in url

@@ -65,7 +65,8 @@ def points_figure(points: List, stable: List[bool], trajectories: List, title: s
     for t in trajectories:
         fig.add_trace(go.Scatter(x=[p[0] for p in t], y=[p[1] for p in t], mode="lines", showlegend=False,
                                  line=dict(color="#c8c8c8", width=1), hoverinfo="skip"))
-    for label, keep, style in (("stable", True, dict(color="black", size=9)),
+    for label, keep, style in (("stable" if meta_points is None else "base model, stable", True,
+                                dict(color="black", size=9)),
                                ("unstable", False, dict(color="#d62728", size=9, symbol="circle-open"))):
         sel = [p for p, s in zip(points, stable) if s == keep]
         if sel:
@@ -73,8 +74,8 @@ def points_figure(points: List, stable: List[bool], trajectories: List, title: s
                                      marker=style))
     if meta_points:
         fig.add_trace(go.Scatter(x=[p[0] for p in meta_points], y=[p[1] for p in meta_points], mode="markers",
-                                 name="meta-model at theta_n (stable)", marker=dict(color="#d62728", size=11,
-                                                                                    symbol="x")))
+                                 name="meta-model at theta_n, stable, through A_n",
+                                 marker=dict(color="#d62728", size=11, symbol="x")))
     return _layout(fig, title, "PC 1", "PC 2")
 
 

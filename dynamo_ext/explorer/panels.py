@@ -44,8 +44,8 @@ def theta_panel(side: str, answer: Dict, config: Dict) -> html.Div:
                             ("task accuracy", "accuracy", answer["accuracy"]),
                             ("computed in (s)", "seconds", answer["seconds"])]),
         graph(points_figure(answer["points"], answer["stable"], answer["trajectories"],
-                            "Fixed points and trajectories (PCs of its states)"), config, f"{side}-points-figure"),
-        graph(outputs_figure(answer["outputs"], "Outputs on the first probe"), config, f"{side}-outputs-figure"),
+                            "Fixed points (its PCs)"), config, f"{side}-points-figure"),
+        graph(outputs_figure(answer["outputs"], "Outputs, first probe"), config, f"{side}-outputs-figure"),
     ], className="panel")
 
 
@@ -68,10 +68,10 @@ def model_panel(side: str, answer: Dict, config: Dict) -> html.Div:
                             ("largest matched distance (rel.)", "max_matched_distance_rel",
                              fid.get("max_matched_distance_rel"))]),
         graph(points_figure(answer["base_points"], [True] * len(answer["base_points"]), answer["base_trajectories"],
-                            "Stable points: base (dots), meta-model through A_n (crosses); base PCs",
+                            "Stable points (base PCs)",
                             meta_points=answer["meta_points"]), config, f"{side}-points-figure"),
-        graph(points_figure([], [], answer["meta_trajectories"], "The meta-model's trajectories through A_n, "
-                            "same axes"), config, f"{side}-meta-figure"),
+        graph(points_figure([], [], answer["meta_trajectories"], "Meta-model through A_n (base PCs)"), config,
+              f"{side}-meta-figure"),
     ], className="panel")
 
 
