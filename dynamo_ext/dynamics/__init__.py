@@ -8,7 +8,9 @@ Modules: ``cells`` (the weights the fused Newton op reads), ``fixed_points``
 (the search: initial states, Newton / Levenberg-Marquardt, de-duplication),
 ``points`` (FixedPoints: residuals, Jacobians, eigenvalues, classes),
 ``scan`` (fixed points along a path in embedding space), ``fidelity``
-(whether the meta-model at theta_n has base model n's attractors).
+(whether the meta-model at theta_n has base model n's attractors),
+``linearisation`` (its Jacobian there, in full and through the map A_n),
+``plots`` (fixed points drawn into matplotlib axes).
 """
 from .cells import FUSED, SUPPORTED, CellWeights, NoFusedCell, cell_weights
 from .points import FixedPoints

@@ -117,7 +117,11 @@ FIDELITY_NOTE = (
     "unless metrics.json names fixed_point_input) from the same "
     "number of starts, by number of unstable directions; stable points matched one to one through A_n "
     "(linear_sum_assignment), the largest matched distance over the median distance between the base's stable "
-    "points; leading |eigenvalue| of dcell/dz of matched pairs. Memory (pulse tasks): task accuracy on fresh "
+    "points; leading |eigenvalue| of dcell/dz of matched pairs. The meta-model's Jacobian is read two ways: in "
+    "full (as a fixed-point analysis of the meta-model reads it) and through the map, A_n J A_n^+ (the dynamics "
+    "of the directions A_n sees, in the base model's coordinates, the reading to hold beside the base's); "
+    "unseen modes are eigenvectors of J that A_n maps to under 0.25 of its norm, harmless for the emulation "
+    "but read as slow manifolds when slow. Memory (pulse tasks): task accuracy on fresh "
     "sequences of one probe length of pulses then 10 probe lengths of zero input (silent steps scored), and on "
     "pulse sequences 10 probe lengths long.")
 
