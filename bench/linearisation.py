@@ -1,10 +1,12 @@
 """The meta-model's linearisation beside its base models', like with like, on a mixed pulse population.
 
-    python bench/linearisation.py [--out linearisation-run] [--seeds 2] [--epochs 40] [--json FILE]
+    python bench/linearisation.py [--out linearisation-run] [--seeds 2] [--epochs 40] [--base-seed 0]
+                                  [--state-size 64] [--fit-steps 2000] [--json FILE]
 
 Trains (or reuses, from --out/population) the mixed population of the issue "linearisation": the
 flip-flop, integration and first-pulse tasks x tanh RNN, GRU, LSTM x --seeds seeds, 32 units, --epochs
-epochs; fits a meta-model with the defaults (or reuses --out/meta); then, per base model, the fidelity
+epochs, training seeds from --base-seed; fits a meta-model with the defaults but --state-size and
+--fit-steps (or reuses --out/meta-d<state>-s<steps>); then, per base model, the fidelity
 rows (``dynamics.fidelity.fidelity``): stable points base/meta, matched, and at every matched stable
 point the leading eigenvalue modulus of the base's Jacobian, of the meta-model's in full, and of the
 meta-model's through the map (A_n J A_n^+), with the modes A_n barely sees (``dynamics.linearisation``).
@@ -27,14 +29,20 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--base-seed", type=int, default=0, help="the population's first training seed")
+    ap.add_argument("--state-size", type=int, default=64, help="the meta-model's state size (a candidate setting)")
+    ap.add_argument("--fit-steps", type=int, default=2000)
     args = ap.parse_args(argv)
     out = Path(args.out)
     if (out / "population" / "manifest.json").is_file():
         pop = de.Population.load(out / "population")
     else:
         pop = de.train_population(["flipflop", "integrate", "first"], archs=("rnn", "gru", "lstm"), hidden_sizes=(32,),
-                                  n_seeds=args.seeds, config=TrainConfig(epochs=args.epochs), out=out / "population")
-    meta = de.load_meta(out / "meta") if (out / "meta" / "meta.json").is_file() else de.fit(pop, out=out / "meta").meta
+                                  n_seeds=args.seeds, config=TrainConfig(epochs=args.epochs), out=out / "population",
+                                  base_seed=args.base_seed)
+    folder = out / f"meta-d{args.state_size}-s{args.fit_steps}"
+    meta = (de.load_meta(folder) if (folder / "meta.json").is_file()
+            else de.fit(pop, state_size=args.state_size, steps=args.fit_steps, out=folder).meta)
     rows = fidelity(meta, pop, progress=True)
     print("| model | accuracy | stable base/meta | matched | leading modulus: base / meta full / through A_n "
           "| unseen modes (max count, max modulus) |")
