@@ -13,6 +13,11 @@ training, recording), ``meta`` (meta-models, loss, fitting, checkpoints),
 (fixed points, scans, fidelity), ``compare`` (the baseline and peer
 measures), ``report`` (analysis, Markdown and HTML); ``ops`` and
 ``reference`` are the compiled ops and their plain-PyTorch references.
+``DYNAMO`` (``estimator``) is the same method as a scikit-learn estimator;
+``explore`` (``explorer``, the ``[explore]`` extra) opens the embedding space
+in the browser. The report, the estimator and the explorer load when first
+used: ``import dynamo_ext`` loads neither matplotlib, plotly, scikit-learn nor
+SciPy.
 """
 import importlib as _importlib
 import warnings as _warnings
