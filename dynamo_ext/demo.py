@@ -20,15 +20,17 @@ from . import _io
 from ._checks import check_choice
 from .report.analysis import analyze
 from .dynamics.fidelity import topology
+from .meta.checkpoint import META_CONFIG, META_WEIGHTS
 from .meta.fitting import fit
 from .dynamics.scan import embedding_path, scan
 from .report.figures import plot_attractors, plot_bifurcation
-from .report.markdown import write_report
+from .report.markdown import REPORT_FILES, write_report
 from .uses.reparameterize import reparameterization_check
 from .population.tasks import PULSE_TASKS
 from .population.training import TrainConfig
 from .population.attractors import DEFAULTS as ATTRACTOR_DEFAULTS
 from .population.attractors import attractor_population
+from .population.storage import MANIFEST
 from .population.zoo import train_population
 
 # The default population: MNIST-1D; tanh RNN, GRU and LSTM; 4 seeds each; hidden sizes 32 to 64.
@@ -121,8 +123,8 @@ def run_demo(out="dynamo-demo", quick: bool = False, seed: int = 0, progress: bo
             another demo's results (without ``overwrite``).
     """
     check_choice(population, "population", POPULATIONS)
-    for folder, results in ((out, ("metrics.json", "report.md")), (Path(out) / "population", ("manifest.json",)),
-                            (Path(out) / "meta", ("meta.safetensors", "meta.json"))):
+    for folder, results in ((out, REPORT_FILES), (Path(out) / "population", (MANIFEST,)),
+                            (Path(out) / "meta", (META_WEIGHTS, META_CONFIG))):
         _io.check_output_folder(folder, "out", results, overwrite=overwrite)
     pulse = population in ("pulse", "universality")
     settings = {"mnist1d": (DEFAULT, QUICK), "pulse": (PULSE, PULSE_QUICK), "cnn1d": (CNN, CNN_QUICK),

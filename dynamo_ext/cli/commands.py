@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from .. import _io
+from ..meta.checkpoint import META_CONFIG, META_WEIGHTS
+from ..population.storage import MANIFEST
 
 # the files that mark each command's results in its --out folder (another run's, unless --resume / --overwrite)
-RESULTS = {"zoo": ("manifest.json",), "fit": ("meta.safetensors", "meta.json"),
-           "analyze": ("metrics.json", "report.md"), "demo": ("metrics.json", "report.md"),
+RESULTS = {"zoo": (MANIFEST,), "fit": (META_WEIGHTS, META_CONFIG), "analyze": "report", "demo": "report",
            "fixed-points": ("fixed_points.json",), "adapt": ("adapt.json",),
            "reparam-check": ("reparameterization.json",)}
 
@@ -15,7 +16,10 @@ def check_outputs(args) -> None:
     (without --resume where the command continues one, or --overwrite)."""
     if getattr(args, "out", None) is None or args.command not in RESULTS:
         return
-    _io.check_output_folder(args.out, "--out", RESULTS[args.command], resume=getattr(args, "resume", False),
+    results = RESULTS[args.command]
+    if results == "report":  # the report's files, named by its writer (which loads the figures' libraries)
+        from ..report.markdown import REPORT_FILES as results
+    _io.check_output_folder(args.out, "--out", results, resume=getattr(args, "resume", False),
                             overwrite=getattr(args, "overwrite", False))
 
 

@@ -37,15 +37,28 @@ def check_has_time(recording: Recording) -> None:
                          f"layers' pooled activations); leave 'dsa' out of 'measures'")
 
 
+def settings_for(steps: int, min_width: int, n_delays: Optional[int] = None, rank: Optional[int] = None,
+                 score_method: str = "angular") -> Dict:
+    """DSA's settings for sequences of ``steps`` steps of at least ``min_width`` units: the defaults (10
+    delays, rank 10, angular), the delays capped at half the sequence length and the rank at
+    delays * ``min_width``.
+
+    Raises:
+        ValueError: an unknown score method, ``n_delays`` not below ``steps``, a rank below 1.
+    """
+    check_choice(score_method, "score_method", ("angular", "euclidean", "wasserstein"))
+    if n_delays is None:
+        n_delays = min(DSA_DEFAULTS["n_delays"], max(steps // 2, 1))
+    elif check_positive_int(n_delays, "n_delays") >= steps:
+        raise ValueError(f"argument 'n_delays' must be below the sequence length {steps}, got {n_delays}")
+    rank = DSA_DEFAULTS["rank"] if rank is None else check_positive_int(rank, "rank")
+    return {"n_delays": n_delays, "rank": min(rank, n_delays * min_width), "score_method": score_method}
+
+
 def dsa_settings(recording: Recording, n_delays: Optional[int] = None, rank: Optional[int] = None,
                  score_method: str = "angular") -> Dict:
-    """The settings ``dsa_distances`` uses on this recording: the defaults (10 delays, rank 10,
-    angular), with the delays capped at half the sequence length and the rank at delays * min d_n."""
-    T = int(recording.hidden[0].shape[1])
-    n_delays = min(DSA_DEFAULTS["n_delays"], max(T // 2, 1)) if n_delays is None else n_delays
-    rank = DSA_DEFAULTS["rank"] if rank is None else rank
-    return {"n_delays": n_delays, "rank": min(rank, n_delays * min(recording.state_sizes)),
-            "score_method": score_method}
+    """The settings ``dsa_distances`` uses on this recording (``settings_for`` its steps and smallest d_n)."""
+    return settings_for(int(recording.hidden[0].shape[1]), min(recording.state_sizes), n_delays, rank, score_method)
 
 
 def dsa_distances(recording: Recording, n_delays: Optional[int] = None, rank: Optional[int] = None,
@@ -68,11 +81,6 @@ def dsa_distances(recording: Recording, n_delays: Optional[int] = None, rank: Op
     """
     check_choice(score_method, "score_method", ("angular", "euclidean", "wasserstein"))
     check_has_time(recording)
-    T = int(recording.hidden[0].shape[1])
-    if n_delays is not None and check_positive_int(n_delays, "n_delays") >= T:
-        raise ValueError(f"argument 'n_delays' must be below the sequence length {T}, got {n_delays}")
-    if rank is not None:
-        check_positive_int(rank, "rank")
     settings = dsa_settings(recording, n_delays, rank, score_method)
     return dsa_matrix([h[:max_sequences].double().numpy() for h in recording.hidden], settings["n_delays"],
                       settings["rank"], score_method, iters, seed)

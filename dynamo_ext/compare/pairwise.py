@@ -123,9 +123,9 @@ def pairwise_distances(data: Sequence, measure: str = "procrustes", n_jobs: Opti
         torch.set_num_threads(threads)
 
 
-def _dsa(data: Sequence, n_delays: Optional[int] = None, rank: int = 10, score_method: str = "angular",
+def _dsa(data: Sequence, n_delays: Optional[int] = None, rank: Optional[int] = None, score_method: str = "angular",
          iters: int = 1500, seed: int = 0) -> np.ndarray:
-    from .dsa import DSA_DEFAULTS, MIN_STEPS, dsa_matrix
+    from .dsa import MIN_STEPS, dsa_matrix, settings_for
 
     arrays = [_as_array(x, i) for i, x in enumerate(data)]
     steps = [a.shape[1] if a.ndim == 3 else 0 for a in arrays]
@@ -133,10 +133,5 @@ def _dsa(data: Sequence, n_delays: Optional[int] = None, rank: int = 10, score_m
         i = int(np.argmin(steps))
         raise ValueError(f"measure 'dsa' needs [trials, time, units] of at least {MIN_STEPS} steps per network, "
                          f"entry {i} has shape {tuple(arrays[i].shape)}")
-    if n_delays is None:
-        n_delays = min(DSA_DEFAULTS["n_delays"], max(min(steps) // 2, 1))
-    elif check_positive_int(n_delays, "n_delays") >= min(steps):
-        raise ValueError(f"argument 'n_delays' must be below the shortest sequence ({min(steps)} steps), got {n_delays}")
-    rank = min(check_positive_int(rank, "rank"), n_delays * min(a.shape[2] for a in arrays))
-    check_choice(score_method, "score_method", ("angular", "euclidean", "wasserstein"))
-    return dsa_matrix(arrays, n_delays, rank, score_method, iters, seed)
+    settings = settings_for(min(steps), min(a.shape[2] for a in arrays), n_delays, rank, score_method)
+    return dsa_matrix(arrays, settings["n_delays"], settings["rank"], score_method, iters, seed)

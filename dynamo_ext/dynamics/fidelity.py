@@ -117,15 +117,13 @@ def topology(meta: MetaRNN, population: Population, n: int, inputs: Optional[Ten
     b_st, m_st = base.select(base.is_stable), fps.select(fps.is_stable)
     m_in_base = m_st.to_base(n)
     match = match_stable_points(b_st.states, m_in_base)
-    b_lead = b_st.eigenvalues.abs()[:, 0] if len(b_st) else torch.zeros(0)
-    m_lead = m_st.eigenvalues.abs()[:, 0] if len(m_st) else torch.zeros(0)
+    a_n = effective_map(meta.maps[n])  # the linearisations of each matched pair, like with like
+    lin = [compare_linearisation(b_st.jacobians[i], m_st.jacobians[j], a_n) for i, j in match["pairs"]]
     out = {"base": counts_by_type(base), "meta": counts_by_type(fps), "n_matched": len(match["pairs"]),
            "max_matched_distance_rel": match["max_distance_rel"],
            "extra_meta_stable": max(0, len(m_st) - len(b_st)),
-           "leading_moduli": [[float(b_lead[i]), float(m_lead[j])] for i, j in match["pairs"]]}
-    a_n = effective_map(meta.maps[n])  # the linearisations of each matched pair, like with like
-    lin = [compare_linearisation(b_st.jacobians[i], m_st.jacobians[j], a_n) for i, j in match["pairs"]]
-    out.update(linearisation=lin, linearisation_summary=linearisation_summary(lin))
+           "leading_moduli": [[p["base"][0]["modulus"], p["full"][0]["modulus"]] for p in lin],
+           "linearisation": lin, "linearisation_summary": linearisation_summary(lin)}
     if return_points:
         out["points"] = {"base": b_st.states, "meta": m_in_base, "trajectories": h}
     return out

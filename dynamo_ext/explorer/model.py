@@ -36,7 +36,7 @@ from ..population.population import Population
 from ..population.recording import param_dtype
 from ..population.training import evaluate
 from ..uses.average import average
-from ..uses.cluster import functional_distance, functional_distances, functional_features, functional_spreads
+from ..uses.cluster import distances_from_features, functional_distance, functional_features, functional_spreads
 
 LABELS = ("arch", "task", "hidden_size", "seed")
 
@@ -98,8 +98,8 @@ class Explorer:
                                               torch.eye(meta.embedding_dim, dtype=torch.float64))
                                              if meta.embedding_dim == 2 else _pca_basis(self.thetas))
         self.emulation = {row["id"]: row for row in emulation(meta, population)}
-        features = functional_features(meta, self.probes, self.thetas)
-        self._spreads = functional_spreads(*features)
+        self._features = functional_features(meta, self.probes, self.thetas)  # every model's, once
+        self._spreads = functional_spreads(*self._features)
         self._mds = None
         self._cache: Dict = {}
 
@@ -116,7 +116,7 @@ class Explorer:
         if self._mds is None:
             from sklearn.manifold import ClassicalMDS
 
-            d = functional_distances(self.meta, self.probes, self.n)
+            d = distances_from_features(*self._features)
             self._mds = np.nan_to_num(ClassicalMDS(n_components=2, metric="precomputed").fit_transform(d))
         return self._mds
 
@@ -208,8 +208,7 @@ class Explorer:
         functional distance (``uses.cluster.functional_distances``' d on the probes, the population's
         spreads); linear CKA of the two base models' hidden states when both are models."""
         ra, rb = self.resolve(a), self.resolve(b)
-        fa = functional_features(self.meta, self.probes, ra["theta"][None])
-        fb = functional_features(self.meta, self.probes, rb["theta"][None])
+        fa, fb = (self._features_of(r) for r in (ra, rb))
         out = {"a": ra["id"] or ra["theta"].tolist(), "b": rb["id"] or rb["theta"].tolist(),
                "theta_distance": float((ra["theta"] - rb["theta"]).norm()),
                "functional_distance": functional_distance((fa[0][0], fa[1][0]), (fb[0][0], fb[1][0]), self._spreads),
@@ -224,6 +223,13 @@ class Explorer:
                     hs.append(member.model.record(self.probes.to(param_dtype(member.model)))[0])
             out["cka"] = linear_cka(*hs)
         return out
+
+    def _features_of(self, point: Dict):
+        """(Z [1, S, F], Y [1, S, G]) of a resolved point: a model's from the table, else computed."""
+        if point["id"] is not None:
+            i = self.population.ids.index(point["id"])
+            return self._features[0][i:i + 1], self._features[1][i:i + 1]
+        return functional_features(self.meta, self.probes, point["theta"][None])
 
     def path(self, a, b, steps: int = 11) -> Dict:
         """Fixed points by type at ``steps`` thetas on the straight path from ``a`` to ``b`` (``scan``,

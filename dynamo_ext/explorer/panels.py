@@ -32,47 +32,44 @@ def graph(figure, config: Dict, gid: str) -> dcc.Graph:
     return dcc.Graph(id=gid, figure=figure, config=config, className="figure")
 
 
+def _panel(side: str, title: str, theta: List[float], rows: List[tuple], graphs: List) -> html.Div:
+    """A selection's panel: its title, its exact theta (hidden), its numbers, its figures."""
+    return html.Div([html.H4(f"{side}: {title}"), html.Pre(json.dumps(theta), id=f"{side}-theta", className="theta"),
+                     number_table(side, rows), *graphs], className="panel")
+
+
 def theta_panel(side: str, answer: Dict, config: Dict) -> html.Div:
     """What-if: the meta-model at an arbitrary theta, as an operable network."""
-    return html.Div([
-        html.H4(f"{side}: the meta-model at theta ({', '.join(f'{v:.3f}' for v in answer['theta'])})"),
-        html.Pre(json.dumps(answer["theta"]), id=f"{side}-theta", className="theta"),
-        number_table(side, [("fixed points", "n_fixed_points", answer["n_fixed_points"]),
-                            ("stable", "n_stable", answer["n_stable"]),
-                            ("unstable", "n_unstable", answer["n_unstable"]),
-                            ("slow points", "n_slow_points", answer["n_slow_points"]),
-                            ("task accuracy", "accuracy", answer["accuracy"]),
-                            ("computed in (s)", "seconds", answer["seconds"])]),
-        graph(points_figure(answer["points"], answer["stable"], answer["trajectories"],
-                            "Fixed points (its PCs)"), config, f"{side}-points-figure"),
-        graph(outputs_figure(answer["outputs"], "Outputs, first probe"), config, f"{side}-outputs-figure"),
-    ], className="panel")
+    rows = [("fixed points", "n_fixed_points", answer["n_fixed_points"]), ("stable", "n_stable", answer["n_stable"]),
+            ("unstable", "n_unstable", answer["n_unstable"]), ("slow points", "n_slow_points", answer["n_slow_points"]),
+            ("task accuracy", "accuracy", answer["accuracy"]), ("computed in (s)", "seconds", answer["seconds"])]
+    graphs = [graph(points_figure(answer["points"], answer["stable"], answer["trajectories"], "Fixed points (its PCs)"),
+                    config, f"{side}-points-figure"),
+              graph(outputs_figure(answer["outputs"], "Outputs, first probe"), config, f"{side}-outputs-figure")]
+    title = f"the meta-model at theta ({', '.join(f'{v:.3f}' for v in answer['theta'])})"
+    return _panel(side, title, answer["theta"], rows, graphs)
 
 
 def model_panel(side: str, answer: Dict, config: Dict) -> html.Div:
     """Drill-down: a base model beside the meta-model at its theta_n."""
     fid = answer["fidelity"]
     base, meta = fid.get("base", {}), fid.get("meta", {})
-    return html.Div([
-        html.H4(f"{side}: base model {answer['id']} and the meta-model at its theta"),
-        html.Pre(json.dumps(answer["theta"]), id=f"{side}-theta", className="theta"),
-        number_table(side, [("base test accuracy", "test_accuracy", answer["test_accuracy"]),
-                            ("meta-model test accuracy", "meta_test_accuracy", answer["meta_test_accuracy"]),
-                            ("hidden R² (held out)", "hidden_r2", answer["hidden_r2"]),
-                            ("output agreement", "output_agreement", answer["output_agreement"]),
-                            ("base: fixed points", "base-n_fixed_points", base.get("n_fixed_points")),
-                            ("base: stable", "base-n_stable", base.get("n_stable")),
-                            ("meta-model: fixed points", "meta-n_fixed_points", meta.get("n_fixed_points")),
-                            ("meta-model: stable", "meta-n_stable", meta.get("n_stable")),
-                            ("stable points matched", "n_matched", fid.get("n_matched")),
-                            ("largest matched distance (rel.)", "max_matched_distance_rel",
-                             fid.get("max_matched_distance_rel"))]),
-        graph(points_figure(answer["base_points"], [True] * len(answer["base_points"]), answer["base_trajectories"],
-                            "Stable points (base PCs)",
-                            meta_points=answer["meta_points"]), config, f"{side}-points-figure"),
-        graph(points_figure([], [], answer["meta_trajectories"], "Meta-model through A_n (base PCs)"), config,
-              f"{side}-meta-figure"),
-    ], className="panel")
+    rows = [("base test accuracy", "test_accuracy", answer["test_accuracy"]),
+            ("meta-model test accuracy", "meta_test_accuracy", answer["meta_test_accuracy"]),
+            ("hidden R² (held out)", "hidden_r2", answer["hidden_r2"]),
+            ("output agreement", "output_agreement", answer["output_agreement"]),
+            ("base: fixed points", "base-n_fixed_points", base.get("n_fixed_points")),
+            ("base: stable", "base-n_stable", base.get("n_stable")),
+            ("meta-model: fixed points", "meta-n_fixed_points", meta.get("n_fixed_points")),
+            ("meta-model: stable", "meta-n_stable", meta.get("n_stable")),
+            ("stable points matched", "n_matched", fid.get("n_matched")),
+            ("largest matched distance (rel.)", "max_matched_distance_rel", fid.get("max_matched_distance_rel"))]
+    graphs = [graph(points_figure(answer["base_points"], [True] * len(answer["base_points"]),
+                                  answer["base_trajectories"], "Stable points (base PCs)",
+                                  meta_points=answer["meta_points"]), config, f"{side}-points-figure"),
+              graph(points_figure([], [], answer["meta_trajectories"], "Meta-model through A_n (base PCs)"), config,
+                    f"{side}-meta-figure")]
+    return _panel(side, f"base model {answer['id']} and the meta-model at its theta", answer["theta"], rows, graphs)
 
 
 def compare_panel(answer: Optional[Dict]) -> html.Div:

@@ -56,9 +56,8 @@ def emulation(meta: MetaModel, population: Population, batch_size: int = 500) ->
         pred_h, yhat = torch.cat(zs).float(), torch.cat(ys).float()
         h, y = torch.cat(hs).float(), torch.cat(bs).float()
         task = population.task_of(n)
-        if task.per_step:  # the steps the task scores
-            scored = task.y_test >= 0
-            agree = float(((yhat.argmax(-1) == y.argmax(-1)) & scored).sum() / scored.sum().clamp(min=1))
+        if task.per_step:  # the base's classes as labels, at the steps the task scores
+            agree = accuracy(task, yhat, torch.where(task.y_test >= 0, y.argmax(-1), -1))
         elif task.output_kind == "classes":
             agree = float((yhat[:, -1].argmax(-1) == y[:, -1].argmax(-1)).float().mean())
         else:  # where the task has a nonzero target (tasks.accuracy's entries)

@@ -76,8 +76,7 @@ def evaluate(model: nn.Module, task: TaskData, batch_size: int = 1000) -> float:
     param = next(model.parameters(), None)
     x = task.x_test if param is None else task.x_test.to(param.dtype)
     run = model if scores_forward(model) or not hasattr(model, "record") else (lambda xb: model.record(xb)[1])
-    with torch.no_grad():
-        outs = torch.cat([run(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    outs = torch.cat([run(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
     model.train(was_training)
     return accuracy(task, outs, task.y_test)
 

@@ -16,6 +16,8 @@ from .tables import (
     markdown_table,
 )
 
+REPORT_FILES = ("metrics.json", "report.md")  # the files that mark a folder as holding a report
+
 
 def write_report(metrics: Metrics, folder: Path, history: Optional[Dict] = None) -> List[Path]:
     """Write metrics.json, report.md, report.html and the figures (embedding.png, loss.png with a

@@ -224,10 +224,13 @@ def functional_distances(meta: MetaModel, x: Tensor, n: Optional[int] = None, ba
         ValueError: x not of shape [S, T, I] for this meta-model.
     """
     n = meta.n_models if n is None else n
-    zs, ys = functional_features(meta, x, meta.theta.detach()[:n], batch_size)
-    spreads = functional_spreads(zs, ys)
-    out = np.zeros((n, n))
-    for stack, spread in zip((zs, ys), spreads):  # [N, S, F]
+    return distances_from_features(*functional_features(meta, x, meta.theta.detach()[:n], batch_size))
+
+
+def distances_from_features(zs: Tensor, ys: Tensor) -> np.ndarray:
+    """``functional_distances`` [K, K] from the features (Z, Y) of ``functional_features``."""
+    out = np.zeros((zs.shape[0], zs.shape[0]))
+    for stack, spread in zip((zs, ys), functional_spreads(zs, ys)):  # [K, S, F]
         flat = stack.flatten(1) / (spread * stack.shape[1]) ** 0.5
         out += (torch.cdist(flat, flat) ** 2).numpy()
     return np.sqrt(np.maximum(out, 0.0))
