@@ -9,8 +9,10 @@ hidden sizes 8-256, a continuous ground-truth slope; no training). Per N, in a f
 its peak resident memory, VmHWM, is its own), in this order:
 
 1. ``build``: the population;
-2. ``fit_step``: median time of one fitting step (loss, backward, Adam) at the default batch size
-   and meta-model, on a recording of 64 sequences (the step does not read more);
+2. ``fit_step``: median time of one fitting step (loss, backward, Adam, the maps packed as ``fit``
+   packs them) at the default batch size and meta-model, on a recording of 64 sequences (the step does
+   not read more); again with every model at 64 units (``fit_step_width64``: random targets), which
+   takes the population's widths, whose mean differs between draws, out of the comparison across N;
 3. ``fit``: a default ``fit`` (its recording, streamed from disk over the memory budget, and its
    per-model emulation check included) with ``--fit-steps`` steps; its quality: the rank correlation
    of the embedding's first principal component with the slope, the median and minimum held-out
@@ -46,6 +48,8 @@ from dynamo_ext.meta.optim import make_optimizer
 from dynamo_ext.meta.probes import relaxing_probes
 from dynamo_ext.meta.loss import Targets, dynamo_loss
 from dynamo_ext.meta.rnn import MetaRNN
+from dynamo_ext.meta.packed import PackedMaps
+from dynamo_ext.population.recording import Recording
 from dynamo_ext.uses.cluster import embedding_distances, functional_distances
 from dynamo_ext.compare.distances import distance_matrices
 
@@ -60,25 +64,41 @@ out["sum_hidden"] = sum(sizes)
 # 2. one fit step, on a small recording (what a step reads does not depend on how much is recorded)
 cfg = FitConfig(device=device)
 x = relaxing_probes(pop, cfg)[:64]
-targets = Targets(pop.record(x=x), torch.float32)
-torch.manual_seed(0)
-meta = MetaRNN(N, x.shape[-1], pop.task.n_outputs, sizes, state_size=cfg.state_size, embedding_dim=cfg.embedding_dim,
-               cell=cfg.cell, output_kind=pop.task.output_kind).to(device)
-opt = make_optimizer(meta.parameters(), cfg.lr)
-g = torch.Generator().manual_seed(0)
-times, distinct = [], []
-for i in range(45):
-    mi, si = torch.randint(N, (cfg.batch_size,), generator=g), torch.randint(64, (cfg.batch_size,), generator=g)
-    distinct.append(len(torch.unique(mi)))
-    t = time.perf_counter()
-    loss = dynamo_loss(meta, targets, mi, si, cfg.lambda_h, cfg.lambda_y, cfg.lambda_theta)["loss"]
-    opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-    if device.startswith("cuda"): torch.cuda.synchronize()
-    times.append(time.perf_counter() - t)
-out["fit_step_s"] = statistics.median(times[5:])
-out["fit_step_min_s"] = min(times[5:])
-out["distinct_models_per_batch"] = statistics.median(distinct)
-del targets, meta, opt
+
+
+def step_times(rec, sizes):
+    """Median and minimum of 40 fitting steps (after 5 warm-up steps) as ``fit`` runs them: the maps
+    packed into one table (meta.packed.PackedMaps, row-sparse Adam), the other parameters by Adam."""
+    targets = Targets(rec, torch.float32)
+    torch.manual_seed(0)
+    meta = MetaRNN(N, x.shape[-1], pop.task.n_outputs, sizes, state_size=cfg.state_size,
+                   embedding_dim=cfg.embedding_dim, cell=cfg.cell, output_kind=pop.task.output_kind).to(device)
+    packed = PackedMaps(meta.maps)
+    in_table = {id(p) for p in packed.parameters()}
+    opt = make_optimizer([p for p in meta.parameters() if id(p) not in in_table], cfg.lr)
+    g = torch.Generator().manual_seed(0)
+    times, distinct = [], []
+    for i in range(45):
+        mi, si = torch.randint(N, (cfg.batch_size,), generator=g), torch.randint(rec.x.shape[0], (cfg.batch_size,), generator=g)
+        distinct.append(len(torch.unique(mi)))
+        t = time.perf_counter()
+        loss = dynamo_loss(meta, targets, mi, si, cfg.lambda_h, cfg.lambda_y, cfg.lambda_theta, packed=packed)["loss"]
+        opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); packed.step(cfg.lr)
+        if device.startswith("cuda"): torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times[5:]), min(times[5:]), statistics.median(distinct)
+
+
+rec = pop.record(x=x)
+out["fit_step_s"], out["fit_step_min_s"], out["distinct_models_per_batch"] = step_times(rec, sizes)
+# the same step on models that all have 64 units (random standardised targets): the population's
+# widths (log-uniform 8-256, so a different mean width at each N) taken out of the comparison
+gen = torch.Generator().manual_seed(1)
+rec = Recording(rec.x[:16], [torch.randn(16, x.shape[1], 64, generator=gen) for _ in range(N)], rec.outputs[:, :16],
+                rec.output_kind)
+out["fit_step_width64_s"], out["fit_step_width64_min_s"], _ = step_times(rec, [64] * N)
+out["mean_hidden_size"] = sum(sizes) / N
+del rec
 out["peak_after_fit_step_bytes"] = peak()
 
 # 3. a default fit (recording streamed over the memory budget; the emulation check included)

@@ -179,3 +179,36 @@ def newton_fixed_points(
     """
     return _OPS.newton_fixed_points.default(z0, x, cond, w_ih, w_hh, b_ih, b_hh, cell, float(tol), int(max_iter),
                                             bool(return_jacobian), float(min_progress))
+
+
+@torch.library.register_fake("dynamo_ext::row_adam_")
+def _row_adam_fake(param, exp_avg, exp_avg_sq, grad, rows, steps, lr, beta1, beta2, eps):
+    torch._check(param.dim() == 2, lambda: f"param must be [P, C], got {tuple(param.shape)}")
+
+
+def row_adam_(param: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, grad: Tensor, rows: Tensor, steps: Tensor,
+              lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
+    """Adam on the rows ``rows`` of a parameter table, in place; every other row untouched.
+
+    torch.optim.Adam's update (Kingma & Ba 2015, Algorithm 1; no weight decay) with one step count
+    per row: for row ``rows[i]``, gradient ``grad[i]`` and step count ``steps[i]``,
+        m <- m + (1 - beta1) (g - m),   v <- beta2 v + (1 - beta2) g^2,
+        p <- p - lr / (1 - beta1^steps[i]) * m / (sqrt(v) / sqrt(1 - beta2^steps[i]) + eps).
+    What a fit uses for the base models' maps A_n, c_n (``meta.packed.PackedMaps``): the rows of
+    the models in a minibatch are updated in one call, whatever the number of models.
+
+    Args:
+        param, exp_avg, exp_avg_sq: [P, C] float32/float64, contiguous, one device (updated in place).
+        grad: [R, C] gradients of the chosen rows (same dtype and device).
+        rows: [R] int64, distinct, in [0, P); steps: [R] int64 >= 1, each row's step count
+            including this update.
+        lr: learning rate >= 0; beta1, beta2 in [0, 1); eps > 0.
+
+    On CPU the rows are spread over threads; on CUDA one thread per element.
+
+    Raises:
+        RuntimeError: shapes, dtypes or devices that do not match, values out of range (the
+            message names the argument; on CUDA, rows and steps are not range-checked).
+    """
+    _OPS.row_adam_.default(param, exp_avg, exp_avg_sq, grad, rows, steps, float(lr), float(beta1), float(beta2),
+                           float(eps))

@@ -8,6 +8,8 @@ implementation of the GRU cell until the fused GRU kernel lands).
 """
 from __future__ import annotations
 
+from typing import Optional, Tuple
+
 import torch
 from torch import Tensor
 
@@ -28,23 +30,36 @@ def state_size(cell: str, hidden_size: int) -> int:
     return 2 * hidden_size if gate_count(cell) == 4 else hidden_size
 
 
-def tanh_cell(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
-    """One tanh-cell step: tanh(x_proj + W_h h + b_hh).
+def tanh_cell(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor, h_extra: Optional[Tensor] = None) -> Tensor:
+    """One tanh-cell step: tanh(x_proj + W_h h + b_hh) (+ ``h_extra``, a per-row term of the
+    recurrent side: the low-rank recurrence's P (s * Q^T h), see ``low_rank_term``).
 
     x_proj already holds W_x x_t + b_ih + U theta (docs/method.md, "The meta-model").
     """
-    return torch.tanh(x_proj + h @ w_hh.T + b_hh)
+    gh = h @ w_hh.T + b_hh
+    return torch.tanh(x_proj + (gh if h_extra is None else gh + h_extra))
 
 
-def gru_cell(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
+def low_rank_term(h: Tensor, low_rank: Tuple[Tensor, Tensor, Tensor]) -> Tensor:
+    """P (s * (Q^T h)) per row: the recurrent side of W_h(theta) = W_h + P diag(s(theta)) Q^T beyond W_h.
+
+    h [B, D]; low_rank = (P [G*D, r], Q [D, r], s [B, r]: s(theta_b) of each row). Returns [B, G*D]."""
+    p, q, s = low_rank
+    return ((h @ q) * s) @ p.T
+
+
+def gru_cell(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor, h_extra: Optional[Tensor] = None) -> Tensor:
     """One GRU step in PyTorch's gate convention (r, z, n blocks).
 
     x_proj [B, 3D] holds the input-side pre-activations W_x x_t + b_ih + U theta:
     theta enters every gate's input side additively.
         r = sigmoid(xr + W_hr h + b_hr), u = sigmoid(xz + W_hz h + b_hz)
         n = tanh(xn + r * (W_hn h + b_hn)),  h' = (1 - u) * n + u * h
+    ``h_extra`` [B, 3D] (optional) is added to the recurrent side W_h h + b_hh of every gate.
     """
     gh = h @ w_hh.T + b_hh
+    if h_extra is not None:
+        gh = gh + h_extra
     xr, xz, xn = x_proj.chunk(3, dim=-1)
     hr, hz, hn = gh.chunk(3, dim=-1)
     r = torch.sigmoid(xr + hr)
@@ -77,6 +92,7 @@ def meta_rnn_sequence(
     b_ih: Tensor,
     b_hh: Tensor,
     cell: str = "tanh",
+    low_rank: Optional[Tuple[Tensor, Tensor, Tensor]] = None,
 ) -> Tensor:
     """Reference of ``ops.meta_rnn_sequence``: an eager loop over time steps.
 
@@ -86,6 +102,8 @@ def meta_rnn_sequence(
         cond: [B, G*D] per-row conditioning bias U theta_n.
         w_ih: [G*D, I]; w_hh: [G*D, D]; b_ih, b_hh: [G*D].
         cell: "tanh" or "gru".
+        low_rank: optional (P [G*D, r], Q [D, r], s [B, r]): each row's recurrent weights are
+            W_h + P diag(s_b) Q^T (``low_rank_term``; no compiled op provides it yet).
 
     Returns:
         [T, B, D] meta states z_1..z_T, same dtype and device as x.
@@ -98,7 +116,7 @@ def meta_rnn_sequence(
     h = h0
     out = []
     for t in range(T):
-        h = step(x_proj[t], h, w_hh, b_hh)
+        h = step(x_proj[t], h, w_hh, b_hh, None if low_rank is None else low_rank_term(h, low_rank))
         out.append(h)
     return torch.stack(out, dim=0)
 
@@ -222,3 +240,16 @@ def newton_solve(F, jac, z0, x, tol=1e-10, max_iter=100, return_jacobian=True, m
     residual = f.abs().amax(-1)
     J = jac(z, x_proj) + torch.eye(D, dtype=z0.dtype) if return_jacobian else z0.new_empty((K, 0, 0))
     return z, residual, iters, residual <= tol, J
+
+
+def row_adam_(param: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, grad: Tensor, rows: Tensor, steps: Tensor,
+              lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
+    """Reference of ``ops.row_adam_``: torch.optim.Adam's update on the rows ``rows`` of ``param``
+    (one step count per row, ``steps``), in place, with gathers and ``index_copy_``."""
+    t = steps.to(param.dtype)[:, None]
+    m = exp_avg.index_select(0, rows).lerp_(grad, 1 - beta1)
+    v = exp_avg_sq.index_select(0, rows).mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    denom = v.sqrt().div_((1 - torch.pow(beta2, t)).sqrt_()).add_(eps)
+    param.index_copy_(0, rows, param.index_select(0, rows).sub_(m.div(denom).mul_(lr / (1 - torch.pow(beta1, t)))))
+    exp_avg.index_copy_(0, rows, m)
+    exp_avg_sq.index_copy_(0, rows, v)

@@ -31,7 +31,8 @@ def emulated():
 
     return load(name="dynamo_ext_cuda_emulation",
                 sources=[str(ROOT / "tests/cuda_emulation/emulated_ops.cpp"),
-                         str(ROOT / "csrc/ops/meta_rnn_sequence.cpp"), str(ROOT / "csrc/ops/newton_fixed_points.cpp")],
+                         str(ROOT / "csrc/ops/meta_rnn_sequence.cpp"), str(ROOT / "csrc/ops/newton_fixed_points.cpp"),
+                         str(ROOT / "csrc/ops/row_adam.cpp")],
                 extra_include_paths=[str(ROOT / "csrc")], extra_cflags=["-O2"], verbose=False)
 
 
@@ -108,3 +109,17 @@ def test_newton_kernel_in_float32_and_with_no_candidates(emulated):
     empty = emulated.newton_fixed_points(*(a[:0] if a.dim() == 2 and a.shape[0] == 8 else a for a in args), "gru",
                                          1e-4, 10, True, 0.01, 48 * 1024)
     assert empty[0].shape == (0, 12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_row_adam_kernel_matches_the_cpu_op(emulated, dtype):
+    """One thread per element, 333 rows x 7 columns: nine full blocks of 256 threads and a partial one."""
+    from test_row_adam import problem
+
+    cpu = problem(500, 7, 333, dtype, seed=2)
+    emu = [t.clone() for t in cpu]
+    OPS.row_adam_(*cpu, 2e-2, 0.9, 0.999, 1e-8)
+    emulated.row_adam_(*emu, 2e-2, 0.9, 0.999, 1e-8)
+    for a, b in zip(emu[:3], cpu[:3]):
+        torch.testing.assert_close(a, b, rtol=TOL[dtype], atol=TOL[dtype])
+    assert not torch.equal(cpu[0], problem(500, 7, 333, dtype, seed=2)[0])

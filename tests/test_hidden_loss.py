@@ -14,6 +14,10 @@ def plain_loss(z, counts, maps, targets):
     return total
 
 
+def weights_biases(maps):
+    return [m.linear.weight for m in maps], [m.linear.bias for m in maps]
+
+
 @pytest.fixture
 def problem():
     g = torch.Generator().manual_seed(3)
@@ -31,7 +35,7 @@ def problem():
 def test_value_and_gradients_match_plain_autograd(problem):
     z, counts, maps, targets = problem
     params = [z] + [p for m in maps for p in m.parameters()]
-    fused = grouped_hidden_loss(z, counts, maps, targets)
+    fused = grouped_hidden_loss(z, counts, *weights_biases(maps), targets)
     want = plain_loss(z, counts, maps, targets)
     assert torch.allclose(fused, want, rtol=1e-12)
     g_fused = torch.autograd.grad(fused * 1.7, params)
@@ -50,9 +54,9 @@ def test_gradcheck_float64(problem):
 def test_bad_groups_are_named(problem):
     z, counts, maps, targets = problem
     with pytest.raises(ValueError, match="counts"):
-        grouped_hidden_loss(z, [1, 1, 1], maps, targets)
+        grouped_hidden_loss(z, [1, 1, 1], *weights_biases(maps), targets)
     with pytest.raises(ValueError, match="same length"):
-        grouped_hidden_loss(z, counts, maps[:2], targets)
+        grouped_hidden_loss(z, counts, *weights_biases(maps[:2]), targets)
 
 
 def test_only_linear_maps_qualify(problem):

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 import dynamo_ext as de
 from dynamo_ext.meta.checkpoint import CHECKPOINT
 
-fit_module = sys.modules["dynamo_ext.meta.fitting"]  # the training loop calls dynamo_loss from here
+fit_module = sys.modules["dynamo_ext.meta.loop"]  # the training loop calls dynamo_loss from here
 
 KW = dict(steps=40, batch_size=16, state_size=8, max_sequences=60, checkpoint_every=10, progress=False)
 

@@ -4,8 +4,10 @@
 
 #include "meta_rnn_sequence.h"
 #include "newton_fixed_points.h"
+#include "row_adam.h"
 
 TORCH_LIBRARY(dynamo_ext, m) {
   dynamo_ext::ops::define_meta_rnn_sequence(m);
   dynamo_ext::ops::define_newton_fixed_points(m);
+  dynamo_ext::ops::define_row_adam(m);
 }

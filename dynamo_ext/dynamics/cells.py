@@ -80,7 +80,8 @@ def cell_weights(model: nn.Module, theta: Optional[Tensor] = None, dtype=torch.f
         if theta is None:
             raise ValueError("argument 'theta' (or 'model_id') is required for a MetaRNN")
         cond = model.cond_map(theta.to(model.theta.dtype).reshape(1, -1))[0]
-        return CellWeights(model.cell, t(model.w_ih), t(model.w_hh), t(model.b_ih), t(model.b_hh), t(cond))
+        return CellWeights(model.cell, t(model.w_ih), t(model.recurrent_weight(theta)), t(model.b_ih), t(model.b_hh),
+                           t(cond))
     if not isinstance(model, TORCH_LAYERS + TORCH_CELLS):
         inner = [m for m in model.children() if isinstance(m, TORCH_LAYERS + TORCH_CELLS + (MetaRNN,))]
         if len(inner) != 1:

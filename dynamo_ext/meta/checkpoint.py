@@ -35,7 +35,8 @@ META_CONFIG = "meta.json"
 def save_training_state(path, meta: torch.nn.Module, opt: torch.optim.Optimizer, sched, generator: torch.Generator,
                         step: int, history: Dict[str, List[float]], settings: Dict) -> None:
     """Write the training state after ``step`` completed steps to ``path`` atomically."""
-    tensors = {f"meta.{k}": v for k, v in meta.state_dict().items()}
+    # cloned: while a fit runs the maps are views of one table (packed.PackedMaps), which safetensors refuses
+    tensors = {f"meta.{k}": v.detach().clone() for k, v in meta.state_dict().items()}
     opt_state = opt.state_dict()
     for i, state in opt_state["state"].items():
         for name, value in state.items():

@@ -22,6 +22,10 @@ class FitConfig:
     embedding_dim: int = 2
     cell: str = "gru"
     backend: str = "fused"
+    # rank r of the embedding-conditioned recurrence W_h(theta) = W_h + P diag(s(theta)) Q^T of a meta-RNN
+    # (MetaRNN); 0: theta enters additively only (U theta). r > 0 runs the eager reference (backend
+    # "reference" or "auto"): no compiled op provides it yet
+    recurrence_rank: int = 0
     steps: int = 2000
     batch_size: int = 128
     lr: float = 1e-2
@@ -64,6 +68,11 @@ class FitConfig:
         check_positive_int(self.embedding_dim, "embedding_dim")
         check_choice(self.cell, "cell", CELLS)
         check_choice(self.backend, "backend", BACKENDS)
+        if not isinstance(self.recurrence_rank, int) or self.recurrence_rank < 0:
+            raise ValueError(f"argument 'recurrence_rank' must be an int >= 0, got {self.recurrence_rank!r}")
+        if self.recurrence_rank and self.backend == "fused":
+            raise ValueError(f"argument 'backend' must be 'reference' or 'auto' with recurrence_rank="
+                             f"{self.recurrence_rank} (the fused op has no low-rank recurrence yet), got 'fused'")
         check_positive_int(self.steps, "steps")
         check_positive_int(self.batch_size, "batch_size")
         check_positive_float(self.lr, "lr")

@@ -9,13 +9,11 @@ resumably (``dynamo_ext.meta.checkpoint``).
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import List, Optional, Union
 
 import torch
-from torch import Tensor
 from tqdm.auto import tqdm
 
 from .. import _io
@@ -29,9 +27,7 @@ from .checkpoint import (
     META_CONFIG,
     META_WEIGHTS,
     known_settings,
-    load_training_state,
     save_meta,
-    save_training_state,
 )
 from .cnn import MetaCNN
 from .config import FitConfig, FitResult
@@ -42,8 +38,9 @@ from .distributed import (
     is_main_process,
     sync_model_parameters,
     sync_standardisation,
-    wrap,
 )
+from .hidden_loss import has_linear_maps
+from .loop import train_loop
 from .loss import Targets, dynamo_loss
 from .optim import make_optimizer
 from .probes import relax_steps, relaxing_probes  # noqa: F401  (relax_steps: part of this module's API)
@@ -135,7 +132,7 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
     if family == "rnn":
         meta = MetaRNN(n_models, x.shape[-1], n_outputs, state_sizes, state_size=config.state_size,
                        embedding_dim=config.embedding_dim, cell=config.cell, backend=config.backend,
-                       output_kind=output_kind, model_ids=ids)
+                       output_kind=output_kind, model_ids=ids, recurrence_rank=config.recurrence_rank)
     else:  # the CNN case: FitConfig.state_size is the meta-CNN's width
         meta = MetaCNN(n_models, x.shape[-1], x.shape[1], n_outputs, layer_channels, family=family,
                        width=config.state_size, embedding_dim=config.embedding_dim, output_kind=output_kind,
@@ -152,7 +149,7 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
         history = train_loop(meta, list(meta.parameters()), targets, config,
                              sample_models=lambda g, b: torch.randint(n_models, (b,), generator=g),
                              desc="fitting meta-model", progress=progress, checkpoint=checkpoint, resume=resume,
-                             shard=shard)
+                             shard=shard, pack_maps=shard is None and has_linear_maps(meta.maps))
         if config.refine_steps:
             history["history"]["refine_loss"] = refine_embeddings(meta, targets, config, progress=progress,
                                                                   shard=shard)
@@ -169,73 +166,6 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
     if out is not None and is_main_process():
         save_meta(meta, out, history=result.history, fit_config=asdict(config))
     return result
-
-
-def train_loop(meta: MetaModel, params, targets: Targets, config: FitConfig, sample_models, desc: str,
-               progress: bool = True, checkpoint: Optional[Path] = None, resume: bool = False,
-               shard: Optional[Shard] = None) -> Dict:
-    """Adam + cosine schedule over minibatches of (model, sequence) rows; returns the history.
-
-    With ``checkpoint`` (a path), the training state is saved there every
-    ``config.checkpoint_every`` steps and after the last; with ``resume`` it is
-    first restored from there if the file exists. With ``shard``
-    (dynamo_ext.meta.distributed) each rank computes the loss on its own models'
-    rows under DistributedDataParallel, and rank 0 writes the checkpoint."""
-    g = torch.Generator().manual_seed(config.seed)
-    opt = make_optimizer(params, config.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps)))
-    history: Dict[str, List[float]] = {"loss": [], "loss_h": [], "loss_y": [], "loss_theta": []}
-    # settings that do not change the result stay out of the checkpoint's compatibility check
-    unchecked = ("checkpoint_every", "device", "memory_budget_gb", "recording_dir", "quality_threshold")
-    settings = {**{k: v for k, v in asdict(config).items() if k not in unchecked},
-                "model_ids": list(meta.model_ids), "desc": desc}
-    start = 0
-    if resume and checkpoint is not None:
-        restored = load_training_state(checkpoint, meta, opt, sched, g, settings)
-        if restored is not None:
-            start, history = restored["step"], restored["history"]
-    lambdas = (config.lambda_h, config.lambda_y, config.lambda_theta)
-    ddp = wrap(meta, dynamo_loss) if shard is not None else None
-    S = targets.x.shape[0]
-    t0 = time.perf_counter()
-    meta.train()
-    with tqdm(range(start, config.steps), desc=desc, unit="step", disable=not progress or not is_main_process(),
-              initial=start, total=config.steps) as bar:
-        for step in bar:
-            model_idx = sample_models(g, config.batch_size)
-            seq_idx = torch.randint(S, (config.batch_size,), generator=g)
-            opt.zero_grad(set_to_none=True)
-            if ddp is None:
-                losses = dynamo_loss(meta, targets, model_idx, seq_idx, *lambdas)
-                losses["loss"].backward()
-            else:
-                rows = shard.rows(model_idx)
-                losses = ddp(targets, model_idx[rows], seq_idx[rows], *lambdas, batch_rows=config.batch_size,
-                             theta_rows=shard.models)
-                (losses["loss"] * shard.world).backward()  # DDP averages over ranks: this sums the shares
-                losses = _sum_over_ranks(losses)
-            opt.step()
-            sched.step()
-            for k, v in losses.items():
-                history[k].append(float(v.detach()))
-            if not math.isfinite(history["loss"][-1]):
-                raise RuntimeError(f"{desc}: the loss became {history['loss'][-1]} at step {step}; "
-                                   "lower 'lr' or check the recording")
-            if step % 20 == 0:
-                bar.set_postfix(loss=f"{history['loss'][-1]:.4f}")
-            done = step + 1
-            if checkpoint is not None and config.checkpoint_every and is_main_process() and (
-                    done % config.checkpoint_every == 0 or done == config.steps):
-                save_training_state(checkpoint, meta, opt, sched, g, done, history, settings)
-    return {"history": history, "seconds": time.perf_counter() - t0}
-
-
-def _sum_over_ranks(losses: Dict[str, Tensor]) -> Dict[str, Tensor]:
-    """Every rank's share of each loss term added up (one all-reduce), detached."""
-    keys = list(losses)
-    total = all_reduce_sum(torch.stack([losses[k].detach() for k in keys]))
-    return dict(zip(keys, total))
 
 
 def refine_embeddings(meta: MetaModel, targets: Targets, config: FitConfig, progress: bool = True,

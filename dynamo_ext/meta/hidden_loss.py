@@ -63,15 +63,15 @@ class _GroupedHiddenLoss(torch.autograd.Function):
         return (grad_z, None, *grad_w, *grad_b, *([None] * n))
 
 
-def grouped_hidden_loss(z: Tensor, counts: Sequence[int], maps: Sequence[nn.Module],
+def grouped_hidden_loss(z: Tensor, counts: Sequence[int], weights: Sequence[Tensor], biases: Sequence[Tensor],
                         targets: Sequence[Tensor]) -> Tensor:
     """sum_n ||A_n z_n + c_n - htilde_n||^2 / d_n over consecutive row groups of z, one group per model.
 
     Args:
         z: [B, T, D] (or [B, D]) meta states, rows sorted by model; float32/float64.
         counts: rows per group (sum = B).
-        maps: one linear map per group: a module with ``.linear`` (an nn.Linear
-            [d_n, D]), as dynamo_ext.meta.HiddenMap.
+        weights, biases: one map per group: A_n [d_n, D] and c_n [d_n] (as the ``.linear`` of
+            dynamo_ext.meta.HiddenMap, or row blocks of ``packed.PackedMaps.gather``'s tables).
         targets: per group [c_n, T, d_n] (or [c_n, d_n]) standardised base hidden states.
 
     Returns:
@@ -79,16 +79,14 @@ def grouped_hidden_loss(z: Tensor, counts: Sequence[int], maps: Sequence[nn.Modu
         (not in the targets; no double backward).
 
     Raises:
-        ValueError: counts, maps and targets of different lengths, or counts not summing to B.
+        ValueError: counts, weights, biases and targets of different lengths, or counts not summing to B.
     """
     counts = [int(c) for c in counts]
-    if not len(counts) == len(maps) == len(targets):
-        raise ValueError(f"arguments 'counts', 'maps' and 'targets' must have the same length, got "
-                         f"{len(counts)}, {len(maps)} and {len(targets)}")
+    if not len(counts) == len(weights) == len(biases) == len(targets):
+        raise ValueError(f"arguments 'counts', 'weights', 'biases' and 'targets' must have the same length, got "
+                         f"{len(counts)}, {len(weights)}, {len(biases)} and {len(targets)}")
     if sum(counts) != z.shape[0]:
         raise ValueError(f"argument 'counts' must sum to z.shape[0] = {z.shape[0]}, got {sum(counts)}")
-    weights = [m.linear.weight for m in maps]
-    biases = [m.linear.bias for m in maps]
     return _GroupedHiddenLoss.apply(z, counts, *weights, *biases, *[t.detach() for t in targets])
 
 
@@ -111,11 +109,11 @@ def width_buckets(widths: Sequence[int], ratio: float = 1.5, slack: int = 16) ->
     return groups
 
 
-def batched_hidden_loss(z: Tensor, model_idx: Tensor, seq_idx: Tensor, counts: Tensor, maps: Sequence[nn.Module],
-                        targets) -> Tensor:
+def batched_hidden_loss(z: Tensor, model_idx: Tensor, seq_idx: Tensor, counts: Tensor, widths: Sequence[int],
+                        flat_w: Tensor, flat_b: Tensor, targets) -> Tensor:
     """sum_n ||A_n z_n + c_n - htilde_n||^2 / d_n (as ``grouped_hidden_loss``, to rounding) in a number of
-    tensor operations that does not grow with the number M of models in the batch: the M maps are
-    concatenated into one [sum d_n + 1, D] matrix (a zero row last), the models grouped by width
+    tensor operations that does not grow with the number M of models in the batch: the M maps come
+    concatenated in one [sum d_n + 1, D] matrix (a zero row last), the models grouped by width
     (``width_buckets``), and per group every row's map gathered zero-padded to the group's widest
     ([R_g, d_max, D], one index) and applied by one ``baddbmm`` to the row's states minus its targets
     (one ``take``: ``Targets.hidden_rows``, zeros in the padding, so the padded residuals are exactly 0).
@@ -125,26 +123,25 @@ def batched_hidden_loss(z: Tensor, model_idx: Tensor, seq_idx: Tensor, counts: T
     Args:
         z: [B, T, D] meta states, rows sorted by model.
         model_idx, seq_idx: [B] population index and sequence of each row (sorted by model).
-        counts: [M] rows per distinct model, in order; maps: the M models' maps (``.linear``).
+        counts: [M] rows per distinct model, in order; widths: their hidden sizes d_n.
+        flat_w, flat_b: [sum d_n + 1, D] and [sum d_n + 1]: the M maps' A_n and c_n one after another,
+            in order, then a row of zeros.
         targets: a ``loss.Targets`` (``hidden_rows``).
 
     Returns:
-        0-dim tensor, differentiable in z and the maps' weights and biases.
+        0-dim tensor, differentiable in z, flat_w and flat_b.
     """
-    weights = [m.linear.weight for m in maps]
-    widths = [int(w.shape[0]) for w in weights]
+    widths = [int(w) for w in widths]
     D = z.shape[-1]
-    flat_w = torch.cat(weights + [z.new_zeros(1, D)])  # [sum d + 1, D]
-    flat_b = torch.cat([m.linear.bias for m in maps] + [z.new_zeros(1)])
     zero_row = flat_w.shape[0] - 1
     offsets = torch.tensor([0] + widths[:-1]).cumsum(0)
     width_of = torch.as_tensor(widths, dtype=torch.long)
-    local = torch.repeat_interleave(torch.arange(len(maps)), counts.cpu())  # row -> position among the M models
+    local = torch.repeat_interleave(torch.arange(len(widths)), counts.cpu())  # row -> position among the M models
     loss = z.new_zeros(())
     for group in width_buckets(widths):
-        in_group = torch.zeros(len(maps), dtype=torch.bool)
+        in_group = torch.zeros(len(widths), dtype=torch.bool)
         in_group[torch.as_tensor(group, dtype=torch.long)] = True
-        whole = len(group) == len(maps)
+        whole = len(group) == len(widths)
         rows = None if whole else in_group[local].nonzero().squeeze(1)
         at = local if whole else local[rows]  # each row's model position
         width = max(widths[i] for i in group)

@@ -19,6 +19,7 @@ from torch import Tensor
 from .._checks import check_tensor
 from ..population.recording import Recording
 from .hidden_loss import BATCHED_MIN_MODELS, batched_hidden_loss, grouped_hidden_loss, has_linear_maps
+from .packed import PackedMaps
 from .rnn import MetaModel
 
 
@@ -106,8 +107,12 @@ def _log_softmax_last(y: Tensor) -> Tensor:
 
 def dynamo_loss(meta: MetaModel, targets: Targets, model_idx: Tensor, seq_idx: Tensor,
                 lambda_h: float, lambda_y: float, lambda_theta: float, batch_rows: Optional[int] = None,
-                theta_rows: Optional[Sequence[int]] = None) -> Dict[str, Tensor]:
+                theta_rows: Optional[Sequence[int]] = None, packed: Optional[PackedMaps] = None) -> Dict[str, Tensor]:
     """The DYNAMO loss on one minibatch of (model, sequence) rows; see the module docstring.
+
+    ``packed`` (a ``packed.PackedMaps`` of ``meta.maps``, as ``fit`` holds while it runs): the
+    minibatch's maps are read from its tables, and their gradients land there (``PackedMaps.step``)
+    rather than on the maps' parameters.
 
     ``batch_rows`` (default ``len(model_idx)``) and ``theta_rows`` (default all
     models) let a rank of a distributed fit compute its share of a larger
@@ -128,16 +133,28 @@ def dynamo_loss(meta: MetaModel, targets: Targets, model_idx: Tensor, seq_idx: T
         z, yhat = meta(x, model_idx.to(device))
         T = z.shape[1]  # steps of the recording: the sequence length, or 1 for a CNN
         ids, sizes = models.tolist(), counts.tolist()
-        linear = has_linear_maps(meta.maps, ids)
+        linear = packed is not None or has_linear_maps(meta.maps, ids)
         # many models in the batch: the rows' maps and targets gathered, a few batched GEMMs
         # (hidden_loss.batched_hidden_loss); few: one GEMM per model (grouped_hidden_loss)
         batched = linear and hasattr(targets, "hidden_rows") and len(ids) >= BATCHED_MIN_MODELS
         hidden = None if batched else [targets.hidden[n][seq_n].to(device=device, dtype=z.dtype)
                                        for n, seq_n in zip(ids, seq_idx.split(sizes))]
-        if batched:
-            loss_h = batched_hidden_loss(z, model_idx, seq_idx, counts, [meta.maps[n] for n in ids], targets)
-        elif linear:
-            loss_h = grouped_hidden_loss(z, sizes, [meta.maps[n] for n in ids], hidden)
+        if linear:
+            widths = [meta.maps[n].out_features for n in ids]
+            if packed is not None:
+                flat_w, flat_b = packed.gather(ids)  # zero row last
+                if not batched:
+                    weights, biases = flat_w[:-1].split(widths), flat_b[:-1].split(widths)
+            else:
+                weights = [meta.maps[n].linear.weight for n in ids]
+                biases = [meta.maps[n].linear.bias for n in ids]
+                if batched:
+                    flat_w = torch.cat(weights + [z.new_zeros(1, z.shape[-1])])
+                    flat_b = torch.cat(biases + [z.new_zeros(1)])
+            if batched:
+                loss_h = batched_hidden_loss(z, model_idx, seq_idx, counts, widths, flat_w, flat_b, targets)
+            else:
+                loss_h = grouped_hidden_loss(z, sizes, weights, biases, hidden)
         else:
             for n, z_n, h_n in zip(ids, z.split(sizes), hidden):
                 pred = meta.maps[n](z_n)

@@ -132,6 +132,10 @@ class MetaRNN(MetaModel):
             (fused where the compiled op provides the cell).
         output_kind: "classes" (KL on softmax outputs) or "real" (MSE).
         model_ids: optional names of the N base models.
+        recurrence_rank: r >= 0. With r > 0 theta also changes the recurrent weights of every gate,
+            W_h(theta) = W_h + P diag(s(theta)) Q^T with P [G*D, r], Q [D, r] and s(theta) = S theta + s_0
+            (``rank_p``, ``rank_q``, ``rank_map``; the low-rank hypernetwork of Vermani et al. 2025,
+            arXiv:2410.05454, on this meta-model); eager only (``backend`` "reference" or "auto").
 
     Shapes: x [B, T, I]; ``forward`` returns meta states z [B, T, D] and
     outputs yhat [B, T, C]; parameters are float32 unless converted.
@@ -143,7 +147,8 @@ class MetaRNN(MetaModel):
 
     def __init__(self, n_models: int, input_size: int, n_outputs: int, hidden_sizes: Sequence[int],
                  state_size: int = 64, embedding_dim: int = 2, cell: str = "gru", backend: str = "fused",
-                 output_kind: str = "classes", model_ids: Optional[Sequence[str]] = None):
+                 output_kind: str = "classes", model_ids: Optional[Sequence[str]] = None,
+                 recurrence_rank: int = 0):
         super().__init__()
         self._init_table(n_models, embedding_dim, model_ids)
         self.input_size = check_positive_int(input_size, "input_size")
@@ -154,6 +159,9 @@ class MetaRNN(MetaModel):
         self.output_kind = check_choice(output_kind, "output_kind", ("classes", "real"))
         if len(hidden_sizes) != n_models:
             raise ValueError(f"argument 'hidden_sizes' must have {n_models} entries (n_models), got {len(hidden_sizes)}")
+        if not isinstance(recurrence_rank, int) or recurrence_rank < 0:
+            raise ValueError(f"argument 'recurrence_rank' must be an int >= 0, got {recurrence_rank!r}")
+        self.recurrence_rank = recurrence_rank
         self.backend = self._resolve_backend(backend)
 
         D, m, G = state_size, embedding_dim, reference.gate_count(cell)
@@ -167,11 +175,27 @@ class MetaRNN(MetaModel):
         self.head = nn.Linear(D, n_outputs)  # W_y, b_y
         self.head_theta = nn.Linear(m, n_outputs, bias=False)  # V_y
         self.maps = nn.ModuleList([HiddenMap(D, check_positive_int(d, "hidden_sizes")) for d in hidden_sizes])
+        if recurrence_rank:
+            r = recurrence_rank
+            self.rank_p = nn.Parameter(torch.empty(G * D, r).uniform_(-k, k))
+            self.rank_q = nn.Parameter(torch.empty(D, r).uniform_(-k, k))
+            self.rank_map = nn.Linear(m, r)  # s(theta) = S theta + s_0
+
+    def recurrent_weight(self, theta: Tensor) -> Tensor:
+        """W_h(theta) [G*D, D] at one embedding theta [m]: W_h, plus P diag(s(theta)) Q^T with a
+        low-rank recurrence (``recurrence_rank`` > 0)."""
+        if not self.recurrence_rank:
+            return self.w_hh
+        s = self.rank_map(theta.reshape(1, -1).to(self.w_hh.dtype))[0]
+        return self.w_hh + (self.rank_p * s) @ self.rank_q.T
 
     def _resolve_backend(self, backend: str) -> str:
         check_choice(backend, "backend", BACKENDS)
         if backend == "auto":
-            return "fused" if self.cell in FUSED_CELLS else "reference"
+            return "fused" if self.cell in FUSED_CELLS and not self.recurrence_rank else "reference"
+        if backend == "fused" and self.recurrence_rank:
+            raise ValueError(f"argument 'backend' must be 'reference' or 'auto' with recurrence_rank="
+                             f"{self.recurrence_rank} (the fused op has no low-rank recurrence yet), got 'fused'")
         if backend == "fused" and self.cell not in FUSED_CELLS:
             raise ValueError(f"argument 'backend': 'fused' provides cells {FUSED_CELLS}, got cell {self.cell!r}; "
                              "use backend='reference' or 'auto'")
@@ -182,7 +206,8 @@ class MetaRNN(MetaModel):
         return {"n_models": self.n_models, "input_size": self.input_size, "n_outputs": self.n_outputs,
                 "hidden_sizes": self.hidden_sizes, "state_size": self.state_size,
                 "embedding_dim": self.embedding_dim, "cell": self.cell, "backend": self.backend,
-                "output_kind": self.output_kind, "model_ids": list(self.model_ids)}
+                "output_kind": self.output_kind, "model_ids": list(self.model_ids),
+                "recurrence_rank": self.recurrence_rank}
 
     def forward(self, x: Tensor, model_ids=None, theta: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """Run the meta-model.
@@ -207,9 +232,15 @@ class MetaRNN(MetaModel):
         z0 = torch.tanh(self.init_map(th))
         cond = self.cond_map(th)
         xt = x.transpose(0, 1)
-        run = ops.meta_rnn_sequence if self.backend == "fused" else reference.meta_rnn_sequence
         # batch-major and contiguous: the head and each model's map then read z without a copy
-        z = run(xt, z0, cond, self.w_ih, self.w_hh, self.b_ih, self.b_hh, self.cell).transpose(0, 1).contiguous()
+        if self.recurrence_rank:
+            low_rank = (self.rank_p, self.rank_q, self.rank_map(th))
+            z = reference.meta_rnn_sequence(xt, z0, cond, self.w_ih, self.w_hh, self.b_ih, self.b_hh, self.cell,
+                                            low_rank=low_rank)
+        else:
+            run = ops.meta_rnn_sequence if self.backend == "fused" else reference.meta_rnn_sequence
+            z = run(xt, z0, cond, self.w_ih, self.w_hh, self.b_ih, self.b_hh, self.cell)
+        z = z.transpose(0, 1).contiguous()
         y = self.head(z) + self.head_theta(th).unsqueeze(1)
         return z, y
 

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from .._checks import check_tensor
 from ..meta.config import FitConfig
-from ..meta.fitting import train_loop
+from ..meta.loop import train_loop
 from ..meta.loss import Targets
 from ..meta.rnn import MetaModel
 from ..population.recording import Recording

@@ -7,6 +7,7 @@
 
 #include "ops/cuda/meta_rnn_sequence_device.cuh"
 #include "ops/cuda/newton_fixed_points_device.cuh"
+#include "ops/cuda/row_adam_device.cuh"
 
 namespace {
 
@@ -54,6 +55,12 @@ std::vector<at::Tensor> newton_fixed_points(const at::Tensor& z0, const at::Tens
   return {z, res, it, conv, jac};
 }
 
+void row_adam(at::Tensor param, at::Tensor exp_avg, at::Tensor exp_avg_sq, const at::Tensor& grad,
+              const at::Tensor& rows, const at::Tensor& steps, double lr, double beta1, double beta2, double eps) {
+  row_adam_device::row_adam_driver<EmulatedLaunch>(param, exp_avg, exp_avg_sq, grad, rows, steps, lr, beta1, beta2,
+                                                   eps);
+}
+
 // dynamic shared memory of one newton block (bytes), with or without its D x D matrix
 int64_t shared_bytes(int64_t D, int64_t G, bool matrix_in_shared, bool float64) {
   return static_cast<int64_t>(float64 ? newton_device::shared_bytes<double>(D, G, matrix_in_shared)
@@ -72,6 +79,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("meta_rnn_sequence", &meta_rnn_sequence);
   m.def("meta_rnn_sequence_backward", &meta_rnn_sequence_backward);
   m.def("newton_fixed_points", &newton_fixed_points);
+  m.def("row_adam_", &row_adam);
   m.def("shared_bytes", &shared_bytes);
   m.def("barriers", &barriers, "block barriers passed since the last call");
 }
