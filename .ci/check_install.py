@@ -1,4 +1,4 @@
-"""Run from outside the source tree: the installed dynamo_ext imports and both ops compute what
+"""Run from outside the source tree: the installed dynamo_ext imports and its ops compute what
 their plain-PyTorch references compute (CI, after installing from the source distribution)."""
 import sys
 
@@ -28,5 +28,12 @@ for cell in ("tanh", "gru", "lstm"):
     assert bool(conv.any()), cell
     F = reference.cell_step(z[conv], args[1][conv] @ args[3].T, args[4], args[6], cell) - z[conv]
     assert float(F.abs().max()) <= 1e-10, cell
-print(f"installed dynamo_ext {dynamo_ext.__version__} from {dynamo_ext.__file__}: both ops correct;",
+table = [torch.randn(6, 3, generator=g, dtype=torch.float64) for _ in range(2)] + [torch.rand(6, 3, dtype=torch.float64)]
+want = [t.clone() for t in table]
+rows, grad, steps = torch.tensor([4, 1]), torch.randn(2, 3, generator=g, dtype=torch.float64), torch.tensor([1, 3])
+ops.row_adam_(*table, grad, rows, steps, 0.1)
+reference.row_adam_(*want, grad, rows, steps, 0.1)
+for a, b in zip(table, want):
+    torch.testing.assert_close(a, b)
+print(f"installed dynamo_ext {dynamo_ext.__version__} from {dynamo_ext.__file__}: every op correct;",
       "CUDA build" if dynamo_ext.WITH_CUDA else "CPU build", file=sys.stderr)

@@ -30,13 +30,14 @@ from dynamo_ext.meta.probes import relaxing_probes
 def figures(meta, pop):
     rows = fidelity(meta, pop)
     good = [(m, r) for m, r in zip(pop.members, rows) if m.test_accuracy >= 0.95 and r.get("n_matched")]
-    full = max(r["linearisation_summary"]["max_delta_full"] for _, r in good)
-    through = max(r["linearisation_summary"]["max_delta_through_map"] for _, r in good)
+    full, worst_full = max((r["linearisation_summary"]["max_delta_full"], m.id) for m, r in good)
+    through, worst_through = max((r["linearisation_summary"]["max_delta_through_map"], m.id) for m, r in good)
     dist = max(r["max_matched_distance_rel"] or 0.0 for _, r in good)
     wrong = sum(r["base"]["n_stable"] != r["meta"]["n_stable"] for _, r in good)
     unseen = max(r["linearisation_summary"]["max_unseen_modulus"] or 0.0 for _, r in good)
     r2 = sorted(row["hidden_r2"] for row in emulation(meta, pop))
-    return (f"{len(good)} models: leading |lambda| off by up to {full:.3f} in full, {through:.3f} through A_n; "
+    return (f"{len(good)} models: leading |lambda| off by up to {full:.3f} in full ({worst_full}), {through:.3f} "
+            f"through A_n ({worst_through}); "
             f"largest matched distance {dist:.3f}; {wrong} stable counts differ; slowest unseen mode {unseen:.3f}; "
             f"held-out hidden R^2 median {r2[len(r2) // 2]:.3f}, min {r2[0]:.3f}")
 

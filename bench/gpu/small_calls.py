@@ -71,6 +71,18 @@ def main():
                   f"(CPU {int(conv_c.sum())}); largest difference where both converged {agree:.2e}")
             if int(conv_d.sum()) < 0.9 * int(conv_c.sum()):
                 failures.append(("newton_fixed_points", cell, D, "fewer converged"))
+    for dtype, tol in ((torch.float32, 1e-5), (torch.float64, 1e-12)):  # 333 x 65 elements: a partial last block
+        table = [torch.randn(500, 65, generator=g, dtype=torch.float64).to(dtype) for _ in range(2)]
+        table.append(torch.rand(500, 65, generator=g, dtype=torch.float64).to(dtype))
+        rows, grad = torch.randperm(500, generator=g)[:333], torch.randn(333, 65, generator=g, dtype=torch.float64)
+        steps = torch.randint(1, 9, (333,), generator=g)
+        dev = [t.to(a.device) for t in table]
+        ops.row_adam_(*dev, grad.to(dtype).to(a.device), rows.to(a.device), steps.to(a.device), 1e-2)
+        ops.row_adam_(*table, grad.to(dtype), rows, steps, 1e-2)
+        err = max(rel(x, y) for x, y in zip(dev, table))
+        print(f"row_adam_ {dtype}: max relative error {err:.2e}")
+        if not err <= tol:
+            failures.append(("row_adam_", str(dtype), err))
     if a.device != "cpu":
         torch.cuda.synchronize()
     print("FAILURES" if failures else "all small calls agree with the CPU op", failures or "")
