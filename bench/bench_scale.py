@@ -79,7 +79,8 @@ def step_times(rec, sizes):
     g = torch.Generator().manual_seed(0)
     times, distinct = [], []
     for i in range(45):
-        mi, si = torch.randint(N, (cfg.batch_size,), generator=g), torch.randint(rec.x.shape[0], (cfg.batch_size,), generator=g)
+        mi = torch.randint(N, (cfg.batch_size,), generator=g)
+        si = torch.randint(rec.x.shape[0], (cfg.batch_size,), generator=g)
         distinct.append(len(torch.unique(mi)))
         t = time.perf_counter()
         loss = dynamo_loss(meta, targets, mi, si, cfg.lambda_h, cfg.lambda_y, cfg.lambda_theta, packed=packed)["loss"]

@@ -18,7 +18,8 @@ def problem(P, C, R, dtype, seed, device="cpu"):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("shape", [(50, 7, 13), (300, 65, 120), (4, 1, 4), (5, 3, 0)], ids=["small", "wide", "C1", "R0"])
+@pytest.mark.parametrize("shape", [(50, 7, 13), (300, 65, 120), (4, 1, 4), (5, 3, 0)],
+                         ids=["small", "wide", "C1", "R0"])
 def test_op_matches_the_reference(dtype, shape):
     P, C, R = shape
     param, m, v, grad, rows, steps = problem(P, C, R, dtype, seed=P + C + R)
@@ -56,8 +57,8 @@ def test_op_equals_torch_adam_with_per_row_step_counts():
 
 
 def test_opcheck():
-    torch.library.opcheck(torch.ops.dynamo_ext.row_adam_.default, (*problem(20, 6, 9, torch.float64, 3), 0.01, 0.9, 0.999,
-                                                                  1e-8))
+    args = (*problem(20, 6, 9, torch.float64, 3), 0.01, 0.9, 0.999, 1e-8)
+    torch.library.opcheck(torch.ops.dynamo_ext.row_adam_.default, args)
 
 
 def test_bad_input_is_named():

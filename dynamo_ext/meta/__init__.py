@@ -6,9 +6,10 @@ jointly with theta and the hidden maps A_n on every model's recording.
 
 Modules: ``rnn`` (MetaRNN, the hidden maps), ``cnn`` (MetaCNN), ``config``
 (FitConfig, FitResult), ``loss`` and ``hidden_loss`` (the DYNAMO loss),
-``fitting`` (fit, refinement of embeddings), ``loop`` (the training loop), ``optim`` (its
-Adam), ``packed`` (the maps in one table while a fit runs, row-sparse Adam), ``probes`` (the inputs a population is recorded on), ``budget`` (the
-memory budget of a recording, the emulation check after a fit), ``checkpoint``
+``fitting`` (fit, refinement of embeddings), ``loop`` (the training loop), ``optim``
+(its Adam), ``packed`` (the maps in one table while a fit runs, row-sparse Adam),
+``probes`` (the inputs a population is recorded on), ``budget`` (the memory
+budget of a recording, the emulation check after a fit), ``checkpoint``
 (save / load, resumable fitting), ``distributed`` (torch.distributed data
 parallelism), ``evaluate`` (how well the meta-model emulates each model).
 """

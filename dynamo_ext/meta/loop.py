@@ -40,7 +40,8 @@ def train_loop(meta: MetaModel, params, targets: Targets, config: FitConfig, sam
     rows under DistributedDataParallel, and rank 0 writes the checkpoint."""
     packed = PackedMaps(meta.maps) if pack_maps else None
     try:
-        return _train(meta, list(params), targets, config, sample_models, desc, progress, checkpoint, resume, shard, packed)
+        return _train(meta, list(params), targets, config, sample_models, desc, progress, checkpoint, resume, shard,
+                      packed)
     finally:
         if packed is not None:
             packed.release()

@@ -111,7 +111,7 @@ def dynamo_loss(meta: MetaModel, targets: Targets, model_idx: Tensor, seq_idx: T
     """The DYNAMO loss on one minibatch of (model, sequence) rows; see the module docstring.
 
     ``packed`` (a ``packed.PackedMaps`` of ``meta.maps``, as ``fit`` holds while it runs): the
-    minibatch's maps are read from its tables, and their gradients land there (``PackedMaps.step``)
+    minibatch's maps are read from its table, and their gradients land there (``PackedMaps.step``)
     rather than on the maps' parameters.
 
     ``batch_rows`` (default ``len(model_idx)``) and ``theta_rows`` (default all

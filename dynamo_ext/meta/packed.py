@@ -3,11 +3,11 @@
 A minibatch of (base model, probe sequence) rows reaches the maps A_n, c_n (docs/method.md, "The
 meta-model") of the models it holds only: with N = 1024 base models, about 120 of them in a batch
 of 128 rows. Kept as 2N parameter tensors, every step pays per map: a concatenation and its
-backward, an autograd leaf, a slot in Adam's tensor lists. Here the maps live in two tables,
-one table [sum d_n + 1, D + 1] (A_n's rows with c_n beside them, a zero row last), each HiddenMap's
-weight and bias a view of its rows (so the module, its state_dict and every reader are unchanged); a step gathers the rows
-of the models present as one leaf (``gather``), and ``step`` applies Adam to those rows
-only, with one step count per model (one call of the compiled ``ops.row_adam_``): the update of
+backward, an autograd leaf, a slot in Adam's tensor lists. Here the maps live in one table
+[sum d_n + 1, D + 1] (A_n's rows with c_n beside them, a zero row last), each HiddenMap's weight
+and bias a view of its rows (so the module, its state_dict and every reader are unchanged); a step
+gathers the rows of the models present as one leaf (``gather``), and ``step`` applies Adam to those
+rows only, with one step count per model (one call of the compiled ``ops.row_adam_``): the update of
 torch.optim.Adam on a parameter that has a gradient only when its model is drawn (as
 ``optim.TouchedAdam`` does for per-model tensors), whatever the number of models.
 """
@@ -23,7 +23,7 @@ from .. import ops
 
 class PackedMaps:
     """The maps of ``maps`` (HiddenMaps with one ``.linear`` each, all of input size D) packed into
-    two tables for a fit; ``release`` gives every map its own memory back.
+    one table for a fit; ``release`` gives every map its own memory back.
 
     Args:
         maps: the meta-model's maps, in population order.
@@ -86,7 +86,7 @@ class PackedMaps:
         self._leaf = None
 
     def parameters(self) -> List[nn.Parameter]:
-        """The maps' parameters (views of the tables): what the fit's other optimizer must leave out."""
+        """The maps' parameters (views of the table): what the fit's other optimizer must leave out."""
         return [p for mp in self.maps for p in (mp.linear.weight, mp.linear.bias)]
 
     def release(self) -> None:
