@@ -1,6 +1,6 @@
 """The fitting step's time against the population size N, the sizes interleaved in one process.
 
-    python bench/fit_step_scale.py [--sizes 16 1024] [--rounds 8] [--steps 20] [--json FILE]
+    python bench/fit_step_scale.py [--sizes 16 1024] [--rounds 8] [--steps 20] [--draws 1] [--json FILE]
 
 ``bench_scale.py`` times each N in its own process, minutes apart, so a ratio between two of its
 points carries the machine's drift between them (on this 2-core machine, 20% between runs). Here every
@@ -9,7 +9,9 @@ compiled row-sparse Adam) and a recording of 64 probe sequences first; then ``--
 run ``--steps`` steps of every size in turn, and the median over all rounds is reported per size, with
 its ratio to the smallest. Two populations per size: ``continuum_population(N)`` (hidden sizes drawn
 log-uniformly from 8-256, so the mean width differs between draws) and the same number of models of 64
-units each (random standardised targets), which takes the widths out of the comparison.
+units each (random standardised targets), which takes the widths out of the comparison. With
+``--draws K`` every continuum size is built K times (population seeds 0..K-1, each timed in every round),
+so that a small N's figure is not that of one draw of widths.
 """
 import argparse
 import json
@@ -29,10 +31,10 @@ from dynamo_ext.population.continuum import continuum_population
 from dynamo_ext.population.recording import Recording
 
 
-def setup(n, uniform, cfg):
+def setup(n, uniform, cfg, seed=0):
     """A step function of one population: (meta-model, packed maps, optimizer, targets) behind it."""
-    pop = continuum_population(n)
-    x = relaxing_probes(pop, cfg)[:64]
+    pop = continuum_population(n, seed=seed)
+    x = relaxing_probes(pop, cfg)[:16]
     rec = pop.record(x=x)
     sizes = [m.state_size for m in pop.members]
     if uniform:
@@ -68,22 +70,27 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[16, 1024])
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--draws", type=int, default=1, help="continuum populations per size (seeds 0..K-1)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     cfg = FitConfig()
     out = {"threads": torch.get_num_threads(), "torch": torch.__version__, "rounds": args.rounds,
-           "steps_per_round": args.steps, "populations": {}}
+           "steps_per_round": args.steps, "draws": args.draws, "populations": {}}
     for kind in ("continuum", "width64"):
-        steps = {n: setup(n, kind == "width64", cfg) for n in args.sizes}
+        draws = args.draws if kind == "continuum" else 1
+        steps = {n: [setup(n, kind == "width64", cfg, seed) for seed in range(draws)] for n in args.sizes}
         times = {n: [] for n in args.sizes}
         for n in args.sizes:  # warm-up
-            for _ in range(5):
-                steps[n][0]()
+            for step, _ in steps[n]:
+                for _ in range(5):
+                    step()
         for _ in range(args.rounds):
             for n in args.sizes:
-                times[n] += [steps[n][0]() for _ in range(args.steps)]
+                for step, _ in steps[n]:
+                    times[n] += [step() for _ in range(args.steps)]
         base = statistics.median(times[args.sizes[0]])
-        rows = {n: {"median_s": statistics.median(t), "min_s": min(t), "mean_hidden_size": steps[n][1],
+        rows = {n: {"median_s": statistics.median(t), "min_s": min(t),
+                    "mean_hidden_size": statistics.mean(w for _, w in steps[n]),
                     "ratio_to_smallest": statistics.median(t) / base} for n, t in times.items()}
         out["populations"][kind] = rows
         for n, r in rows.items():
