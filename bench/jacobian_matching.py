@@ -27,10 +27,8 @@ import dynamo_ext as de
 from dynamo_ext import reference
 from dynamo_ext.dynamics.fidelity import match_stable_points
 from dynamo_ext.meta.config import FitConfig
-from dynamo_ext.meta.loss import Targets, dynamo_loss
-from dynamo_ext.meta.probes import relaxing_probes
 from dynamo_ext.population.recording import param_dtype
-from unseen_contraction import figures  # bench/: the same figures as the contraction candidate's
+from unseen_contraction import figures, fine_tune  # bench/: the contraction candidate's figures and loop
 
 
 def anchors(meta, pop, n_inits=256):
@@ -101,24 +99,14 @@ def main(argv=None) -> int:
     print(f"{len(points)} anchors on {len(found)} base models", flush=True)
     z_star = torch.nn.ParameterList([torch.nn.Parameter(z0.clone()) for _, z0, _, _ in found])
     config = FitConfig(steps=args.steps, lr=2e-3)
-    targets = Targets(pop.record(x=relaxing_probes(pop, config)), torch.float32)
-    opt = torch.optim.Adam([{"params": list(meta.parameters())}, {"params": list(z_star), "lr": 1e-2}], lr=config.lr)
-    g = torch.Generator().manual_seed(0)
-    meta.train()
-    for step in range(args.steps):
-        model_idx = torch.randint(len(pop), (config.batch_size,), generator=g)
-        seq_idx = torch.randint(targets.x.shape[0], (config.batch_size,), generator=g)
-        loss = dynamo_loss(meta, targets, model_idx, seq_idx, 1.0, 1.0, 1e-3)["loss"]
+
+    def matching(g):
         pick = torch.randperm(len(points), generator=g)[:32].tolist()
         chosen = [(found[a][0], z_star[a][i], found[a][2][i], found[a][3][i]) for a, i in (points[p] for p in pick)]
         match, unseen = anchor_loss(meta, chosen, args.unseen)
-        opt.zero_grad()
-        (loss + args.weight * match + args.unseen * unseen).backward()
-        opt.step()
-        if step % 100 == 0:
-            print(f"step {step}: loss {loss.item():.4f}, anchors {float(match.detach()):.4f}, "
-                  f"unseen {float(unseen.detach()) if args.unseen else 0.0:.4f}", flush=True)
-    meta.eval()
+        return args.weight * match + args.unseen * unseen, {"anchors": match, "unseen": unseen}
+
+    fine_tune(meta, pop, config, matching, extra_params=z_star)
     print(f"after {args.steps} steps with weight {args.weight}, unseen {args.unseen}:", figures(meta, pop))
     return 0
 

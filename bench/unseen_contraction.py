@@ -42,6 +42,31 @@ def figures(meta, pop):
             f"held-out hidden R^2 median {r2[len(r2) // 2]:.3f}, min {r2[0]:.3f}")
 
 
+def fine_tune(meta, pop, config, extra, extra_params=(), extra_lr=1e-2):
+    """``config.steps`` steps of Adam (lr ``config.lr``) on the DYNAMO loss of ``pop``'s relaxing probes plus
+    ``extra(generator)`` -> (term, {name: value to print}); ``extra_params`` (e.g. anchors) at ``extra_lr``.
+    Prints every 100 steps; leaves ``meta`` in eval mode."""
+    targets = Targets(pop.record(x=relaxing_probes(pop, config)), torch.float32)
+    groups = [{"params": list(meta.parameters())}] + ([{"params": list(extra_params), "lr": extra_lr}]
+                                                      if extra_params else [])
+    opt = torch.optim.Adam(groups, lr=config.lr)
+    g = torch.Generator().manual_seed(0)
+    meta.train()
+    for step in range(config.steps):
+        model_idx = torch.randint(len(pop), (config.batch_size,), generator=g)
+        seq_idx = torch.randint(targets.x.shape[0], (config.batch_size,), generator=g)
+        loss = dynamo_loss(meta, targets, model_idx, seq_idx, 1.0, 1.0, 1e-3)["loss"]
+        term, shown = extra(g)
+        opt.zero_grad()
+        (loss + term).backward()
+        opt.step()
+        if step % 100 == 0:
+            print(f"step {step}: loss {loss.item():.4f}, "
+                  + ", ".join(f"{k} {float(v.detach() if torch.is_tensor(v) else v):.4f}" for k, v in shown.items()),
+                  flush=True)
+    meta.eval()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True)
@@ -52,34 +77,25 @@ def main(argv=None) -> int:
     meta = de.load_meta(Path(args.run) / "meta-d64-s2000")
     print("before:", figures(meta, pop))
     config = FitConfig(steps=args.steps, lr=2e-3)
-    targets = Targets(pop.record(x=relaxing_probes(pop, config)), torch.float32)
     maps = [effective_map(mp).float() for mp in meta.maps]
     unseen = [torch.eye(meta.state_size) - torch.linalg.pinv(a) @ a for a in maps]
     probes = relaxing_probes(pop, config)[:64]
-    opt = torch.optim.Adam(meta.parameters(), lr=config.lr)
-    g = torch.Generator().manual_seed(0)
-    meta.train()
-    for step in range(args.steps):
-        model_idx = torch.randint(len(pop), (config.batch_size,), generator=g)
-        seq_idx = torch.randint(targets.x.shape[0], (config.batch_size,), generator=g)
-        loss = dynamo_loss(meta, targets, model_idx, seq_idx, 1.0, 1.0, 1e-3)["loss"]
-        contraction = 0.0
+
+    def contraction(g):
+        total = 0.0
         for n in torch.randint(len(pop), (4,), generator=g).tolist():
             with torch.no_grad():
                 z = meta(probes[torch.randint(len(probes), (16,), generator=g)], n)[0][:, -1]
             x_proj = meta.b_ih + meta.cond_map(meta.theta[n])
 
-            def step_of(state, meta=meta, x_proj=x_proj):
+            def step_of(state, x_proj=x_proj):
                 return reference.cell_step(state[None], x_proj[None], meta.w_hh, meta.b_hh, meta.cell)[0]
 
             jac = torch.func.vmap(torch.func.jacrev(step_of))(z)  # [16, D, D]
-            contraction = contraction + (jac @ unseen[n]).pow(2).sum((1, 2)).mean() / 4
-        opt.zero_grad()
-        (loss + args.weight * contraction).backward()
-        opt.step()
-        if step % 100 == 0:
-            print(f"step {step}: loss {loss.item():.4f}, contraction {float(contraction.detach()):.4f}")
-    meta.eval()
+            total = total + (jac @ unseen[n]).pow(2).sum((1, 2)).mean() / 4
+        return args.weight * total, {"contraction": total}
+
+    fine_tune(meta, pop, config, contraction)
     print(f"after {args.steps} steps with weight {args.weight}:", figures(meta, pop))
     return 0
 

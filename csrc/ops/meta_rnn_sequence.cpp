@@ -1,8 +1,6 @@
 // Schema and shared argument checks of meta_rnn_sequence (see the header).
 #include "meta_rnn_sequence.h"
 
-#include <sstream>
-
 namespace dynamo_ext {
 namespace ops {
 
@@ -35,16 +33,10 @@ int64_t workspace_width(CellKind kind, int64_t D) {
 
 namespace {
 
-std::string shape_of(const at::Tensor& t) {
-  std::ostringstream os;
-  os << t.sizes();
-  return os.str();
-}
-
 void check_tensor(const at::Tensor& t, const char* name, int64_t dim, const at::Tensor& like) {
   TORCH_CHECK(t.defined(), "meta_rnn_sequence: argument '", name, "' is undefined");
   TORCH_CHECK(t.dim() == dim, "meta_rnn_sequence: argument '", name, "' must have ", dim,
-              " dimensions, got shape ", shape_of(t));
+              " dimensions, got shape ", t.sizes());
   TORCH_CHECK(t.scalar_type() == like.scalar_type(), "meta_rnn_sequence: argument '", name,
               "' must have dtype ", like.scalar_type(), " (the dtype of x), got ", t.scalar_type());
   TORCH_CHECK(t.device() == like.device(), "meta_rnn_sequence: argument '", name,
@@ -53,7 +45,7 @@ void check_tensor(const at::Tensor& t, const char* name, int64_t dim, const at::
 
 void check_size(const at::Tensor& t, const char* name, int64_t dim, int64_t expected) {
   TORCH_CHECK(t.size(dim) == expected, "meta_rnn_sequence: argument '", name, "' must have size ",
-              expected, " in dimension ", dim, ", got shape ", shape_of(t));
+              expected, " in dimension ", dim, ", got shape ", t.sizes());
 }
 
 }  // namespace
@@ -61,11 +53,11 @@ void check_size(const at::Tensor& t, const char* name, int64_t dim, int64_t expe
 void check_forward_inputs(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& cond,
                           const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& b_ih,
                           const at::Tensor& b_hh, CellKind kind) {
-  TORCH_CHECK(x.dim() == 3, "meta_rnn_sequence: argument 'x' must be [T, B, I], got shape ", shape_of(x));
+  TORCH_CHECK(x.dim() == 3, "meta_rnn_sequence: argument 'x' must be [T, B, I], got shape ", x.sizes());
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
               "meta_rnn_sequence: argument 'x' must be float32 or float64, got ", x.scalar_type());
   TORCH_CHECK(x.size(0) >= 1, "meta_rnn_sequence: argument 'x' must hold at least one time step, got shape ",
-              shape_of(x));
+              x.sizes());
   check_tensor(h0, "h0", 2, x);
   check_tensor(cond, "cond", 2, x);
   check_tensor(w_ih, "w_ih", 2, x);
@@ -90,14 +82,14 @@ void check_backward_inputs(const at::Tensor& grad_h, const at::Tensor& x, const 
                            const at::Tensor& h_all, const at::Tensor& workspace, const at::Tensor& w_ih,
                            const at::Tensor& w_hh, CellKind kind) {
   TORCH_CHECK(x.dim() == 3, "meta_rnn_sequence_backward: argument 'x' must be [T, B, I], got shape ",
-              shape_of(x));
+              x.sizes());
   check_tensor(grad_h, "grad_h", 3, x);
   check_tensor(h0, "h0", 2, x);
   check_tensor(h_all, "h_all", 3, x);
   check_tensor(w_ih, "w_ih", 2, x);
   check_tensor(w_hh, "w_hh", 2, x);
   TORCH_CHECK(grad_h.sizes() == h_all.sizes(), "meta_rnn_sequence_backward: argument 'grad_h' must have shape ",
-              h_all.sizes(), " (that of h_all), got ", shape_of(grad_h));
+              h_all.sizes(), " (that of h_all), got ", grad_h.sizes());
   check_size(h_all, "h_all", 0, x.size(0));
   check_size(h_all, "h_all", 1, x.size(1));
   check_size(h_all, "h_all", 2, h0.size(1));
