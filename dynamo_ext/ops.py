@@ -212,3 +212,63 @@ def row_adam_(param: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, grad: Tensor, 
     """
     _OPS.row_adam_.default(param, exp_avg, exp_avg_sq, grad, rows, steps, float(lr), float(beta1), float(beta2),
                            float(eps))
+
+
+@torch.library.register_fake("dynamo_ext::hidden_map_loss")
+def _hidden_map_loss_fake(z, table, map_row, width, targets, target_start):
+    torch._check(z.dim() == 3, lambda: f"z must be [B, T, D], got {tuple(z.shape)}")
+    return z.new_empty(()), z.new_empty((torch.library.get_ctx().new_dynamic_size(),))
+
+
+@torch.library.register_fake("dynamo_ext::hidden_map_loss_backward")
+def _hidden_map_loss_backward_fake(grad, z, table, map_row, width, residual, need_grad_z):
+    return torch.empty_like(z) if need_grad_z else z.new_empty((0,)), torch.empty_like(table)
+
+
+def _hidden_map_setup(ctx, inputs, output):
+    z, table, map_row, width = inputs[:4]
+    ctx.save_for_backward(z, table, map_row, width, output[1])
+    ctx.mark_non_differentiable(output[1])
+    ctx.set_materialize_grads(False)
+
+
+def _hidden_map_backward(ctx, grad_loss, _grad_residual):
+    z, table, map_row, width, residual = ctx.saved_tensors
+    if grad_loss is None:
+        return None, None, None, None, None, None
+    grad_z, grad_table = _OPS.hidden_map_loss_backward.default(grad_loss, z, table, map_row, width, residual,
+                                                               ctx.needs_input_grad[0])
+    return grad_z if ctx.needs_input_grad[0] else None, grad_table, None, None, None, None
+
+
+torch.library.register_autograd("dynamo_ext::hidden_map_loss", _hidden_map_backward, setup_context=_hidden_map_setup)
+
+
+def hidden_map_loss(z: Tensor, table: Tensor, map_row: Tensor, width: Tensor, targets: Tensor,
+                    target_start: Tensor) -> Tensor:
+    """The hidden-state term of the DYNAMO loss, every row's map read from one table, in one op.
+
+    sum_b sum_{t,i} ((A_b z_b[t] + c_b)_i - y_b[t, i])^2 / d_b (docs/method.md, "The loss";
+    arXiv:2302.14078, the loss on the meta-model's predicted hidden states), where row b's map
+    A_b [d_b, D], c_b [d_b] is rows map_row[b] .. map_row[b] + d_b - 1 of ``table`` (its first D
+    columns, and its last) and y_b = targets[target_start[b] + t d_b + i]. Forward and backward are
+    one call each whatever the number of distinct maps (on the CPU register-blocked panels spread over
+    threads; on CUDA one block per row); what ``meta.hidden_loss.gathered_hidden_loss`` runs.
+
+    Args:
+        z: [B, T, D] float32/float64 meta states.
+        table: [K, D + 1] maps (A's rows with c beside them), same dtype and device.
+        map_row, width: [B] int64: each row's first table row and map height d_b >= 1. Rows with
+            equal map_row share one map (and width); the maps of different map_row do not overlap.
+        targets: [L] standardised base hidden states (1-D, contiguous); target_start: [B] int64.
+
+    Returns:
+        0-dim tensor, differentiable in z and table (not in targets).
+
+    Raises:
+        RuntimeError: shapes, dtypes or devices that do not match, maps outside the table or
+            overlapping, targets out of range (the message names the argument; on CUDA the index
+            values are not checked).
+    """
+    return _OPS.hidden_map_loss.default(z.contiguous(), table.contiguous(), map_row, width, targets,
+                                        target_start)[0]

@@ -253,3 +253,18 @@ def row_adam_(param: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, grad: Tensor, 
     param.index_copy_(0, rows, param.index_select(0, rows).sub_(m.div(denom).mul_(lr / (1 - torch.pow(beta1, t)))))
     exp_avg.index_copy_(0, rows, m)
     exp_avg_sq.index_copy_(0, rows, v)
+
+
+def hidden_map_loss(z: Tensor, table: Tensor, map_row: Tensor, width: Tensor, targets: Tensor,
+                    target_start: Tensor) -> Tensor:
+    """``ops.hidden_map_loss``'s loss row by row: sum_b ||z_b A_b^T + c_b - y_b||^2 / d_b, where A_b, c_b
+    are the table's rows map_row[b] .. map_row[b] + width[b] - 1 (first D columns, last column) and
+    y_b = targets[target_start[b]:][:T d_b] as [T, d_b]."""
+    T, D = z.shape[1], z.shape[2]
+    loss = z.new_zeros(())
+    for b in range(z.shape[0]):
+        r0, d, s = int(map_row[b]), int(width[b]), int(target_start[b])
+        block = table[r0:r0 + d]
+        pred = z[b] @ block[:, :D].t() + block[:, D]
+        loss = loss + (pred - targets[s:s + T * d].view(T, d)).pow(2).sum() / d
+    return loss

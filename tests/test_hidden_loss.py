@@ -66,24 +66,14 @@ def test_only_linear_maps_qualify(problem):
     assert has_linear_maps(maps + [torch.nn.Identity()], ids=[0, 2])
 
 
-def test_width_buckets_keep_each_group_within_its_ratio():
-    from dynamo_ext.meta.hidden_loss import width_buckets
-
-    widths = [8, 256, 9, 30, 100, 120, 12, 250, 64]
-    groups = width_buckets(widths)
-    assert sorted(i for g in groups for i in g) == list(range(len(widths)))
-    for g in groups:
-        lo, hi = min(widths[i] for i in g), max(widths[i] for i in g)
-        assert hi <= max(1.5 * lo, lo + 16)
-    assert width_buckets([64] * 5) == [[0, 1, 2, 3, 4]]
-
-
 @pytest.mark.parametrize("n_models", [5, 40])
-def test_batched_hidden_loss_equals_the_per_model_loss(n_models):
-    """The many-model path of dynamo_loss (gathered maps and targets) against the per-model one, on fresh
-    random models of mixed widths: the same loss and the same gradients of every parameter (float64)."""
-    import dynamo_ext.meta.loss as loss_module
-    from dynamo_ext.meta.hidden_loss import batched_hidden_loss
+def test_gathered_hidden_loss_equals_the_per_model_loss(n_models):
+    """dynamo_loss's path for linear maps (one compiled op over the rows, maps read from one table,
+    targets in place) against the per-model one (targets without a flat buffer), on fresh random models
+    of mixed widths: the same loss and the same gradients of every parameter (float64)."""
+    from types import SimpleNamespace
+
+    from dynamo_ext.meta.hidden_loss import gathered_hidden_loss
     from dynamo_ext.meta.loss import Targets, dynamo_loss
     from dynamo_ext.meta.rnn import MetaRNN
     from dynamo_ext.population.recording import Recording
@@ -95,22 +85,15 @@ def test_batched_hidden_loss_equals_the_per_model_loss(n_models):
                     [torch.randn(S, T, d, generator=g, dtype=torch.float64) * 2 + 1 for d in widths],
                     torch.randn(n_models, S, T, 3, generator=g, dtype=torch.float64), "real")
     targets = Targets(rec, torch.float64)
-    for n, d in enumerate(widths):  # hidden_rows: each row's own units, zeros beyond
-        rows = targets.hidden_rows(torch.tensor([n, n]), torch.tensor([3, 0]), 50)
-        torch.testing.assert_close(rows[:, :, :d], targets.hidden[n][[3, 0]], rtol=0, atol=0)
-        assert bool((rows[:, :, d:] == 0).all())
+    per_model = SimpleNamespace(**{k: v for k, v in vars(targets).items()})  # no row_targets
     torch.manual_seed(0)
     meta = MetaRNN(n_models, 2, 3, widths, state_size=7, cell="gru", output_kind="real").double()
     model_idx, seq_idx = torch.randint(n_models, (48,), generator=g), torch.randint(S, (48,), generator=g)
     results = []
-    for threshold in (10 ** 6, 1):  # per model, then batched
-        loss_module.BATCHED_MIN_MODELS, saved = threshold, loss_module.BATCHED_MIN_MODELS
-        try:
-            meta.zero_grad(set_to_none=True)
-            out = dynamo_loss(meta, targets, model_idx, seq_idx, 1.0, 1.0, 1e-3)
-            out["loss"].backward()
-        finally:
-            loss_module.BATCHED_MIN_MODELS = saved
+    for tg in (per_model, targets):
+        meta.zero_grad(set_to_none=True)
+        out = dynamo_loss(meta, tg, model_idx, seq_idx, 1.0, 1.0, 1e-3)
+        out["loss"].backward()
         results.append((out["loss_h"].detach(), [None if p.grad is None else p.grad.clone() for p in meta.parameters()]))
     (a, ga), (b, gb) = results
     assert float(a) > 0.1
@@ -119,7 +102,28 @@ def test_batched_hidden_loss_equals_the_per_model_loss(n_models):
         assert (x is None) == (y is None)
         if x is not None:
             torch.testing.assert_close(y, x, rtol=1e-10, atol=1e-14)
-    assert batched_hidden_loss.__doc__
+    assert gathered_hidden_loss.__doc__
+
+
+@pytest.mark.parametrize("storage", [None, torch.float16])
+def test_row_targets_read_each_rows_block(storage):
+    """Targets.row_targets: row b's [T, d_n] targets at flat[start[b]:] (in place when stored in the
+    loss's dtype, gathered otherwise), as Targets.hidden holds them."""
+    from dynamo_ext.meta.loss import Targets
+    from dynamo_ext.population.recording import Recording
+
+    g = torch.Generator().manual_seed(3)
+    S, T, widths = 5, 4, [3, 9, 1]
+    rec = Recording(torch.randn(S, T, 2, generator=g), [torch.randn(S, T, d, generator=g) for d in widths],
+                    torch.randn(3, S, T, 2, generator=g), "real")
+    targets = Targets(rec, torch.float32, storage=storage)
+    model_idx, seq_idx = torch.tensor([2, 0, 0, 1, 2]), torch.tensor([4, 1, 3, 0, 0])
+    flat, start = targets.row_targets(model_idx, seq_idx, torch.float32, torch.device("cpu"))
+    assert flat.dtype == torch.float32
+    for b, (n, s) in enumerate(zip(model_idx.tolist(), seq_idx.tolist())):
+        d = widths[n]
+        want = targets.hidden[n][s].float()
+        torch.testing.assert_close(flat[int(start[b]):int(start[b]) + T * d].view(T, d), want, rtol=0, atol=0)
 
 
 def test_touched_adam_updates_exactly_as_adam():

@@ -19,10 +19,8 @@ from typing import List, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-# from this many distinct models in a minibatch on, dynamo_loss takes batched_hidden_loss (fit step,
-# 64 models of 64 units, batch 128, CPU: 15.7 ms batched against 21.5 ms per model; at 16 models the two
-# are within the machine's noise)
-BATCHED_MIN_MODELS = 32
+from .. import ops
+
 
 
 class _GroupedHiddenLoss(torch.autograd.Function):
@@ -96,68 +94,27 @@ def has_linear_maps(maps: Sequence[nn.Module], ids: Optional[Sequence[int]] = No
     return all(isinstance(getattr(m, "linear", None), nn.Linear) and m.linear.bias is not None for m in chosen)
 
 
-def width_buckets(widths: Sequence[int], ratio: float = 1.5, slack: int = 16) -> List[List[int]]:
-    """Positions of ``widths`` grouped so that each group's widest is at most ``ratio`` times (or
-    ``slack`` units more than) its narrowest: padding a group to its widest wastes little."""
-    order = sorted(range(len(widths)), key=lambda i: widths[i])
-    groups: List[List[int]] = []
-    for i in order:
-        if groups and widths[i] <= max(ratio * widths[groups[-1][0]], widths[groups[-1][0]] + slack):
-            groups[-1].append(i)
-        else:
-            groups.append([i])
-    return groups
-
-
-def batched_hidden_loss(z: Tensor, model_idx: Tensor, seq_idx: Tensor, counts: Tensor, widths: Sequence[int],
-                        flat_w: Tensor, flat_b: Tensor, targets) -> Tensor:
-    """sum_n ||A_n z_n + c_n - htilde_n||^2 / d_n (as ``grouped_hidden_loss``, to rounding) in a number of
-    tensor operations that does not grow with the number M of models in the batch: the M maps come
-    concatenated in one [sum d_n + 1, D] matrix (a zero row last), the models grouped by width
-    (``width_buckets``), and per group every row's map gathered zero-padded to the group's widest
-    ([R_g, d_max, D], one index) and applied by one ``baddbmm`` to the row's states minus its targets
-    (one ``take``: ``Targets.hidden_rows``, zeros in the padding, so the padded residuals are exactly 0).
-    The arithmetic is that of the per-model GEMMs plus the padding within a group (at most 1.5x);
-    what no longer grows with M is the count of operator calls and autograd nodes.
+def gathered_hidden_loss(z: Tensor, model_idx: Tensor, seq_idx: Tensor, counts: Tensor, widths: Sequence[int],
+                         table: Tensor, targets) -> Tensor:
+    """sum_n ||A_n z_n + c_n - htilde_n||^2 / d_n (as ``grouped_hidden_loss``, to rounding) in one compiled
+    op whatever the number M of models in the batch (``ops.hidden_map_loss``): the M maps come as one
+    table [sum d_n (+ 1), D + 1] (A_n's rows with c_n beside them, one model after another, in order:
+    ``packed.PackedMaps.gather_table``), each row of z reads its model's block, and the targets are read
+    in place from the recording's flat buffer (``Targets.row_targets``).
 
     Args:
         z: [B, T, D] meta states, rows sorted by model.
         model_idx, seq_idx: [B] population index and sequence of each row (sorted by model).
         counts: [M] rows per distinct model, in order; widths: their hidden sizes d_n.
-        flat_w, flat_b: [sum d_n + 1, D] and [sum d_n + 1]: the M maps' A_n and c_n one after another,
-            in order, then a row of zeros.
-        targets: a ``loss.Targets`` (``hidden_rows``).
+        table: the M maps, in order (extra rows after them are allowed and get a zero gradient).
+        targets: a ``loss.Targets`` (``row_targets``).
 
     Returns:
-        0-dim tensor, differentiable in z, flat_w and flat_b.
+        0-dim tensor, differentiable in z and table.
     """
-    widths = [int(w) for w in widths]
-    D = z.shape[-1]
-    zero_row = flat_w.shape[0] - 1
-    offsets = torch.tensor([0] + widths[:-1]).cumsum(0)
-    width_of = torch.as_tensor(widths, dtype=torch.long)
-    local = torch.repeat_interleave(torch.arange(len(widths)), counts.cpu())  # row -> position among the M models
-    loss = z.new_zeros(())
-    for group in width_buckets(widths):
-        in_group = torch.zeros(len(widths), dtype=torch.bool)
-        in_group[torch.as_tensor(group, dtype=torch.long)] = True
-        whole = len(group) == len(widths)
-        rows = None if whole else in_group[local].nonzero().squeeze(1)
-        at = local if whole else local[rows]  # each row's model position
-        width = max(widths[i] for i in group)
-        span = torch.arange(width)
-        d = width_of[at]
-        idx = (offsets[at][:, None] + span).masked_fill_(span >= d[:, None], zero_row).to(z.device)
-        z_g = z if whole else z.index_select(0, rows.to(z.device))
-        mi, si = (model_idx, seq_idx) if whole else (model_idx[rows], seq_idx[rows])
-        # residual A_n z + c_n - htilde in one baddbmm; its padded columns are exactly 0 (zero weights, bias
-        # and targets there), so no mask; each row scaled by 1/sqrt(d_n), then one dot product
-        # index_select, whose backward is one index_add_ (advanced indexing's is a slower accumulating index_put)
-        flat_idx = idx.reshape(-1)
-        start = flat_b.index_select(0, flat_idx).view(1, *idx.shape).transpose(0, 1) \
-            - targets.hidden_rows(mi, si, width).to(z.device)
-        w_rows = flat_w.index_select(0, flat_idx).view(*idx.shape, D)
-        r = torch.baddbmm(start, z_g, w_rows.transpose(1, 2))  # [R, T, width]
-        r = r * d.to(r).rsqrt().to(r.device)[:, None, None]
-        loss = loss + torch.dot(r.reshape(-1), r.reshape(-1))
-    return loss
+    width_of = torch.as_tensor([int(w) for w in widths], dtype=torch.long)
+    counts = counts.cpu()
+    map_row = torch.repeat_interleave(width_of.cumsum(0) - width_of, counts)
+    width = torch.repeat_interleave(width_of, counts)
+    flat, start = targets.row_targets(model_idx, seq_idx, z.dtype, z.device)
+    return ops.hidden_map_loss(z, table, map_row.to(z.device), width.to(z.device), flat, start.to(z.device))

@@ -10,7 +10,7 @@ one scale per model; both kept in the meta-model's HiddenMap buffers).
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +18,7 @@ from torch import Tensor
 
 from .._checks import check_tensor
 from ..population.recording import Recording
-from .hidden_loss import BATCHED_MIN_MODELS, batched_hidden_loss, grouped_hidden_loss, has_linear_maps
+from .hidden_loss import gathered_hidden_loss, grouped_hidden_loss, has_linear_maps
 from .packed import PackedMaps
 from .rnn import MetaModel
 
@@ -47,7 +47,7 @@ class Targets:
             check_tensor(h, f"recording.hidden[{n}]", ndim=3)
         # every model's standardised hidden states [S, T, d_n], one block after another in one flat buffer
         # with a zero last (``hidden[n]`` is a view of its block): a minibatch's targets are one ``take``
-        # (``hidden_rows``), each row reading one contiguous T x d_n stretch
+        # (``row_targets``), each row reading one contiguous T x d_n stretch
         widths = [int(h.shape[-1]) for h in rec.hidden]
         self._steps = int(rec.hidden[0].shape[1]) if rec.hidden else 0
         sizes = [int(h.numel()) for h in rec.hidden]
@@ -74,15 +74,19 @@ class Targets:
         y = rec.outputs.to(dtype)
         self.outputs = ModelRows(F.log_softmax(y, dim=-1) if rec.output_kind == "classes" else y, self.models)
 
-    def hidden_rows(self, model_idx: Tensor, seq_idx: Tensor, width: int) -> Tensor:
-        """Standardised hidden targets of rows (model_idx[b], seq_idx[b]) as [B, T, width], each row's
-        d_n units first and zeros after (width >= every row's d_n): one ``torch.take``."""
-        d = self._width[model_idx][:, None, None]
-        span = torch.arange(width)[None, None, :]
-        steps = torch.arange(self._steps)[None, :, None]
-        start = self._base[model_idx][:, None, None] + (seq_idx[:, None, None] * self._steps + steps) * d
-        index = (start + span).masked_fill_(span >= d, self._flat.numel() - 1)
-        return torch.take(self._flat, index).to(self.dtype)
+    def row_targets(self, model_idx: Tensor, seq_idx: Tensor, dtype: torch.dtype,
+                    device: torch.device) -> Tuple[Tensor, Tensor]:
+        """Standardised hidden targets of rows (model_idx[b], seq_idx[b]) as (flat, start): row b's
+        [T, d_n] block at flat[start[b]:][:T d_n]. On the CPU in the stored dtype, the whole buffer
+        itself (no copy); otherwise the rows' blocks gathered (one ``torch.take``), converted and moved."""
+        d = self._width[model_idx]
+        start = self._base[model_idx] + seq_idx * self._steps * d
+        if self._flat.dtype == dtype and torch.device(device).type == "cpu":
+            return self._flat, start
+        size = d * self._steps
+        begin = torch.cumsum(size, 0) - size
+        index = torch.repeat_interleave(start - begin, size) + torch.arange(int(size.sum()))
+        return torch.take(self._flat, index).to(device=device, dtype=dtype), begin
 
 
 class ModelRows:
@@ -134,27 +138,23 @@ def dynamo_loss(meta: MetaModel, targets: Targets, model_idx: Tensor, seq_idx: T
         T = z.shape[1]  # steps of the recording: the sequence length, or 1 for a CNN
         ids, sizes = models.tolist(), counts.tolist()
         linear = packed is not None or has_linear_maps(meta.maps, ids)
-        # many models in the batch: the rows' maps and targets gathered, a few batched GEMMs
-        # (hidden_loss.batched_hidden_loss); few: one GEMM per model (grouped_hidden_loss)
-        batched = linear and hasattr(targets, "hidden_rows") and len(ids) >= BATCHED_MIN_MODELS
-        hidden = None if batched else [targets.hidden[n][seq_n].to(device=device, dtype=z.dtype)
-                                       for n, seq_n in zip(ids, seq_idx.split(sizes))]
-        if linear:
+        # linear maps: one compiled op over every row, each reading its model's block of one table
+        # (hidden_loss.gathered_hidden_loss); otherwise (or targets without a flat buffer) per model
+        gathered = linear and hasattr(targets, "row_targets")
+        hidden = None if gathered else [targets.hidden[n][seq_n].to(device=device, dtype=z.dtype)
+                                        for n, seq_n in zip(ids, seq_idx.split(sizes))]
+        if gathered:
             widths = [meta.maps[n].out_features for n in ids]
             if packed is not None:
-                flat_w, flat_b = packed.gather(ids)  # zero row last
-                if not batched:
-                    weights, biases = flat_w[:-1].split(widths), flat_b[:-1].split(widths)
+                table = packed.gather_table(ids)
             else:
-                weights = [meta.maps[n].linear.weight for n in ids]
-                biases = [meta.maps[n].linear.bias for n in ids]
-                if batched:
-                    flat_w = torch.cat(weights + [z.new_zeros(1, z.shape[-1])])
-                    flat_b = torch.cat(biases + [z.new_zeros(1)])
-            if batched:
-                loss_h = batched_hidden_loss(z, model_idx, seq_idx, counts, widths, flat_w, flat_b, targets)
-            else:
-                loss_h = grouped_hidden_loss(z, sizes, weights, biases, hidden)
+                table = torch.cat([torch.cat([meta.maps[n].linear.weight, meta.maps[n].linear.bias[:, None]], 1)
+                                   for n in ids])
+            loss_h = gathered_hidden_loss(z, model_idx, seq_idx, counts, widths, table, targets)
+        elif linear:
+            weights = [meta.maps[n].linear.weight for n in ids]
+            biases = [meta.maps[n].linear.bias for n in ids]
+            loss_h = grouped_hidden_loss(z, sizes, weights, biases, hidden)
         else:
             for n, z_n, h_n in zip(ids, z.split(sizes), hidden):
                 pred = meta.maps[n](z_n)

@@ -59,12 +59,17 @@ class PackedMaps:
         rows = starts + torch.arange(int(d.sum()))
         return torch.cat([rows, rows.new_full((1,), self.table.shape[0] - 1)])
 
-    def gather(self, ids: Sequence[int]) -> Tuple[Tensor, Tensor]:
-        """The maps of models ``ids``: A [sum d_n + 1, D] and c [sum d_n + 1] (in order, zero row last),
-        views of one leaf whose gradient the next ``step`` applies."""
+    def gather_table(self, ids: Sequence[int]) -> Tensor:
+        """The maps of models ``ids`` as one autograd leaf [sum d_n + 1, D + 1]: A_n's rows with c_n in the
+        last column, model after model in order, the zero row last; the next ``step`` applies its gradient."""
         rows = self.rows_of(ids).to(self.table.device)
         leaf = self.table.index_select(0, rows).requires_grad_(True)
         self._leaf = ([int(n) for n in ids], rows, leaf)
+        return leaf
+
+    def gather(self, ids: Sequence[int]) -> Tuple[Tensor, Tensor]:
+        """``gather_table``'s leaf as A [sum d_n + 1, D] and c [sum d_n + 1] (views)."""
+        leaf = self.gather_table(ids)
         return leaf[:, :-1], leaf[:, -1]
 
     def zero_grad(self) -> None:

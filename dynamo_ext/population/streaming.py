@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -258,3 +258,13 @@ class StreamedTargets:
             self.scales[n] = scale_t
             self.hidden[n] = _StandardisedRows(h, mean_t, scale_t, dtype)
         self.outputs = _OutputRows(rec, dtype)
+
+    def row_targets(self, model_idx: Tensor, seq_idx: Tensor, dtype: torch.dtype,
+                    device: torch.device) -> Tuple[Tensor, Tensor]:
+        """Standardised hidden targets of rows (model_idx[b], seq_idx[b]) as (flat, start), as
+        ``Targets.row_targets``: each run of rows of one model read from its file at once."""
+        models, counts = torch.unique_consecutive(model_idx, return_counts=True)
+        pieces = [self.hidden[n][seq].reshape(-1) for n, seq in zip(models.tolist(), seq_idx.split(counts.tolist()))]
+        size = torch.repeat_interleave(torch.as_tensor([p.numel() for p in pieces], dtype=torch.long) // counts, counts)
+        start = torch.cumsum(size, 0) - size  # the pieces follow the rows' order
+        return torch.cat(pieces).to(device=device, dtype=dtype), start
