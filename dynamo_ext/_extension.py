@@ -39,5 +39,6 @@ def load_extension():
 def cuda_kernels_registered() -> bool:
     """True when the CUDA kernels of every dynamo_ext op are registered."""
     names = ("dynamo_ext::meta_rnn_sequence", "dynamo_ext::meta_rnn_sequence_backward",
-             "dynamo_ext::newton_fixed_points", "dynamo_ext::row_adam_")
+             "dynamo_ext::newton_fixed_points", "dynamo_ext::row_adam_", "dynamo_ext::hidden_map_loss",
+             "dynamo_ext::hidden_map_loss_backward")
     return all(torch._C._dispatch_has_kernel_for_dispatch_key(n, "CUDA") for n in names)

@@ -32,7 +32,7 @@ def emulated():
     return load(name="dynamo_ext_cuda_emulation",
                 sources=[str(ROOT / "tests/cuda_emulation/emulated_ops.cpp"),
                          str(ROOT / "csrc/ops/meta_rnn_sequence.cpp"), str(ROOT / "csrc/ops/newton_fixed_points.cpp"),
-                         str(ROOT / "csrc/ops/row_adam.cpp")],
+                         str(ROOT / "csrc/ops/row_adam.cpp"), str(ROOT / "csrc/ops/hidden_map_loss.cpp")],
                 extra_include_paths=[str(ROOT / "csrc")], extra_cflags=["-O2"], verbose=False)
 
 
@@ -123,3 +123,22 @@ def test_row_adam_kernel_matches_the_cpu_op(emulated, dtype):
     for a, b in zip(emu[:3], cpu[:3]):
         torch.testing.assert_close(a, b, rtol=TOL[dtype], atol=TOL[dtype])
     assert not torch.equal(cpu[0], problem(500, 7, 333, dtype, seed=2)[0])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_hidden_map_loss_kernels_match_the_cpu_op(emulated, dtype):
+    """One block per row: rows of 5 x 300 residuals (more than a block's 256 threads) and of 5 x 2, maps
+    shared by several rows (their grad_table added atomically), rows out of map order."""
+    from test_hidden_map_loss import problem
+
+    args = problem(11, 5, 9, [300, 2, 17], dtype, seed=6, shuffle=True)
+    loss, residual = emulated.hidden_map_loss(*args)
+    loss_cpu, residual_cpu = OPS.hidden_map_loss(*args)
+    assert max_rel_err(loss, loss_cpu) <= TOL[dtype] and max_rel_err(residual, residual_cpu) <= TOL[dtype]
+    grad = torch.tensor(0.6, dtype=dtype)
+    z, table, map_row, width = args[:4]
+    got = emulated.hidden_map_loss_backward(grad, z, table, map_row, width, residual, True)
+    want = OPS.hidden_map_loss_backward(grad, z, table, map_row, width, residual_cpu, True)
+    for a, b in zip(got, want):
+        assert max_rel_err(a, b) <= 10 * TOL[dtype]
+    assert emulated.barriers() > 0

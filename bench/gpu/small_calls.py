@@ -83,6 +83,25 @@ def main():
         print(f"row_adam_ {dtype}: max relative error {err:.2e}")
         if not err <= tol:
             failures.append(("row_adam_", str(dtype), err))
+    for dtype, tol in ((torch.float32, 1e-4), (torch.float64, 1e-11)):  # maps shared by rows, a 300-row map
+        widths = torch.tensor([300, 2, 17])
+        model = torch.randint(3, (11,), generator=g)
+        starts = torch.cumsum(widths, 0) - widths
+        w = widths[model]
+        tstart = torch.cumsum(5 * w, 0) - 5 * w
+        cpu = [torch.randn(11, 5, 9, generator=g, dtype=torch.float64).to(dtype),
+               torch.randn(int(widths.sum()) + 1, 10, generator=g, dtype=torch.float64).to(dtype)]
+        idx = [starts[model], w, torch.randn(int((5 * w).sum()), generator=g, dtype=torch.float64).to(dtype), tstart]
+        out = []
+        for tensors in ([t.to(a.device) for t in cpu + idx], cpu + idx):
+            z, table = (t.clone().requires_grad_(True) for t in tensors[:2])
+            loss = ops.hidden_map_loss(z, table, *tensors[2:])
+            loss.backward()
+            out.append([loss.detach().cpu(), z.grad.cpu(), table.grad.cpu()])
+        err = max(rel(x, y) for x, y in zip(*out))
+        print(f"hidden_map_loss {dtype}: max relative error {err:.2e}")
+        if not err <= tol:
+            failures.append(("hidden_map_loss", str(dtype), err))
     if a.device != "cpu":
         torch.cuda.synchronize()
     print("FAILURES" if failures else "all small calls agree with the CPU op", failures or "")

@@ -227,6 +227,14 @@ T __shfl_down_sync(unsigned int mask, T value, unsigned int delta) {
   return out;
 }
 
+// fibers switch only at barriers, so a read-modify-write is never interleaved
+template <typename T>
+T atomicAdd(T* address, T value) {
+  const T old = *address;
+  *address = old + value;
+  return old;
+}
+
 using std::fabs;
 using std::isfinite;
 using std::max;

@@ -5,6 +5,7 @@
 
 #include "emulate_cuda.h"
 
+#include "ops/cuda/hidden_map_loss_device.cuh"
 #include "ops/cuda/meta_rnn_sequence_device.cuh"
 #include "ops/cuda/newton_fixed_points_device.cuh"
 #include "ops/cuda/row_adam_device.cuh"
@@ -61,6 +62,22 @@ void row_adam(at::Tensor param, at::Tensor exp_avg, at::Tensor exp_avg_sq, const
                                                    eps);
 }
 
+std::vector<at::Tensor> hidden_map_loss(const at::Tensor& z, const at::Tensor& table, const at::Tensor& map_row,
+                                        const at::Tensor& width, const at::Tensor& targets,
+                                        const at::Tensor& target_start) {
+  auto [loss, residual] =
+      hidden_map_device::forward_driver<EmulatedLaunch>(z, table, map_row, width, targets, target_start);
+  return {loss, residual};
+}
+
+std::vector<at::Tensor> hidden_map_loss_backward(const at::Tensor& grad, const at::Tensor& z, const at::Tensor& table,
+                                                 const at::Tensor& map_row, const at::Tensor& width,
+                                                 const at::Tensor& residual, bool need_grad_z) {
+  auto [grad_z, grad_table] =
+      hidden_map_device::backward_driver<EmulatedLaunch>(grad, z, table, map_row, width, residual, need_grad_z);
+  return {grad_z, grad_table};
+}
+
 // dynamic shared memory of one newton block (bytes), with or without its D x D matrix
 int64_t shared_bytes(int64_t D, int64_t G, bool matrix_in_shared, bool float64) {
   return static_cast<int64_t>(float64 ? newton_device::shared_bytes<double>(D, G, matrix_in_shared)
@@ -80,6 +97,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("meta_rnn_sequence_backward", &meta_rnn_sequence_backward);
   m.def("newton_fixed_points", &newton_fixed_points);
   m.def("row_adam_", &row_adam);
+  m.def("hidden_map_loss", &hidden_map_loss);
+  m.def("hidden_map_loss_backward", &hidden_map_loss_backward);
   m.def("shared_bytes", &shared_bytes);
   m.def("barriers", &barriers, "block barriers passed since the last call");
 }
