@@ -2,13 +2,13 @@
 
     python bench/linearisation.py [--out linearisation-run] [--seeds 2] [--epochs 40] [--base-seed 0]
                                   [--state-size 64] [--fit-steps 2000] [--recurrence-rank 0]
-                                  [--relax-noise X] [--embedding-dim M] [--json FILE]
+                                  [--relax-noise X] [--embedding-dim M] [--cell gru] [--json FILE]
 
 Trains (or reuses, from --out/population) the mixed population of the issue "linearisation": the
 flip-flop, integration and first-pulse tasks x tanh RNN, GRU, LSTM x --seeds seeds, 32 units, --epochs
 epochs, training seeds from --base-seed; fits a meta-model with the defaults but --state-size,
---fit-steps, --recurrence-rank, --relax-noise and --embedding-dim (or reuses the folder of that fit
-under --out, meta-d<state>-s<steps>[-r<rank>][-noise<x>][-m<dim>]); then, per base model, the fidelity
+--fit-steps, --recurrence-rank, --relax-noise, --embedding-dim and --cell (or reuses the folder of that
+fit under --out, meta-d<state>-s<steps>[-r<rank>][-noise<x>][-m<dim>][-<cell>]); then, per base model, the fidelity
 rows (``dynamics.fidelity.fidelity``): stable points base/meta, matched, and at every matched stable
 point the leading eigenvalue modulus of the base's Jacobian, of the meta-model's in full, and of the
 meta-model's through the map (A_n J A_n^+), with the modes A_n barely sees (``dynamics.linearisation``).
@@ -38,6 +38,7 @@ def main(argv=None) -> int:
                     help="FitConfig.embedding_dim (a candidate setting; default: FitConfig's)")
     ap.add_argument("--relax-noise", type=float, default=None,
                     help="FitConfig.relax_noise (a candidate setting; default: FitConfig's)")
+    ap.add_argument("--cell", default=None, help="FitConfig.cell (a candidate setting; default: FitConfig's)")
     ap.add_argument("--recurrence-rank", type=int, default=0,
                     help="rank of the embedding-conditioned recurrence (a candidate setting; eager backend)")
     args = ap.parse_args(argv)
@@ -51,12 +52,15 @@ def main(argv=None) -> int:
     rank = args.recurrence_rank
     folder = out / (f"meta-d{args.state_size}-s{args.fit_steps}" + (f"-r{rank}" if rank else "")
                     + (f"-noise{args.relax_noise:g}" if args.relax_noise is not None else "")
-                    + (f"-m{args.embedding_dim}" if args.embedding_dim is not None else ""))
+                    + (f"-m{args.embedding_dim}" if args.embedding_dim is not None else "")
+                    + (f"-{args.cell}" if args.cell is not None else ""))
     extra = {"recurrence_rank": rank, "backend": "auto"} if rank else {}
     if args.relax_noise is not None:
         extra["relax_noise"] = args.relax_noise
     if args.embedding_dim is not None:
         extra["embedding_dim"] = args.embedding_dim
+    if args.cell is not None:
+        extra["cell"] = args.cell
     if (folder / "meta.json").is_file():
         meta = de.load_meta(folder)
     else:

@@ -1,66 +1,14 @@
-"""grouped_hidden_loss (one autograd node for the per-model hidden-state term) against plain autograd."""
+"""The hidden-state term of dynamo_loss (gathered_hidden_loss: one compiled op over the rows) against plain
+autograd per model, the targets' row blocks, and the fits' optimizer."""
 import pytest
 import torch
 
-from dynamo_ext.meta.hidden_loss import _GroupedHiddenLoss, grouped_hidden_loss, has_linear_maps
+from dynamo_ext.meta.hidden_loss import has_linear_maps
 from dynamo_ext.meta.rnn import HiddenMap
 
 
-def plain_loss(z, counts, maps, targets):
-    total = z.new_zeros(())
-    for z_n, m, t in zip(z.split(counts), maps, targets):
-        pred = m(z_n)
-        total = total + (pred - t).pow(2).sum() / pred.shape[-1]
-    return total
-
-
-def weights_biases(maps):
-    return [m.linear.weight for m in maps], [m.linear.bias for m in maps]
-
-
-@pytest.fixture
-def problem():
-    g = torch.Generator().manual_seed(3)
-    counts, T, D, sizes = [3, 1, 4], 5, 6, [2, 7, 4]
-    z = torch.randn(sum(counts), T, D, generator=g, dtype=torch.float64, requires_grad=True)
-    maps = [HiddenMap(D, d).double() for d in sizes]
-    for m in maps:
-        with torch.no_grad():
-            m.linear.weight.copy_(torch.randn(m.linear.weight.shape, generator=g))
-            m.linear.bias.copy_(torch.randn(m.linear.bias.shape, generator=g))
-    targets = [torch.randn(c, T, d, generator=g, dtype=torch.float64) for c, d in zip(counts, sizes)]
-    return z, counts, maps, targets
-
-
-def test_value_and_gradients_match_plain_autograd(problem):
-    z, counts, maps, targets = problem
-    params = [z] + [p for m in maps for p in m.parameters()]
-    fused = grouped_hidden_loss(z, counts, *weights_biases(maps), targets)
-    want = plain_loss(z, counts, maps, targets)
-    assert torch.allclose(fused, want, rtol=1e-12)
-    g_fused = torch.autograd.grad(fused * 1.7, params)
-    g_want = torch.autograd.grad(want * 1.7, params)
-    for a, b in zip(g_fused, g_want):
-        assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
-
-
-def test_gradcheck_float64(problem):
-    z, counts, maps, targets = problem
-    wb = [m.linear.weight.detach().clone().requires_grad_(True) for m in maps] + \
-         [m.linear.bias.detach().clone().requires_grad_(True) for m in maps]
-    assert torch.autograd.gradcheck(lambda z, *wb: _GroupedHiddenLoss.apply(z, counts, *wb, *targets), [z] + wb)
-
-
-def test_bad_groups_are_named(problem):
-    z, counts, maps, targets = problem
-    with pytest.raises(ValueError, match="counts"):
-        grouped_hidden_loss(z, [1, 1, 1], *weights_biases(maps), targets)
-    with pytest.raises(ValueError, match="same length"):
-        grouped_hidden_loss(z, counts, *weights_biases(maps[:2]), targets)
-
-
-def test_only_linear_maps_qualify(problem):
-    _, _, maps, _ = problem
+def test_only_linear_maps_qualify():
+    maps = [HiddenMap(6, d) for d in (2, 7, 4)]
     assert has_linear_maps(maps)
     assert not has_linear_maps(maps + [torch.nn.Identity()])
     assert has_linear_maps(maps + [torch.nn.Identity()], ids=[0, 2])
@@ -68,11 +16,9 @@ def test_only_linear_maps_qualify(problem):
 
 @pytest.mark.parametrize("n_models", [5, 40])
 def test_gathered_hidden_loss_equals_the_per_model_loss(n_models):
-    """dynamo_loss's path for linear maps (one compiled op over the rows, maps read from one table,
-    targets in place) against the per-model one (targets without a flat buffer), on fresh random models
-    of mixed widths: the same loss and the same gradients of every parameter (float64)."""
-    from types import SimpleNamespace
-
+    """dynamo_loss's hidden term for linear maps (one compiled op over the rows, maps read from one table,
+    targets in place) against plain autograd row by row, on fresh random models of mixed widths: the
+    same loss and the same gradients of every parameter (float64)."""
     from dynamo_ext.meta.hidden_loss import gathered_hidden_loss
     from dynamo_ext.meta.loss import Targets, dynamo_loss
     from dynamo_ext.meta.rnn import MetaRNN
@@ -85,23 +31,25 @@ def test_gathered_hidden_loss_equals_the_per_model_loss(n_models):
                     [torch.randn(S, T, d, generator=g, dtype=torch.float64) * 2 + 1 for d in widths],
                     torch.randn(n_models, S, T, 3, generator=g, dtype=torch.float64), "real")
     targets = Targets(rec, torch.float64)
-    per_model = SimpleNamespace(**{k: v for k, v in vars(targets).items()})  # no row_targets
     torch.manual_seed(0)
     meta = MetaRNN(n_models, 2, 3, widths, state_size=7, cell="gru", output_kind="real").double()
     model_idx, seq_idx = torch.randint(n_models, (48,), generator=g), torch.randint(S, (48,), generator=g)
-    results = []
-    for tg in (per_model, targets):
-        meta.zero_grad(set_to_none=True)
-        out = dynamo_loss(meta, tg, model_idx, seq_idx, 1.0, 1.0, 1e-3)
-        out["loss"].backward()
-        results.append((out["loss_h"].detach(), [None if p.grad is None else p.grad.clone() for p in meta.parameters()]))
-    (a, ga), (b, gb) = results
-    assert float(a) > 0.1
-    torch.testing.assert_close(b, a, rtol=1e-12, atol=0)
-    for x, y in zip(ga, gb):
+    got = dynamo_loss(meta, targets, model_idx, seq_idx, 1.0, 1.0, 1e-3)["loss_h"]
+    grads = [torch.autograd.grad(got, list(meta.parameters()), allow_unused=True)]
+    want = got.new_zeros(())  # per model, plain autograd, in the rows' drawn order
+    z, _ = meta(targets.x[seq_idx], model_idx)
+    for b in range(len(model_idx)):
+        n = int(model_idx[b])
+        pred = meta.maps[n](z[b])
+        want = want + (pred - targets.hidden[n][seq_idx[b]]).pow(2).sum() / widths[n]
+    want = want / (len(model_idx) * T)
+    grads.append(torch.autograd.grad(want, list(meta.parameters()), allow_unused=True))
+    assert float(want) > 0.1
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=0)
+    for x, y in zip(*grads):
         assert (x is None) == (y is None)
         if x is not None:
-            torch.testing.assert_close(y, x, rtol=1e-10, atol=1e-14)
+            torch.testing.assert_close(x, y, rtol=1e-10, atol=1e-14)
     assert gathered_hidden_loss.__doc__
 
 

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from .._checks import check_tensor
 from ..population.recording import Recording
-from .hidden_loss import gathered_hidden_loss, grouped_hidden_loss, has_linear_maps
+from .hidden_loss import gathered_hidden_loss, has_linear_maps
 from .packed import PackedMaps
 from .rnn import MetaModel
 
@@ -137,13 +137,9 @@ def dynamo_loss(meta: MetaModel, targets: Targets, model_idx: Tensor, seq_idx: T
         z, yhat = meta(x, model_idx.to(device))
         T = z.shape[1]  # steps of the recording: the sequence length, or 1 for a CNN
         ids, sizes = models.tolist(), counts.tolist()
-        linear = packed is not None or has_linear_maps(meta.maps, ids)
-        # linear maps: one compiled op over every row, each reading its model's block of one table
-        # (hidden_loss.gathered_hidden_loss); otherwise (or targets without a flat buffer) per model
-        gathered = linear and hasattr(targets, "row_targets")
-        hidden = None if gathered else [targets.hidden[n][seq_n].to(device=device, dtype=z.dtype)
-                                        for n, seq_n in zip(ids, seq_idx.split(sizes))]
-        if gathered:
+        # linear maps (every fit's): one compiled op over every row, each reading its model's block of one
+        # table (hidden_loss.gathered_hidden_loss); other maps: one autograd call per model
+        if packed is not None or has_linear_maps(meta.maps, ids):
             widths = [meta.maps[n].out_features for n in ids]
             if packed is not None:
                 table = packed.gather_table(ids)
@@ -151,12 +147,9 @@ def dynamo_loss(meta: MetaModel, targets: Targets, model_idx: Tensor, seq_idx: T
                 table = torch.cat([torch.cat([meta.maps[n].linear.weight, meta.maps[n].linear.bias[:, None]], 1)
                                    for n in ids])
             loss_h = gathered_hidden_loss(z, model_idx, seq_idx, counts, widths, table, targets)
-        elif linear:
-            weights = [meta.maps[n].linear.weight for n in ids]
-            biases = [meta.maps[n].linear.bias for n in ids]
-            loss_h = grouped_hidden_loss(z, sizes, weights, biases, hidden)
         else:
-            for n, z_n, h_n in zip(ids, z.split(sizes), hidden):
+            for n, z_n, seq_n in zip(ids, z.split(sizes), seq_idx.split(sizes)):
+                h_n = targets.hidden[n][seq_n].to(device=device, dtype=z.dtype)
                 pred = meta.maps[n](z_n)
                 loss_h = loss_h + F.mse_loss(pred, h_n, reduction="sum") / pred.shape[-1]
         loss_h = loss_h / (B * T)
