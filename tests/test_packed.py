@@ -34,9 +34,10 @@ def test_maps_are_views_of_the_table_until_released():
     assert torch.equal(meta.maps[2].linear.weight, before[2][0] + 1)
     assert torch.equal(meta.maps[2].linear.bias, before[2][1] + 1)
     assert bool((packed.table[-1] == 1).all())  # the zero row (changed here only to show it is shared)
-    w, c = packed.gather([2, 0])
+    leaf = packed.gather_table([2, 0])
+    w, c = leaf[:, :-1], leaf[:, -1]
     d2, d0 = meta.maps[2].out_features, meta.maps[0].out_features
-    assert w.shape == (d2 + d0 + 1, 6) and c.shape == (d2 + d0 + 1,)
+    assert leaf.is_leaf and leaf.requires_grad and w.shape == (d2 + d0 + 1, 6) and c.shape == (d2 + d0 + 1,)
     assert torch.equal(w[:d2], meta.maps[2].linear.weight) and torch.equal(c[d2:d2 + d0], meta.maps[0].linear.bias)
     packed.release()
     packed.table.zero_()
@@ -44,7 +45,7 @@ def test_maps_are_views_of_the_table_until_released():
     assert all(mp.linear.weight.is_contiguous() and mp.linear.bias.is_contiguous() for mp in meta.maps)
 
 
-@pytest.mark.parametrize("n_models", [5, 40])  # one GEMM per model, then the batched path
+@pytest.mark.parametrize("n_models", [5, 40])
 def test_packed_fit_equals_per_map_adam(n_models):
     """A few steps of train_loop with and without packing, float64: the same loss history and the
     same parameters (maps included), on fresh random models of mixed widths."""

@@ -6,7 +6,7 @@ of 128 rows. Kept as 2N parameter tensors, every step pays per map: a concatenat
 backward, an autograd leaf, a slot in Adam's tensor lists. Here the maps live in one table
 [sum d_n + 1, D + 1] (A_n's rows with c_n beside them, a zero row last), each HiddenMap's weight
 and bias a view of its rows (so the module, its state_dict and every reader are unchanged); a step
-gathers the rows of the models present as one leaf (``gather``), and ``step`` applies Adam to those
+gathers the rows of the models present as one leaf (``gather_table``), and ``step`` applies Adam to those
 rows only, with one step count per model (one call of the compiled ``ops.row_adam_``): the update of
 torch.optim.Adam on a parameter that has a gradient only when its model is drawn (as
 ``optim.TouchedAdam`` does for per-model tensors), whatever the number of models.
@@ -49,7 +49,7 @@ class PackedMaps:
         self.betas, self.eps = betas, eps
         self.state = {"exp_avg": torch.zeros_like(self.table), "exp_avg_sq": torch.zeros_like(self.table),
                       "steps": torch.zeros(len(self.maps), dtype=torch.long)}
-        self._leaf = None  # (ids, rows, leaf) of the last gather
+        self._leaf = None  # (ids, rows, leaf) of the last gather_table
 
     def rows_of(self, ids: Sequence[int]) -> Tensor:
         """Table rows of the models ``ids``, one block per model in order, then the zero row."""
@@ -67,18 +67,13 @@ class PackedMaps:
         self._leaf = ([int(n) for n in ids], rows, leaf)
         return leaf
 
-    def gather(self, ids: Sequence[int]) -> Tuple[Tensor, Tensor]:
-        """``gather_table``'s leaf as A [sum d_n + 1, D] and c [sum d_n + 1] (views)."""
-        leaf = self.gather_table(ids)
-        return leaf[:, :-1], leaf[:, -1]
-
     def zero_grad(self) -> None:
         self._leaf = None
 
     @torch.no_grad()
     def step(self, lr: float) -> None:
         """Adam (torch.optim.Adam's update, one step count per model) on the rows of the last
-        ``gather``; nothing when it got no gradient."""
+        ``gather_table``; nothing when it got no gradient."""
         if self._leaf is None or self._leaf[2].grad is None:
             return
         ids, rows, leaf = self._leaf
