@@ -35,5 +35,10 @@ ops.row_adam_(*table, grad, rows, steps, 0.1)
 reference.row_adam_(*want, grad, rows, steps, 0.1)
 for a, b in zip(table, want):
     torch.testing.assert_close(a, b)
+z, table = torch.randn(4, 3, 5, generator=g, dtype=torch.float64), torch.randn(9, 6, generator=g, dtype=torch.float64)
+map_row, width, start = torch.tensor([0, 0, 4, 6]), torch.tensor([4, 4, 2, 3]), torch.tensor([0, 12, 24, 30])
+targets = torch.randn(39, generator=g, dtype=torch.float64)
+torch.testing.assert_close(ops.hidden_map_loss(z, table, map_row, width, targets, start),
+                           reference.hidden_map_loss(z, table, map_row, width, targets, start))
 print(f"installed dynamo_ext {dynamo_ext.__version__} from {dynamo_ext.__file__}: every op correct;",
       "CUDA build" if dynamo_ext.WITH_CUDA else "CPU build", file=sys.stderr)

@@ -259,7 +259,7 @@ def hidden_map_loss(z: Tensor, table: Tensor, map_row: Tensor, width: Tensor, ta
                     target_start: Tensor) -> Tensor:
     """``ops.hidden_map_loss``'s loss row by row: sum_b ||z_b A_b^T + c_b - y_b||^2 / d_b, where A_b, c_b
     are the table's rows map_row[b] .. map_row[b] + width[b] - 1 (first D columns, last column) and
-    y_b = targets[target_start[b]:][:T d_b] as [T, d_b]."""
+    y_b = ``targets[target_start[b]:target_start[b] + T * d_b]`` as [T, d_b]."""
     T, D = z.shape[1], z.shape[2]
     loss = z.new_zeros(())
     for b in range(z.shape[0]):

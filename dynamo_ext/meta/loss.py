@@ -77,7 +77,7 @@ class Targets:
     def row_targets(self, model_idx: Tensor, seq_idx: Tensor, dtype: torch.dtype,
                     device: torch.device) -> Tuple[Tensor, Tensor]:
         """Standardised hidden targets of rows (model_idx[b], seq_idx[b]) as (flat, start): row b's
-        [T, d_n] block at flat[start[b]:][:T d_n]. On the CPU in the stored dtype, the whole buffer
+        [T, d_n] block at ``flat[start[b]:start[b] + T * d_n]``. On the CPU in the stored dtype, the whole buffer
         itself (no copy); otherwise the rows' blocks gathered (one ``torch.take``), converted and moved."""
         d = self._width[model_idx]
         start = self._base[model_idx] + seq_idx * self._steps * d
