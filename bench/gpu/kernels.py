@@ -6,7 +6,10 @@
   forward+backward): the fused op against torch.nn.GRU/RNN fed [x; theta] (cuDNN on a GPU), the eager
   reference loop and torch.compile of it (S and M; compiling L's unrolled loop takes minutes);
 - newton_fixed_points (K = 1024 candidates, D in {64, 128, 256}, float64): the op against the
-  reference Newton loop (torch.func Jacobians, torch.linalg.solve).
+  reference Newton loop (torch.func Jacobians, torch.linalg.solve);
+- hidden_map_loss (a fit step's hidden-state term, 128 rows x 50 steps, D = 64, 16 and 128 models
+  of 64 units or of widths 8-256; forward+backward): the op against the per-model autograd loop
+  (bench/bench_hidden_map_loss.py's problems).
 
 Each implementation's output is compared with the reference before it is timed (max relative
 error); times are medians of repeats, synchronised (CUDA events' worth: torch.cuda.synchronize
@@ -22,6 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/problems.py
+from bench_hidden_map_loss import forward_backward, problem  # noqa: E402
 from problems import CELLS, CONFIGS, Problem  # noqa: E402
 
 from dynamo_ext import ops, reference  # noqa: E402
@@ -88,6 +92,24 @@ def newton_rows(device, dims, K=1024):
     return rows
 
 
+def hidden_map_rows(device):
+    rows = []
+    for widths_kind in ("w64", "w8-256"):
+        for n_models in (16, 128):
+            args = [t.to(device) for t in problem(n_models, widths_kind)[:7]]
+            args[0].requires_grad_(True)
+            args[1].requires_grad_(True)
+            want = forward_backward("per_model", *args)
+            for impl in ("op", "per_model"):
+                got = forward_backward(impl, *args)
+                err = max(float((a - b).abs().max() / b.abs().max()) for a, b in zip(got, want))
+                t = timed(lambda: forward_backward(impl, *args), device, 10)
+                rows.append({"op": "hidden_map_loss", "widths": widths_kind, "models": n_models,
+                             "pass": "forward_backward", "impl": impl, "median_s": t, "max_rel_err": err})
+                print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -96,7 +118,8 @@ def main():
     p.add_argument("--no-compile", action="store_true")
     p.add_argument("--out", default="kernels.json")
     a = p.parse_args()
-    rows = sequence_rows(a.device, a.configs, not a.no_compile) + newton_rows(a.device, a.dims)
+    rows = (sequence_rows(a.device, a.configs, not a.no_compile) + newton_rows(a.device, a.dims)
+            + hidden_map_rows(a.device))
     name = torch.cuda.get_device_name() if a.device != "cpu" else "cpu"
     Path(a.out).write_text(json.dumps({"device": name, "torch": torch.__version__, "rows": rows}, indent=1))
 

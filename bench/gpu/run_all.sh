@@ -11,8 +11,8 @@
 # 2. pytest -m cuda: the CUDA tests (the CPU-vs-CUDA comparisons of both ops);
 # 3. compute-sanitizer memcheck and racecheck over bench/gpu/small_calls.py (small calls of every op,
 #    both newton_fixed_points paths), where compute-sanitizer is on the PATH;
-# 4. bench/gpu/kernels.py: both ops against cuDNN (torch.nn.GRU/RNN), the eager reference and
-#    torch.compile, equivalence first;
+# 4. bench/gpu/kernels.py: the ops against cuDNN (torch.nn.GRU/RNN), the eager reference,
+#    torch.compile and (hidden_map_loss) the per-model loop, equivalence first;
 # 5. bench/bench_scale.py on the device: cost against the population size N.
 # Each step's log is OUT/<step>.log; OUT/summary.txt lists each step's exit status. A failing step
 # does not stop the others; the script exits 1 if any failed.
