@@ -3,14 +3,14 @@
     python bench/linearisation.py [--out linearisation-run] [--seeds 2] [--epochs 40] [--base-seed 0]
                                   [--state-size 64] [--fit-steps 2000] [--recurrence-rank 0]
                                   [--relax-noise X] [--embedding-dim M] [--cell gru] [--tasks T ...]
-                                  [--json FILE]
+                                  [--members ID ...] [--json FILE]
 
 Trains (or reuses, from --out/population) the mixed population of the issue "linearisation": the
 flip-flop, integration and first-pulse tasks x tanh RNN, GRU, LSTM x --seeds seeds, 32 units, --epochs
 epochs, training seeds from --base-seed; fits a meta-model with the defaults but --state-size,
 --fit-steps, --recurrence-rank, --relax-noise, --embedding-dim and --cell (or reuses the folder of that
-fit under --out, meta-d<state>-s<steps>[-r<rank>][-noise<x>][-m<dim>][-<cell>][-t<tasks>]), on the
-whole population or (--tasks) on the sub-population of those tasks' models (a diagnostic: is a base
+fit under --out, meta-d<state>-s<steps>[-r<rank>][-noise<x>][-m<dim>][-<cell>][-t<tasks>][-n<ids>]), on
+the whole population or on the sub-population of --tasks' models or of --members (a diagnostic: is a base
 model's linearisation kept when the meta-model emulates fewer, or more alike, models?); then, per base model, the fidelity
 rows (``dynamics.fidelity.fidelity``): stable points base/meta, matched, and at every matched stable
 point the leading eigenvalue modulus of the base's Jacobian, of the meta-model's in full, and of the
@@ -44,6 +44,8 @@ def main(argv=None) -> int:
                     help="FitConfig.relax_noise (a candidate setting; default: FitConfig's)")
     ap.add_argument("--tasks", nargs="+", default=None,
                     help="fit and read the sub-population of these tasks' models only (a diagnostic)")
+    ap.add_argument("--members", nargs="+", default=None,
+                    help="fit and read these models (ids) only (a diagnostic)")
     ap.add_argument("--cell", default=None, help="FitConfig.cell (a candidate setting; default: FitConfig's)")
     ap.add_argument("--recurrence-rank", type=int, default=0,
                     help="rank of the embedding-conditioned recurrence (a candidate setting; eager backend)")
@@ -55,19 +57,21 @@ def main(argv=None) -> int:
         pop = de.train_population(["flipflop", "integrate", "first"], archs=("rnn", "gru", "lstm"), hidden_sizes=(32,),
                                   n_seeds=args.seeds, config=TrainConfig(epochs=args.epochs), out=out / "population",
                                   base_seed=args.base_seed)
-    if args.tasks:
-        chosen = [m for m in pop.members if m.task in args.tasks]
+    if args.tasks or args.members:
+        chosen = [m for m in pop.members if (not args.tasks or m.task in args.tasks)
+                  and (not args.members or m.id in args.members)]
         if not chosen:
-            raise SystemExit(f"--tasks {args.tasks}: no member of the population has one of these tasks "
-                             f"({sorted(pop.tasks)})")
-        pop = Population({t: pop.tasks[t] for t in args.tasks}[chosen[0].task], chosen,
-                         tasks={t: pop.tasks[t] for t in args.tasks})
+            raise SystemExit(f"--tasks {args.tasks} --members {args.members}: no member of the population "
+                             f"matches (tasks {sorted(pop.tasks)})")
+        kept = sorted({m.task for m in chosen})
+        pop = Population(pop.tasks[chosen[0].task], chosen, tasks={t: pop.tasks[t] for t in kept})
     rank = args.recurrence_rank
     folder = out / (f"meta-d{args.state_size}-s{args.fit_steps}" + (f"-r{rank}" if rank else "")
                     + (f"-noise{args.relax_noise:g}" if args.relax_noise is not None else "")
                     + (f"-m{args.embedding_dim}" if args.embedding_dim is not None else "")
                     + (f"-{args.cell}" if args.cell is not None else "")
-                    + (f"-t{'+'.join(args.tasks)}" if args.tasks else ""))
+                    + (f"-t{'+'.join(args.tasks)}" if args.tasks else "")
+                    + (f"-n{'+'.join(args.members)}" if args.members else ""))
     extra = {"recurrence_rank": rank, "backend": "auto"} if rank else {}
     if args.relax_noise is not None:
         extra["relax_noise"] = args.relax_noise
