@@ -53,6 +53,22 @@ def test_op_and_its_gradients_match_the_reference(case, dtype):
     assert bool((grads[0][2][~used] == 0).all()) and bool((grads[0][2][used] != 0).any())
 
 
+def test_index_tensors_may_be_strided():
+    """map_row, width and target_start as strided views (every other entry of a longer tensor): the same
+    loss and gradients as contiguous copies."""
+    z, table, map_row, width, targets, target_start = problem(10, 4, 7, [3, 20, 9], torch.float64, seed=9)
+    strided = [torch.stack([t, torch.full_like(t, -1)], 1)[:, 0] for t in (map_row, width, target_start)]
+    assert not any(t.is_contiguous() for t in strided)
+    results = []
+    for idx in ((map_row, width, target_start), strided):
+        zz, tt = z.clone().requires_grad_(True), table.clone().requires_grad_(True)
+        loss = ops.hidden_map_loss(zz, tt, idx[0], idx[1], targets, idx[2])
+        loss.backward()
+        results.append((loss.detach(), zz.grad, tt.grad))
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+
+
 def test_gradcheck():
     z, table, map_row, width, targets, target_start = problem(7, 3, 5, [2, 17, 4], torch.float64, seed=2)
     z.requires_grad_(True)

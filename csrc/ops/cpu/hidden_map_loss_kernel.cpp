@@ -116,14 +116,15 @@ std::tuple<at::Tensor, at::Tensor> hidden_map_loss_cpu(const at::Tensor& z, cons
                                                        const at::Tensor& targets, const at::Tensor& target_start) {
   check_hidden_map_loss_inputs(z, table, map_row, width, targets, target_start);
   const int64_t B = z.size(0), T = z.size(1), D = z.size(2), K = table.size(0), L = targets.size(0);
-  const int64_t* mr = map_row.data_ptr<int64_t>();
-  const int64_t* wd = width.data_ptr<int64_t>();
-  const int64_t* ts = target_start.data_ptr<int64_t>();
+  const at::Tensor map_row_c = map_row.contiguous(), width_c = width.contiguous(), start_c = target_start.contiguous();
+  const int64_t* mr = map_row_c.data_ptr<int64_t>();
+  const int64_t* wd = width_c.data_ptr<int64_t>();
+  const int64_t* ts = start_c.data_ptr<int64_t>();
   group_rows(mr, wd, B, K);  // checks only
   for (int64_t b = 0; b < B; ++b)
     TORCH_CHECK(ts[b] >= 0 && ts[b] + T * wd[b] <= L, "hidden_map_loss: argument 'target_start' must keep row ", b,
                 "'s T x width = ", T * wd[b], " targets inside the ", L, " of 'targets', got ", ts[b]);
-  const at::Tensor offsets = residual_offsets(width, T);
+  const at::Tensor offsets = residual_offsets(width_c, T);
   const int64_t* off = offsets.data_ptr<int64_t>();
   const int64_t R = B ? off[B - 1] + T * wd[B - 1] : 0;
   at::Tensor residual = at::empty({R}, z.options());
@@ -174,10 +175,11 @@ std::tuple<at::Tensor, at::Tensor> hidden_map_loss_backward_cpu(const at::Tensor
                                                                 bool need_grad_z) {
   check_hidden_map_loss_backward_inputs(grad, z, table, map_row, width, residual);
   const int64_t B = z.size(0), T = z.size(1), D = z.size(2), K = table.size(0);
-  const int64_t* mr = map_row.data_ptr<int64_t>();
-  const int64_t* wd = width.data_ptr<int64_t>();
+  const at::Tensor map_row_c = map_row.contiguous(), width_c = width.contiguous();
+  const int64_t* mr = map_row_c.data_ptr<int64_t>();
+  const int64_t* wd = width_c.data_ptr<int64_t>();
   const Groups groups = group_rows(mr, wd, B, K);
-  const at::Tensor offsets = residual_offsets(width, T);
+  const at::Tensor offsets = residual_offsets(width_c, T);
   const int64_t* off = offsets.data_ptr<int64_t>();
   const int64_t R = B ? off[B - 1] + T * wd[B - 1] : 0;
   TORCH_CHECK(residual.size(0) == R, "hidden_map_loss_backward: argument 'residual' must have ", R,

@@ -92,9 +92,11 @@ __global__ void grad_table_kernel(const T* grad, const T* z, const int64_t* map_
 // index values are trusted to be in range: checking them would need a copy to the host).
 template <class Launch>
 std::tuple<at::Tensor, at::Tensor> forward_driver(const at::Tensor& z, const at::Tensor& table,
-                                                  const at::Tensor& map_row, const at::Tensor& width,
-                                                  const at::Tensor& targets, const at::Tensor& target_start) {
-  check_hidden_map_loss_inputs(z, table, map_row, width, targets, target_start);
+                                                  const at::Tensor& map_row_in, const at::Tensor& width_in,
+                                                  const at::Tensor& targets, const at::Tensor& target_start_in) {
+  check_hidden_map_loss_inputs(z, table, map_row_in, width_in, targets, target_start_in);
+  const at::Tensor map_row = map_row_in.contiguous(), width = width_in.contiguous();
+  const at::Tensor target_start = target_start_in.contiguous();
   const int64_t B = z.size(0), T = z.size(1), D = z.size(2);
   const int64_t R = B ? width.sum().item<int64_t>() * T : 0;
   at::Tensor residual = at::empty({R}, z.options());
@@ -113,10 +115,11 @@ std::tuple<at::Tensor, at::Tensor> forward_driver(const at::Tensor& z, const at:
 
 template <class Launch>
 std::tuple<at::Tensor, at::Tensor> backward_driver(const at::Tensor& grad, const at::Tensor& z,
-                                                   const at::Tensor& table, const at::Tensor& map_row,
-                                                   const at::Tensor& width, const at::Tensor& residual,
+                                                   const at::Tensor& table, const at::Tensor& map_row_in,
+                                                   const at::Tensor& width_in, const at::Tensor& residual,
                                                    bool need_grad_z) {
-  check_hidden_map_loss_backward_inputs(grad, z, table, map_row, width, residual);
+  check_hidden_map_loss_backward_inputs(grad, z, table, map_row_in, width_in, residual);
+  const at::Tensor map_row = map_row_in.contiguous(), width = width_in.contiguous();
   const int64_t B = z.size(0), T = z.size(1), D = z.size(2);
   at::Tensor grad_z = need_grad_z ? at::empty_like(z) : at::empty({0}, z.options());
   at::Tensor grad_table = at::zeros_like(table);
