@@ -46,13 +46,12 @@ class Targets:
         for n, h in zip(self.models, rec.hidden):
             check_tensor(h, f"recording.hidden[{n}]", ndim=3)
         # every model's standardised hidden states [S, T, d_n], one block after another in one flat buffer
-        # with a zero last (``hidden[n]`` is a view of its block): a minibatch's targets are one ``take``
-        # (``row_targets``), each row reading one contiguous T x d_n stretch
+        # (``hidden[n]`` is a view of its block): the compiled hidden-state loss reads a minibatch's rows
+        # there in place (``row_targets``), each row one contiguous T x d_n stretch
         widths = [int(h.shape[-1]) for h in rec.hidden]
         self._steps = int(rec.hidden[0].shape[1]) if rec.hidden else 0
         sizes = [int(h.numel()) for h in rec.hidden]
-        self._flat = torch.empty(sum(sizes) + 1, dtype=storage or dtype)
-        self._flat[-1] = 0.0
+        self._flat = torch.empty(sum(sizes), dtype=storage or dtype)
         bases = [0]
         for n, h, size in zip(self.models, rec.hidden, sizes):
             mean = h.mean(dim=(0, 1))
