@@ -13,11 +13,7 @@
 #include <tuple>
 
 #include "../hidden_map_loss.h"
-
-// dynamic shared memory of a block (the emulation defines its own)
-#ifndef DYNAMO_EXTERN_SHARED
-#define DYNAMO_EXTERN_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
-#endif
+#include "shared_memory.cuh"
 
 namespace dynamo_ext {
 namespace ops {

@@ -36,11 +36,7 @@
 #include "../meta_rnn_sequence.h"
 #include "../newton_fixed_points.h"
 #include "../newton_rule.h"
-
-// dynamic shared memory of a block (the emulation defines its own)
-#ifndef DYNAMO_EXTERN_SHARED
-#define DYNAMO_EXTERN_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
-#endif
+#include "shared_memory.cuh"
 
 namespace dynamo_ext {
 namespace ops {
