@@ -35,7 +35,7 @@ from dynamo_ext.meta.config import FitConfig
 from dynamo_ext.meta.probes import relaxing_probes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from unseen_contraction import figures, fine_tune  # noqa: E402
+from unseen_contraction import figures, fine_tune, fit_with_term  # noqa: E402
 
 
 def ridge_inverse(weight, rel=0.1):
@@ -136,21 +136,9 @@ def main(argv=None) -> int:
         return args.weight * total
 
     if args.from_scratch:
-        from dynamo_ext.meta import fitting, loop
-        original = loop.dynamo_loss
-        gen = torch.Generator().manual_seed(1)
-
-        def with_kicks(meta, *a, **kw):
-            losses = original(meta, *a, **kw)
-            losses["loss"] = losses["loss"] + kick_loss(meta, gen)
-            return losses
-
-        loop.dynamo_loss = with_kicks
-        fitting.has_linear_maps = lambda maps: False  # the kick term reads meta.maps: keep them unpacked
-        res = de.fit(pop, config)
+        res = fit_with_term(pop, config, kick_loss)
         meta = res.meta
         print(f"fitted with kicks in {res.seconds:.1f} s, last loss {res.history['loss'][-1]:.4f}")
-        meta.eval()
     else:
         meta = de.load_meta(Path(args.run) / args.meta)
         print("before:", figures(meta, pop), flush=True)

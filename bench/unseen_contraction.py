@@ -67,6 +67,28 @@ def fine_tune(meta, pop, config, extra, extra_params=(), extra_lr=1e-2):
     meta.eval()
 
 
+def fit_with_term(pop, config, term, meta_class=None):
+    """``de.fit(pop, config)`` with ``term(meta, generator)`` added to the DYNAMO loss of every step (the maps
+    kept unpacked, as the term may read them), optionally with a MetaRNN subclass; returns the FitResult."""
+    from dynamo_ext.meta import fitting, loop
+    original, gen = loop.dynamo_loss, torch.Generator().manual_seed(1)
+
+    def with_term(meta, *a, **kw):
+        losses = original(meta, *a, **kw)
+        losses["loss"] = losses["loss"] + term(meta, gen)
+        return losses
+
+    saved = loop.dynamo_loss, fitting.has_linear_maps, fitting.MetaRNN
+    loop.dynamo_loss, fitting.has_linear_maps = with_term, (lambda maps: False)
+    fitting.MetaRNN = meta_class or fitting.MetaRNN
+    try:
+        res = de.fit(pop, config)
+    finally:
+        loop.dynamo_loss, fitting.has_linear_maps, fitting.MetaRNN = saved
+    res.meta.eval()
+    return res
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True)
