@@ -23,7 +23,6 @@ under RUN) without training: per model the kick term, the term of a meta-model t
 and the mean norms of the base's response / the meta-model's / their difference 0, 2, 5, 10 and 29 steps after
 a meta-space kick of --kick. Not a default: a measurement.
 """
-import argparse
 import sys
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from dynamo_ext.meta.config import FitConfig
 from dynamo_ext.meta.probes import relaxing_probes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from unseen_contraction import figures, fine_tune, fit_with_term  # noqa: E402
+from unseen_contraction import candidate_parser, figures, train_with_term  # noqa: E402
 
 
 def ridge_inverse(weight, rel=0.1):
@@ -88,11 +87,7 @@ def diagnose(pop, args) -> int:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--run", required=True)
-    ap.add_argument("--meta", default="meta-d64-s2000")
-    ap.add_argument("--weight", type=float, default=1.0)
-    ap.add_argument("--steps", type=int, default=500)
+    ap = candidate_parser(__doc__)
     ap.add_argument("--kick", type=float, default=0.2)
     ap.add_argument("--kick-at", type=int, default=90)
     ap.add_argument("--after", type=int, default=30)
@@ -102,9 +97,6 @@ def main(argv=None) -> int:
                          "by its ridge inverse; meta: eps ~ N(0, kick^2 I_D) in the meta-model's state, the base "
                          "kicked by A_n eps; unseen: that eps projected on the directions A_n does not read "
                          "(I - A_n^+ A_n), the base not kicked (noise injected into the unseen directions)")
-    ap.add_argument("--from-scratch", action="store_true",
-                    help="a default fit (FitConfig's settings, --steps steps) with the kick term added to its loss, "
-                         "instead of a fine-tuning of --meta")
     ap.add_argument("--diagnose", nargs="+", default=None, metavar="META",
                     help="print the kick responses of these fits (folders under --run) instead of training")
     ap.add_argument("--models", nargs="+", default=["flipflop-lstm-h32-s0", "flipflop-rnn-h32-s0"],
@@ -135,19 +127,7 @@ def main(argv=None) -> int:
             total = total + (pred - target).pow(2).sum(-1).mean() / weight.shape[0] / 4
         return args.weight * total
 
-    if args.from_scratch:
-        res = fit_with_term(pop, config, kick_loss)
-        meta = res.meta
-        print(f"fitted with kicks in {res.seconds:.1f} s, last loss {res.history['loss'][-1]:.4f}")
-    else:
-        meta = de.load_meta(Path(args.run) / args.meta)
-        print("before:", figures(meta, pop), flush=True)
-
-        def term(gen):
-            value = kick_loss(meta, gen)
-            return value, {"kick term": value}
-
-        fine_tune(meta, pop, config, term)
+    meta = train_with_term(args.run, pop, args.meta, config, kick_loss, args.from_scratch, label="kick term")
     print(f"after {args.steps} steps with weight {args.weight}, kick {args.kick} ({args.space}):", figures(meta, pop))
     return 0
 

@@ -15,7 +15,6 @@ do not excite) to be no slower than the base's. The run continues the fit (--ste
 --from-scratch fits anew with FitConfig's settings and the term added to the loss, and prints the issue's
 figures (``bench/unseen_contraction.py``). Not a default: a measurement.
 """
-import argparse
 import sys
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from dynamo_ext.population.step import autograd_jacobian
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gain_modulation import GainMetaRNN  # noqa: E402
-from unseen_contraction import figures, fine_tune, fit_with_term  # noqa: E402
+from unseen_contraction import candidate_parser, figures, train_with_term  # noqa: E402
 
 
 @torch.no_grad()
@@ -83,13 +82,8 @@ def make_prior(pop, weight, margin, pointwise):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--run", required=True)
-    ap.add_argument("--meta", default="meta-d64-s2000")
-    ap.add_argument("--weight", type=float, default=1.0)
-    ap.add_argument("--steps", type=int, default=500)
+    ap = candidate_parser(__doc__)
     ap.add_argument("--margin", type=float, default=0.02)
-    ap.add_argument("--from-scratch", action="store_true")
     ap.add_argument("--gain", action="store_true",
                     help="fit anew a meta-model with the embedding-conditioned gain of bench/gain_modulation.py")
     ap.add_argument("--pointwise", action="store_true",
@@ -100,19 +94,8 @@ def main(argv=None) -> int:
     prior = make_prior(pop, args.weight, args.margin, args.pointwise)
     scratch = args.from_scratch or args.gain
     config = FitConfig(steps=args.steps, lr=1e-2 if scratch else 2e-3, backend="reference" if args.gain else "fused")
-    if args.from_scratch or args.gain:
-        res = fit_with_term(pop, config, prior, GainMetaRNN if args.gain else None)
-        meta = res.meta
-        print(f"fitted with the prior in {res.seconds:.1f} s, last loss {res.history['loss'][-1]:.4f}")
-    else:
-        meta = de.load_meta(Path(args.run) / args.meta)
-        print("before:", figures(meta, pop), flush=True)
-
-        def term(gen):
-            value = prior(meta, gen)
-            return value, {"prior term": value}
-
-        fine_tune(meta, pop, config, term)
+    meta = train_with_term(args.run, pop, args.meta, config, prior, scratch, GainMetaRNN if args.gain else None,
+                           label="prior term")
     print(f"after {args.steps} steps with weight {args.weight}, margin {args.margin}:", figures(meta, pop))
     return 0
 

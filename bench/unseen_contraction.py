@@ -39,7 +39,8 @@ def figures(meta, pop):
     return (f"{len(good)} models: leading |lambda| off by up to {full:.3f} in full ({worst_full}), {through:.3f} "
             f"through A_n ({worst_through}); "
             f"largest matched distance {dist:.3f}; {wrong} stable counts differ; slowest unseen mode {unseen:.3f}; "
-            f"held-out hidden R^2 median {r2[len(r2) // 2]:.3f}, min {r2[0]:.3f}")
+            f"held-out hidden R^2 median {r2[len(r2) // 2]:.3f}, min {r2[0]:.3f}; stable points base/meta: "
+            + " ".join(f"{r['base']['n_stable']}/{r['meta']['n_stable']}" for _, r in good))
 
 
 def fine_tune(meta, pop, config, extra, extra_params=(), extra_lr=1e-2):
@@ -87,6 +88,38 @@ def fit_with_term(pop, config, term, meta_class=None):
         loop.dynamo_loss, fitting.has_linear_maps, fitting.MetaRNN = saved
     res.meta.eval()
     return res
+
+
+def candidate_parser(doc):
+    """The arguments every candidate term's script takes: --run, --meta, --weight, --steps, --from-scratch."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--run", required=True, help="the folder of bench/linearisation.py --out")
+    ap.add_argument("--meta", default="meta-d64-s2000", help="the fit under --run to fine-tune")
+    ap.add_argument("--weight", type=float, default=1.0, help="the term's weight")
+    ap.add_argument("--steps", type=int, default=500)
+    ap.add_argument("--from-scratch", action="store_true",
+                    help="a whole fit (FitConfig's settings, --steps steps) with the term added to its loss, "
+                         "instead of a fine-tuning of --meta")
+    return ap
+
+
+def train_with_term(run, pop, meta_name, config, term, from_scratch, meta_class=None, label="term"):
+    """The meta-model of a candidate term ``term(meta, generator)``: a whole fit with it (``fit_with_term``), or
+    the fit RUN/``meta_name`` fine-tuned with it (``fine_tune``, figures printed before); prints the term as
+    ``label``."""
+    if from_scratch:
+        res = fit_with_term(pop, config, term, meta_class)
+        print(f"fitted with the {label} in {res.seconds:.1f} s, last loss {res.history['loss'][-1]:.4f}")
+        return res.meta
+    meta = de.load_meta(Path(run) / meta_name)
+    print("before:", figures(meta, pop), flush=True)
+
+    def shown(gen):
+        value = term(meta, gen)
+        return value, {label: value}
+
+    fine_tune(meta, pop, config, shown)
+    return meta
 
 
 def main(argv=None) -> int:
