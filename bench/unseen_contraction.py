@@ -10,6 +10,10 @@ meta-model states z from the end of its relaxing probes (near its attractors), a
 projection on the directions model n's map does not read; 4 models and 16 states per step. A Jacobian
 with no component along P_n lets an unseen perturbation die in one step. Prints the issue's figures over
 the models of accuracy >= 0.95 before and after, and the held-out emulation. Not a default: a measurement.
+
+The other candidate scripts (jacobian_matching, kick_probes, spectral_prior, gain_modulation) read their
+figures and train through this module's ``figures``, ``fine_tune``, ``fit_with_term``, ``candidate_parser``
+and ``train_with_term``.
 """
 import argparse
 import sys
