@@ -24,11 +24,10 @@ from pathlib import Path
 import torch
 
 import dynamo_ext as de
-from dynamo_ext import reference
 from dynamo_ext.dynamics.fidelity import match_stable_points
 from dynamo_ext.meta.config import FitConfig
 from dynamo_ext.population.recording import param_dtype
-from unseen_contraction import figures, fine_tune  # bench/: the contraction candidate's figures and loop
+from unseen_contraction import figures, fine_tune, zero_input_step  # bench/: the shared candidate helpers
 
 
 def anchors(meta, pop, n_inits=256):
@@ -64,12 +63,7 @@ def anchor_loss(meta, chosen, unseen_weight):
     """The three anchor terms (and the unseen contraction) over ``chosen`` = [(n, z*, htilde*, J_b)]."""
     fp = pos = jac = unseen = 0.0
     for n, z, target, j_base in chosen:
-        x_proj = meta.b_ih + meta.cond_map(meta.theta[n])
-        w_hh = meta.recurrent_weight(meta.theta[n])
-
-        def step_of(state, x_proj=x_proj, w_hh=w_hh):
-            return reference.cell_step(state[None], x_proj[None], w_hh, meta.b_hh, meta.cell)[0]
-
+        step_of = zero_input_step(meta, n)
         a = meta.maps[n].linear.weight
         fp = fp + (step_of(z) - z).pow(2).sum() / z.numel()
         pos = pos + (meta.maps[n](z) - target).pow(2).sum() / target.numel()

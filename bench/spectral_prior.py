@@ -21,13 +21,12 @@ from pathlib import Path
 import torch
 
 import dynamo_ext as de
-from dynamo_ext import reference
 from dynamo_ext.meta.config import FitConfig
 from dynamo_ext.population.step import autograd_jacobian
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gain_modulation import GainMetaRNN  # noqa: E402
-from unseen_contraction import candidate_parser, figures, train_with_term  # noqa: E402
+from unseen_contraction import candidate_parser, figures, train_with_term, zero_input_step  # noqa: E402
 
 
 @torch.no_grad()
@@ -67,13 +66,7 @@ def make_prior(pop, weight, margin, pointwise):
             rows = torch.randint(len(probes), (16,), generator=gen)
             with torch.no_grad():
                 z = meta(probes[rows], n)[0][:, -1]
-            x_proj = meta.b_ih + meta.cond_map(meta.theta[n])
-            w_hh = meta.recurrent_weight(meta.theta[n])  # W_h(theta_n) with a low-rank recurrence
-
-            def step_of(state, x_proj=x_proj, w_hh=w_hh):
-                return reference.cell_step(state[None], x_proj[None], w_hh, meta.b_hh, meta.cell)[0]
-
-            jac = torch.func.vmap(torch.func.jacrev(step_of))(z)  # [16, D, D]
+            jac = torch.func.vmap(torch.func.jacrev(zero_input_step(meta, n)))(z)  # [16, D, D]
             bound = rho[n][rows, None] if pointwise else rho[n]
             excess = torch.relu(torch.linalg.eigvals(jac).abs() - bound - margin)
             total = total + excess.pow(2).sum(-1).mean() / 4

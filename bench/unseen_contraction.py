@@ -12,8 +12,8 @@ with no component along P_n lets an unseen perturbation die in one step. Prints 
 the models of accuracy >= 0.95 before and after, and the held-out emulation. Not a default: a measurement.
 
 The other candidate scripts (jacobian_matching, kick_probes, spectral_prior, gain_modulation) read their
-figures and train through this module's ``figures``, ``fine_tune``, ``fit_with_term``, ``candidate_parser``
-and ``train_with_term``.
+figures and train through this module's ``figures``, ``zero_input_step``, ``fine_tune``, ``fit_with_term``,
+``candidate_parser`` and ``train_with_term``.
 """
 import argparse
 import sys
@@ -45,6 +45,18 @@ def figures(meta, pop):
             f"largest matched distance {dist:.3f}; {wrong} stable counts differ; slowest unseen mode {unseen:.3f}; "
             f"held-out hidden R^2 median {r2[len(r2) // 2]:.3f}, min {r2[0]:.3f}; stable points base/meta: "
             + " ".join(f"{r['base']['n_stable']}/{r['meta']['n_stable']}" for _, r in good))
+
+
+def zero_input_step(meta, n):
+    """The meta-model's step at zero input and theta_n, state [D] -> next state [D], differentiable in its
+    parameters (W_h(theta_n) through ``recurrent_weight``, for meta-models whose recurrence depends on theta)."""
+    x_proj = meta.b_ih + meta.cond_map(meta.theta[n])
+    w_hh = meta.recurrent_weight(meta.theta[n])
+
+    def step(state):
+        return reference.cell_step(state[None], x_proj[None], w_hh, meta.b_hh, meta.cell)[0]
+
+    return step
 
 
 def fine_tune(meta, pop, config, extra, extra_params=(), extra_lr=1e-2):
@@ -145,12 +157,7 @@ def main(argv=None) -> int:
         for n in torch.randint(len(pop), (4,), generator=g).tolist():
             with torch.no_grad():
                 z = meta(probes[torch.randint(len(probes), (16,), generator=g)], n)[0][:, -1]
-            x_proj = meta.b_ih + meta.cond_map(meta.theta[n])
-
-            def step_of(state, x_proj=x_proj):
-                return reference.cell_step(state[None], x_proj[None], meta.w_hh, meta.b_hh, meta.cell)[0]
-
-            jac = torch.func.vmap(torch.func.jacrev(step_of))(z)  # [16, D, D]
+            jac = torch.func.vmap(torch.func.jacrev(zero_input_step(meta, n)))(z)  # [16, D, D]
             total = total + (jac @ unseen[n]).pow(2).sum((1, 2)).mean() / 4
         return args.weight * total, {"contraction": total}
 
