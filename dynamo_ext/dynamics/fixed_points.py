@@ -52,6 +52,12 @@ def _initial_states(D: int, initial_states, trajectories, n_inits, noise, genera
     return z0
 
 
+def _reflect(z: Tensor) -> Tensor:
+    """z folded into [-1, 1] by reflection at the faces (the identity inside)."""
+    y = torch.remainder(z + 1, 4.0)
+    return torch.where(y > 2, 4 - y, y) - 1
+
+
 def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial_states: Optional[Tensor] = None,
                       trajectories: Optional[Tensor] = None, n_inits: int = 256, noise: float = 0.0,
                       tol: float = 1e-10, max_iter: int = 100, theta: Optional[Tensor] = None,
@@ -83,7 +89,10 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
             gives one FixedPoints per context.
         initial_states: [K, D] starting states; else ``n_inits`` states drawn
             from ``trajectories`` [B, T, D] (hidden states of the network), else
-            uniform in [-1, 1]^D; ``noise`` adds Gaussian jitter.
+            uniform in [-1, 1]^D; ``noise`` adds Gaussian jitter. For the fused
+            cells, drawn starts (not ``initial_states``) that the jitter takes
+            past [-1, 1] in a hidden coordinate are reflected back in: every
+            fixed point's hidden state lies there.
         tol: convergence on ||F||_inf (float64 throughout); max_iter: cap.
         dedup_tol: states closer than this are one point.
         outlier_max_abs: drop points with any |h_i| above this; "auto"
@@ -105,6 +114,10 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
             are missed without it. "auto" (default): ``AUTO_DESCENT_STEPS``
             (20) when the starts are drawn with ``noise`` >= ``FAR_NOISE`` (0.1,
             as FixedPointFinder's usual 0.5), else 0 (Newton at the starts).
+            A start whose descended state Newton does not solve (or solves
+            outside [-1, 1]) is solved again from where it was drawn: a gated
+            cell's q also falls towards states where its update gates
+            saturate, and the descent can follow it away from every fixed point.
         device: where the Newton solves run (default: the model's device;
             "cuda" uses the op's CUDA kernel). Initial states are drawn on the
             CPU, and the returned FixedPoints live on the CPU.
@@ -145,25 +158,55 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
     D, I = (weights.state_size, weights.input_size) if weights is not None else stepper[1:]
     g = torch.Generator().manual_seed(seed)
     z0 = _initial_states(D, initial_states, trajectories, n_inits, noise, g)
+    if weights is not None and initial_states is None and noise > 0:
+        # a fused cell's hidden state lies in [-1, 1] (tanh, GRU; an LSTM's h, not its c), and so does every
+        # fixed point's: drawn starts that the noise carried past it are reflected back in, where a
+        # saturated unit would otherwise be sent straight to a stable state by the first Newton step
+        z0[:, :weights.hidden_size] = _reflect(z0[:, :weights.hidden_size])
     z0, x, contexts = _inputs(inputs, contexts, z0, I)
     # the autograd solver's float64 copy of the model, made once for the descent and the Newton phase
     solver = None if weights is not None else copy.deepcopy(model).to(torch.float64).requires_grad_(False).eval()
     if isinstance(descent_steps, str) and descent_steps == "auto":
         descent_steps = AUTO_DESCENT_STEPS if noise >= FAR_NOISE else 0
-    if check_positive_int(descent_steps, "descent_steps", minimum=0) > 0:
-        z0 = _descend(weights, solver, z0, x, descent_steps, check_positive_float(descent_lr, "descent_lr"))
-    if weights is not None:
-        z, x, res, iters, conv, jac, q = _solve_fused(weights.to("cpu"), z0, x, tol, max_iter, min_progress, device)
-    else:
-        z, res, iters, conv, jac, q = _solve_autograd(solver, z0, x, tol, max_iter, min_progress, device)
-    everything = FixedPoints(z, x, res, q, iters, conv, jac, weights, meta,
-                             cell=weights.cell if weights is not None else "autograd", contexts=contexts)
-    finite = torch.isfinite(z).all(-1)
+    descent_steps = check_positive_int(descent_steps, "descent_steps", minimum=0)
     if outlier_max_abs == "auto":  # the fused cells' h lies in [-1, 1]; a general step map's state is unbounded
         outlier_max_abs = 1.0 if weights is not None else None
     if outlier_max_abs is not None:
-        bounded = z[:, :weights.hidden_size] if weights is not None else z
-        finite &= bounded.abs().amax(-1) <= check_positive_float(outlier_max_abs, "outlier_max_abs") + 1e-9
+        check_positive_float(outlier_max_abs, "outlier_max_abs")
+    hidden = weights.hidden_size if weights is not None else D
+
+    def solve(starts: Tensor, xs: Tensor):
+        if weights is not None:
+            z, _, res, iters, conv, jac, q = _solve_fused(weights.to("cpu"), starts, xs, tol, max_iter, min_progress,
+                                                          device)
+        else:
+            z, res, iters, conv, jac, q = _solve_autograd(solver, starts, xs, tol, max_iter, min_progress, device)
+        kept = torch.isfinite(z).all(-1)
+        if outlier_max_abs is not None:
+            kept &= z[:, :hidden].abs().amax(-1) <= outlier_max_abs + 1e-9
+        return [z, res, iters, conv, jac, q], kept
+
+    if descent_steps > 0:
+        descended = _descend(weights, solver, z0, x, descent_steps, check_positive_float(descent_lr, "descent_lr"))
+        found, kept = solve(descended, x)
+        lost = ~(found[3] & kept)
+        if lost.any():
+            # the descent follows q wherever it falls, and a gated cell's q also falls towards states where
+            # its update gate saturates (z' = z there for any z): a start drawn outside the states the
+            # network visits can be carried away from every fixed point. Such starts are solved again from
+            # where they were drawn, so the descent never loses a point that Newton finds without it.
+            again, kept_again = solve(z0[lost], x[lost])
+            better = again[3] & kept_again
+            rows = lost.nonzero().squeeze(1)[better]
+            for field, value in zip(found, again):
+                field[rows] = value[better]
+            kept[rows] = True
+    else:
+        found, kept = solve(z0, x)
+    z, res, iters, conv, jac, q = found
+    everything = FixedPoints(z, x, res, q, iters, conv, jac, weights, meta,
+                             cell=weights.cell if weights is not None else "autograd", contexts=contexts)
+    finite = kept
     fixed = everything.select(conv & finite).deduplicate(dedup_tol)
     slow = everything.select(~conv & finite & (q < slow_q)).deduplicate(dedup_tol)
     fixed.slow_points = slow
