@@ -222,6 +222,24 @@ class DYNAMO(BaseEstimator):
         return cluster_distances(self.pairwise_distances(reading), n_clusters, labels=labels, method=method,
                                  seed=self.random_state)
 
+    def group_test(self, labels: Sequence, reading: str = "functional", *, strata: Optional[Sequence] = None,
+                   n_permutations: int = 9999, seed: Optional[int] = None):
+        """Do the groups of ``labels`` differ in what the fitted networks compute? PERMANOVA with PERMDISP
+        (``compare.group_test``) on the reading's distances ("theta" or "functional", as
+        ``pairwise_distances``), the label permutations seeded by ``seed`` (default ``random_state``).
+
+        Returns:
+            GroupTest (pseudo-F, p-value, R^2, PERMDISP F and p-value).
+
+        Raises:
+            ValueError: labels not one per fitted network, fewer than 2 groups, an unknown reading.
+        """
+        from .compare.inference import group_test
+
+        distances = self.pairwise_distances(reading)
+        return group_test(distances, labels, strata=strata, n_permutations=n_permutations,
+                          seed=self.random_state if seed is None else seed, measure=f"dynamo {reading}")
+
     def score(self, X=None, y=None) -> float:
         """Held-out emulation quality: the mean over base models of the hidden-state R^2 of the
         meta-model at theta_n mapped through A_n (``meta.evaluate.emulation`` on the task's test

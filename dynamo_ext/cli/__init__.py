@@ -48,7 +48,8 @@ def _run(args) -> int:
         metrics = analyze(load_meta(args.meta), Population.load(args.population), seed=args.seed,
                           baselines=not args.no_baselines, labels_per_class=args.labels_per_class or None,
                           fixed_point_inputs=x_star, measures=args.measures or MEASURES,
-                          time_budget_s=args.time_budget if args.time_budget > 0 else None)
+                          time_budget_s=args.time_budget if args.time_budget > 0 else None,
+                          n_permutations=args.permutations)
         write_report(metrics, args.out, history=load_history(args.meta))
         print(f"report written to {args.out}/report.md")
     elif args.command == "explore":

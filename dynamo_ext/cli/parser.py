@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"the baselines' measures (default {' '.join(MEASURES)}; dsa, the peer, needs the [peers] "
                    "extra and takes minutes)")
     a.add_argument("--time-budget", type=float, default=900.0, help="seconds for the baselines (<= 0: none)")
+    a.add_argument("--permutations", type=int, default=999,
+                   help="label permutations of the report's group tests (PERMANOVA, PERMDISP)")
 
     d = sub.add_parser("demo", help="train, fit and analyse a population (MNIST-1D RNNs; the multi-task pulse "
                        "population with --population pulse; flip-flop and integration by four architectures "

@@ -31,6 +31,10 @@ Function and parameter space:
   last-step classes differ (classes), or of (sequence, step, output) entries
   where the signs differ (real outputs).
 
+Tests on any distance matrix (``inference``): ``group_test`` (PERMANOVA with PERMDISP: do groups of
+networks differ, in location or only in spread?) and ``mantel`` (do two measures agree?), with the
+permutations of scikit-bio's implementations.
+
 Baselines for the uses of the embedding:
 
 - ``naive_weight_average``: the parameter-wise mean of same-architecture,
@@ -39,6 +43,7 @@ Baselines for the uses of the embedding:
   (classes) or outputs (real).
 - ``train_scratch``: a base model trained from scratch on a few labels.
 """
+from .inference import GroupTest, MantelTest, group_test, mantel
 from .distances import ALL_MEASURES, MEASURES, PEER_MEASURES, distance_matrices
 from .pairwise import DISTANCE_RANGES, PAIRWISE_MEASURES, pairwise_distances
 from .representation import Representation
@@ -50,6 +55,6 @@ from .outputs import OutputEnsemble, output_disagreement
 from .scratch import train_scratch
 from . import dsa
 
-__all__ = ["ALL_MEASURES", "DISTANCE_RANGES", "MEASURES", "PAIRWISE_MEASURES", "pairwise_distances", "OutputEnsemble", "PEER_MEASURES", "Representation", "distance_matrices",
+__all__ = ["ALL_MEASURES", "GroupTest", "MantelTest", "group_test", "mantel", "DISTANCE_RANGES", "MEASURES", "PAIRWISE_MEASURES", "pairwise_distances", "OutputEnsemble", "PEER_MEASURES", "Representation", "distance_matrices",
            "dsa", "linear_cka", "naive_weight_average", "output_disagreement", "procrustes_distance", "svcca",
            "train_scratch", "weight_distance"]

@@ -32,6 +32,7 @@ from typing import Dict, Optional, Sequence
 import torch
 
 from .._checks import check_choice
+from ..compare.inference import group_test
 from ..compare.distances import ALL_MEASURES, MEASURES, distance_matrices, plan_measures
 from ..compare.outputs import OutputEnsemble
 from ..compare.weights import naive_weight_average
@@ -54,7 +55,8 @@ from ..uses.cluster import (
 def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: bool = True,
             labels_per_class: Optional[Sequence[int]] = (1, 5, 20), fidelity_inits: int = 256,
             fixed_point_inputs: Optional[torch.Tensor] = None, measures: Sequence[str] = MEASURES,
-            time_budget_s: Optional[float] = 900.0) -> Metrics:
+            time_budget_s: Optional[float] = 900.0, group_labels: Optional[Dict[str, Sequence]] = None,
+            n_permutations: int = 999) -> Metrics:
     """Compute the metrics of ``metrics.json`` (see the module docstring; their schema:
     ``report.schema.Metrics``, version ``SCHEMA_VERSION``).
 
@@ -69,6 +71,10 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
             ``metrics["baselines"]["skipped"]`` (``compare.distances.plan_measures``); None: run all.
         fidelity_inits: fixed-point starts per model, for the base and for
             the meta-model each (the fidelity section).
+        group_labels: label sets to test, name -> N labels (e.g. {"lr": [...]}), beside the task and
+            architecture labels: the "tests" rows of the baselines section run PERMANOVA and PERMDISP
+            (``compare.group_test``) of every label set on every measure's distances.
+        n_permutations: the label permutations of those tests.
         fixed_point_inputs: the constant input x* [I] (or [1, I]) of the fidelity section's fixed
             points (default zeros: silence, which is inside the pulse tasks; pass an
             input of the task where zero is not).
@@ -85,6 +91,7 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
     if meta.model_ids[:len(population)] != population.ids:
         raise ValueError(f"argument 'meta' was fitted to models {meta.model_ids}, "
                          f"not to this population {population.ids}")
+    _check_group_labels(group_labels, len(population))
     t0 = time.perf_counter()
     metrics: Metrics = {"schema_version": SCHEMA_VERSION, "task": ", ".join(population.tasks),
                         "output_kind": population.task.output_kind,
@@ -100,7 +107,8 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
                              "silhouette": clus.silhouette, "assignments": clus.assignments}
     if baselines:
         metrics["baselines"] = baseline_section(meta, population, seed=seed, labels_per_class=labels_per_class,
-                                                measures=measures, time_budget_s=time_budget_s)
+                                                measures=measures, time_budget_s=time_budget_s,
+                                                group_labels=group_labels, n_permutations=n_permutations)
     metrics["embedding"] = {mid: row for mid, row in zip(meta.model_ids, meta.theta.detach().tolist())}
     if isinstance(meta, MetaRNN):  # a CNN's layer-to-layer map has no fixed points to report
         t1 = time.perf_counter()
@@ -147,14 +155,16 @@ def averaging_table(meta: MetaModel, population: Population) -> list:
 
 def baseline_section(meta: MetaModel, population: Population, seed: int = 0,
                      labels_per_class: Optional[Sequence[int]] = (1, 5, 20), max_sequences: int = 200,
-                     measures: Sequence[str] = MEASURES, time_budget_s: Optional[float] = None) -> Dict:
+                     measures: Sequence[str] = MEASURES, time_budget_s: Optional[float] = None,
+                     group_labels: Optional[Dict[str, Sequence]] = None, n_permutations: int = 999) -> Dict:
     """DYNAMO beside the baselines (dynamo_ext.compare) on the same recording: distance matrices,
     clustering scores by task and by architecture, and the few-label comparison per task.
 
     DYNAMO has two readings: "dynamo" (Euclidean distance of theta) and "dynamo_functional"
     (``cluster.functional_distances``: the meta-model's states and outputs at theta_i against
     theta_j on the same probe inputs). Measures over ``time_budget_s`` (``plan_measures``) are
-    skipped and listed in ``section["skipped"]``."""
+    skipped and listed in ``section["skipped"]``. ``section["tests"]``: ``group_tests`` of the task and
+    architecture labels (where they form at least 2 groups) and of ``group_labels``."""
     rec = population.record(max_sequences=max_sequences)
     measures, skipped = plan_measures(rec, measures, time_budget_s)
     distances = {"dynamo": embedding_distances(meta, len(population)),
@@ -162,7 +172,11 @@ def baseline_section(meta: MetaModel, population: Population, seed: int = 0,
                  **distance_matrices(population, recording=rec, measures=measures)}
 
     labels = {"task": population.labels("task"), "arch": population.labels("arch")}
+    tests = {name: lab for name, lab in labels.items() if 2 <= len(set(lab)) < len(lab)}
+    _check_group_labels(group_labels, len(population))
+    tests.update({name: list(lab) for name, lab in (group_labels or {}).items()})
     section = {"clustering": compare_measures(distances, labels, seed=seed),
+               "tests": group_tests(distances, tests, n_permutations=n_permutations, seed=seed),
                "distances": {name: d.tolist() for name, d in distances.items()},
                "ids": population.ids, "skipped": skipped}
     if "dsa" in measures:  # the settings dsa_distances used on this recording, for the report
@@ -172,6 +186,32 @@ def baseline_section(meta: MetaModel, population: Population, seed: int = 0,
         section["few_labels"] = [{"task": name, **row} for name, task in population.tasks.items()
                                  for row in compare_few_labels(meta, task, labels_per_class, seed=seed)]
     return section
+
+
+def _check_group_labels(group_labels: Optional[Dict[str, Sequence]], n: int) -> None:
+    for name, lab in (group_labels or {}).items():
+        if len(lab) != n:
+            raise ValueError(f"argument 'group_labels' entry {name!r} must give one label per base model "
+                             f"({n}), got {len(lab)}")
+
+
+def group_tests(distances: Dict[str, "np.ndarray"], label_sets: Dict[str, Sequence], n_permutations: int = 999,
+                seed: int = 0) -> list:
+    """One row per (label set, measure): ``compare.group_test`` (PERMANOVA p-value, R^2, pseudo-F and
+    PERMDISP p-value) of the label set on the measure's distances; a measure with undefined pairs
+    (NaN, e.g. weights across architectures) gets a row with ``why`` instead."""
+    rows = []
+    for name, lab in label_sets.items():
+        for measure, d in distances.items():
+            row = {"labels": name, "measure": measure}
+            try:
+                res = group_test(d, lab, n_permutations=n_permutations, seed=seed)
+            except ValueError as exc:
+                rows.append({**row, "why": str(exc)})
+                continue
+            rows.append({**row, "p_value": res.p_value, "r2": res.r2, "pseudo_f": res.pseudo_f,
+                         "dispersion_p_value": res.dispersion_p_value, "n_permutations": res.n_permutations})
+    return rows
 
 
 def fixed_point_summary(fidelity_rows: list) -> list:

@@ -18,12 +18,14 @@ from .tables import (
     FIDELITY_NOTE,
     REGRESSION_COLUMNS,
     REPARAM_COLUMNS,
+    TESTS_NOTE,
     by_task,
     fmt,
     model_order,
     ari_table,
     baseline_verdicts,
     few_label_columns,
+    tests_table,
 )
 
 
@@ -138,6 +140,10 @@ def write_html(metrics: Metrics, path: Path) -> Path:
         verdicts = "".join(f"<li>{html.escape(v[2:])}</li>" for v in baseline_verdicts(metrics))
         parts += ["<h2>Clustering ARI: DYNAMO beside the baselines</h2>", _html_table(table, cols),
                   f"<ul>{verdicts}</ul>", divs[1]]
+    if b.get("tests"):
+        table, cols = tests_table(metrics)
+        parts += ["<h2>Tests: do the groups differ on each measure?</h2>", f"<p>{html.escape(TESTS_NOTE)}</p>",
+                  _html_table(table, cols)]
     if b.get("few_labels"):
         parts += ["<h2>Few labels</h2>", divs[-1],
                   _html_table(b["few_labels"], few_label_columns(metrics))]

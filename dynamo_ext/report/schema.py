@@ -63,9 +63,11 @@ class Clustering(TypedDict):
 class Baselines(TypedDict, total=False):
     """DYNAMO beside the baselines (``analysis.baseline_section``): clustering rows per measure, the
     distance matrices (N by N), the ids, the measures skipped by the time budget, DSA's settings, the
-    few-label rows and (demo) the reparameterization check."""
+    few-label rows, (demo) the reparameterization check, and the group tests (``analysis.group_tests``:
+    per label set and measure, PERMANOVA's p-value and R^2 and PERMDISP's p-value)."""
 
     clustering: List[Dict]
+    tests: List[Dict]
     distances: Dict[str, List[List[float]]]
     ids: List[str]
     skipped: List[Dict]

@@ -83,6 +83,36 @@ def ari_table(metrics: Metrics):
     return list(table.values()), ["measure", *cols]
 
 
+TESTS_NOTE = ("PERMANOVA (Anderson 2001) of each label set on each measure's distances: p (label permutations), "
+              "R2 (the share of the distances' sum of squares the labels explain) and disp p (PERMDISP, Anderson "
+              "2006: do the groups differ in spread? a PERMANOVA rejection with a small disp p may be a difference "
+              "in spread, not in location). A measure that sees nuisances (hidden size, scale, embedding) rejects "
+              "labels that differ in them only.")
+
+
+def tests_table(metrics: Metrics):
+    """(rows, columns): one row per measure, p, R2 and disp p of every label set side by side."""
+    rows = metrics.get("baselines", {}).get("tests") or []
+    table = {m: {"measure": m} for m in dict.fromkeys(r["measure"] for r in rows)}
+    cols = []
+    for r in rows:
+        keys = [f"{r['labels']} p", f"{r['labels']} R2", f"{r['labels']} disp p"]
+        cols += [k for k in keys if k not in cols]
+        vals = ([r["p_value"], r["r2"], r["dispersion_p_value"]] if "why" not in r else ["n/a"] * 3)
+        table[r["measure"]].update(zip(keys, vals))
+    return list(table.values()), ["measure", *cols]
+
+
+def tests_markdown(metrics: Metrics) -> List[str]:
+    rows = metrics.get("baselines", {}).get("tests") or []
+    if not rows:
+        return []
+    table, cols = tests_table(metrics)
+    n_perm = next((r["n_permutations"] for r in rows if "n_permutations" in r), None)
+    return ["## Tests: do the groups differ on each measure?", "",
+            TESTS_NOTE + (f" {n_perm} permutations." if n_perm else ""), "", markdown_table(table, cols), ""]
+
+
 def baseline_markdown(metrics: Metrics) -> List[str]:
     b = metrics["baselines"]
     table, cols = ari_table(metrics)
@@ -96,7 +126,7 @@ def baseline_markdown(metrics: Metrics) -> List[str]:
           + (", ".join(f"{k} {v}" for k, v in b.get("dsa_settings", {}).items()) or "not run") + "); see "
           "dynamo_ext.compare and dynamo_ext.compare.dsa for sources.", "",
           markdown_table(table, cols), "", *baseline_verdicts(metrics), "",
-          "![distances](distances.png)", ""]
+          "![distances](distances.png)", "", *tests_markdown(metrics)]
     if b.get("few_labels"):
         real = metrics.get("output_kind") == "real"
         md += ["## Few labels: adapt (theta only) against a base model from scratch", "",
