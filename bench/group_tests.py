@@ -17,7 +17,6 @@ import json
 import math
 import time
 
-import numpy as np
 
 import dynamo_ext as de
 from dynamo_ext import compare

@@ -16,11 +16,13 @@ from typing import List, Optional, Sequence
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from torch import Tensor, nn
+from torch import Tensor
 
 from .meta.config import FitConfig
 from .meta.fitting import fit as fit_meta
+from .meta.spread import FitSpread
 from .population.population import Population
+from .population.recorded import RecordedTrajectories
 from .population.recording import Recording
 from .population.tasks import TaskData
 from .uses.cluster import embedding_distances, functional_distances
@@ -29,36 +31,18 @@ from .uses.embed import embed
 _DEFAULTS = FitConfig()
 
 
-class RecordedTrajectories(nn.Module):
-    """A network known only by its activity: ``record`` returns the given hidden states [S, T, d] (and
-    outputs [S, T, C], zeros [S, T, 1] by default) whatever the inputs, which must be the probe
-    inputs they were recorded on. Lets ``DYNAMO.fit`` and ``transform`` take arrays."""
-
-    def __init__(self, hidden, outputs=None):
-        super().__init__()
-        h = torch.as_tensor(np.asarray(hidden) if not isinstance(hidden, Tensor) else hidden).float()
-        if h.dim() != 3:
-            raise ValueError(f"hidden states must be [trials, time, units], got shape {tuple(h.shape)}")
-        self.hidden = h
-        self.outputs = (h.new_zeros(*h.shape[:2], 1) if outputs is None
-                        else torch.as_tensor(np.asarray(outputs) if not isinstance(outputs, Tensor) else outputs).float())
-        self.state_size = int(h.shape[-1])
-
-    def record(self, x: Tensor):
-        if x.shape[:2] != self.hidden.shape[:2]:
-            raise ValueError(f"these hidden states were recorded on {tuple(self.hidden.shape[:2])} (trials, time) "
-                             f"inputs, got inputs of shape {tuple(x.shape)}: pass the probe inputs of the fit")
-        return self.hidden, self.outputs
-
-
 class DYNAMO(BaseEstimator):
     """Dynamical model embedding of a population of networks, as a scikit-learn estimator.
 
     Parameters are ``FitConfig``'s fields (docs/method.md, "The loss"), ``random_state`` being its
-    ``seed``; ``progress`` shows tqdm bars. After ``fit``:
+    ``seed``; ``progress`` shows tqdm bars. ``n_fits`` > 1 fits that many meta-models (seeds
+    ``random_state``, ``random_state + 1``, ...; one recording): the distances, clusters and group tests
+    are then the fits' consensus, and ``spread()`` gives every reading's spread across them
+    (docs/guide/trust.md). After ``fit``:
 
     Attributes:
-        meta_: the fitted meta-model (MetaRNN or MetaCNN).
+        meta_: the fitted meta-model (MetaRNN or MetaCNN); with ``n_fits`` > 1, the first fit's.
+        fits_: the FitSpread of the ``n_fits`` fits (None for one fit).
         embedding_: [N, embedding_dim] float64 array, the model embeddings theta_n.
         model_ids_: the N base models' ids, in the rows' order.
         history_: the loss per step ("loss", "loss_h", "loss_y", "loss_theta").
@@ -76,7 +60,7 @@ class DYNAMO(BaseEstimator):
                  random_state: int = _DEFAULTS.seed, dtype: str = _DEFAULTS.dtype, device: str = _DEFAULTS.device,
                  quality_threshold: Optional[float] = _DEFAULTS.quality_threshold,
                  memory_budget_gb: Optional[float] = _DEFAULTS.memory_budget_gb, embed_steps: int = 400,
-                 progress: bool = False):
+                 n_fits: int = 1, progress: bool = False):
         self.embedding_dim = embedding_dim
         self.state_size = state_size
         self.cell = cell
@@ -93,12 +77,13 @@ class DYNAMO(BaseEstimator):
         self.quality_threshold = quality_threshold
         self.memory_budget_gb = memory_budget_gb
         self.embed_steps = embed_steps
+        self.n_fits = n_fits
         self.progress = progress
 
     def _config(self) -> FitConfig:
         params = self.get_params()
         params["seed"] = params.pop("random_state")
-        for key in ("embed_steps", "progress"):
+        for key in ("embed_steps", "n_fits", "progress"):
             params.pop(key)
         return FitConfig(**params).validate()
 
@@ -144,11 +129,14 @@ class DYNAMO(BaseEstimator):
                              f"hidden-state arrays (with inputs=) or a Recording, got {type(X).__name__}")
         if isinstance(X, Recording) and ids is not None and len(ids) != X.n_models:
             raise ValueError(f"argument 'ids' must name the {X.n_models} networks, got {len(ids)} names")
-        result = fit_meta(X, config, progress=self.progress)
+        fits = fit_meta(X, config, progress=self.progress, n_fits=self.n_fits)
+        result = fits[0] if isinstance(fits, FitSpread) else fits
+        self.fits_ = fits if isinstance(fits, FitSpread) else None
         if isinstance(X, Recording):
             self.recording_ = X
             if ids is not None:
-                result.meta.model_ids = list(ids)
+                for r in (self.fits_ or [result]):
+                    r.meta.model_ids = list(ids)
         self.result_ = result
         self.meta_ = result.meta
         self.embedding_ = result.meta.theta.detach().cpu().double().numpy().copy()
@@ -197,27 +185,51 @@ class DYNAMO(BaseEstimator):
             thetas.append(meta.theta.detach()[idx].cpu().double().numpy())
         return np.stack(thetas) if thetas else np.zeros((0, meta.embedding_dim))
 
-    def pairwise_distances(self, reading: str = "theta", inputs: Optional[Tensor] = None) -> np.ndarray:
+    def pairwise_distances(self, reading: str = "theta", inputs: Optional[Tensor] = None,
+                           consensus: bool = True) -> np.ndarray:
         """[N, N] distances between the fitted networks: "theta" (Euclidean between embeddings) or
         "functional" (the meta-model's outputs at each theta_n on ``inputs``, default the probe
-        inputs; ``uses.cluster.functional_distances``)."""
+        inputs; ``uses.cluster.functional_distances``). With ``n_fits`` > 1 and ``consensus``: the mean
+        of the fits' matrices, each over its mean off-diagonal distance (``uses.spread``)."""
         self._check_fitted()
-        if reading == "theta":
-            return embedding_distances(self.meta_)
-        if reading == "functional":
-            x = self.probe_inputs_ if inputs is None else inputs
-            return functional_distances(self.meta_, x[:256])
-        raise ValueError(f"argument 'reading' must be 'theta' or 'functional', got {reading!r}")
+        if reading not in ("theta", "functional"):
+            raise ValueError(f"argument 'reading' must be 'theta' or 'functional', got {reading!r}")
+        metas = self.fits_.metas if (self.fits_ is not None and consensus) else [self.meta_]
+        x = (self.probe_inputs_ if inputs is None else inputs)[:256]
+        mats = [embedding_distances(m) if reading == "theta" else functional_distances(m, x) for m in metas]
+        if len(mats) == 1:
+            return mats[0]
+        from .uses.spread import consensus_distances
+
+        return consensus_distances(mats)
+
+    def spread(self, n_clusters: Optional[int] = None, fixed_points: bool = False):
+        """Every reading's spread across the ``n_fits`` fits (``uses.spread.spread`` on the first 256
+        probe inputs): agreement of the distance matrices, clusterings into ``n_clusters`` groups,
+        per-model spread of the aligned embeddings, stable-point counts with ``fixed_points``.
+
+        Raises:
+            ValueError: an estimator fitted with ``n_fits`` = 1 (one fit has no spread).
+        """
+        self._check_fitted()
+        if self.fits_ is None:
+            raise ValueError("this DYNAMO was fitted with n_fits=1: one fit has no spread; set n_fits >= 2 "
+                             "(for example 5) and fit again")
+        from .uses.spread import spread
+
+        return spread(self.fits_, self.probe_inputs_[:256], n_clusters=n_clusters, fixed_points=fixed_points,
+                      seed=self.random_state)
 
     def cluster(self, n_clusters: int, reading: str = "theta", method: str = "kmeans", labels=None):
         """Cluster the fitted networks into ``n_clusters`` groups (``uses.cluster``): k-means or
         agglomerative clustering of ``embedding_`` ("theta"), or of the functional distances
         ("functional": on their classical MDS, or average linkage). ``random_state`` seeds k-means.
+        With ``n_fits`` > 1 both readings cluster the consensus distances (theta's on their classical MDS).
         Returns a ClusterResult (``labels_`` [N], ``ari``/``nmi`` against ``labels`` when given)."""
         from .uses.cluster import cluster_distances, cluster_points
 
         self._check_fitted()
-        if reading == "theta":
+        if reading == "theta" and self.fits_ is None:
             return cluster_points(self.embedding_, n_clusters, labels=labels, method=method, seed=self.random_state)
         return cluster_distances(self.pairwise_distances(reading), n_clusters, labels=labels, method=method,
                                  seed=self.random_state)
@@ -227,6 +239,8 @@ class DYNAMO(BaseEstimator):
         """Do the groups of ``labels`` differ in what the fitted networks compute? PERMANOVA with PERMDISP
         (``compare.group_test``) on the reading's distances ("theta" or "functional", as
         ``pairwise_distances``), the label permutations seeded by ``seed`` (default ``random_state``).
+        With ``n_fits`` > 1 the test is on the consensus distances and ``per_fit_p_values`` holds each
+        fit's p-value.
 
         Returns:
             GroupTest (pseudo-F, p-value, R^2, PERMDISP F and p-value).
@@ -236,9 +250,16 @@ class DYNAMO(BaseEstimator):
         """
         from .compare.inference import group_test
 
-        distances = self.pairwise_distances(reading)
-        return group_test(distances, labels, strata=strata, n_permutations=n_permutations,
-                          seed=self.random_state if seed is None else seed, measure=f"dynamo {reading}")
+        seed = self.random_state if seed is None else seed
+        res = group_test(self.pairwise_distances(reading), labels, strata=strata, n_permutations=n_permutations,
+                         seed=seed, measure=f"dynamo {reading}" + (" (consensus)" if self.fits_ else ""))
+        if self.fits_ is not None:
+            x = self.probe_inputs_[:256]
+            res.per_fit_p_values = [
+                group_test(embedding_distances(m) if reading == "theta" else functional_distances(m, x), labels,
+                           strata=strata, n_permutations=n_permutations, seed=seed).p_value
+                for m in self.fits_.metas]
+        return res
 
     def score(self, X=None, y=None) -> float:
         """Held-out emulation quality: the mean over base models of the hidden-state R^2 of the

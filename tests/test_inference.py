@@ -24,7 +24,7 @@ def _groups(seed, shift=0.0, spread=1.0, sizes=(7, 9, 6), dim=4):
 
 @pytest.mark.parametrize("seed,shift", [(0, 0.0), (1, 0.6), (2, 2.0)])
 def test_group_test_equals_scikit_bio(seed, shift):
-    skbio = pytest.importorskip("skbio")
+    pytest.importorskip("skbio")
     from skbio.stats.distance import DistanceMatrix, permanova, permdisp
 
     d, labels = _groups(seed, shift)

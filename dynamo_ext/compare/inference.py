@@ -123,6 +123,9 @@ class GroupTest:
         n, groups, group_sizes: the networks, the group labels in first-appearance order, their sizes.
         n_permutations, permuted, seed: how the p-values were made ("labels" or "labels within strata").
         measure: the distance measure's name, when given.
+        mean_distances: the mean distance within each group and between each pair ("a|b").
+        per_fit_p_values: for a consensus of several meta-model fits (``DYNAMO(n_fits=k).group_test``),
+            each fit's own p-value; else None.
     """
 
     pseudo_f: float
@@ -138,6 +141,7 @@ class GroupTest:
     seed: Optional[int]
     measure: Optional[str] = None
     mean_distances: Dict[str, float] = field(default_factory=dict, repr=False)
+    per_fit_p_values: Optional[List[float]] = None
 
     def as_dict(self) -> Dict:
         """The fields as JSON-ready Python values (groups as strings)."""
@@ -147,7 +151,9 @@ class GroupTest:
 
     def __repr__(self) -> str:
         name = f"{self.measure}: " if self.measure else ""
-        return (f"GroupTest({name}PERMANOVA F={self.pseudo_f:.3g}, p={self.p_value:.4g}, R2={self.r2:.3f}; "
+        fits = ("" if not self.per_fit_p_values else
+                f" (per fit p {min(self.per_fit_p_values):.4g}-{max(self.per_fit_p_values):.4g})")
+        return (f"GroupTest({name}PERMANOVA F={self.pseudo_f:.3g}, p={self.p_value:.4g}{fits}, R2={self.r2:.3f}; "
                 f"PERMDISP F={self.dispersion_f:.3g}, p={self.dispersion_p_value:.4g}; "
                 f"{len(self.groups)} groups of {self.group_sizes}, {self.n_permutations} permutations of "
                 f"{self.permuted})")

@@ -191,10 +191,9 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
         found, kept = solve(descended, x)
         lost = ~(found[3] & kept)
         if lost.any():
-            # the descent follows q wherever it falls, and a gated cell's q also falls towards states where
-            # its update gate saturates (z' = z there for any z): a start drawn outside the states the
-            # network visits can be carried away from every fixed point. Such starts are solved again from
-            # where they were drawn, so the descent never loses a point that Newton finds without it.
+            # a gated cell's q also falls towards states where its update gates saturate (z' = z there),
+            # and the descent can follow it away from every fixed point: such starts are solved again from
+            # where they were drawn, so the descent never loses a point Newton finds without it
             again, kept_again = solve(z0[lost], x[lost])
             better = again[3] & kept_again
             rows = lost.nonzero().squeeze(1)[better]

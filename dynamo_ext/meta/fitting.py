@@ -9,7 +9,8 @@ resumably (``dynamo_ext.meta.checkpoint``).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
+from contextlib import contextmanager
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import List, Optional, Union
 
@@ -17,7 +18,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import _io
-from .._checks import check_tensor
+from torch import Tensor
+
+from .._checks import check_positive_int, check_tensor
 from ..population.population import Population
 from ..population.recording import Recording, RecordingSource
 from ..population.streaming import StreamedRecording, StreamedTargets
@@ -49,7 +52,7 @@ from .rnn import MetaModel, MetaRNN
 
 def fit(population: Union[Population, Recording, StreamedRecording], config: Optional[FitConfig] = None, *,
         progress: bool = True, out: Optional[Union[str, Path]] = None, resume: bool = False,
-        overwrite: bool = False, distributed: bool = False, **overrides) -> FitResult:
+        overwrite: bool = False, distributed: bool = False, n_fits: int = 1, **overrides):
     """Fit a DYNAMO meta-model to a population (docs/method.md).
 
     Minibatches mix models: each row draws a base model and a probe sequence
@@ -87,85 +90,128 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
             gradients, and the loss history equals a single process's up to
             rounding. Only rank 0 writes to ``out``. Every rank returns the
             same meta-model.
+        n_fits: fit this many meta-models, with seeds ``seed``, ``seed + 1``, ..., on one recording
+            (made once, with ``seed``'s probe noise, so the first fit is the fit ``n_fits=1`` gives),
+            one after the other (each fit already uses every core through PyTorch's
+            threads); with ``out``, fit i is saved in ``out/fit-<i>``. Their readings' spread:
+            ``dynamo_ext.uses.spread`` (docs/guide/trust.md). Not with ``resume``, ``distributed`` or
+            ``checkpoint_every``.
 
     Returns:
         FitResult with the MetaRNN or MetaCNN (``meta.model_ids`` names the base models in
-        embedding-table order) and the loss history.
+        embedding-table order) and the loss history; with ``n_fits`` > 1 a ``FitSpread`` of the
+        FitResults (``meta.spread``).
 
     Raises:
-        ValueError: an empty population, a bad setting (named), NaN/Inf in
+        ValueError: an empty population, a bad setting (named; ``n_fits`` > 1 with resume, distributed
+            or checkpoint_every), NaN/Inf in
             the recording, a ``recording_dir`` that holds files, ``resume`` without
             ``out``, a checkpoint written with other settings, ``distributed``
             without a process group or with fewer models than ranks.
     """
     if resume and out is None:
         raise ValueError("argument 'resume' needs 'out', the folder holding the checkpoint")
-    if out is not None:
-        _io.check_output_folder(out, "out", (META_WEIGHTS, META_CONFIG), resume=resume, overwrite=overwrite)
     config = FitConfig(**{**asdict(config or FitConfig()), **known_settings(overrides)}).validate()
-    dtype = getattr(torch, config.dtype)
+    n_fits = check_positive_int(n_fits, "n_fits")
+    if n_fits > 1 and (resume or distributed or config.checkpoint_every):
+        raise ValueError(f"argument 'n_fits' must be 1 with resume, distributed or checkpoint_every (they "
+                         f"concern one fit), got {n_fits}")
+    if out is not None:
+        outs = [Path(out)] if n_fits == 1 else [Path(out) / f"fit-{i}" for i in range(n_fits)]
+        for folder in outs:
+            _io.check_output_folder(folder, "out", (META_WEIGHTS, META_CONFIG), resume=resume, overwrite=overwrite)
     if not isinstance(population, RecordingSource):
         raise ValueError("argument 'population' must be a Population, Recording or StreamedRecording (the "
                          f"recording protocol, population.recording.RecordingSource), got {type(population).__name__}")
-    n_models = population.n_models
-    if n_models == 0:
+    if population.n_models == 0:
         raise ValueError("argument 'population' must hold at least one base model, got an empty population")
-    shard = current_shard(n_models) if distributed else None
+    shard = current_shard(population.n_models) if distributed else None
+    results = []
+    with _targets(population, config, shard, progress) as (x, targets, streamed):
+        for i in range(n_fits):
+            cfg = replace(config, seed=config.seed + i)
+            checkpoint = Path(out) / CHECKPOINT if out is not None and (cfg.checkpoint_every or resume) else None
+            result = _train(population, x, targets, cfg, shard, progress, checkpoint, resume)
+            if streamed is not None:
+                result.extra["streamed_recording"] = streamed
+            results.append(result)
+    x = targets = None  # the recording is not kept through the quality checks
+    for i, result in enumerate(results):
+        if isinstance(population, Population) and config.quality_threshold is not None and shard is None:
+            check_quality(result, population, progress=progress)
+        if out is not None and is_main_process():
+            save_meta(result.meta, outs[i], history=result.history, fit_config=asdict(result.config))
+    if n_fits == 1:
+        return results[0]
+    from .spread import FitSpread
+
+    return FitSpread(results)
+
+
+@contextmanager
+def _targets(population, config: FitConfig, shard: Optional[Shard], progress: bool):
+    """(probe inputs x, the loss's Targets, where a streamed recording went or None): the population
+    recorded once (to disk and streamed when over the memory budget), the scratch recording removed
+    on leaving."""
+    dtype = getattr(torch, config.dtype)
     held = shard.models if shard is not None else None
-    family, layer_channels = population.family, population.layer_channels
-    ids, state_sizes, output_kind = population.ids, population.state_sizes, population.output_kind
-    n_outputs = population.n_outputs
     storage = torch.float16 if config.recording_dtype == "float16" else None
-    scratch, given = None, population
+    scratch = None
     if isinstance(population, Population) and shard is None and over_budget(population, config, dtype, progress):
         scratch = ScratchRecording(population, config)
         population = scratch.recording
-    probes = relaxing_probes(population, config) if isinstance(population, Population) else None
-    rec = population.fit_recording(probes, held)
-    x = rec.x
-    targets = (StreamedTargets(rec, dtype, models=held) if isinstance(rec, StreamedRecording)
-               else Targets(rec, dtype, models=held, storage=storage))
-    rec = None  # the targets hold what the fit reads: the raw recording is not kept through the fit
-    check_tensor(x, "recording.x", ndim=3)
+    try:
+        probes = relaxing_probes(population, config) if isinstance(population, Population) else None
+        rec = population.fit_recording(probes, held)
+        x = rec.x
+        targets = (StreamedTargets(rec, dtype, models=held) if isinstance(rec, StreamedRecording)
+                   else Targets(rec, dtype, models=held, storage=storage))
+        rec = None  # the targets hold what the fit reads: the raw recording is not kept through the fit
+        check_tensor(x, "recording.x", ndim=3)
+        yield x, targets, (scratch.info if scratch is not None else None)
+    finally:
+        targets = None
+        if scratch is not None:
+            scratch.close()
 
+
+def _build_meta(population, x: Tensor, config: FitConfig) -> MetaModel:
+    """A fresh meta-model for the population (MetaRNN, or MetaCNN for CNN populations), initialised from
+    ``config.seed``."""
     torch.manual_seed(config.seed)
-    if family == "rnn":
-        meta = MetaRNN(n_models, x.shape[-1], n_outputs, state_sizes, state_size=config.state_size,
-                       embedding_dim=config.embedding_dim, cell=config.cell, backend=config.backend,
-                       output_kind=output_kind, model_ids=ids, recurrence_rank=config.recurrence_rank)
+    n_models = population.n_models
+    if population.family == "rnn":
+        meta = MetaRNN(n_models, x.shape[-1], population.n_outputs, population.state_sizes,
+                       state_size=config.state_size, embedding_dim=config.embedding_dim, cell=config.cell,
+                       backend=config.backend, output_kind=population.output_kind, model_ids=population.ids,
+                       recurrence_rank=config.recurrence_rank)
     else:  # the CNN case: FitConfig.state_size is the meta-CNN's width
-        meta = MetaCNN(n_models, x.shape[-1], x.shape[1], n_outputs, layer_channels, family=family,
-                       width=config.state_size, embedding_dim=config.embedding_dim, output_kind=output_kind,
-                       model_ids=ids)
-    meta = meta.to(device=config.device, dtype=dtype)
+        meta = MetaCNN(n_models, x.shape[-1], x.shape[1], population.n_outputs, population.layer_channels,
+                       family=population.family, width=config.state_size, embedding_dim=config.embedding_dim,
+                       output_kind=population.output_kind, model_ids=population.ids)
+    return meta.to(device=config.device, dtype=getattr(torch, config.dtype))
+
+
+def _train(population, x: Tensor, targets, config: FitConfig, shard: Optional[Shard], progress: bool,
+           checkpoint: Optional[Path], resume: bool) -> FitResult:
+    """One meta-model trained on the targets (and its embeddings refined when asked)."""
+    meta = _build_meta(population, x, config)
     if shard is not None:
         sync_standardisation(meta, targets.means, targets.scales, shard)
     else:
         for n, mp in enumerate(meta.maps):
             mp.mean.copy_(targets.means[n])
             mp.scale.copy_(targets.scales[n])
-    checkpoint = Path(out) / CHECKPOINT if out is not None and (config.checkpoint_every or resume) else None
-    try:
-        history = train_loop(meta, list(meta.parameters()), targets, config,
-                             sample_models=lambda g, b: torch.randint(n_models, (b,), generator=g),
-                             desc="fitting meta-model", progress=progress, checkpoint=checkpoint, resume=resume,
-                             shard=shard, pack_maps=shard is None and has_linear_maps(meta.maps))
-        if config.refine_steps:
-            history["history"]["refine_loss"] = refine_embeddings(meta, targets, config, progress=progress,
-                                                                  shard=shard)
-    finally:
-        del targets
-        if scratch is not None:
-            scratch.close()
+    n_models = population.n_models
+    history = train_loop(meta, list(meta.parameters()), targets, config,
+                         sample_models=lambda g, b: torch.randint(n_models, (b,), generator=g),
+                         desc="fitting meta-model", progress=progress, checkpoint=checkpoint, resume=resume,
+                         shard=shard, pack_maps=shard is None and has_linear_maps(meta.maps))
+    if config.refine_steps:
+        history["history"]["refine_loss"] = refine_embeddings(meta, targets, config, progress=progress,
+                                                              shard=shard)
     meta.eval()
-    result = FitResult(meta, history["history"], config, history["seconds"])
-    if scratch is not None:
-        result.extra["streamed_recording"] = scratch.info
-    if isinstance(given, Population) and config.quality_threshold is not None and shard is None:
-        check_quality(result, given, progress=progress)
-    if out is not None and is_main_process():
-        save_meta(meta, out, history=result.history, fit_config=asdict(config))
-    return result
+    return FitResult(meta, history["history"], config, history["seconds"])
 
 
 def refine_embeddings(meta: MetaModel, targets: Targets, config: FitConfig, progress: bool = True,

@@ -195,7 +195,7 @@ def _check_group_labels(group_labels: Optional[Dict[str, Sequence]], n: int) -> 
                              f"({n}), got {len(lab)}")
 
 
-def group_tests(distances: Dict[str, "np.ndarray"], label_sets: Dict[str, Sequence], n_permutations: int = 999,
+def group_tests(distances: Dict[str, Sequence], label_sets: Dict[str, Sequence], n_permutations: int = 999,
                 seed: int = 0) -> list:
     """One row per (label set, measure): ``compare.group_test`` (PERMANOVA p-value, R^2, pseudo-F and
     PERMDISP p-value) of the label set on the measure's distances; a measure with undefined pairs
