@@ -167,3 +167,12 @@ def test_fit_options_are_fitconfigs_fields_with_its_defaults():
         assert getattr(args, f.name) == expected, f.name
     with pytest.raises(SystemExit):
         build_parser().parse_args(["fit", "pop", "--out", "m", "--cell", "lstm"])
+
+
+def test_fit_with_n_fits_writes_one_folder_per_fit(cli_run, tmp_path, capsys):
+    pop = cli_run[0]
+    assert main(["fit", str(pop), "--out", str(tmp_path / "fits"), "--steps", "10", "--batch-size", "16",
+                 "--state-size", "8", "--max-sequences", "50", "--n-fits", "2", "--seed", "3", "--no-progress"]) == 0
+    metas = [de.load_meta(tmp_path / "fits" / f"fit-{i}") for i in range(2)]
+    assert metas[0].model_ids == metas[1].model_ids and "(seed 4)" in capsys.readouterr().out
+    assert main(["fit", str(pop), "--out", str(tmp_path / "bad"), "--n-fits", "0", "--no-progress"]) == 2

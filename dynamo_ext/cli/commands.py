@@ -91,17 +91,21 @@ def fit_command(args, progress: bool) -> None:
     settings["device"] = init_from_env(args.device) if args.distributed else args.device
     try:
         res = fit(population, FitConfig(**settings), resume=args.resume, overwrite=args.overwrite, out=args.out,
-                  progress=progress, distributed=args.distributed)
+                  progress=progress, distributed=args.distributed, n_fits=args.n_fits)
         main_process = is_main_process()
         if args.distributed:
             dist.barrier()  # rank 0 has written --out
     finally:
         if args.distributed:
             dist.destroy_process_group()
-    if main_process:
-        print(f"fitted in {res.seconds:.1f} s, final loss {res.history['loss'][-1]:.4f}; saved to {args.out}")
-        if "emulation" in res.extra:
-            print(f"{len(res.poorly_emulated)} of {len(res.extra['emulation'])} base models below held-out hidden "
-                  f"R^2 {args.quality_threshold:g}" + "".join(f"; {i}" for i in res.poorly_emulated))
+    if not main_process:
+        return
+    for i, r in enumerate(getattr(res, "results", [res])):
+        where = args.out if args.n_fits == 1 else f"{args.out}/fit-{i}"
+        print(f"fitted in {r.seconds:.1f} s (seed {r.config.seed}), final loss {r.history['loss'][-1]:.4f}; "
+              f"saved to {where}")
+        if "emulation" in r.extra:
+            print(f"{len(r.poorly_emulated)} of {len(r.extra['emulation'])} base models below held-out hidden "
+                  f"R^2 {args.quality_threshold:g}" + "".join(f"; {i}" for i in r.poorly_emulated))
 
 
