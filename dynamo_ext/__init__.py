@@ -9,7 +9,7 @@ embedding theta selects which base model it emulates.
 
 The package follows the method's parts: ``population`` (tasks, base models,
 training, recording), ``meta`` (meta-models, loss, fitting, checkpoints),
-``uses`` (embed, average, cluster, adapt, reparameterize), ``dynamics``
+``uses`` (embed, average, cluster, adapt, reparameterize, spread across fits), ``dynamics``
 (fixed points, scans, fidelity), ``compare`` (the baseline and peer
 measures), ``report`` (analysis, Markdown and HTML); ``ops`` and
 ``reference`` are the compiled ops and their plain-PyTorch references.
@@ -34,6 +34,8 @@ from .uses.average import average  # noqa: E402
 from .uses.cluster import ClusterResult, cluster  # noqa: E402
 from .uses.adapt import adapt  # noqa: E402
 from .uses.reparameterize import reparameterize  # noqa: E402
+from .uses.spread import Spread, spread  # noqa: E402
+from .meta.spread import FitSpread  # noqa: E402
 from . import compare, dynamics, uses  # noqa: E402
 from .dynamics import fidelity, find_fixed_points  # noqa: E402
 
@@ -73,8 +75,8 @@ def __dir__():
 
 
 __all__ = [
-    "BaseCNN", "BaseRNN", "CTRNN", "ClusterResult", "DYNAMO", "explore", "FitResult", "MetaCNN", "MetaRNN", "Population",
+    "BaseCNN", "BaseRNN", "CTRNN", "ClusterResult", "DYNAMO", "explore", "FitResult", "FitSpread", "Spread", "MetaCNN", "MetaRNN", "Population",
     "Recording", "TaskData", "WITH_CUDA", "adapt", "average", "cluster", "compare", "dynamics", "embed", "fidelity",
     "find_fixed_points", "fit", "load_meta", "load_task", "ops", "reference", "report", "reparameterize",
-    "save_meta", "train_population", "uses",
+    "save_meta", "spread", "train_population", "uses",
 ]

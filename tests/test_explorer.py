@@ -66,6 +66,27 @@ def test_every_answer_is_the_apis_for_the_same_theta(explorer, tiny_population, 
     assert np.allclose(explorer.plane("mds")["xy"], explorer.mds())
 
 
+def test_answers_carry_their_marks(explorer, tiny_population, tiny_fit):
+    """A click at a base model's theta is no extrapolation; far from every base model it is; a model below
+    the quality threshold is marked, and its panel shows the mark."""
+    from dynamo_ext.explorer.panels import model_panel, theta_panel
+    from dynamo_ext.uses.support import support
+
+    meta = tiny_fit.meta
+    at_model = explorer.at_theta(meta.theta.detach()[0].double().tolist())
+    assert at_model["nearest_model"] == tiny_population.ids[0] and at_model["relative_distance"] < 1e-6
+    assert not at_model["extrapolation"]
+    far_theta = (meta.theta.detach().double().abs().max() * 50 + 10) * torch.ones(meta.embedding_dim)
+    far = explorer.at_theta(far_theta.tolist())
+    assert far["extrapolation"] and far == {**far, **support(meta, far_theta.to(meta.theta.dtype))}
+    assert "extrapolation" in str(theta_panel("B", far, {}))
+    strict = Explorer(meta, tiny_population, quality_threshold=1.0)
+    answer = strict.at_model(tiny_population.ids[0])
+    assert "below quality threshold" in answer["marks"] and "A-marks" in str(model_panel("A", answer, {}))
+    lenient = Explorer(meta, tiny_population, quality_threshold=None)
+    assert "below quality threshold" not in lenient.at_model(tiny_population.ids[0])["marks"]
+
+
 def test_bad_input_is_refused_before_a_server_starts(explorer, tiny_population, tiny_fit, tmp_path, capsys):
     from dynamo_ext.cli import main
 
@@ -161,6 +182,11 @@ def test_clicks_a_drawn_path_and_a_shared_url_show_the_apis_numbers(explorer, ti
         assert int(text("A-base-n_stable")) == top["base"]["n_stable"]
         assert int(text("A-meta-n_stable")) == top["meta"]["n_stable"] and int(text("A-n_matched")) == top["n_matched"]
         assert float(text("A-hidden_r2")) == pytest.approx(explorer.emulation[pop.ids[1]]["hidden_r2"], abs=1e-4)
+        marks = explorer.at_model(pop.ids[1])["marks"]  # the page shows the API's marks, or none
+        shown = driver.find_elements(By.ID, "A-marks")
+        assert bool(shown) == bool(marks)
+        if marks:
+            assert ("below the quality threshold" in shown[0].text) == ("below quality threshold" in marks)
         # an empty place: the what-if panel shows the API's numbers at that theta
         driver.find_element(By.CSS_SELECTOR, "#target input[value='B']").click()
         xs, ys = zip(*explorer.plane()["xy"])
@@ -173,6 +199,11 @@ def test_clicks_a_drawn_path_and_a_shared_url_show_the_apis_numbers(explorer, ti
         want = _api_at_theta(meta, pop.task, explorer.probes, theta)
         assert int(text("B-n_fixed_points")) == want["n_fixed_points"] and int(text("B-n_stable")) == want["n_stable"]
         assert float(text("B-accuracy")) == pytest.approx(want["accuracy"], abs=1e-4)
+        far = explorer.at_theta(theta)
+        assert text("B-nearest_model") == far["nearest_model"]
+        assert bool(driver.find_elements(By.ID, "B-marks")) == far["extrapolation"]
+        if far["extrapolation"]:
+            assert "extrapolation" in text("B-marks")
         cmp = explorer.compare(pop.ids[1], theta)
         wait.until(lambda d: d.find_elements(By.ID, "compare-functional_distance"))
         assert float(text("compare-functional_distance")) == pytest.approx(cmp["functional_distance"], abs=1e-4)

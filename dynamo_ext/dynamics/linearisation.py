@@ -59,15 +59,19 @@ def compare_linearisation(j_base: Tensor, j_meta: Tensor, a: Tensor, k: int = 3,
                           threshold: float = VISIBILITY_THRESHOLD, tolerance: float = TOLERANCE) -> Dict:
     """One matched stable point: J_b [d, d] of the base, J_m [D, D] of the meta-model, A_n [d, D] (module
     docstring). Returns {"base", "through_map", "full": the leading k eigenvalues each; "unseen": {"count",
-    "max_modulus"} of the modes of visibility below ``threshold``; "delta_through_map", "delta_full": the
+    "max_modulus", "slower_than_seen"} of the modes of visibility below ``threshold`` (the last: the slowest
+    of them is slower than every mode the map sees, so that a fixed-point reading of the meta-model in full
+    reports a slow direction the base model does not have); "delta_through_map", "delta_full": the
     leading moduli's differences from the base's; "differs_through_map", "differs_full": above ``tolerance``}."""
     j_base, j_meta, a = j_base.double(), j_meta.double(), a.double()
     reduced = a @ j_meta @ torch.linalg.pinv(a)
     ev_m, seen = visibility(j_meta, a)
-    unseen = ev_m[seen < threshold].abs()
+    unseen, visible = ev_m[seen < threshold].abs(), ev_m[seen >= threshold].abs()
+    slowest_seen = float(visible.max()) if visible.numel() else 0.0
     out = {"base": leading(torch.linalg.eigvals(j_base), k), "through_map": leading(torch.linalg.eigvals(reduced), k),
            "full": leading(ev_m, k),
-           "unseen": {"count": int(unseen.numel()), "max_modulus": float(unseen.max()) if unseen.numel() else None}}
+           "unseen": {"count": int(unseen.numel()), "max_modulus": float(unseen.max()) if unseen.numel() else None,
+                      "slower_than_seen": bool(unseen.numel()) and float(unseen.max()) > slowest_seen}}
     base_lead = out["base"][0]["modulus"]
     for name in ("through_map", "full"):
         delta = out[name][0]["modulus"] - base_lead
@@ -78,7 +82,8 @@ def compare_linearisation(j_base: Tensor, j_meta: Tensor, a: Tensor, k: int = 3,
 
 def summary(rows: List[Dict]) -> Dict:
     """Over a model's matched points: the largest |difference| of the leading modulus through the map and in
-    full, the unseen modes' largest count and modulus, and how many points differ by more than the tolerance."""
+    full, the unseen modes' largest count and modulus, how many points differ by more than the tolerance, and at
+    how many points an unseen mode is slower than every seen one."""
     if not rows:
         return {"n_points": 0}
     unseen = [r["unseen"]["max_modulus"] for r in rows if r["unseen"]["max_modulus"] is not None]
@@ -88,4 +93,5 @@ def summary(rows: List[Dict]) -> Dict:
             "n_differ_through_map": sum(r["differs_through_map"] for r in rows),
             "n_differ_full": sum(r["differs_full"] for r in rows),
             "max_unseen_count": max(r["unseen"]["count"] for r in rows),
+            "n_unseen_slower": sum(bool(r["unseen"].get("slower_than_seen")) for r in rows),
             "max_unseen_modulus": max(unseen) if unseen else None}

@@ -15,6 +15,7 @@ from torch import Tensor
 from .._checks import check_positive_int, check_tensor
 from ..meta.rnn import MetaRNN
 from ..uses.average import resolve_ids
+from ..uses.support import support
 from .fixed_points import find_fixed_points
 
 
@@ -28,16 +29,23 @@ class ScanResult:
 
     thetas: Tensor
     points: list
+    support: Optional[list] = None
 
     def table(self) -> list:
         """One row per theta: counts of fixed points by type (stable; saddles with one
-        unstable direction; more unstable directions) and of slow points."""
+        unstable direction; more unstable directions) and of slow points; the nearest base model and the
+        distance to it in median nearest-neighbour distances, and whether that marks an extrapolation
+        (``uses.support``)."""
         rows = []
         for i, (theta, fps) in enumerate(zip(self.thetas, self.points)):
             n_unstable = fps.n_unstable
             rows.append({"index": i, "theta": theta.tolist(), "n_fixed_points": len(fps),
                          "n_stable": int(fps.is_stable.sum()), "n_saddle_1": int((n_unstable == 1).sum()),
                          "n_unstable_more": int((n_unstable > 1).sum()), "n_slow_points": len(fps.slow_points)})
+            if self.support is not None:
+                s = self.support[i]
+                rows[-1].update({"nearest_model": s["nearest_model"], "nn_distance": s["relative_distance"],
+                                 "extrapolation": s["extrapolation"]})
         return rows
 
 
@@ -75,4 +83,4 @@ def scan(meta: MetaRNN, thetas: Tensor, inputs: Optional[Tensor] = None, probe_x
                 trajectories = meta(probe_x.to(meta.theta.dtype), theta=theta.to(meta.theta.dtype))[0]
         points.append(find_fixed_points(meta, inputs=inputs, trajectories=trajectories, n_inits=n_inits,
                                         noise=noise, tol=tol, max_iter=max_iter, theta=theta, seed=seed, **kwargs))
-    return ScanResult(thetas.detach().clone(), points)
+    return ScanResult(thetas.detach().clone(), points, [support(meta, t.to(meta.theta.dtype)) for t in thetas])

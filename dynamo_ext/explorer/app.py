@@ -24,7 +24,7 @@ CSS = ("body{font-family:sans-serif;margin:0 auto;max-width:1240px;padding:0 12p
        ".cols{display:flex;flex-wrap:wrap;gap:12px}.cols>div{flex:1 1 420px;min-width:0}"
        ".panel,.figure{max-width:100%}.numbers{border-collapse:collapse;font-size:13px}"
        ".numbers td,.numbers th{border:1px solid #ddd;padding:2px 6px}.num{text-align:right}"
-       ".theta{display:none}.hint{color:#666;font-size:13px}.wide{overflow-x:auto;max-width:100%}"
+       ".theta{display:none}.hint{color:#666;font-size:13px}.marks{color:#b00020;font-size:13px}.wide{overflow-x:auto;max-width:100%}"
        ".control{min-width:180px}")
 
 

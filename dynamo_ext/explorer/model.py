@@ -29,6 +29,7 @@ from torch import Tensor
 
 from ..dynamics.fidelity import topology
 from ..dynamics.fixed_points import find_fixed_points
+from ..dynamics.marks import QUALITY_THRESHOLD, model_marks
 from ..dynamics.scan import scan
 from ..meta.evaluate import emulation
 from ..meta.rnn import MetaRNN
@@ -36,6 +37,7 @@ from ..population.population import Population
 from ..population.recording import param_dtype
 from ..population.training import evaluate
 from ..uses.average import average
+from ..uses.support import support
 from ..uses.cluster import distances_from_features, functional_distance, functional_features, functional_spreads
 
 LABELS = ("arch", "task", "hidden_size", "seed")
@@ -69,13 +71,15 @@ class Explorer:
         n_inits: fixed-point starts per theta, drawn from the meta-model's own trajectories there.
         seed: the starts' seed.
         labels: extra labels {name: one value per model} to colour by (a user's).
+        quality_threshold: a model whose held-out hidden R^2 is below it is marked (None: no mark).
 
     Raises:
         ValueError: a meta-model that is not a MetaRNN, or one fitted to other models.
     """
 
     def __init__(self, meta: MetaRNN, population: Population, n_probes: int = 16, n_inits: int = 256,
-                 seed: int = 0, labels: Optional[Dict[str, Sequence]] = None):
+                 seed: int = 0, labels: Optional[Dict[str, Sequence]] = None,
+                 quality_threshold: Optional[float] = QUALITY_THRESHOLD):
         if not isinstance(meta, MetaRNN):
             raise ValueError(f"argument 'meta' must be a MetaRNN (the explorer solves fixed points), got "
                              f"{type(meta).__name__}")
@@ -88,6 +92,7 @@ class Explorer:
                                  f"model), got {len(values)}")
         self.meta, self.population = meta.eval(), population
         self.n, self.n_inits, self.seed = len(population), n_inits, seed
+        self.quality_threshold = quality_threshold
         self.task = population.task
         self.probes = self.task.x_test[:n_probes].to(meta.theta.dtype)
         self.labels = {k: population.labels(k) if k != "seed" else [m.seed for m in population.members]
@@ -172,7 +177,7 @@ class Explorer:
                "points": _project(fps.states, mean, basis) if len(fps) else [],
                "stable": stable.tolist(), "n_unstable_directions": fps.n_unstable.tolist(),
                "trajectories": [_project(traj, mean, basis) for traj in z],
-               "outputs": y[0].tolist()}
+               "outputs": y[0].tolist(), **support(self.meta, theta.to(self.meta.theta.dtype), self.n)}
         out["seconds"] = time.perf_counter() - t0
         self._cache[key] = out
         return out
@@ -195,6 +200,7 @@ class Explorer:
         points = top.pop("points", None) or {"base": torch.zeros(0, h.shape[-1]), "meta": torch.zeros(0, h.shape[-1])}
         out = {"id": model_id, "theta": self.thetas[n].tolist(), "plane": self.to_plane(self.thetas[n]),
                "test_accuracy": member.test_accuracy, **self.emulation[model_id], "fidelity": top,
+               "marks": model_marks(self.emulation[model_id], top, self.quality_threshold),
                "base_points": _project(points["base"], mean, basis) if len(points["base"]) else [],
                "meta_points": _project(points["meta"], mean, basis) if len(points["meta"]) else [],
                "base_trajectories": [_project(t, mean, basis) for t in h],

@@ -11,7 +11,14 @@ from typing import Dict, List, Optional
 
 from dash import dcc, html
 
+from ..dynamics.marks import BELOW_THRESHOLD, UNSEEN_SLOW_MODE
+from ..uses.support import EXTRAPOLATION_LIMIT
 from .figures import outputs_figure, points_figure, scan_figure
+
+MARK_TEXT = {BELOW_THRESHOLD: "below the quality threshold: the meta-model does not emulate this model well "
+                              "(held-out hidden R² under the fit's threshold); its readings stand for a poor emulation",
+             UNSEEN_SLOW_MODE: "unseen slow mode: at one of its attractors the meta-model has a mode the map A_n does "
+                               "not read that is slower than every mode it reads; read the Jacobian through A_n"}
 
 
 def _fmt(value) -> str:
@@ -32,22 +39,31 @@ def graph(figure, config: Dict, gid: str) -> dcc.Graph:
     return dcc.Graph(id=gid, figure=figure, config=config, className="figure")
 
 
-def _panel(side: str, title: str, theta: List[float], rows: List[tuple], graphs: List) -> html.Div:
-    """A selection's panel: its title, its exact theta (hidden), its numbers, its figures."""
+def _panel(side: str, title: str, theta: List[float], rows: List[tuple], graphs: List,
+           warnings: Optional[List[str]] = None) -> html.Div:
+    """A selection's panel: its title, its exact theta (hidden), its warnings (id ``{side}-marks``), its
+    numbers, its figures."""
+    marks = [html.Ul([html.Li(w) for w in warnings], id=f"{side}-marks", className="marks")] if warnings else []
     return html.Div([html.H4(f"{side}: {title}"), html.Pre(json.dumps(theta), id=f"{side}-theta", className="theta"),
-                     number_table(side, rows), *graphs], className="panel")
+                     *marks, number_table(side, rows), *graphs], className="panel")
 
 
 def theta_panel(side: str, answer: Dict, config: Dict) -> html.Div:
     """What-if: the meta-model at an arbitrary theta, as an operable network."""
     rows = [("fixed points", "n_fixed_points", answer["n_fixed_points"]), ("stable", "n_stable", answer["n_stable"]),
             ("unstable", "n_unstable", answer["n_unstable"]), ("slow points", "n_slow_points", answer["n_slow_points"]),
-            ("task accuracy", "accuracy", answer["accuracy"]), ("computed in (s)", "seconds", answer["seconds"])]
+            ("task accuracy", "accuracy", answer["accuracy"]),
+            ("nearest base model", "nearest_model", answer["nearest_model"]),
+            ("its distance (median NN distances)", "relative_distance", answer["relative_distance"]),
+            ("computed in (s)", "seconds", answer["seconds"])]
     graphs = [graph(points_figure(answer["points"], answer["stable"], answer["trajectories"], "Fixed points (its PCs)"),
                     config, f"{side}-points-figure"),
               graph(outputs_figure(answer["outputs"], "Outputs, first probe"), config, f"{side}-outputs-figure")]
     title = f"the meta-model at theta ({', '.join(f'{v:.3f}' for v in answer['theta'])})"
-    return _panel(side, title, answer["theta"], rows, graphs)
+    warnings = ([f"extrapolation: {answer['relative_distance']:.2f} median nearest-neighbour distances from the "
+                 f"nearest base model ({answer['nearest_model']}), past the limit of {EXTRAPOLATION_LIMIT:g}"]
+                if answer["extrapolation"] else [])
+    return _panel(side, title, answer["theta"], rows, graphs, warnings)
 
 
 def model_panel(side: str, answer: Dict, config: Dict) -> html.Div:
@@ -69,7 +85,8 @@ def model_panel(side: str, answer: Dict, config: Dict) -> html.Div:
                                   meta_points=answer["meta_points"]), config, f"{side}-points-figure"),
               graph(points_figure([], [], answer["meta_trajectories"], "Meta-model through A_n (base PCs)"), config,
                     f"{side}-meta-figure")]
-    return _panel(side, f"base model {answer['id']} and the meta-model at its theta", answer["theta"], rows, graphs)
+    return _panel(side, f"base model {answer['id']} and the meta-model at its theta", answer["theta"], rows, graphs,
+                  [MARK_TEXT[m] for m in answer.get("marks", [])])
 
 
 def compare_panel(answer: Optional[Dict]) -> html.Div:

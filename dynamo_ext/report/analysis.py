@@ -32,6 +32,7 @@ from typing import Dict, Optional, Sequence
 import torch
 
 from .._checks import check_choice
+from ..dynamics.marks import BELOW_THRESHOLD, QUALITY_THRESHOLD, model_marks
 from ..compare.inference import group_test
 from ..compare.distances import ALL_MEASURES, MEASURES, distance_matrices, plan_measures
 from ..compare.outputs import OutputEnsemble
@@ -56,7 +57,8 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
             labels_per_class: Optional[Sequence[int]] = (1, 5, 20), fidelity_inits: int = 256,
             fixed_point_inputs: Optional[torch.Tensor] = None, measures: Sequence[str] = MEASURES,
             time_budget_s: Optional[float] = 900.0, group_labels: Optional[Dict[str, Sequence]] = None,
-            n_permutations: int = 999) -> Metrics:
+            n_permutations: int = 999, quality_threshold: Optional[float] = QUALITY_THRESHOLD,
+            include_poorly_emulated: bool = False) -> Metrics:
     """Compute the metrics of ``metrics.json`` (see the module docstring; their schema:
     ``report.schema.Metrics``, version ``SCHEMA_VERSION``).
 
@@ -75,6 +77,9 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
             architecture labels: the "tests" rows of the baselines section run PERMANOVA and PERMDISP
             (``compare.group_test``) of every label set on every measure's distances.
         n_permutations: the label permutations of those tests.
+        quality_threshold: models whose held-out hidden R^2 is below it are marked ("marks": id -> marks,
+            ``dynamics.marks``, with the unseen-slow-mode marks of the fidelity section) and left out of
+            the group tests unless ``include_poorly_emulated``.
         fixed_point_inputs: the constant input x* [I] (or [1, I]) of the fidelity section's fixed
             points (default zeros: silence, which is inside the pulse tasks; pass an
             input of the task where zero is not).
@@ -105,10 +110,13 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
     clus = cluster(meta, k, labels=labels, seed=seed, n=len(population))  # embedded newcomers follow
     metrics["clustering"] = {"k": k, "labels_by": by, "ari": clus.ari, "nmi": clus.nmi,
                              "silhouette": clus.silhouette, "assignments": clus.assignments}
+    marks = {row["id"]: model_marks(row, quality_threshold=quality_threshold) for row in metrics["emulation"]}
+    poor = [i for i, m in enumerate(population.ids) if BELOW_THRESHOLD in marks[m]]
     if baselines:
         metrics["baselines"] = baseline_section(meta, population, seed=seed, labels_per_class=labels_per_class,
                                                 measures=measures, time_budget_s=time_budget_s,
-                                                group_labels=group_labels, n_permutations=n_permutations)
+                                                group_labels=group_labels, n_permutations=n_permutations,
+                                                exclude=[] if include_poorly_emulated else poor)
     metrics["embedding"] = {mid: row for mid, row in zip(meta.model_ids, meta.theta.detach().tolist())}
     if isinstance(meta, MetaRNN):  # a CNN's layer-to-layer map has no fixed points to report
         t1 = time.perf_counter()
@@ -117,7 +125,11 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
         if fixed_point_inputs is not None:
             metrics["fixed_point_input"] = fixed_point_inputs.detach().reshape(-1).tolist()
         metrics["fixed_points"] = fixed_point_summary(metrics["fidelity"])
+        for row in metrics["fidelity"]:
+            marks[row["id"]] += [m for m in model_marks({}, row) if m not in marks[row["id"]]]
         metrics["timing_s"] = {"fidelity": round(time.perf_counter() - t1, 2)}
+    metrics["quality_threshold"] = quality_threshold
+    metrics["marks"] = {mid: m for mid, m in marks.items() if m}
     metrics["timing_s"] = {"analyze": round(time.perf_counter() - t0, 2), **metrics.get("timing_s", {})}
     return metrics
 
@@ -156,7 +168,8 @@ def averaging_table(meta: MetaModel, population: Population) -> list:
 def baseline_section(meta: MetaModel, population: Population, seed: int = 0,
                      labels_per_class: Optional[Sequence[int]] = (1, 5, 20), max_sequences: int = 200,
                      measures: Sequence[str] = MEASURES, time_budget_s: Optional[float] = None,
-                     group_labels: Optional[Dict[str, Sequence]] = None, n_permutations: int = 999) -> Dict:
+                     group_labels: Optional[Dict[str, Sequence]] = None, n_permutations: int = 999,
+                     exclude: Sequence[int] = ()) -> Dict:
     """DYNAMO beside the baselines (dynamo_ext.compare) on the same recording: distance matrices,
     clustering scores by task and by architecture, and the few-label comparison per task.
 
@@ -164,7 +177,8 @@ def baseline_section(meta: MetaModel, population: Population, seed: int = 0,
     (``cluster.functional_distances``: the meta-model's states and outputs at theta_i against
     theta_j on the same probe inputs). Measures over ``time_budget_s`` (``plan_measures``) are
     skipped and listed in ``section["skipped"]``. ``section["tests"]``: ``group_tests`` of the task and
-    architecture labels (where they form at least 2 groups) and of ``group_labels``."""
+    architecture labels (where they form at least 2 groups) and of ``group_labels``, without the models
+    of ``exclude`` (indices; the report's poorly emulated models)."""
     rec = population.record(max_sequences=max_sequences)
     measures, skipped = plan_measures(rec, measures, time_budget_s)
     distances = {"dynamo": embedding_distances(meta, len(population)),
@@ -176,7 +190,8 @@ def baseline_section(meta: MetaModel, population: Population, seed: int = 0,
     _check_group_labels(group_labels, len(population))
     tests.update({name: list(lab) for name, lab in (group_labels or {}).items()})
     section = {"clustering": compare_measures(distances, labels, seed=seed),
-               "tests": group_tests(distances, tests, n_permutations=n_permutations, seed=seed),
+               "tests": group_tests(distances, tests, n_permutations=n_permutations, seed=seed,
+                                    exclude=[population.ids[i] for i in exclude], ids=population.ids),
                "distances": {name: d.tolist() for name, d in distances.items()},
                "ids": population.ids, "skipped": skipped}
     if "dsa" in measures:  # the settings dsa_distances used on this recording, for the report
@@ -196,14 +211,20 @@ def _check_group_labels(group_labels: Optional[Dict[str, Sequence]], n: int) -> 
 
 
 def group_tests(distances: Dict[str, Sequence], label_sets: Dict[str, Sequence], n_permutations: int = 999,
-                seed: int = 0) -> list:
+                seed: int = 0, exclude: Sequence[str] = (), ids: Optional[Sequence[str]] = None) -> list:
     """One row per (label set, measure): ``compare.group_test`` (PERMANOVA p-value, R^2, pseudo-F and
-    PERMDISP p-value) of the label set on the measure's distances; a measure with undefined pairs
-    (NaN, e.g. weights across architectures) gets a row with ``why`` instead."""
+    PERMDISP p-value) of the label set on the measure's distances, without the models ``exclude`` (ids,
+    listed in each row's "excluded"); a measure with undefined pairs (NaN, e.g. weights across
+    architectures) or too few models left gets a row with ``why`` instead."""
+    import numpy as np
+
+    keep = [i for i, m in enumerate(ids or []) if m not in set(exclude)] if exclude else None
     rows = []
     for name, lab in label_sets.items():
+        lab = list(lab) if keep is None else [lab[i] for i in keep]
         for measure, d in distances.items():
-            row = {"labels": name, "measure": measure}
+            d = np.asarray(d) if keep is None else np.asarray(d)[np.ix_(keep, keep)]
+            row = {"labels": name, "measure": measure, "excluded": list(exclude)}
             try:
                 res = group_test(d, lab, n_permutations=n_permutations, seed=seed)
             except ValueError as exc:

@@ -25,6 +25,7 @@ from .tables import (
     ari_table,
     baseline_verdicts,
     few_label_columns,
+    mark_lines,
     tests_table,
 )
 
@@ -113,7 +114,7 @@ DISTANCE_COLUMNS = 4  # heatmaps per row of the distance figure (260 px each)
 _STYLE = ("body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em}"
           "table{border-collapse:collapse;margin:1em 0;font-size:13px}"
           "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}"
-          ".wide{overflow-x:auto;max-width:100%}")
+          ".wide{overflow-x:auto;max-width:100%}.marks{color:#b00020}")
 
 
 def write_html(metrics: Metrics, path: Path) -> Path:
@@ -131,10 +132,16 @@ def write_html(metrics: Metrics, path: Path) -> Path:
         figures.append(few_label_figure(metrics))
     divs = [pio.to_html(f, full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figures)]
     emu = {e["id"]: e for e in metrics["emulation"]}
-    pop_rows = [{**p, **emu.get(p["id"], {})} for p in metrics["population"]]
+    marks = metrics.get("marks") or {}
+    pop_rows = [{**p, **emu.get(p["id"], {}), "marks": ", ".join(marks.get(p["id"], [])) or "-"}
+                for p in metrics["population"]]
     parts = [f"<h1>DYNAMO report: {html.escape(str(metrics.get('task', '')))}</h1>",
              "<p>Meta-model fitted with dynamo_ext (DYNAMO, Cotler et al., arXiv:2302.14078). "
              "Hover a model to see its label, architecture and accuracy.</p>", divs[0]]
+    if metrics.get("marks"):
+        parts += ["<h2>Marks: readings that cannot be trusted as they stand</h2>",
+                  "<ul class='marks' id='marks'>" + "".join(f"<li>{html.escape(line)}</li>"
+                                                          for line in mark_lines(metrics)) + "</ul>"]
     if b.get("clustering"):
         table, cols = ari_table(metrics)
         verdicts = "".join(f"<li>{html.escape(v[2:])}</li>" for v in baseline_verdicts(metrics))
@@ -163,7 +170,7 @@ def write_html(metrics: Metrics, path: Path) -> Path:
               "<h2>Population and emulation</h2>",
               _html_table(pop_rows, ["id", "task", "arch", "hidden_size", "test_accuracy", "output_agreement",
                                      "hidden_r2", "meta_test_accuracy"]
-                          + (REGRESSION_COLUMNS if metrics.get("output_kind") == "real" else []))]
+                          + (REGRESSION_COLUMNS if metrics.get("output_kind") == "real" else []) + ["marks"])]
     doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>DYNAMO report</title>"
            f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>")
     _io.write_text(path, doc)

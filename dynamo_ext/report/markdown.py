@@ -14,6 +14,7 @@ from .tables import (
     fidelity_markdown,
     fmt,
     markdown_table,
+    marks_markdown,
 )
 
 REPORT_FILES = ("metrics.json", "report.md")  # the files that mark a folder as holding a report
@@ -40,7 +41,9 @@ def write_report(metrics: Metrics, folder: Path, history: Optional[Dict] = None)
         draw(metrics, folder / name)
         written.append(folder / name)
     emu = {e["id"]: e for e in metrics["emulation"]}
-    rows = [{**p, **emu.get(p["id"], {})} for p in metrics["population"]]
+    marks = metrics.get("marks") or {}
+    rows = [{**p, **emu.get(p["id"], {}), "marks": ", ".join(marks.get(p["id"], [])) or "-"}
+            for p in metrics["population"]]
     c = metrics["clustering"]
     task_col = ["task"] if by_task(metrics) else []
     md = [
@@ -58,8 +61,9 @@ def write_report(metrics: Metrics, folder: Path, history: Optional[Dict] = None)
         "",
         markdown_table(rows, ["id", *task_col, "arch", "hidden_size", "seed", "test_accuracy", "output_agreement",
                       "hidden_r2", "meta_test_accuracy"]
-               + (REGRESSION_COLUMNS if metrics.get("output_kind") == "real" else [])),
+               + (REGRESSION_COLUMNS if metrics.get("output_kind") == "real" else []) + ["marks"]),
         "",
+        *marks_markdown(metrics),
         "## Averaging",
         "",
         "averaged: the meta-model at the members' mean embedding; naive weights: the parameter-wise mean "

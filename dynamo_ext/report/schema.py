@@ -90,7 +90,9 @@ class Metrics(TypedDict, total=False):
     """metrics.json. Always: schema_version, task, output_kind, family, population, emulation,
     averaging, clustering, embedding (id -> theta), timing_s (seconds per stage). With the
     baselines: baselines. RNNs: fidelity (``dynamics.fidelity.fidelity`` rows), fixed_points,
-    fixed_point_input (when not zero). The demo adds settings, attractor_figures and scan."""
+    fixed_point_input (when not zero). marks: id -> the marks of the models whose readings cannot be
+    trusted as they stand (``dynamics.marks``), with the quality_threshold they were judged by. The demo
+    adds settings, attractor_figures and scan."""
 
     schema_version: int
     task: str
@@ -106,6 +108,8 @@ class Metrics(TypedDict, total=False):
     fixed_points: List[FixedPointRow]
     fixed_point_input: List[float]
     timing_s: Dict[str, float]
+    marks: Dict[str, List[str]]
+    quality_threshold: Optional[float]
     settings: Dict
     attractor_figures: List[Dict]
     scan: Dict

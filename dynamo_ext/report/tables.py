@@ -90,6 +90,32 @@ TESTS_NOTE = ("PERMANOVA (Anderson 2001) of each label set on each measure's dis
               "labels that differ in them only.")
 
 
+MARK_NOTES = {
+    "below quality threshold": "held-out hidden R^2 below {threshold}: the meta-model does not emulate this model "
+                               "well, and every reading at its theta stands for that poor emulation (left out of "
+                               "the tests)",
+    "unseen slow mode": "at one of its attractors the meta-model has a mode the map A_n does not read that is "
+                        "slower than every mode the map reads: a fixed-point analysis of the meta-model there "
+                        "reports a slow direction this model does not have (read the leading modulus through A_n)",
+}
+
+
+def mark_lines(metrics: Metrics) -> List[str]:
+    """One line per marked model: its id, its marks and what each means (``dynamics.marks``)."""
+    threshold = metrics.get("quality_threshold")
+    return [f"{mid}: " + "; ".join(f"{m} ({MARK_NOTES.get(m, '').format(threshold=threshold)})" for m in marks)
+            for mid, marks in (metrics.get("marks") or {}).items()]
+
+
+def marks_markdown(metrics: Metrics) -> List[str]:
+    lines = mark_lines(metrics)
+    if not lines:
+        return []
+    return ["## Marks: readings that cannot be trusted as they stand", "",
+            f"{len(lines)} of {len(metrics['population'])} models are marked.", "",
+            *[f"- **{line.split(':', 1)[0]}**:{line.split(':', 1)[1]}" for line in lines], ""]
+
+
 def tests_table(metrics: Metrics):
     """(rows, columns): one row per measure, p, R2 and disp p of every label set side by side."""
     rows = metrics.get("baselines", {}).get("tests") or []
@@ -109,8 +135,10 @@ def tests_markdown(metrics: Metrics) -> List[str]:
         return []
     table, cols = tests_table(metrics)
     n_perm = next((r["n_permutations"] for r in rows if "n_permutations" in r), None)
-    return ["## Tests: do the groups differ on each measure?", "",
-            TESTS_NOTE + (f" {n_perm} permutations." if n_perm else ""), "", markdown_table(table, cols), ""]
+    excluded = rows[0].get("excluded") or []
+    note = TESTS_NOTE + (f" {n_perm} permutations." if n_perm else "") + (
+        f" Left out (below the quality threshold): {', '.join(excluded)}." if excluded else "")
+    return ["## Tests: do the groups differ on each measure?", "", note, "", markdown_table(table, cols), ""]
 
 
 def baseline_markdown(metrics: Metrics) -> List[str]:
