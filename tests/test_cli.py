@@ -176,3 +176,16 @@ def test_fit_with_n_fits_writes_one_folder_per_fit(cli_run, tmp_path, capsys):
     metas = [de.load_meta(tmp_path / "fits" / f"fit-{i}") for i in range(2)]
     assert metas[0].model_ids == metas[1].model_ids and "(seed 4)" in capsys.readouterr().out
     assert main(["fit", str(pop), "--out", str(tmp_path / "bad"), "--n-fits", "0", "--no-progress"]) == 2
+
+
+def test_analyze_a_folder_of_fits_reports_the_spread(cli_run, tmp_path):
+    pop = cli_run[0]
+    assert main(["fit", str(pop), "--out", str(tmp_path / "fits"), "--steps", "10", "--batch-size", "16",
+                 "--state-size", "8", "--max-sequences", "50", "--n-fits", "2", "--no-progress"]) == 0
+    assert main(["analyze", str(pop), str(tmp_path / "fits"), "--out", str(tmp_path / "rep"), "--no-baselines",
+                 "--labels-per-class", "--no-progress"]) == 0
+    metrics = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    assert metrics["spread"]["n_fits"] == 2 and len(metrics["spread"]["models"]) == 4
+    assert "## Spread across fits" in (tmp_path / "rep" / "report.md").read_text()
+    assert (tmp_path / "rep" / "spread.png").stat().st_size > 0
+    assert "id='spread'" in (tmp_path / "rep" / "report.html").read_text()

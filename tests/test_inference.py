@@ -164,7 +164,7 @@ def test_report_has_a_tests_table_for_every_label_set_and_measure(tmp_path):
     pop, labels = two_group_population(4, "alternative", gap=0.1, seed=0)
     meta = de.fit(pop, steps=40, state_size=16, max_sequences=100, progress=False).meta
     m = analyze(meta, pop, labels_per_class=None, fidelity_inits=8, group_labels={"group": labels},
-                n_permutations=99, measures=("cka", "procrustes", "weights"))
+                n_permutations=99, measures=("cka", "procrustes", "weights"), include_poorly_emulated=True)
     rows = {(r["labels"], r["measure"]): r for r in m["baselines"]["tests"]}
     assert {mm for (lab, mm) in rows if lab == "group"} == {"dynamo", "dynamo_functional", "cka", "procrustes",
                                                           "weights"}

@@ -110,3 +110,20 @@ def test_estimator_with_n_fits_gives_consensus_readings_and_their_spread(two_gro
     single = de.DYNAMO(steps=20, state_size=8, max_sequences=50).fit(pop)
     with pytest.raises(ValueError, match="n_fits=1: one fit has no spread"):
         single.spread()
+
+
+def test_report_of_several_fits_tests_each_fit_and_the_consensus(two_groups, three_fits, tmp_path):
+    from dynamo_ext.report.analysis import analyze
+    from dynamo_ext.report.markdown import write_report
+
+    pop, labels = two_groups
+    m = analyze(three_fits.meta, pop, fits=three_fits, group_labels={"group": labels}, measures=("cka",),
+                n_permutations=19, labels_per_class=None, fidelity_inits=8, include_poorly_emulated=True)
+    sp = m["spread"]
+    assert sp["n_fits"] == 3 and "distances" not in sp and len(sp["consensus"]["functional"]) == 10
+    rows = {(r["labels"], r["reading"]): r for r in sp["tests"]}
+    assert len(rows[("group", "functional")]["per_fit_p_values"]) == 3
+    assert 0 < rows[("group", "theta")]["consensus_p_value"] <= 1
+    write_report(m, tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "DYNAMO's group tests on the consensus and on each fit" in md and (tmp_path / "spread.png").is_file()

@@ -44,13 +44,18 @@ def _run(args) -> int:
         from ..population.population import Population
         import torch
 
+        from pathlib import Path
+
         x_star = None if args.input is None else torch.tensor(args.input, dtype=torch.float32)
-        metrics = analyze(load_meta(args.meta), Population.load(args.population), seed=args.seed,
+        folders = sorted(Path(args.meta).glob("fit-*"), key=lambda p: int(p.name[4:]) if p.name[4:].isdigit() else -1)
+        fits = [load_meta(f) for f in folders] if len(folders) > 1 else None  # `fit --n-fits k` writes fit-<i>
+        meta_dir = folders[0] if folders else args.meta
+        metrics = analyze(load_meta(meta_dir), Population.load(args.population), seed=args.seed, fits=fits,
                           baselines=not args.no_baselines, labels_per_class=args.labels_per_class or None,
                           fixed_point_inputs=x_star, measures=args.measures or MEASURES,
                           time_budget_s=args.time_budget if args.time_budget > 0 else None,
                           n_permutations=args.permutations)
-        write_report(metrics, args.out, history=load_history(args.meta))
+        write_report(metrics, args.out, history=load_history(meta_dir))
         print(f"report written to {args.out}/report.md")
     elif args.command == "explore":
         from ..explorer import check_port, explore

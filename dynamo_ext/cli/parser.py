@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("analyze", help="emulation, averaging and clustering report of a fitted meta-model")
     a.add_argument("population", help="population folder")
-    a.add_argument("meta", help="meta-model folder (from `dynamo-ext fit`)")
+    a.add_argument("meta", help="meta-model folder (from `dynamo-ext fit`; a folder of fit-<i> folders from "
+                   "`fit --n-fits k` is analysed as its first fit with every reading's spread across the k fits)")
     a.add_argument("--out", required=True, help="report folder to write")
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--no-baselines", action="store_true", help="skip the baselines section (CKA, SVCCA, ...)")

@@ -58,7 +58,7 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
             fixed_point_inputs: Optional[torch.Tensor] = None, measures: Sequence[str] = MEASURES,
             time_budget_s: Optional[float] = 900.0, group_labels: Optional[Dict[str, Sequence]] = None,
             n_permutations: int = 999, quality_threshold: Optional[float] = QUALITY_THRESHOLD,
-            include_poorly_emulated: bool = False) -> Metrics:
+            include_poorly_emulated: bool = False, fits=None) -> Metrics:
     """Compute the metrics of ``metrics.json`` (see the module docstring; their schema:
     ``report.schema.Metrics``, version ``SCHEMA_VERSION``).
 
@@ -80,6 +80,10 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
         quality_threshold: models whose held-out hidden R^2 is below it are marked ("marks": id -> marks,
             ``dynamics.marks``, with the unseen-slow-mode marks of the fidelity section) and left out of
             the group tests unless ``include_poorly_emulated``.
+        fits: several fits of this population (a FitSpread of ``fit(..., n_fits=k)``, or their
+            FitResults or meta-models; ``meta`` is one of them, usually the first): the "spread"
+            section (``spread_section``) gives every reading's agreement across them, per-model spread
+            and the consensus readings, and the group tests run on each fit and on the consensus.
         fixed_point_inputs: the constant input x* [I] (or [1, I]) of the fidelity section's fixed
             points (default zeros: silence, which is inside the pulse tasks; pass an
             input of the task where zero is not).
@@ -117,6 +121,18 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
                                                 measures=measures, time_budget_s=time_budget_s,
                                                 group_labels=group_labels, n_permutations=n_permutations,
                                                 exclude=[] if include_poorly_emulated else poor)
+    if fits is not None:
+        metrics["spread"] = spread_section(fits, population, k, labels, seed=seed,
+                                           fixed_points=isinstance(meta, MetaRNN))
+        if baselines:
+            tests = {r["labels"] for r in metrics["baselines"]["tests"]}
+            label_sets = {name: lab for name, lab in {**{"task": population.labels("task"),
+                                                         "arch": population.labels("arch")},
+                                                      **(group_labels or {})}.items() if name in tests}
+            metrics["spread"]["tests"] = spread_tests(metrics["spread"], label_sets, n_permutations, seed,
+                                                      exclude=[] if include_poorly_emulated else poor,
+                                                      ids=population.ids)
+        metrics["spread"].pop("distances")  # k matrices: the tests have read them; the consensus stays
     metrics["embedding"] = {mid: row for mid, row in zip(meta.model_ids, meta.theta.detach().tolist())}
     if isinstance(meta, MetaRNN):  # a CNN's layer-to-layer map has no fixed points to report
         t1 = time.perf_counter()
@@ -203,6 +219,55 @@ def baseline_section(meta: MetaModel, population: Population, seed: int = 0,
     return section
 
 
+def spread_section(fits, population: Population, n_clusters: int, labels: Sequence, seed: int = 0,
+                   fixed_points: bool = True) -> Dict:
+    """The readings of several fits side by side (``uses.spread.spread`` on the first 256 probe inputs,
+    clustered into ``n_clusters`` groups): its summary, the consensus distances of both readings, each
+    fit's clustering ARI against ``labels`` and the consensus clustering's, and the aligned embeddings."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from ..uses.spread import spread
+
+    k = min(n_clusters, len(population) - 1) if len(population) > 2 else None
+    sp = spread(fits, population.task.x_train[:256], n_clusters=k if k and k >= 2 else None,
+                fixed_points=fixed_points, seed=seed)
+    out = {**sp.summary(), "consensus": {r: d.tolist() for r, d in sp.consensus.items()},
+           "aligned_theta": sp.aligned_theta.tolist(),
+           "agreement": {r: a.tolist() for r, a in sp.agreement.items()}}
+    if sp.labelings is not None:
+        out["cluster_ari_truth"] = [adjusted_rand_score(labels, lab) for lab in sp.labelings]
+        out["consensus_ari_truth"] = adjusted_rand_score(labels, sp.consensus_labels)
+        out["co_assignment"] = sp.co_assignment.tolist()
+    out["distances"] = {r: d.tolist() for r, d in sp.distances.items()}
+    return out
+
+
+def spread_tests(section: Dict, label_sets: Dict[str, Sequence], n_permutations: int, seed: int,
+                 exclude: Sequence[int] = (), ids: Sequence[str] = ()) -> list:
+    """DYNAMO's group tests on each fit and on the consensus: per label set and reading, the consensus
+    p-value and R^2 and each fit's p-value (``compare.group_test``)."""
+    import numpy as np
+
+    keep = [i for i in range(len(ids)) if i not in set(exclude)]
+    rows = []
+    if len(keep) < 3:
+        return [{"labels": name, "reading": r, "why": f"{len(keep)} models above the quality threshold"}
+                for name in label_sets for r in section["distances"]]
+    for name, lab in label_sets.items():
+        lab = [lab[i] for i in keep]
+        for reading, mats in section["distances"].items():
+            sub = lambda d: np.asarray(d)[np.ix_(keep, keep)]  # noqa: E731
+            try:
+                cons = group_test(sub(section["consensus"][reading]), lab, n_permutations=n_permutations, seed=seed)
+                per_fit = [group_test(sub(d), lab, n_permutations=n_permutations, seed=seed).p_value for d in mats]
+            except ValueError as exc:
+                rows.append({"labels": name, "reading": reading, "why": str(exc)})
+                continue
+            rows.append({"labels": name, "reading": reading, "consensus_p_value": cons.p_value,
+                         "consensus_r2": cons.r2, "per_fit_p_values": per_fit})
+    return rows
+
+
 def _check_group_labels(group_labels: Optional[Dict[str, Sequence]], n: int) -> None:
     for name, lab in (group_labels or {}).items():
         if len(lab) != n:
@@ -219,6 +284,10 @@ def group_tests(distances: Dict[str, Sequence], label_sets: Dict[str, Sequence],
     import numpy as np
 
     keep = [i for i, m in enumerate(ids or []) if m not in set(exclude)] if exclude else None
+    if keep is not None and len(keep) < 3:
+        return [{"labels": name, "measure": measure, "excluded": list(exclude),
+                 "why": f"{len(keep)} models above the quality threshold"}
+                for name in label_sets for measure in distances]
     rows = []
     for name, lab in label_sets.items():
         lab = list(lab) if keep is None else [lab[i] for i in keep]

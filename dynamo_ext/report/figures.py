@@ -138,3 +138,34 @@ def plot_attractors(points: Dict, path: Optional[Path] = None, title: str = "Sta
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     return finish(fig, path)
+
+
+def plot_spread(metrics: Metrics, path: Optional[Path] = None, *, ax=None) -> Figure:
+    """Two panels from ``metrics["spread"]``: every fit's embedding after affine alignment (one point per fit
+    and model, a line from each to the model's mean; coloured as ``plot_embedding``), and the consensus
+    functional distances (theta's where there are none) in the population's order."""
+    import numpy as np
+
+    fig, (left, right) = axes_for(ax, (11, 4.8), n=2)
+    sp = metrics["spread"]
+    aligned = np.asarray(sp["aligned_theta"])  # [k, N, m]
+    info = {p["id"]: p for p in metrics["population"]}
+    ids = [row["id"] for row in sp["models"]]
+    for n, mid in enumerate(ids):
+        colour = ARCH_COLOURS.get(info.get(mid, {}).get("arch"), "tab:gray")
+        pts = aligned[:, n, :2] if aligned.shape[-1] > 1 else np.c_[aligned[:, n, 0], np.zeros(len(aligned))]
+        centre = pts.mean(0)
+        for p in pts:
+            left.plot([centre[0], p[0]], [centre[1], p[1]], c=colour, lw=0.6, alpha=0.6)
+        left.scatter(pts[:, 0], pts[:, 1], c=colour, s=12, alpha=0.7)
+        left.scatter(*centre, c=colour, s=50, edgecolors="k")
+    left.set_title(f"Aligned embeddings of {sp['n_fits']} fits (dots) and their means")
+    left.set_xlabel("aligned theta 1")
+    left.set_ylabel("aligned theta 2")
+    reading = "functional" if "functional" in sp["consensus"] else "theta"
+    im = right.imshow(np.asarray(sp["consensus"][reading]), cmap="viridis")
+    right.set_title(f"Consensus {reading} distances (mean over fits)")
+    right.set_xticks(range(len(ids)), ids, rotation=90, fontsize=6)
+    right.set_yticks(range(len(ids)), ids, fontsize=6)
+    fig.colorbar(im, ax=right, fraction=0.046)
+    return finish(fig, path)

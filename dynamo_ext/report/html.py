@@ -18,6 +18,7 @@ from .tables import (
     FIDELITY_NOTE,
     REGRESSION_COLUMNS,
     REPARAM_COLUMNS,
+    SPREAD_NOTE,
     TESTS_NOTE,
     by_task,
     fmt,
@@ -117,6 +118,22 @@ _STYLE = ("body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:
           ".wide{overflow-x:auto;max-width:100%}.marks{color:#b00020}")
 
 
+def spread_html(metrics: Metrics) -> List[str]:
+    """The spread section: the note, the agreement between fits, the per-model spread and the consensus
+    distances as a heatmap (plotly.js already on the page)."""
+    sp = metrics["spread"]
+    reading = "functional" if "functional" in sp["consensus"] else "theta"
+    ids = [row["id"] for row in sp["models"]]
+    heat = go.Figure(go.Heatmap(z=sp["consensus"][reading], x=ids, y=ids, colorscale="Viridis"))
+    heat.update_layout(title=f"Consensus {reading} distances over {sp['n_fits']} fits", height=500, width=600)
+    agree = "; ".join(f"{r}: {fmt(a['min'])} (median {fmt(a['median'])})" for r, a in sp["distance_agreement"].items())
+    cols = ["id", "theta_spread"] + (["n_stable_min", "n_stable_max"] if "n_stable_min" in sp["models"][0] else [])
+    return ["<h2 id='spread'>Spread across fits</h2>",
+            f"<p>{html.escape(SPREAD_NOTE.format(k=sp['n_fits'], seeds=sp['seeds']))}</p>",
+            f"<p>Distance agreement between fits, {html.escape(agree)}.</p>", _html_table(sp["models"], cols),
+            pio.to_html(heat, full_html=False, include_plotlyjs=False)]
+
+
 def write_html(metrics: Metrics, path: Path) -> Path:
     """Write the self-contained interactive report (plotly.js inlined once) to ``path``, atomically.
 
@@ -142,6 +159,8 @@ def write_html(metrics: Metrics, path: Path) -> Path:
         parts += ["<h2>Marks: readings that cannot be trusted as they stand</h2>",
                   "<ul class='marks' id='marks'>" + "".join(f"<li>{html.escape(line)}</li>"
                                                           for line in mark_lines(metrics)) + "</ul>"]
+    if metrics.get("spread"):
+        parts += spread_html(metrics)
     if b.get("clustering"):
         table, cols = ari_table(metrics)
         verdicts = "".join(f"<li>{html.escape(v[2:])}</li>" for v in baseline_verdicts(metrics))

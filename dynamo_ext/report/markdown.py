@@ -6,7 +6,7 @@ from typing import Dict, List, Optional
 
 from .. import _io
 from .schema import Metrics, check_metrics
-from .figures import plot_distance_matrices, plot_embedding, plot_few_labels, plot_loss
+from .figures import plot_distance_matrices, plot_embedding, plot_few_labels, plot_loss, plot_spread
 from .tables import (
     REGRESSION_COLUMNS,
     baseline_markdown,
@@ -15,6 +15,7 @@ from .tables import (
     fmt,
     markdown_table,
     marks_markdown,
+    spread_markdown,
 )
 
 REPORT_FILES = ("metrics.json", "report.md")  # the files that mark a folder as holding a report
@@ -36,6 +37,8 @@ def write_report(metrics: Metrics, folder: Path, history: Optional[Dict] = None)
         figures["distances.png"] = plot_distance_matrices
         if metrics["baselines"].get("few_labels"):
             figures["few_labels.png"] = plot_few_labels
+    if metrics.get("spread"):
+        figures["spread.png"] = plot_spread
     written = []
     for name, draw in figures.items():
         draw(metrics, folder / name)
@@ -80,6 +83,7 @@ def write_report(metrics: Metrics, folder: Path, history: Optional[Dict] = None)
         "![embedding](embedding.png)",
         "",
     ]
+    md += spread_markdown(metrics)
     if metrics.get("baselines"):
         md += baseline_markdown(metrics)
         for sk in metrics["baselines"].get("skipped", []):

@@ -189,3 +189,33 @@ def fidelity_markdown(rows: List[Dict]) -> List[str]:
     cols = list(dict.fromkeys(k for r in table for k in r))
     return ["## Dynamical fidelity: the meta-model's attractors and memory beside each base model's", "",
             FIDELITY_NOTE, "", markdown_table(table, cols), ""]
+
+
+SPREAD_NOTE = ("Every reading of {k} meta-models fitted from seeds {seeds} to the same recording. Agreement: the "
+               "rank correlation of two fits' distance matrices (smallest and median over pairs of fits); the "
+               "clusterings' ARI between fits; theta spread: a model's aligned embeddings (affine alignment: theta "
+               "is identified only up to an affine map) about their mean, in median nearest-neighbour distances "
+               "(1: as far as the next model); stable points: the meta-model's at theta_n in each fit (min-max).")
+
+
+def spread_markdown(metrics: Metrics) -> List[str]:
+    sp = metrics.get("spread")
+    if not sp:
+        return []
+    agree = "; ".join(f"{r}: {fmt(a['min'])} (median {fmt(a['median'])})" for r, a in sp["distance_agreement"].items())
+    md = ["## Spread across fits", "", SPREAD_NOTE.format(k=sp["n_fits"], seeds=sp["seeds"]), "",
+          f"Distance agreement between fits, {agree}."]
+    if "cluster_ari" in sp:
+        md += [f"Clusterings (k = {sp['cluster_ari']['k']}) between fits: ARI {fmt(sp['cluster_ari']['min'])} "
+               f"(median {fmt(sp['cluster_ari']['median'])}); against the labels: each fit "
+               + ", ".join(fmt(a) for a in sp["cluster_ari_truth"])
+               + f"; the consensus clustering (Monti et al. 2003) {fmt(sp['consensus_ari_truth'])}."]
+    cols = ["id", "theta_spread"] + (["n_stable_min", "n_stable_max"] if "n_stable_min" in sp["models"][0] else [])
+    md += ["", markdown_table(sp["models"], cols), ""]
+    tests = [r for r in sp.get("tests", []) if "why" not in r]
+    if tests:
+        md += ["DYNAMO's group tests on the consensus and on each fit:", "",
+               markdown_table([{**r, "per_fit_p_values": ", ".join(fmt(p) for p in r["per_fit_p_values"])}
+                               for r in tests], ["labels", "reading", "consensus_p_value", "consensus_r2",
+                                                 "per_fit_p_values"]), ""]
+    return md + ["![spread](spread.png)", ""]
