@@ -2,15 +2,18 @@
 
     python bench/spread.py --population demo  [--fits 5] [--steps 2000] [--cache DIR] [--out spread-demo.json]
     python bench/spread.py --population pulse [--fits 5] [--steps 2000] [--cache DIR] [--out spread-pulse.json]
+    python bench/spread.py --population leaky [--fits 5] [--steps 2000] [--out spread-leaky.json]
 
 Populations: "demo", the quick demo's six MNIST-1D networks (tanh RNN, GRU, LSTM x 2 seeds, hidden 48 and
 64, 25 epochs); "pulse", the mixed pulse population (flip-flop, integration and first-pulse tasks x
-tanh RNN, GRU, LSTM x 2 seeds, hidden 32, 80 epochs). Trained once into ``--cache`` and loaded from there
+tanh RNN, GRU, LSTM x 2 seeds, hidden 32, 80 epochs); "leaky", 20 built leaky integrators
+(``continuum_population(20, kinds=("point",))``: leaks 0.80-0.98, hidden sizes 8-256, no training; its
+labels: leak above or below the median, k = 2). Trained once into ``--cache`` and loaded from there
 afterwards.
 
 Two disjoint sets of ``--fits`` default fits each (seeds 0..k-1 and k..2k-1, each set on its own
 recording: ``fit(..., n_fits=k)``), then per set ``uses.spread.spread`` on the first 256 probe inputs,
-clustering into 3 groups (architectures for "demo", tasks for "pulse"). Measured:
+clustering into 3 groups (architectures for "demo", tasks for "pulse"; 2 for "leaky"). Measured:
 
 - consensus against consensus: the rank correlation of the two sets' consensus functional (and theta)
   distances, and the ARI of their consensus clusterings;
@@ -29,12 +32,15 @@ from pathlib import Path
 import numpy as np
 
 import dynamo_ext as de
+from dynamo_ext.population.continuum import continuum_population, continuum_slopes
 from dynamo_ext.population.tasks import PULSE_TASKS
 from dynamo_ext.population.training import TrainConfig
 from dynamo_ext.uses.spread import distance_agreement, spread
 
 
 def population(name: str, cache: Path):
+    if name == "leaky":
+        return continuum_population(20, kinds=("point",), seed=0)
     folder = cache / f"spread-{name}"
     if (folder / "manifest.json").is_file():
         return de.Population.load(folder)
@@ -54,7 +60,7 @@ def main(argv=None) -> int:
     from sklearn.metrics import adjusted_rand_score as ari
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--population", choices=("demo", "pulse"), default="demo")
+    ap.add_argument("--population", choices=("demo", "pulse", "leaky"), default="demo")
     ap.add_argument("--fits", type=int, default=5)
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--cache", default=".bench-cache")
@@ -63,7 +69,11 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     pop = population(args.population, Path(args.cache))
     print(f"population: {len(pop)} networks, {time.perf_counter() - t0:.0f} s")
-    labels = pop.labels("arch" if args.population == "demo" else "task")
+    if args.population == "leaky":
+        slopes = continuum_slopes(pop).numpy()
+        labels, n_clusters = list(slopes > np.median(slopes)), 2
+    else:
+        labels, n_clusters = pop.labels("arch" if args.population == "demo" else "task"), 3
     x = pop.task.x_train[:256]
     k = args.fits
     t0 = time.perf_counter()
@@ -74,7 +84,7 @@ def main(argv=None) -> int:
     many = time.perf_counter() - t0
     second = de.fit(pop, steps=args.steps, seed=k, n_fits=k, progress=False)
     fixed = args.population == "pulse"
-    a, b = (spread(s, x, n_clusters=3, fixed_points=fixed) for s in (first, second))
+    a, b = (spread(s, x, n_clusters=n_clusters, fixed_points=fixed) for s in (first, second))
     out = {"population": args.population, "n": len(pop), "fits_per_set": k, "steps": args.steps,
            "time_one_fit_s": round(one, 1), f"time_{k}_fits_s": round(many, 1), "ratio": round(many / one, 2)}
     for reading in ("functional", "theta"):

@@ -124,6 +124,8 @@ def test_report_of_several_fits_tests_each_fit_and_the_consensus(two_groups, thr
     rows = {(r["labels"], r["reading"]): r for r in sp["tests"]}
     assert len(rows[("group", "functional")]["per_fit_p_values"]) == 3
     assert 0 < rows[("group", "theta")]["consensus_p_value"] <= 1
+    acc = sp["averaged_accuracy"]["all"]  # the whole population averaged, in each fit
+    assert len(acc["per_fit"]) == 3 and acc["min"] <= acc["max"]
     write_report(m, tmp_path)
     md = (tmp_path / "report.md").read_text()
     assert "DYNAMO's group tests on the consensus and on each fit" in md and (tmp_path / "spread.png").is_file()

@@ -122,8 +122,10 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
                                                 group_labels=group_labels, n_permutations=n_permutations,
                                                 exclude=[] if include_poorly_emulated else poor)
     if fits is not None:
+        groups = {row["label"]: row["members"] for row in metrics["averaging"]
+                  if len({population.task_of(population.ids.index(i)).name for i in row["members"]}) == 1}
         metrics["spread"] = spread_section(fits, population, k, labels, seed=seed,
-                                           fixed_points=isinstance(meta, MetaRNN))
+                                           fixed_points=isinstance(meta, MetaRNN), averages=groups)
         if baselines:
             tests = {r["labels"] for r in metrics["baselines"]["tests"]}
             label_sets = {name: lab for name, lab in {**{"task": population.labels("task"),
@@ -220,17 +222,20 @@ def baseline_section(meta: MetaModel, population: Population, seed: int = 0,
 
 
 def spread_section(fits, population: Population, n_clusters: int, labels: Sequence, seed: int = 0,
-                   fixed_points: bool = True) -> Dict:
+                   fixed_points: bool = True, averages: Optional[Dict[str, Sequence]] = None) -> Dict:
     """The readings of several fits side by side (``uses.spread.spread`` on the first 256 probe inputs,
     clustered into ``n_clusters`` groups): its summary, the consensus distances of both readings, each
-    fit's clustering ARI against ``labels`` and the consensus clustering's, and the aligned embeddings."""
+    fit's clustering ARI against ``labels`` and the consensus clustering's, the aligned embeddings, and
+    the accuracy of each group of ``averages`` averaged in every fit (groups of one task)."""
     from sklearn.metrics import adjusted_rand_score
 
     from ..uses.spread import spread
 
     k = min(n_clusters, len(population) - 1) if len(population) > 2 else None
+    groups = averages or {}
+    tasks = {g: population.task_of(population.ids.index(ids[0])) for g, ids in groups.items()}
     sp = spread(fits, population.task.x_train[:256], n_clusters=k if k and k >= 2 else None,
-                fixed_points=fixed_points, seed=seed)
+                fixed_points=fixed_points, seed=seed, averages=groups or None, task=tasks)
     out = {**sp.summary(), "consensus": {r: d.tolist() for r, d in sp.consensus.items()},
            "aligned_theta": sp.aligned_theta.tolist(),
            "agreement": {r: a.tolist() for r, a in sp.agreement.items()}}

@@ -210,6 +210,9 @@ def spread_markdown(metrics: Metrics) -> List[str]:
                f"(median {fmt(sp['cluster_ari']['median'])}); against the labels: each fit "
                + ", ".join(fmt(a) for a in sp["cluster_ari_truth"])
                + f"; the consensus clustering (Monti et al. 2003) {fmt(sp['consensus_ari_truth'])}."]
+    if sp.get("averaged_accuracy"):
+        md += ["Averaged networks' task accuracy over the fits (min-max): " + "; ".join(
+            f"{g} {fmt(a['min'])}-{fmt(a['max'])}" for g, a in sp["averaged_accuracy"].items()) + "."]
     cols = ["id", "theta_spread"] + (["n_stable_min", "n_stable_max"] if "n_stable_min" in sp["models"][0] else [])
     md += ["", markdown_table(sp["models"], cols), ""]
     tests = [r for r in sp.get("tests", []) if "why" not in r]

@@ -20,7 +20,9 @@ not depend on how each fit chose its embedding coordinates (docs/guide/trust.md)
   root-mean-square distance of a model's aligned thetas to their mean, in units of the median
   nearest-neighbour distance of the mean embedding (so 1 means "as far as the next model");
 - fixed points (optional, RNN meta-models): the number of stable points of the meta-model at each
-  theta_n, per fit (min and max across fits).
+  theta_n, per fit (min and max across fits);
+- averaged networks (optional): the task accuracy of the meta-model at the mean embedding of each
+  given group of models (``average``), per fit.
 """
 from __future__ import annotations
 
@@ -136,6 +138,7 @@ class Spread:
         aligned_theta: [k, N, m] the affinely aligned embeddings; theta_spread [N] in units of the
             median nearest-neighbour distance.
         n_stable: [k, N] the meta-model's stable fixed points at each theta_n per fit (None: not asked).
+        averaged_accuracy: group name -> [k] the accuracy of the averaged network per fit (None: not asked).
         model_ids: the N models.
     """
 
@@ -152,6 +155,7 @@ class Spread:
     co_assignment: Optional[np.ndarray] = None
     consensus_labels: Optional[np.ndarray] = None
     n_stable: Optional[np.ndarray] = None
+    averaged_accuracy: Optional[Dict[str, List[float]]] = None
     alignment: str = field(default="affine", repr=False)
 
     @property
@@ -169,6 +173,9 @@ class Spread:
             out["cluster_ari"] = {"min": float(self.cluster_ari[off].min()),
                                   "median": float(np.median(self.cluster_ari[off])), "k": self.n_clusters}
             out["consensus_labels"] = self.consensus_labels.tolist()
+        if self.averaged_accuracy:
+            out["averaged_accuracy"] = {g: {"min": min(a), "max": max(a), "per_fit": list(a)}
+                                        for g, a in self.averaged_accuracy.items()}
         rows = []
         for n, mid in enumerate(self.model_ids):
             row = {"id": mid, "theta_spread": float(self.theta_spread[n])}
@@ -189,7 +196,8 @@ class Spread:
 
 def spread(fits: Union[FitSpread, Sequence[Union[FitResult, MetaModel]]], x: Optional[Tensor] = None, *,
            n_clusters: Optional[int] = None, fixed_points: bool = False,
-           fixed_point_inputs: Optional[Tensor] = None, n_inits: int = 64, seed: int = 0) -> Spread:
+           fixed_point_inputs: Optional[Tensor] = None, n_inits: int = 64, seed: int = 0,
+           averages: Optional[Dict[str, Sequence]] = None, task=None) -> Spread:
     """The readings of k >= 2 fits of one population side by side, with their agreement and consensus.
 
     Args:
@@ -202,6 +210,9 @@ def spread(fits: Union[FitSpread, Sequence[Union[FitResult, MetaModel]]], x: Opt
             meta-models; ``find_fixed_points`` with ``n_inits`` starts and noise 0.5, at
             ``fixed_point_inputs``, default zeros).
         seed: k-means and the fixed-point starts.
+        averages, task: groups to average (name -> model ids or indices, as ``average``) and the task
+            (``TaskData``, or name -> TaskData) their averaged networks are scored on
+            (``population.training.evaluate``).
 
     Returns:
         Spread.
@@ -233,6 +244,15 @@ def spread(fits: Union[FitSpread, Sequence[Union[FitResult, MetaModel]]], x: Opt
         co = co_assignment(labelings)
         out.n_clusters, out.labelings, out.cluster_ari, out.co_assignment = n_clusters, labelings, ari, co
         out.consensus_labels = consensus_clustering(co, n_clusters)
+    if averages:
+        if task is None:
+            raise ValueError("argument 'task' is required with 'averages' (the averaged networks are scored on it)")
+        from ..population.training import evaluate
+        from .average import average
+
+        task_of = task if isinstance(task, dict) else {name: task for name in averages}
+        out.averaged_accuracy = {name: [float(evaluate(average(m, list(ids)), task_of[name])) for m in metas]
+                                 for name, ids in averages.items()}
     if fixed_points:
         from ..dynamics.fixed_points import find_fixed_points
 
