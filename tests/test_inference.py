@@ -179,3 +179,30 @@ def test_report_has_a_tests_table_for_every_label_set_and_measure(tmp_path):
     with pytest.raises(ValueError, match="'group_labels' entry 'bad'"):
         analyze(meta, pop, labels_per_class=None, fidelity_inits=8, group_labels={"bad": labels[:3]},
                 measures=("cka",))
+
+
+@pytest.mark.slow
+def test_dynamo_tests_hold_their_level_on_built_nulls_and_find_built_alternatives():
+    """The ground truth of bench/group_tests.py at reduced size (8 networks per group, 300 fitting steps,
+    8 null and 4 alternative draws): DYNAMO's functional reading rejects few nulls, whose groups differ
+    in nuisances only (hidden size, input copy, embedding), and every alternative, whose groups differ
+    in leak; CKA, which sees the nuisances, rejects most nulls."""
+    import dynamo_ext as de
+    from dynamo_ext.population.two_groups import two_group_population
+    from dynamo_ext.uses.cluster import functional_distances
+
+    rejected = {("null", "dynamo"): 0, ("null", "cka"): 0, ("alternative", "dynamo"): 0}
+    for design, draws in (("null", 8), ("alternative", 4)):
+        for seed in range(500, 500 + draws):
+            pop, labels = two_group_population(8, design, seed=seed)
+            meta = de.fit(pop, steps=300, seed=seed, progress=False).meta
+            rec = pop.record(max_sequences=200)
+            d = {"dynamo": functional_distances(meta, rec.x, len(pop)),
+                 "cka": compare.distance_matrices(pop, recording=rec, measures=("cka",))["cka"]}
+            for measure in ("dynamo", "cka"):
+                if (design, measure) in rejected:
+                    p = compare.group_test(d[measure], labels, n_permutations=199, seed=seed).p_value
+                    rejected[(design, measure)] += p <= 0.05
+    assert rejected[("null", "dynamo")] <= 2, rejected  # 8 draws at a 5% level: 3 or more has p < 0.01
+    assert rejected[("alternative", "dynamo")] == 4, rejected
+    assert rejected[("null", "cka")] >= 6, rejected

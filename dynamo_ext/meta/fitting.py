@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import List, Optional, Union
 
 import torch
+from torch import Tensor
 from tqdm.auto import tqdm
 
 from .. import _io
-from torch import Tensor
-
 from .._checks import check_positive_int, check_tensor
 from ..population.population import Population
 from ..population.recording import Recording, RecordingSource
