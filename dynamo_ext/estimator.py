@@ -18,6 +18,7 @@ import torch
 from sklearn.base import BaseEstimator
 from torch import Tensor
 
+from .dynamics.marks import model_marks
 from .meta.config import FitConfig
 from .meta.fitting import fit as fit_meta
 from .meta.spread import FitSpread
@@ -46,6 +47,8 @@ class DYNAMO(BaseEstimator):
         embedding_: [N, embedding_dim] float64 array, the model embeddings theta_n.
         model_ids_: the N base models' ids, in the rows' order.
         history_: the loss per step ("loss", "loss_h", "loss_y", "loss_theta").
+        marks_: model id -> its marks ("below quality threshold" in any fit: its held-out hidden R^2
+            under ``quality_threshold``; ``dynamics.marks``), for the models so marked.
         population_: the Population fitted (None when fitted to arrays or a Recording).
         recording_: the Recording fitted (the arrays' recording; None for a Population).
         probe_inputs_: [S, T, I] the inputs the networks were recorded on (``transform`` records new
@@ -142,6 +145,13 @@ class DYNAMO(BaseEstimator):
         self.embedding_ = result.meta.theta.detach().cpu().double().numpy().copy()
         self.model_ids_ = list(result.meta.model_ids)
         self.history_ = result.history
+        self.marks_ = {}  # id -> marks of the readings that cannot be trusted (``dynamics.marks``)
+        for r in (self.fits_ or [result]):
+            for row in r.extra.get("emulation", []):
+                for mark in model_marks(row, quality_threshold=config.quality_threshold):
+                    self.marks_.setdefault(row["id"], [])
+                    if mark not in self.marks_[row["id"]]:
+                        self.marks_[row["id"]].append(mark)
         self.probe_inputs_ = (X.x if isinstance(X, Recording)
                               else X.task.x_train[:config.max_sequences] if config.max_sequences else X.task.x_train)
         self.n_features_in_ = int(self.probe_inputs_.shape[-1])

@@ -75,3 +75,11 @@ def test_report_marks_poorly_emulated_models_and_leaves_them_out_of_the_tests(ti
     kept = analyze(meta, pop, labels_per_class=None, fidelity_inits=16, quality_threshold=threshold,
                    measures=("cka",), include_poorly_emulated=True, n_permutations=9)
     assert all(r["excluded"] == [] for r in kept["baselines"]["tests"])
+
+
+def test_the_estimator_marks_poorly_emulated_models(tiny_population):
+    est = de.DYNAMO(steps=20, state_size=8, max_sequences=50, quality_threshold=1.0).fit(tiny_population)
+    assert set(est.marks_) == set(tiny_population.ids)  # an R^2 of 1 is never reached
+    assert all(m == ["below quality threshold"] for m in est.marks_.values())
+    lenient = de.DYNAMO(steps=20, state_size=8, max_sequences=50, quality_threshold=None).fit(tiny_population)
+    assert lenient.marks_ == {}
