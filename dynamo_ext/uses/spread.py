@@ -20,7 +20,7 @@ not depend on how each fit chose its embedding coordinates (docs/guide/trust.md)
   root-mean-square distance of a model's aligned thetas to their mean, in units of the median
   nearest-neighbour distance of the mean embedding (so 1 means "as far as the next model");
 - fixed points (optional, RNN meta-models): the number of stable points of the meta-model at each
-  theta_n, per fit (min and max across fits);
+  theta_n, per fit (min and max across fits), found as the fidelity section finds them;
 - averaged networks (optional): the task accuracy of the meta-model at the mean embedding of each
   given group of models (``average``), per fit.
 """
@@ -196,7 +196,7 @@ class Spread:
 
 def spread(fits: Union[FitSpread, Sequence[Union[FitResult, MetaModel]]], x: Optional[Tensor] = None, *,
            n_clusters: Optional[int] = None, fixed_points: bool = False,
-           fixed_point_inputs: Optional[Tensor] = None, n_inits: int = 64, seed: int = 0,
+           fixed_point_inputs: Optional[Tensor] = None, n_inits: int = 256, seed: int = 0,
            averages: Optional[Dict[str, Sequence]] = None, task=None) -> Spread:
     """The readings of k >= 2 fits of one population side by side, with their agreement and consensus.
 
@@ -207,8 +207,10 @@ def spread(fits: Union[FitSpread, Sequence[Union[FitResult, MetaModel]]], x: Opt
         n_clusters: cluster every fit's functional reading (theta's without ``x``) into this many groups
             and compare the clusterings; None: no clustering.
         fixed_points: count the meta-model's stable fixed points at every theta_n in every fit (RNN
-            meta-models; ``find_fixed_points`` with ``n_inits`` starts and noise 0.5, at
-            ``fixed_point_inputs``, default zeros).
+            meta-models; as the fidelity section reads them: ``find_fixed_points`` at
+            ``fixed_point_inputs`` (default zeros) from ``n_inits`` starts drawn, with noise 0.01, from
+            the meta-model's trajectories at theta_n on the first 64 probes followed by as many steps of
+            that input, so that they relax onto its attractors).
         seed: k-means and the fixed-point starts.
         averages, task: groups to average (name -> model ids or indices, as ``average``) and the task
             (``TaskData``, or name -> TaskData) their averaged networks are scored on
@@ -256,10 +258,21 @@ def spread(fits: Union[FitSpread, Sequence[Union[FitResult, MetaModel]]], x: Opt
     if fixed_points:
         from ..dynamics.fixed_points import find_fixed_points
 
+        if x is None:
+            raise ValueError("argument 'x' is required with fixed_points=True (the starts are drawn from the "
+                             "meta-model's trajectories on it)")
         inputs = fixed_point_inputs if fixed_point_inputs is not None else torch.zeros(1, metas[0].input_size)
-        out.n_stable = np.array([[int(find_fixed_points(m, inputs=inputs, model_id=i, n_inits=n_inits, noise=0.5,
-                                                        seed=seed).is_stable.sum()) for i in range(n)]
-                                 for m in metas])
+        # the probes, then as many steps of the constant input: trajectories that relax onto the attractors
+        probe = x[:64]
+        probe = torch.cat([probe, inputs.reshape(-1).to(probe.dtype).expand(*probe.shape[:2], -1)], 1)
+
+        def n_stable(m, i):
+            with torch.no_grad():
+                z = m(probe.to(m.theta.dtype), i)[0]
+            return int(find_fixed_points(m, inputs=inputs, trajectories=z, model_id=i, n_inits=n_inits,
+                                         noise=0.01, seed=seed).is_stable.sum())
+
+        out.n_stable = np.array([[n_stable(m, i) for i in range(n)] for m in metas])
     return out
 
 
