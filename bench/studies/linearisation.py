@@ -1,11 +1,13 @@
-"""The meta-model's linearisation beside its base models', like with like, on a mixed pulse population.
+"""Study (closed): the meta-model's linearisation beside its base models', like with like, on a mixed pulse
+population. Its tables: docs/studies/linearisation.md; its finding: docs/method.md, "What the
+meta-model's Jacobian tells and what it does not".
 
-    python bench/linearisation.py [--out linearisation-run] [--seeds 2] [--epochs 40] [--base-seed 0]
+    python bench/studies/linearisation.py [--out linearisation-run] [--seeds 2] [--epochs 40] [--base-seed 0]
                                   [--state-size 64] [--fit-steps 2000] [--recurrence-rank 0]
                                   [--relax-noise X] [--embedding-dim M] [--cell gru] [--tasks T ...]
                                   [--members ID ...] [--json FILE]
 
-Trains (or reuses, from --out/population) the mixed population of the issue "linearisation": the
+Trains (or reuses, from --out/population) the mixed population: the
 flip-flop, integration and first-pulse tasks x tanh RNN, GRU, LSTM x --seeds seeds, 32 units, --epochs
 epochs, training seeds from --base-seed; fits a meta-model with the defaults but --state-size,
 --fit-steps, --recurrence-rank, --relax-noise, --embedding-dim and --cell (or reuses the folder of that
@@ -15,7 +17,7 @@ model's linearisation kept when the meta-model emulates fewer, or more alike, mo
 rows (``dynamics.fidelity.fidelity``): stable points base/meta, matched, and at every matched stable
 point the leading eigenvalue modulus of the base's Jacobian, of the meta-model's in full, and of the
 meta-model's through the map (A_n J A_n^+), with the modes A_n barely sees (``dynamics.linearisation``).
-Prints one table row per model and the issue's figures over the models of task accuracy >= 0.95 whose
+Prints one table row per model and the study's figures over the models of task accuracy >= 0.95 whose
 stable points are matched.
 """
 import argparse
