@@ -239,3 +239,19 @@ def test_clicks_a_drawn_path_and_a_shared_url_show_the_apis_numbers(explorer, ti
         assert model_seconds < 10 and theta_seconds < 10  # generous: the figures are reported, not asserted at 1 s
     finally:
         driver.quit()
+
+
+def test_other_fits_show_as_each_models_spread(explorer, tiny_population, tiny_fit):
+    """With fits, the theta plane carries where every fit puts each model, mapped affinely into this
+    meta-model's coordinates (the meta-model itself maps onto its own points), and the figure draws it."""
+    from dynamo_ext.explorer.figures import plane_figure
+
+    other = de.fit(tiny_population, steps=60, batch_size=32, state_size=16, max_sequences=200, seed=7,
+                   progress=False)
+    ex = Explorer(tiny_fit.meta, tiny_population, fits=[tiny_fit, other])
+    plane = ex.plane()
+    assert len(plane["spread"]["xy"]) == len(tiny_population) and len(plane["spread"]["xy"][0]) == 2
+    np.testing.assert_allclose([pts[0] for pts in plane["spread"]["xy"]], plane["xy"], atol=1e-8)
+    assert ex.plane("mds")["spread"] is None and explorer.plane()["spread"] is None
+    fig = plane_figure(plane, "arch", {"A": None, "B": None})
+    assert any(t.name == "spread across fits" for t in fig.data)

@@ -19,7 +19,7 @@ import sys
 from typing import List, Optional
 
 from ..compare.distances import MEASURES
-from .commands import check_outputs, fit_command, fixed_points_command
+from .commands import check_outputs, fit_command, fit_folders, fixed_points_command
 from .parser import build_parser
 
 def _run(args) -> int:
@@ -44,11 +44,9 @@ def _run(args) -> int:
         from ..population.population import Population
         import torch
 
-        from pathlib import Path
-
         x_star = None if args.input is None else torch.tensor(args.input, dtype=torch.float32)
-        folders = sorted(Path(args.meta).glob("fit-*"), key=lambda p: int(p.name[4:]) if p.name[4:].isdigit() else -1)
-        fits = [load_meta(f) for f in folders] if len(folders) > 1 else None  # `fit --n-fits k` writes fit-<i>
+        folders = fit_folders(args.meta)  # `fit --n-fits k` writes fit-<i>
+        fits = [load_meta(f) for f in folders] if len(folders) > 1 else None
         meta_dir = folders[0] if folders else args.meta
         metrics = analyze(load_meta(meta_dir), Population.load(args.population), seed=args.seed, fits=fits,
                           baselines=not args.no_baselines, labels_per_class=args.labels_per_class or None,
@@ -62,10 +60,12 @@ def _run(args) -> int:
         from ..meta.checkpoint import load_meta
         from ..population.population import Population
 
-        pop, meta = Population.load(args.population), load_meta(args.meta)  # both before the server starts
+        folders = fit_folders(args.meta)  # `fit --n-fits k` writes fit-<i>: the first, with every fit's spread
+        metas = [load_meta(f) for f in folders] if folders else [load_meta(args.meta)]
+        pop = Population.load(args.population)  # both before the server starts
         check_port(args.host, args.port)
-        explore(meta, pop, port=args.port, host=args.host, mode="server", n_inits=args.n_inits,
-                n_probes=args.n_probes)
+        explore(metas[0], pop, port=args.port, host=args.host, mode="server", n_inits=args.n_inits,
+                n_probes=args.n_probes, fits=metas if len(metas) > 1 else None)
     elif args.command == "fixed-points":
         fixed_points_command(args)
     elif args.command == "demo":

@@ -23,6 +23,14 @@ def check_outputs(args) -> None:
                             overwrite=getattr(args, "overwrite", False))
 
 
+def fit_folders(meta: str) -> list:
+    """The fit-<i> folders of a folder written by ``fit --n-fits k``, in order (empty for one meta-model)."""
+    from pathlib import Path
+
+    folders = [p for p in Path(meta).glob("fit-*") if p.is_dir() and p.name[4:].isdigit()]
+    return sorted(folders, key=lambda p: int(p.name[4:]))
+
+
 def fixed_points_command(args) -> None:
     from pathlib import Path
 

@@ -35,6 +35,14 @@ def plane_figure(plane: Dict, colour_by: str, selections: Dict[str, Optional[Dic
         fig.add_trace(go.Scatter(x=[a for a in gx for _ in gy], y=[b for _ in gx for b in gy], mode="markers",
                                  marker=dict(size=9, opacity=0), hovertemplate="theta (%{x:.3f}, %{y:.3f})<extra></extra>",
                                  name="grid", showlegend=False))
+    if plane.get("spread"):  # a segment from each model to where every other fit puts it
+        sx, sy = [], []
+        for (x0, y0), points in zip(plane["xy"], plane["spread"]["xy"]):
+            for x1, y1 in points:
+                sx += [x0, x1, None]
+                sy += [y0, y1, None]
+        fig.add_trace(go.Scatter(x=sx, y=sy, mode="lines+markers", name="spread across fits", hoverinfo="skip",
+                                 line=dict(color="#999", width=1), marker=dict(size=4, color="#999")))
     values = [str(v) for v in plane["labels"][colour_by]]
     for k, value in enumerate(dict.fromkeys(values)):
         idx = [i for i, v in enumerate(values) if v == value]
@@ -43,7 +51,9 @@ def plane_figure(plane: Dict, colour_by: str, selections: Dict[str, Optional[Dic
             marker=dict(size=12, color=COLOURS[k % len(COLOURS)], line=dict(width=1, color="#333")),
             customdata=[plane["ids"][i] for i in idx],
             text=[f"{plane['ids'][i]}<br>hidden R² {plane['hidden_r2'][i]:.3f}<br>output agreement "
-                  f"{plane['output_agreement'][i]:.3f}" for i in idx],
+                  f"{plane['output_agreement'][i]:.3f}"
+                  + (f"<br>theta spread over fits {plane['spread']['theta_spread'][i]:.2f} NN distances"
+                     if plane.get("spread") else "") for i in idx],
             hovertemplate="%{text}<extra></extra>"))
     for name, sel in selections.items():
         if sel and sel.get("plane") is not None:

@@ -72,6 +72,10 @@ class Explorer:
         seed: the starts' seed.
         labels: extra labels {name: one value per model} to colour by (a user's).
         quality_threshold: a model whose held-out hidden R^2 is below it is marked (None: no mark).
+        fits: other fits of the same population (a FitSpread, FitResults or meta-models; ``meta`` among
+            them or not): the plane shows where each fit puts every model, mapped into ``meta``'s
+            embedding coordinates by the least-squares affine map from that fit's theta (theta is
+            identified only up to an affine map; ``uses.spread``).
 
     Raises:
         ValueError: a meta-model that is not a MetaRNN, or one fitted to other models.
@@ -79,7 +83,7 @@ class Explorer:
 
     def __init__(self, meta: MetaRNN, population: Population, n_probes: int = 16, n_inits: int = 256,
                  seed: int = 0, labels: Optional[Dict[str, Sequence]] = None,
-                 quality_threshold: Optional[float] = QUALITY_THRESHOLD):
+                 quality_threshold: Optional[float] = QUALITY_THRESHOLD, fits=None):
         if not isinstance(meta, MetaRNN):
             raise ValueError(f"argument 'meta' must be a MetaRNN (the explorer solves fixed points), got "
                              f"{type(meta).__name__}")
@@ -107,6 +111,25 @@ class Explorer:
         self._spreads = functional_spreads(*self._features)
         self._mds = None
         self._cache: Dict = {}
+        self.spread = None if fits is None else self._spread_of(fits)
+
+    def _spread_of(self, fits) -> Dict:
+        """Every fit's embeddings mapped onto this meta-model's by affine least squares: per model its
+        points [k, m], and its theta spread (``uses.spread.embedding_spread``) over the fits."""
+        from ..uses.spread import fit_metas, embedding_spread
+
+        metas = fit_metas(fits)
+        if list(metas[0].model_ids[:self.n]) != self.population.ids:
+            raise ValueError("argument 'fits' must be fits of this population (the same model ids in order)")
+        ref = self.thetas.numpy()
+        mapped = []
+        for m in metas:
+            th = m.theta.detach()[:self.n].double().cpu().numpy()
+            a = np.hstack([th, np.ones((self.n, 1))])
+            coef, *_ = np.linalg.lstsq(a, ref, rcond=None)
+            mapped.append(a @ coef)
+        mapped = np.stack(mapped)  # [k, N, m]
+        return {"thetas": mapped, "theta_spread": embedding_spread(mapped).tolist()}
 
     # -- the plane ---------------------------------------------------------------------------
     def to_theta(self, xy: Sequence[float]) -> Tensor:
@@ -127,11 +150,16 @@ class Explorer:
 
     def plane(self, kind: str = "theta") -> Dict:
         """Every base model's point in the plane ("theta": theta or its principal components; "mds": the
-        functional distances' classical MDS), its labels and held-out hidden R^2 and output agreement."""
+        functional distances' classical MDS), its labels and held-out hidden R^2 and output agreement;
+        with ``fits``, in the theta plane, every fit's point of every model ("spread")."""
         if kind not in ("theta", "mds"):
             raise ValueError(f"argument 'kind' must be 'theta' or 'mds', got {kind!r}")
         xy = [self.to_plane(t) for t in self.thetas] if kind == "theta" else self.mds().tolist()
-        return {"kind": kind, "ids": self.population.ids, "xy": xy, "labels": self.labels,
+        spread = None
+        if self.spread is not None and kind == "theta":
+            spread = {"xy": [[self.to_plane(torch.as_tensor(fit[n])) for fit in self.spread["thetas"]]
+                             for n in range(self.n)], "theta_spread": self.spread["theta_spread"]}
+        return {"kind": kind, "ids": self.population.ids, "xy": xy, "labels": self.labels, "spread": spread,
                 "hidden_r2": [self.emulation[i]["hidden_r2"] for i in self.population.ids],
                 "output_agreement": [self.emulation[i]["output_agreement"] for i in self.population.ids],
                 "axes": ["theta 1", "theta 2"] if self.meta.embedding_dim == 2 and kind == "theta"

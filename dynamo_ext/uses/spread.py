@@ -42,7 +42,12 @@ from .cluster import cluster_distances, embedding_distances, functional_distance
 READINGS = ("theta", "functional")
 
 
-def _metas(fits) -> List[MetaModel]:
+def fit_metas(fits) -> List[MetaModel]:
+    """The meta-models of a FitSpread, or of a sequence of FitResults or meta-models of one population.
+
+    Raises:
+        ValueError: fewer than 2, or fits of different populations.
+    """
     if isinstance(fits, FitSpread):
         return fits.metas
     metas = [f.meta if isinstance(f, FitResult) else f for f in fits]
@@ -100,7 +105,8 @@ def align_embeddings(thetas: Sequence[np.ndarray], iterations: int = 20) -> np.n
     """[k, N, m] the fits' embeddings [N, m] aligned by affine maps onto their common mean (generalised
     alignment: start from the first fit, map every fit onto the current mean, repeat). The mean is
     standardised (centred, unit root-mean-square norm) at every round, so that the alignment cannot
-    shrink every fit onto a point."""
+    shrink every fit onto a point. With N <= m + 1 models an affine map fits any embedding exactly, and the
+    alignment says nothing: the spread needs more models than embedding dimensions plus one."""
     thetas = [np.asarray(t, dtype=np.float64) for t in thetas]
     ref = thetas[0]
     for _ in range(iterations):
@@ -222,7 +228,7 @@ def spread(fits: Union[FitSpread, Sequence[Union[FitResult, MetaModel]]], x: Opt
     Raises:
         ValueError: fewer than 2 fits, fits of different populations, a bad ``n_clusters``.
     """
-    metas = _metas(fits)
+    metas = fit_metas(fits)
     seeds = (fits.seeds if isinstance(fits, FitSpread)
              else [f.config.seed if isinstance(f, FitResult) else None for f in fits])
     n = metas[0].n_models
@@ -276,5 +282,5 @@ def spread(fits: Union[FitSpread, Sequence[Union[FitResult, MetaModel]]], x: Opt
     return out
 
 
-__all__ = ["READINGS", "Spread", "align_embeddings", "co_assignment", "consensus_clustering",
+__all__ = ["READINGS", "Spread", "align_embeddings", "fit_metas", "co_assignment", "consensus_clustering",
            "consensus_distances", "distance_agreement", "embedding_spread", "spread"]
