@@ -23,7 +23,7 @@ def test_a_conjugate_meta_jacobian_reads_like_the_base_in_both_readings():
     for name in ("through_map", "full"):
         assert [p["modulus"] for p in out[name]] == pytest.approx([p["modulus"] for p in out["base"]], abs=1e-10)
         assert not out[f"differs_{name}"]
-    assert out["unseen"] == {"count": 0, "max_modulus": None}
+    assert out["unseen"] == {"count": 0, "max_modulus": None, "slower_than_seen": False}
     assert out["base"][0]["time_constant"] == pytest.approx(-1 / math.log(0.85))
 
 

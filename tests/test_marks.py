@@ -39,7 +39,8 @@ def test_support_measures_the_distance_to_the_nearest_base_model(tiny_fit):
     assert far["extrapolation"] and far["relative_distance"] > 10
     with pytest.raises(ValueError, match="'theta'"):
         support(meta, torch.zeros(meta.embedding_dim + 1))
-    assert de.average(meta, [0, 1]).support()["relative_distance"] >= 0
+    averaged = de.average(meta, [0, 1])
+    assert support(meta, averaged.theta)["relative_distance"] >= 0
 
 
 def test_scan_rows_carry_the_distance_to_the_nearest_base_model(tiny_fit):

@@ -270,13 +270,5 @@ class EmbeddedModel(nn.Module):
     def record(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         return self.meta(x, theta=self.theta)
 
-    def support(self) -> Dict:
-        """Where this theta lies against the base models' embeddings: the nearest, the distance in
-        median nearest-neighbour distances, and whether the reading is an extrapolation
-        (``dynamo_ext.uses.support``)."""
-        from ..uses.support import support
-
-        return support(self.meta, self.theta)
-
 
 EmbeddedRNN = EmbeddedModel  # the name of earlier releases
