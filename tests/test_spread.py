@@ -64,6 +64,12 @@ def test_spread_reads_every_fit(two_groups, three_fits):
     assert len(summary["models"]) == 10 and "Spread(3 fits of 10 models" in repr(sp)
     with pytest.raises(ValueError, match="at least 2 fits"):
         spread([three_fits[0]])
+    with pytest.raises(ValueError, match="'x' is required with fixed_points"):
+        spread(three_fits, fixed_points=True)
+    with pytest.raises(ValueError, match="'task' is required with 'averages'"):
+        spread(three_fits, averages={"a": [0, 1]})
+    with pytest.raises(ValueError, match="'n_clusters'"):
+        spread(three_fits, n_clusters=0)
 
 
 def test_agreement_and_consensus_on_known_matrices():

@@ -226,9 +226,17 @@ def spread(fits: Union[FitSpread, Sequence[Union[FitResult, MetaModel]]], x: Opt
         Spread.
 
     Raises:
-        ValueError: fewer than 2 fits, fits of different populations, a bad ``n_clusters``.
+        ValueError: fewer than 2 fits, fits of different populations, a bad ``n_clusters``, ``averages``
+            without ``task``, ``fixed_points`` without ``x``; before any work.
     """
     metas = fit_metas(fits)
+    if n_clusters is not None:
+        check_positive_int(n_clusters, "n_clusters")
+    if averages and task is None:
+        raise ValueError("argument 'task' is required with 'averages' (the averaged networks are scored on it)")
+    if fixed_points and x is None:
+        raise ValueError("argument 'x' is required with fixed_points=True (the starts are drawn from the "
+                         "meta-model's trajectories on it)")
     seeds = (fits.seeds if isinstance(fits, FitSpread)
              else [f.config.seed if isinstance(f, FitResult) else None for f in fits])
     n = metas[0].n_models
@@ -241,7 +249,6 @@ def spread(fits: Union[FitSpread, Sequence[Union[FitResult, MetaModel]]], x: Opt
     out = Spread(list(metas[0].model_ids[:n]), seeds, distances, agreement, consensus, aligned,
                  embedding_spread(aligned))
     if n_clusters is not None:
-        check_positive_int(n_clusters, "n_clusters")
         reading = "functional" if "functional" in distances else "theta"
         labelings = np.stack([cluster_distances(d, n_clusters, method="kmeans", seed=seed).labels_
                               for d in distances[reading]])
@@ -253,8 +260,6 @@ def spread(fits: Union[FitSpread, Sequence[Union[FitResult, MetaModel]]], x: Opt
         out.n_clusters, out.labelings, out.cluster_ari, out.co_assignment = n_clusters, labelings, ari, co
         out.consensus_labels = consensus_clustering(co, n_clusters)
     if averages:
-        if task is None:
-            raise ValueError("argument 'task' is required with 'averages' (the averaged networks are scored on it)")
         from ..population.training import evaluate
         from .average import average
 
@@ -264,9 +269,6 @@ def spread(fits: Union[FitSpread, Sequence[Union[FitResult, MetaModel]]], x: Opt
     if fixed_points:
         from ..dynamics.fixed_points import find_fixed_points
 
-        if x is None:
-            raise ValueError("argument 'x' is required with fixed_points=True (the starts are drawn from the "
-                             "meta-model's trajectories on it)")
         inputs = fixed_point_inputs if fixed_point_inputs is not None else torch.zeros(1, metas[0].input_size)
         # the probes, then as many steps of the constant input: trajectories that relax onto the attractors
         probe = x[:64]
