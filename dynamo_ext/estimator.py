@@ -145,13 +145,11 @@ class DYNAMO(BaseEstimator):
         self.embedding_ = result.meta.theta.detach().cpu().double().numpy().copy()
         self.model_ids_ = list(result.meta.model_ids)
         self.history_ = result.history
+        marks = [(row["id"], m) for r in (self.fits_ or [result]) for row in r.extra.get("emulation", [])
+                 for m in model_marks(row, quality_threshold=config.quality_threshold)]
         self.marks_ = {}  # id -> marks of the readings that cannot be trusted (``dynamics.marks``)
-        for r in (self.fits_ or [result]):
-            for row in r.extra.get("emulation", []):
-                for mark in model_marks(row, quality_threshold=config.quality_threshold):
-                    self.marks_.setdefault(row["id"], [])
-                    if mark not in self.marks_[row["id"]]:
-                        self.marks_[row["id"]].append(mark)
+        for mid, m in dict.fromkeys(marks):
+            self.marks_.setdefault(mid, []).append(m)
         self.probe_inputs_ = (X.x if isinstance(X, Recording)
                               else X.task.x_train[:config.max_sequences] if config.max_sequences else X.task.x_train)
         self.n_features_in_ = int(self.probe_inputs_.shape[-1])
@@ -201,32 +199,32 @@ class DYNAMO(BaseEstimator):
         "functional" (the meta-model's outputs at each theta_n on ``inputs``, default the probe
         inputs; ``uses.cluster.functional_distances``). With ``n_fits`` > 1 and ``consensus``: the mean
         of the fits' matrices, each over its mean off-diagonal distance (``uses.spread``)."""
-        self._check_fitted()
-        if reading not in ("theta", "functional"):
-            raise ValueError(f"argument 'reading' must be 'theta' or 'functional', got {reading!r}")
-        metas = self.fits_.metas if (self.fits_ is not None and consensus) else [self.meta_]
-        x = (self.probe_inputs_ if inputs is None else inputs)[:256]
-        mats = [embedding_distances(m) if reading == "theta" else functional_distances(m, x) for m in metas]
+        mats = self._fit_distances(reading, inputs, every_fit=consensus)
         if len(mats) == 1:
             return mats[0]
         from .uses.spread import consensus_distances
 
         return consensus_distances(mats)
 
+    def _fit_distances(self, reading: str, inputs: Optional[Tensor] = None, every_fit: bool = True) -> list:
+        """The reading's [N, N] distances of every fit (or of the first only)."""
+        self._check_fitted()
+        if reading not in ("theta", "functional"):
+            raise ValueError(f"argument 'reading' must be 'theta' or 'functional', got {reading!r}")
+        metas = self.fits_.metas if (self.fits_ is not None and every_fit) else [self.meta_]
+        x = (self.probe_inputs_ if inputs is None else inputs)[:256]
+        return [embedding_distances(m) if reading == "theta" else functional_distances(m, x) for m in metas]
+
     def spread(self, n_clusters: Optional[int] = None, fixed_points: bool = False):
         """Every reading's spread across the ``n_fits`` fits (``uses.spread.spread`` on the first 256
         probe inputs): agreement of the distance matrices, clusterings into ``n_clusters`` groups,
-        per-model spread of the aligned embeddings, stable-point counts with ``fixed_points``.
-
-        Raises:
-            ValueError: an estimator fitted with ``n_fits`` = 1 (one fit has no spread).
-        """
-        self._check_fitted()
-        if self.fits_ is None:
-            raise ValueError("this DYNAMO was fitted with n_fits=1: one fit has no spread; set n_fits >= 2 "
-                             "(for example 5) and fit again")
+        per-model spread of the aligned embeddings, stable-point counts with ``fixed_points``. Raises
+        ValueError for an estimator fitted with ``n_fits`` = 1 (one fit has no spread)."""
         from .uses.spread import spread
 
+        self._check_fitted()
+        if self.fits_ is None:
+            raise ValueError("this DYNAMO was fitted with n_fits=1: one fit has no spread; set n_fits >= 2 and refit")
         return spread(self.fits_, self.probe_inputs_[:256], n_clusters=n_clusters, fixed_points=fixed_points,
                       seed=self.random_state)
 
@@ -261,14 +259,16 @@ class DYNAMO(BaseEstimator):
         from .compare.inference import group_test
 
         seed = self.random_state if seed is None else seed
-        res = group_test(self.pairwise_distances(reading), labels, strata=strata, n_permutations=n_permutations,
-                         seed=seed, measure=f"dynamo {reading}" + (" (consensus)" if self.fits_ else ""))
-        if self.fits_ is not None:
-            x = self.probe_inputs_[:256]
-            res.per_fit_p_values = [
-                group_test(embedding_distances(m) if reading == "theta" else functional_distances(m, x), labels,
-                           strata=strata, n_permutations=n_permutations, seed=seed).p_value
-                for m in self.fits_.metas]
+        mats = self._fit_distances(reading)  # each fit's matrix once, for the consensus and its own test
+        if len(mats) == 1:
+            return group_test(mats[0], labels, strata=strata, n_permutations=n_permutations, seed=seed,
+                              measure=f"dynamo {reading}")
+        from .uses.spread import consensus_distances
+
+        res = group_test(consensus_distances(mats), labels, strata=strata, n_permutations=n_permutations, seed=seed,
+                         measure=f"dynamo {reading} (consensus)")
+        res.per_fit_p_values = [group_test(d, labels, strata=strata, n_permutations=n_permutations,
+                                           seed=seed).p_value for d in mats]
         return res
 
     def score(self, X=None, y=None) -> float:

@@ -116,19 +116,14 @@ class Explorer:
     def _spread_of(self, fits) -> Dict:
         """Every fit's embeddings mapped onto this meta-model's by affine least squares: per model its
         points [k, m], and its theta spread (``uses.spread.embedding_spread``) over the fits."""
-        from ..uses.spread import fit_metas, embedding_spread
+        from ..uses.spread import affine_fit, embedding_spread, fit_metas
 
         metas = fit_metas(fits)
         if list(metas[0].model_ids[:self.n]) != self.population.ids:
             raise ValueError("argument 'fits' must be fits of this population (the same model ids in order)")
         ref = self.thetas.numpy()
-        mapped = []
-        for m in metas:
-            th = m.theta.detach()[:self.n].double().cpu().numpy()
-            a = np.hstack([th, np.ones((self.n, 1))])
-            coef, *_ = np.linalg.lstsq(a, ref, rcond=None)
-            mapped.append(a @ coef)
-        mapped = np.stack(mapped)  # [k, N, m]
+        mapped = np.stack([affine_fit(m.theta.detach()[:self.n].double().cpu().numpy(), ref)
+                           for m in metas])  # [k, N, m]
         return {"thetas": mapped, "theta_spread": embedding_spread(mapped).tolist()}
 
     # -- the plane ---------------------------------------------------------------------------

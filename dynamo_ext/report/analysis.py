@@ -33,8 +33,8 @@ import torch
 
 from .._checks import check_choice
 from .spread_section import spread_section, spread_tests
+from .tests_section import group_tests
 from ..dynamics.marks import BELOW_THRESHOLD, QUALITY_THRESHOLD, model_marks
-from ..compare.inference import group_test
 from ..compare.distances import ALL_MEASURES, MEASURES, distance_matrices, plan_measures
 from ..compare.outputs import OutputEnsemble
 from ..compare.weights import naive_weight_average
@@ -133,8 +133,8 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
                                                          "arch": population.labels("arch")},
                                                       **(group_labels or {})}.items() if name in tests}
             metrics["spread"]["tests"] = spread_tests(metrics["spread"], label_sets, n_permutations, seed,
-                                                      exclude=[] if include_poorly_emulated else poor,
-                                                      ids=population.ids)
+                                                      exclude=[] if include_poorly_emulated
+                                                      else [population.ids[i] for i in poor], ids=population.ids)
         metrics["spread"].pop("distances")  # k matrices: the tests have read them; the consensus stays
     metrics["embedding"] = {mid: row for mid, row in zip(meta.model_ids, meta.theta.detach().tolist())}
     if isinstance(meta, MetaRNN):  # a CNN's layer-to-layer map has no fixed points to report
@@ -227,35 +227,6 @@ def _check_group_labels(group_labels: Optional[Dict[str, Sequence]], n: int) -> 
         if len(lab) != n:
             raise ValueError(f"argument 'group_labels' entry {name!r} must give one label per base model "
                              f"({n}), got {len(lab)}")
-
-
-def group_tests(distances: Dict[str, Sequence], label_sets: Dict[str, Sequence], n_permutations: int = 999,
-                seed: int = 0, exclude: Sequence[str] = (), ids: Optional[Sequence[str]] = None) -> list:
-    """One row per (label set, measure): ``compare.group_test`` (PERMANOVA p-value, R^2, pseudo-F and
-    PERMDISP p-value) of the label set on the measure's distances, without the models ``exclude`` (ids,
-    listed in each row's "excluded"); a measure with undefined pairs (NaN, e.g. weights across
-    architectures) or too few models left gets a row with ``why`` instead."""
-    import numpy as np
-
-    keep = [i for i, m in enumerate(ids or []) if m not in set(exclude)] if exclude else None
-    if keep is not None and len(keep) < 3:
-        return [{"labels": name, "measure": measure, "excluded": list(exclude),
-                 "why": f"{len(keep)} models above the quality threshold"}
-                for name in label_sets for measure in distances]
-    rows = []
-    for name, lab in label_sets.items():
-        lab = list(lab) if keep is None else [lab[i] for i in keep]
-        for measure, d in distances.items():
-            d = np.asarray(d) if keep is None else np.asarray(d)[np.ix_(keep, keep)]
-            row = {"labels": name, "measure": measure, "excluded": list(exclude)}
-            try:
-                res = group_test(d, lab, n_permutations=n_permutations, seed=seed)
-            except ValueError as exc:
-                rows.append({**row, "why": str(exc)})
-                continue
-            rows.append({**row, "p_value": res.p_value, "r2": res.r2, "pseudo_f": res.pseudo_f,
-                         "dispersion_p_value": res.dispersion_p_value, "n_permutations": res.n_permutations})
-    return rows
 
 
 def fixed_point_summary(fidelity_rows: list) -> list:

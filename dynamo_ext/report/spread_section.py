@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Dict, Optional, Sequence
 
-from ..compare.inference import group_test
 from ..population.population import Population
+from .tests_section import group_tests
 
 
 def spread_section(fits, population: Population, n_clusters: int, labels: Sequence, seed: int = 0,
@@ -35,28 +35,24 @@ def spread_section(fits, population: Population, n_clusters: int, labels: Sequen
 
 
 def spread_tests(section: Dict, label_sets: Dict[str, Sequence], n_permutations: int, seed: int,
-                 exclude: Sequence[int] = (), ids: Sequence[str] = ()) -> list:
-    """DYNAMO's group tests on each fit and on the consensus: per label set and reading, the consensus
-    p-value and R^2 and each fit's p-value (``compare.group_test``)."""
-    import numpy as np
-
-    keep = [i for i in range(len(ids)) if i not in set(exclude)]
+                 exclude: Sequence[str] = (), ids: Sequence[str] = ()) -> list:
+    """DYNAMO's group tests on each fit and on the consensus (``analysis.group_tests`` on the consensus
+    matrices and on each fit's, without the models ``exclude``): per label set and reading, the consensus
+    p-value and R^2 and each fit's p-value, or ``why`` no test ran."""
+    consensus = group_tests(section["consensus"], label_sets, n_permutations, seed, exclude, ids)
+    k = len(next(iter(section["distances"].values())))
+    fits = [group_tests({r: mats[i] for r, mats in section["distances"].items()}, label_sets, n_permutations, seed,
+                        exclude, ids) for i in range(k)]
     rows = []
-    if len(keep) < 3:
-        return [{"labels": name, "reading": r, "why": f"{len(keep)} models above the quality threshold"}
-                for name in label_sets for r in section["distances"]]
-    for name, lab in label_sets.items():
-        lab = [lab[i] for i in keep]
-        for reading, mats in section["distances"].items():
-            sub = lambda d: np.asarray(d)[np.ix_(keep, keep)]  # noqa: E731
-            try:
-                cons = group_test(sub(section["consensus"][reading]), lab, n_permutations=n_permutations, seed=seed)
-                per_fit = [group_test(sub(d), lab, n_permutations=n_permutations, seed=seed).p_value for d in mats]
-            except ValueError as exc:
-                rows.append({"labels": name, "reading": reading, "why": str(exc)})
-                continue
-            rows.append({"labels": name, "reading": reading, "consensus_p_value": cons.p_value,
-                         "consensus_r2": cons.r2, "per_fit_p_values": per_fit})
+    for j, row in enumerate(consensus):
+        out = {"labels": row["labels"], "reading": row["measure"]}
+        why = row.get("why") or next((f[j]["why"] for f in fits if "why" in f[j]), None)
+        if why:
+            out["why"] = why
+        else:
+            out.update(consensus_p_value=row["p_value"], consensus_r2=row["r2"],
+                       per_fit_p_values=[f[j]["p_value"] for f in fits])
+        rows.append(out)
     return rows
 
 

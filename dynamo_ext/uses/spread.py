@@ -94,7 +94,7 @@ def consensus_clustering(co: np.ndarray, n_clusters: int) -> np.ndarray:
     return cluster_distances(1.0 - np.asarray(co), n_clusters, method="agglomerative").labels_
 
 
-def _affine_fit(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+def affine_fit(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """source [N, m] mapped by the least-squares affine map onto target [N, m]."""
     a = np.hstack([source, np.ones((len(source), 1))])
     coef, *_ = np.linalg.lstsq(a, target, rcond=None)
@@ -112,7 +112,7 @@ def align_embeddings(thetas: Sequence[np.ndarray], iterations: int = 20) -> np.n
     for _ in range(iterations):
         ref = ref - ref.mean(0)
         ref = ref / max(float(np.sqrt((ref ** 2).sum(1).mean())), 1e-300)
-        aligned = np.stack([_affine_fit(t, ref) for t in thetas])
+        aligned = np.stack([affine_fit(t, ref) for t in thetas])
         new = aligned.mean(0)
         if np.abs(new - ref).max() < 1e-10:
             break
@@ -284,5 +284,5 @@ def spread(fits: Union[FitSpread, Sequence[Union[FitResult, MetaModel]]], x: Opt
     return out
 
 
-__all__ = ["READINGS", "Spread", "align_embeddings", "fit_metas", "co_assignment", "consensus_clustering",
+__all__ = ["READINGS", "Spread", "affine_fit", "align_embeddings", "fit_metas", "co_assignment", "consensus_clustering",
            "consensus_distances", "distance_agreement", "embedding_spread", "spread"]
