@@ -8,7 +8,9 @@ A flip-flop population (tanh RNNs and GRUs, 32 units, 4 models, 20 epochs) is tr
 ``--clicks`` fresh thetas (no cache) drawn around the embeddings, and ``at_model`` (the drill-down: both
 sides' fixed points) at each model. Equivalence first: at two of the thetas the answer's counts and
 accuracy are compared with ``find_fixed_points`` and ``evaluate`` called directly. Target: the median
-click at most 300 ms on this machine's CPU.
+click at most 300 ms on a 2-core CPU.
+
+Quoted in docs/guide/explorer.md and docs/performance.md.
 """
 import argparse
 import json

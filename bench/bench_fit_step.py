@@ -1,6 +1,8 @@
 """One meta-model fitting step (loss, backward, Adam) at configuration S, fused vs reference backend.
 
 Run: pytest bench/bench_fit_step.py --benchmark-only
+
+Quoted in docs/performance.md.
 """
 import pytest
 import torch

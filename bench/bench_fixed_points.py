@@ -10,6 +10,8 @@ initial states for every implementation:
 - adam_q:        Adam on q = 0.5 ||F||^2 over all candidates, as FixedPointFinder does it,
                  until every q <= 1e-12 or 5000 iterations
 extra_info: fraction converged (||F||_inf <= 1e-10) and the largest residual.
+
+Quoted in docs/performance.md.
 """
 import pytest
 import torch

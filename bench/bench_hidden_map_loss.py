@@ -10,6 +10,8 @@ as a function of the number M of distinct base models in the batch (1, 16, 128) 
   maps sliced from the table (what a user would write).
 Groups: hidden_map_loss-<widths>-M<M>. Each benchmark's extra_info carries the flops of the forward
 GEMMs and the largest relative difference from the per-model loss and gradients.
+
+Quoted in docs/performance.md.
 """
 import math
 

@@ -8,6 +8,8 @@ Reported: the median and the best over the repeats of torch's import and of dyna
 top of it, the modules of scikit-learn, SciPy, plotly and matplotlib that the import loaded (none
 expected: they load when first used), and the first use of the lazy parts (``dynamo_ext.report``,
 ``dynamo_ext.DYNAMO``). Target: dynamo_ext's import at most 1.5 s above torch's (median).
+
+Quoted in docs/performance.md.
 """
 import argparse
 import json

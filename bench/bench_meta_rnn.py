@@ -6,6 +6,8 @@ Run (the README's table):
 Groups: meta_rnn-<cell>-<config>-<pass>; the implementation name is in the test id.
 Each benchmark's extra_info carries the recurrent-GEMM flops and torch.mm's rate
 at the recurrent GEMM's shape, measured in the same run.
+
+Quoted in docs/performance.md.
 """
 import time
 

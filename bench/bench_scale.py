@@ -28,6 +28,8 @@ its peak resident memory, VmHWM, is its own), in this order:
 
 Writes JSON (one record per N); ``--plot`` draws cost against N on log-log axes.
 Not a pytest benchmark: each point needs its own process for its memory peak.
+
+Quoted in docs/guide/scaling.md and docs/performance.md.
 """
 import argparse
 import json

@@ -12,6 +12,8 @@ cap, so its points are approximate; each is refined by Newton (find_fixed_points
 the exact fixed point it approximates, and every such point must be among ours (within 1e-6), then
 the times (median of --repeats runs for ours, one for FixedPointFinder).
 descent_steps=20 was chosen on training seed 0; the default --seed 1 is a fresh network.
+
+Quoted in docs/coming-from.md.
 """
 import argparse
 import os

@@ -13,6 +13,8 @@ fidelity"), and the memory accuracies. The summary gives the min / median / max 
 over every model with 8 stable points, and how many of those the meta-model matched 8 of 8.
 
 Not a pytest benchmark: it measures the spread of a figure, not time.
+
+Quoted in docs/guide/fixed-points.md.
 """
 import argparse
 import json

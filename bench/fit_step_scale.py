@@ -3,7 +3,7 @@
     python bench/fit_step_scale.py [--sizes 16 1024] [--rounds 8] [--steps 20] [--draws 1] [--json FILE]
 
 ``bench_scale.py`` times each N in its own process, minutes apart, so a ratio between two of its
-points carries the machine's drift between them (on this 2-core machine, 20% between runs). Here every
+points carries the machine's drift between them (20% between runs on a 2-core CPU). Here every
 size gets its meta-model, its packed maps (as ``fit`` runs the step: meta.packed.PackedMaps and the
 compiled row-sparse Adam) and a recording of 64 probe sequences first; then ``--rounds`` rounds each
 run ``--steps`` steps of every size in turn, and the median over all rounds is reported per size, with
@@ -12,6 +12,8 @@ log-uniformly from 8-256, so the mean width differs between draws) and the same 
 units each (random standardised targets), which takes the widths out of the comparison. With
 ``--draws K`` every continuum size is built K times (population seeds 0..K-1, each timed in every round),
 so that a small N's figure is not that of one draw of widths.
+
+Quoted in docs/performance.md.
 """
 import argparse
 import json

@@ -11,6 +11,8 @@ default DYNAMO fit (``--steps`` steps, the draw's seed) and ``compare.group_test
 on CKA, Procrustes and SVCCA of the same recording. Prints, per measure, the fraction of draws
 rejected at alpha = 0.05 on the nulls (should be at most alpha) and on the alternatives (power), with a
 95% Wilson interval; writes every p-value as JSON. Quoted in docs/guide/trust.md.
+
+Quoted in docs/guide/trust.md.
 """
 import argparse
 import json

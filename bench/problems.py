@@ -1,7 +1,7 @@
 """Benchmark problems for meta_rnn_sequence: one embedding-conditioned RNN layer, four implementations.
 
 Configurations (B sequences, T steps, I inputs, D meta-state size, m embedding size)
-are those of the fused-kernel issue. Every implementation computes the same function
+are those of the fused-kernel benchmarks (docs/performance.md). Every implementation computes the same function
 of (x, theta, z0, weights):
 - fused:     dynamo_ext.ops.meta_rnn_sequence (one call for the sequence)
 - reference: dynamo_ext.reference.meta_rnn_sequence (eager loop over cells)

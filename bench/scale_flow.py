@@ -6,6 +6,8 @@
 with its per-model emulation check), ``analyze`` with its default measures and time budget, and
 ``write_report``; per stage its seconds and the process's peak resident memory (VmHWM) after it,
 and the quality figures against the ground truth. Writes DIR/flow.json beside the report.
+
+Quoted in docs/performance.md.
 """
 import argparse
 import json

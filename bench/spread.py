@@ -23,6 +23,8 @@ clustering into 3 groups (architectures for "demo", tasks for "pulse"; 2 for "le
 - "pulse" only: the stable fixed points of the meta-model at every theta_n, per fit (min and max).
 
 Quoted in docs/guide/trust.md.
+
+Quoted in docs/guide/fixed-points.md and docs/guide/trust.md.
 """
 import argparse
 import json

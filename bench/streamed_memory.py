@@ -1,5 +1,5 @@
 """Peak resident memory of fitting a population from a streamed recording, against the recording's
-size on disk (issue "Scale and reliability", streamed recordings).
+size on disk.
 
     python bench/streamed_memory.py [--models 200] [--sequences 4000] [--steps 200] [--folder DIR] [--reuse]
 
@@ -12,6 +12,8 @@ size on disk (issue "Scale and reliability", streamed recordings).
    peak of a process that only imports torch and dynamo_ext.
 
 Not a pytest benchmark: it measures memory, not time, and needs a fresh process for the peak.
+
+Quoted in docs/guide/scaling.md.
 """
 import argparse
 import json

@@ -8,6 +8,8 @@ other one, and for meta_rnn groups the recurrent-GEMM rate the fused op reaches
 (recurrent GEMM flops / median time; x3 flops for forward+backward: the forward
 GEMMs, the backward's recurrent GEMMs and the weight-gradient GEMM) against
 torch.mm's rate at the same shape, measured in the same run.
+
+Quoted in docs/performance.md.
 """
 import json
 import re

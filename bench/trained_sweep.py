@@ -9,6 +9,8 @@ default ``fit`` (with its per-model emulation check), ``analyze`` (default measu
 ``write_report``. Writes DIR/sweep.json: per stage seconds and peak memory, the emulation figures, the
 members below the quality threshold, and the clustering ARI by task (the ground truth: which
 computation) and by architecture for DYNAMO's two readings and every baseline.
+
+Quoted in docs/guide/scaling.md.
 """
 import argparse
 import json

@@ -1,4 +1,4 @@
-"""Comparing networks (issue "Comparing networks"): DYNAMO's functional reading of the embedding and
+"""Comparing networks: DYNAMO's functional reading of the embedding and
 DSA, the dynamics-aware peer, on the same recordings as every baseline."""
 import numpy as np
 import pytest

@@ -122,7 +122,7 @@ MATCHED_DISTANCE_BOUND = 0.25
 
 @pytest.mark.slow
 def test_flip_flop_meta_model_has_every_base_models_attractors_and_memory(tmp_path):
-    """Issue "dynamical fidelity", on a freshly trained flip-flop population (tanh RNN, GRU, LSTM; 3 seeds
+    """Dynamical fidelity, on a freshly trained flip-flop population (tanh RNN, GRU, LSTM; 3 seeds
     each; hidden 32; default training and fit settings): every base model with 8 stable fixed points gets
     exactly 8 from the meta-model at theta_n, matched one to one; after one probe length of pulses and 10
     of silence, and on sequences 10 probe lengths long, the meta-model is at most 0.01 below every base

@@ -1,5 +1,5 @@
 """Every common base network: ReLU RNNs, stacked layers, leaky CT-RNNs and modules of the step protocol
-in the population, the reparameterizations and the fixed-point finder (issue "your own networks")."""
+in the population, the reparameterizations and the fixed-point finder."""
 import math
 
 import pytest

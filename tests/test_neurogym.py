@@ -1,4 +1,4 @@
-"""neurogym's tasks as a task source (issue "your own networks", item 6); skipped without the extra."""
+"""neurogym's tasks as a task source; skipped without the extra."""
 import json
 
 import pytest
@@ -18,8 +18,10 @@ def test_a_neurogym_task_maps_onto_task_data_and_is_made_again_from_its_settings
     again = de.load_task(NAME, **task.config)
     assert torch.equal(again.x_train, task.x_train) and torch.equal(again.y_test, task.y_test)
     assert not torch.equal(de.load_task(NAME, n_train=60, n_test=20, seed=4).x_train, task.x_train)
-    # every trial ends at its decision: the last step has the fixation input off (channel 0)
-    assert (task.x_train[:, -1, 0] == 0).all() and (task.x_train[:, 0].abs().sum(-1) >= 0).all()
+    # every trial fixates, then ends at its decision: the fixation input (channel 0) is on at some step and
+    # off at the last, and every trial carries stimulus input (channels 1-4)
+    assert (task.x_train[:, -1, 0] == 0).all() and (task.x_train[:, :-1, 0] > 0).any(1).all()
+    assert (task.x_train[:, :, 1:].abs().sum((1, 2)) > 0).all()
 
 
 def test_a_population_on_a_neurogym_task_saves_loads_and_fits_through_the_cli(tmp_path):

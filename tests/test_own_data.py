@@ -1,5 +1,5 @@
 """A researcher's own data as a task: validated at construction, saved with the population,
-restored exactly, never replaced by a generated task of the same name (issue "your own networks")."""
+restored exactly, never replaced by a generated task of the same name."""
 import json
 
 import numpy as np

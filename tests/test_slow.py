@@ -20,11 +20,17 @@ pytestmark = pytest.mark.slow
 PUBLISHED_MNIST1D_GRU = 0.91  # mnist1d README table
 # the universality test trains for fewer epochs and fits for fewer steps than the demo (CI time)
 UNIVERSALITY_TEST_EPOCHS, UNIVERSALITY_TEST_FIT_STEPS = 80, 1000
-# Base models trained by an earlier test of this session, by folder: the quick pulse demo's population
-# holds the universality population's flip-flop and integration tanh RNNs, GRUs and LSTMs (same tasks,
-# seeds, size and settings, so the same models, trained once; train_population(resume=True) reuses a
-# member only where its id and training settings match).
-TRAINED = {}
+
+
+@pytest.fixture(scope="module")
+def pulse_demo(tmp_path_factory):
+    """The quick pulse demo's output folder, run once for the tests that read it. Its population holds the
+    universality population's flip-flop and integration tanh RNNs, GRUs and LSTMs (same tasks, seeds, size
+    and settings, so the same models; train_population(resume=True) reuses a member only where its id and
+    training settings match)."""
+    out = tmp_path_factory.mktemp("pulse") / "pulse"
+    assert main(["demo", "--population", "pulse", "--quick", "--out", str(out), "--no-progress"]) == 0
+    return out
 
 
 def test_default_gru_reaches_published_mnist1d_accuracy():
@@ -50,10 +56,8 @@ def test_quick_demo_meets_its_criteria(tmp_path):
     assert gru["averaged_accuracy"] >= gru["member_mean_accuracy"] - 0.03
 
 
-def test_quick_pulse_demo_compares_dynamo_with_the_baselines(tmp_path):
-    out = tmp_path / "pulse"
-    assert main(["demo", "--population", "pulse", "--quick", "--out", str(out), "--no-progress"]) == 0
-    TRAINED["pulse"] = out / "population"
+def test_quick_pulse_demo_compares_dynamo_with_the_baselines(pulse_demo):
+    out = pulse_demo
     for name in ("metrics.json", "report.md", "report.html", "embedding.png", "distances.png", "few_labels.png"):
         assert (out / name).is_file(), name
     m = json.loads((out / "metrics.json").read_text())
@@ -65,7 +69,7 @@ def test_quick_pulse_demo_compares_dynamo_with_the_baselines(tmp_path):
     # ARI 1.0 by task; with 2 seeds the latch task's tanh RNNs sit apart; 0.83 measured)
     assert ari[("dynamo", "task", "kmeans")] >= 0.6
     assert ari[("dynamo", "task", "kmeans")] > ari[("dynamo", "arch", "kmeans")] + 0.5
-    # issue "Comparing networks": DYNAMO's functional reading clusters by computation at 0.9 or above
+    # comparing networks: DYNAMO's functional reading clusters by computation at 0.9 or above
     # with both methods, and at or above every other measure (this population, one run: 1.000 and 1.000)
     for method in ("kmeans", "agglomerative"):
         ours = ari[("dynamo_functional", "task", method)]
@@ -79,7 +83,7 @@ def test_quick_pulse_demo_compares_dynamo_with_the_baselines(tmp_path):
     assert rep["dynamo"] >= 0.8 and rep["dynamo"] > rep["weights"]
     page = (out / "report.html").read_text()
     assert "Reparameterization check" in page and "first-lstm-h32-s1" in page
-    # dynamical fidelity (issue "dynamical fidelity"): every model side by side with the meta-model at
+    # dynamical fidelity: every model side by side with the meta-model at
     # theta_n; the flip-flop models' memories held through 10 probe lengths of silence, and the attractors
     # of those with 8 matched one to one (this quick population, one run: meta-model at or above every
     # flip-flop base after silence; matched within 0.041-0.106 of the median attractor distance; asserted with
@@ -103,7 +107,7 @@ def test_quick_pulse_demo_compares_dynamo_with_the_baselines(tmp_path):
 
 
 def test_quick_cnn_demo_meets_the_cnn_targets(tmp_path):
-    """MNIST-1D CNNs (issue: CNN populations): the meta-CNN agrees with every base CNN of accuracy >= 0.85
+    """MNIST-1D CNNs: the meta-CNN agrees with every base CNN of accuracy >= 0.85
     on >= 0.90 of the test inputs; each activation/width group's embedding average is no more than 0.02
     below its members' mean accuracy. The quick population trains 30 epochs, so only its ReLU and GELU
     CNNs are held to 0.92 here; tests/test_cnn.py checks every activation at the default 40 epochs."""
@@ -123,8 +127,8 @@ def test_quick_cnn_demo_meets_the_cnn_targets(tmp_path):
     assert "pooled layer activations" in (out / "report.md").read_text()
 
 
-def test_universality_population_clusters_by_computation_not_architecture(tmp_path):
-    """Issue "Comparing networks": the universality case (Maheswaranathan et al. 2019): flip-flop and pulse
+def test_universality_population_clusters_by_computation_not_architecture(tmp_path, pulse_demo):
+    """Comparing networks: the universality case (Maheswaranathan et al. 2019): flip-flop and pulse
     integration, each learnt by tanh and ReLU RNNs, GRUs and LSTMs. DYNAMO's best reading clusters by
     computation at 0.9 or above and at least as well as every other measure, with both methods (the demo's
     settings, 2000 fitting steps, one run: DYNAMO 1.000 with both readings and methods, CKA, Procrustes and
@@ -133,8 +137,7 @@ def test_universality_population_clusters_by_computation_not_architecture(tmp_pa
     from dynamo_ext.demo import UNIVERSALITY_QUICK as S
 
     folder = tmp_path / "population"
-    if TRAINED.get("pulse", tmp_path / "none").is_dir():  # its 12 shared members, trained once this session
-        shutil.copytree(TRAINED["pulse"], folder)
+    shutil.copytree(pulse_demo / "population", folder)  # its 12 shared members, trained once
     pop = de.train_population(list(S["tasks"]), archs=S["archs"], hidden_sizes=S["hidden_sizes"],
                               n_seeds=S["n_seeds"], config=TrainConfig(epochs=UNIVERSALITY_TEST_EPOCHS),
                               progress=False, out=folder, resume=True)
@@ -150,7 +153,7 @@ def test_universality_population_clusters_by_computation_not_architecture(tmp_pa
 
 
 def test_attractor_demo_dynamo_sees_the_dynamics_where_geometry_sees_the_input_copy(tmp_path):
-    """Issue "Comparing networks", the case after DSA's Fig. 3: point, line and bistable networks of matched
+    """Comparing networks: the case after DSA's Fig. 3: point, line and bistable networks of matched
     mean response, each with an input copy of 4 sizes (dynamo_ext.population.attractors; built, not
     trained). By kind, DYNAMO's best reading is at 0.9 or above and at least every other measure's with both
     clustering methods; CKA and Procrustes, which see the input copy first, stay below 0.5 (the population

@@ -14,6 +14,8 @@
 Each implementation's output is compared with the reference before it is timed (max relative
 error); times are medians of repeats, synchronised (CUDA events' worth: torch.cuda.synchronize
 around each repeat). Writes JSON rows {op, cell, config, pass, impl, median_s, max_rel_err}.
+
+Quoted in docs/performance.md.
 """
 import argparse
 import json

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Every GPU check of dynamo_ext in one call, everything written under one folder.
+# Quoted in docs/performance.md.
 #
 #   bash bench/gpu/run_all.sh [OUT]              on a machine with a CUDA device (default OUT: $OUT or gpu-results)
 #   bash bench/gpu/run_all.sh --dry-run [OUT]    on the CPU, at toy sizes: keeps this script runnable

@@ -5,6 +5,8 @@ program that compute-sanitizer (memcheck, racecheck) runs in bench/gpu/run_all.s
 
 Sizes cover both CUDA paths of newton_fixed_points (state size <= 128: one block per candidate with
 the matrix in shared memory; above: the batched path). Exit status 1 when a result differs.
+
+Quoted in docs/performance.md.
 """
 import argparse
 import sys

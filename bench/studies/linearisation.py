@@ -19,6 +19,8 @@ point the leading eigenvalue modulus of the base's Jacobian, of the meta-model's
 meta-model's through the map (A_n J A_n^+), with the modes A_n barely sees (``dynamics.linearisation``).
 Prints one table row per model and the study's figures over the models of task accuracy >= 0.95 whose
 stable points are matched.
+
+Quoted in docs/studies/linearisation.md.
 """
 import argparse
 import json

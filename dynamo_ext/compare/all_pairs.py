@@ -170,7 +170,7 @@ def all_pairs(reps: Sequence[Representation], measures: Sequence[str] = MATRIX_M
 
 
 def gemm_rate(n: int = 2048, width: int = 512) -> float:
-    """torch.mm's float64 rate (flop/s) on this machine at an all-pairs block's shape [width, n] x
+    """torch.mm's float64 rate (flop/s) on the running machine at an all-pairs block's shape [width, n] x
     [n, width], best of three."""
     a = torch.randn(n, width, dtype=torch.float64)
     best = float("inf")

@@ -30,7 +30,7 @@ DSA_SECONDS_PER_PAIR = 1.3  # dsa-metric with dsa.DSA_DEFAULTS, 2-core CPU, the 
 def plan_measures(recording: Recording, measures: Sequence[str], time_budget_s: Optional[float]):
     """Which measures fit a time budget: (run, skipped), skipped a list of {measure, estimated_s, why}.
 
-    The estimates (``all_pairs.estimate_seconds`` at this machine's measured GEMM rate; DSA at
+    The estimates (``all_pairs.estimate_seconds`` at the running machine's measured GEMM rate; DSA at
     ``DSA_SECONDS_PER_PAIR`` per pair) are compared with ``time_budget_s`` one measure at a time, in the
     given order, each against what is left of the budget; weights and outputs always run (one batched
     computation each). ``time_budget_s`` None runs everything.

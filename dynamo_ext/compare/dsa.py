@@ -7,7 +7,7 @@
   and two models' DMD matrices are compared up to a similarity transform.
   Settings: ``n_delays`` delays, DMD rank ``rank``, ``score_method`` (the
   angular distance by default: the best of 9 settings on the pulse population,
-  issue "Comparing networks"). Costly: 200-300 s for 18 models on 2 cores.
+  docs/guide/comparing.md). Costly: 200-300 s for 18 models on 2 cores.
 """
 from __future__ import annotations
 

@@ -41,8 +41,8 @@ class FitConfig:
     refine_sequences: int = 64
     refine_lr: float = 1e-2
     # steps of weak input (relax_noise) appended to every probe sequence of a Population of RNNs before
-    # it is recorded, so that the base models relax onto their attractors while recorded (issue
-    # "dynamical fidelity", README);
+    # it is recorded, so that the base models relax onto their attractors while recorded
+    # (docs/guide/fixed-points.md);
     # None: one probe length for tasks with outputs at every step (the pulse tasks), 0 for tasks
     # read at the last step (MNIST-1D, digits); 0: the task's inputs only
     relax_steps: Optional[int] = None

@@ -15,7 +15,7 @@
 
 The three pulse tasks (PULSE_TASKS) share one input stream for a given seed
 and differ only in the computation: a population trained on them has known
-computational groups (issue "uses of the embedding space").
+computational groups (docs/results.md).
 """
 from __future__ import annotations
 
