@@ -1,6 +1,6 @@
 """meta_rnn_sequence: equivalence first, then time (pytest-benchmark).
 
-Run (the README's table):
+Run (the table in docs/performance.md):
     pytest bench/bench_meta_rnn.py --benchmark-only --benchmark-json=bench-meta-rnn.json
     python bench/summarize.py bench-meta-rnn.json
 Groups: meta_rnn-<cell>-<config>-<pass>; the implementation name is in the test id.

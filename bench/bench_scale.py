@@ -52,7 +52,7 @@ from dynamo_ext.meta.loss import Targets, dynamo_loss
 from dynamo_ext.meta.rnn import MetaRNN
 from dynamo_ext.meta.packed import PackedMaps
 from dynamo_ext.population.recording import Recording
-from dynamo_ext.uses.cluster import embedding_distances, functional_distances
+from dynamo_ext.uses.clustering import embedding_distances, functional_distances
 from dynamo_ext.compare.distances import distance_matrices
 
 from stages import peak_rss as peak  # bench/stages.py (its folder is put on sys.path by run())

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 import dynamo_ext as de
-from dynamo_ext.dynamics.fidelity import fidelity
+from dynamo_ext.dynamics.attractor_fidelity import fidelity
 from dynamo_ext.population.training import TrainConfig
 
 

@@ -23,7 +23,7 @@ import time
 import dynamo_ext as de
 from dynamo_ext import compare
 from dynamo_ext.population.two_groups import two_group_population
-from dynamo_ext.uses.cluster import embedding_distances, functional_distances
+from dynamo_ext.uses.clustering import embedding_distances, functional_distances
 
 MEASURES = ("dynamo", "dynamo_functional", "cka", "procrustes", "svcca")
 ALPHA = 0.05

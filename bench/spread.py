@@ -12,7 +12,7 @@ labels: leak above or below the median, k = 2). Trained once into ``--cache`` an
 afterwards.
 
 Two disjoint sets of ``--fits`` default fits each (seeds 0..k-1 and k..2k-1, each set on its own
-recording: ``fit(..., n_fits=k)``), then per set ``uses.spread.spread`` on the first 256 probe inputs,
+recording: ``fit(..., n_fits=k)``), then per set ``uses.across_fits.spread`` on the first 256 probe inputs,
 clustering into 3 groups (architectures for "demo", tasks for "pulse"; 2 for "leaky"). Measured:
 
 - consensus against consensus: the rank correlation of the two sets' consensus functional (and theta)
@@ -37,7 +37,7 @@ import dynamo_ext as de
 from dynamo_ext.population.continuum import continuum_population, continuum_slopes
 from dynamo_ext.population.tasks import PULSE_TASKS
 from dynamo_ext.population.training import TrainConfig
-from dynamo_ext.uses.spread import distance_agreement, spread
+from dynamo_ext.uses.across_fits import distance_agreement, spread
 
 
 def population(name: str, cache: Path):

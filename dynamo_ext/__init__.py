@@ -20,26 +20,20 @@ used: ``import dynamo_ext`` loads neither matplotlib, plotly, scikit-learn nor
 SciPy.
 """
 import importlib as _importlib
-import warnings as _warnings
 
 from ._extension import load_extension as _load_extension
+from ._version import __version__  # noqa: F401
 
 _C = _load_extension()
 
 from . import ops, reference  # noqa: E402
 from .population import CTRNN, BaseCNN, BaseRNN, Population, Recording, TaskData, load_task, train_population  # noqa: E402,E501
 from .meta import FitResult, MetaCNN, MetaRNN, fit, load_meta, save_meta  # noqa: E402
-from .uses.embed import embed  # noqa: E402
-from .uses.average import average  # noqa: E402
-from .uses.cluster import ClusterResult, cluster  # noqa: E402
-from .uses.adapt import adapt  # noqa: E402
-from .uses.reparameterize import reparameterize  # noqa: E402
-from .uses.spread import Spread, spread  # noqa: E402
+from .uses import ClusterResult, Spread, adapt, average, cluster, embed, reparameterize, spread  # noqa: E402
 from .meta.spread import FitSpread  # noqa: E402
 from . import compare, dynamics, uses  # noqa: E402
 from .dynamics import fidelity, find_fixed_points  # noqa: E402
 
-__version__ = "0.1.0"
 WITH_CUDA = bool(_C.WITH_CUDA)
 
 # Loaded when first used (PEP 562): the report draws with matplotlib and plotly, the estimator reads
@@ -47,23 +41,12 @@ WITH_CUDA = bool(_C.WITH_CUDA)
 _LAZY = {"report": "report", "cli": "cli", "demo": "demo", "DYNAMO": "estimator", "explore": "explorer",
          "explorer": "explorer"}
 _LAZY_NAMES = {"DYNAMO": "DYNAMO", "explore": "explore"}  # a name inside its module, not the module
-# The names of the flat layout before the layout by the method's parts: each still answers as an
-# attribute, with one DeprecationWarning per name.
-_RENAMED = {"baselines": "compare", "fixed_points": "dynamics", "zoo": "population", "tasks": "population.tasks",
-            "peers": "compare.dsa", "analysis": "report.analysis"}
-_warned = set()
 
 
 def __getattr__(name):
     if name in _LAZY:
         module = _importlib.import_module(f"{__name__}.{_LAZY[name]}")
         value = getattr(module, _LAZY_NAMES[name]) if name in _LAZY_NAMES else module
-    elif name in _RENAMED:
-        if name not in _warned:
-            _warned.add(name)
-            _warnings.warn(f"dynamo_ext.{name} is dynamo_ext.{_RENAMED[name]} since the layout by the method's "
-                           f"parts; the old name will be removed", DeprecationWarning, stacklevel=2)
-        return _importlib.import_module(f"{__name__}.{_RENAMED[name]}")
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value

@@ -1,10 +1,13 @@
 """The demo pipeline: train a population, fit a meta-model, analyse (with the baselines), report.
 
-Three populations: MNIST-1D (tanh RNN, GRU, LSTM); the multi-task pulse
-population (flip-flop, integration and first-pulse latch on one input stream,
-each with the three architectures), whose demo also runs the
-reparameterization check; and MNIST-1D 1-D CNNs (ReLU, tanh, GELU; two
-widths; dynamo_ext.population.base_cnn) emulated by a FiLM-conditioned meta-CNN.
+Five populations (``POPULATIONS``): "mnist1d" (tanh RNN, GRU, LSTM on MNIST-1D); "pulse", the
+multi-task pulse population (flip-flop, integration and first-pulse latch on one input stream, each
+with the three architectures), whose demo also runs the reparameterization check; "universality"
+(flip-flop and pulse integration, each learnt by tanh and ReLU RNNs, GRUs and LSTMs, after
+Maheswaranathan et al. 2019); "cnn1d" (MNIST-1D 1-D CNNs: ReLU, tanh, GELU; two widths;
+dynamo_ext.population.base_cnn) emulated by a FiLM-conditioned meta-CNN; and "attractors" (point,
+line and bistable networks with an input copy, built rather than trained;
+dynamo_ext.population.attractors).
 
 The same steps, written out with the public API, are in python/demo_pipeline.py.
 """
@@ -19,13 +22,13 @@ import torch
 from . import _io
 from ._checks import check_choice
 from .report.analysis import analyze
-from .dynamics.fidelity import topology
+from .dynamics.attractor_fidelity import topology
 from .meta.checkpoint import META_CONFIG, META_WEIGHTS
 from .meta.fitting import fit
-from .dynamics.scan import embedding_path, scan
+from .dynamics.path_scan import embedding_path, scan
 from .report.figures import plot_attractors, plot_bifurcation
 from .report.markdown import REPORT_FILES, write_report
-from .uses.reparameterize import reparameterization_check
+from .uses.reparameterization import reparameterization_check
 from .population.tasks import PULSE_TASKS
 from .population.training import TrainConfig
 from .population.attractors import DEFAULTS as ATTRACTOR_DEFAULTS

@@ -1,7 +1,7 @@
 """DYNAMO as a scikit-learn estimator: ``DYNAMO(...).fit(population).embedding_``.
 
 The same method as the functional API (``dynamo_ext.fit``, ``embed``,
-``uses.cluster``; docs/method.md, after arXiv:2302.14078), in the
+``uses.clustering``; docs/method.md, after arXiv:2302.14078), in the
 conventions of scikit-learn and netrep: the constructor takes the fit's
 settings and stores them untouched, ``fit`` returns the estimator with its
 fitted attributes ending in an underscore, ``get_params`` / ``set_params`` /
@@ -11,6 +11,8 @@ model embedding space and ``score`` is the held-out emulation quality.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import inspect
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -21,22 +23,46 @@ from torch import Tensor
 from .dynamics.marks import model_marks
 from .meta.config import FitConfig
 from .meta.fitting import fit as fit_meta
+from .meta.probes import relaxing_probes
 from .meta.spread import FitSpread
+from .population.base_rnn import BaseRNN
 from .population.population import Population
 from .population.recorded import RecordedTrajectories
 from .population.recording import Recording
 from .population.tasks import TaskData
-from .uses.cluster import embedding_distances, functional_distances
-from .uses.embed import embed
+from .uses.clustering import embedding_distances, functional_distances
+from .uses.embedding import embed
 
-_DEFAULTS = FitConfig()
+# The parameters are FitConfig's fields, generated from them (as the CLI's options are), so that they
+# cannot drift: ``seed`` is scikit-learn's ``random_state``; ``checkpoint_every`` is left out (the
+# estimator writes no folder). Then the estimator's own parameters.
+_FIT_FIELD = {"random_state": "seed"}
+_LEFT_OUT = ("checkpoint_every",)
+_OWN_PARAMS = {"embed_steps": 400, "n_fits": 1, "progress": False}
+_PARAMS = {**{{v: k for k, v in _FIT_FIELD.items()}.get(f.name, f.name): f.default
+              for f in dataclasses.fields(FitConfig) if f.name not in _LEFT_OUT}, **_OWN_PARAMS}
+
+
+def _init(self, **params):
+    unknown = sorted(set(params) - set(_PARAMS))
+    if unknown:
+        raise TypeError(f"DYNAMO() got unexpected keyword arguments {unknown}; its parameters are "
+                        f"{sorted(_PARAMS)}")
+    for name, default in _PARAMS.items():
+        setattr(self, name, params.get(name, default))
+
+
+_init.__signature__ = inspect.Signature(  # what scikit-learn's get_params and clone read
+    [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default) for name, default in _PARAMS.items()])
 
 
 class DYNAMO(BaseEstimator):
     """Dynamical model embedding of a population of networks, as a scikit-learn estimator.
 
-    Parameters are ``FitConfig``'s fields (docs/method.md, "The loss"), ``random_state`` being its
-    ``seed``; ``progress`` shows tqdm bars. ``n_fits`` > 1 fits that many meta-models (seeds
+    Parameters (keywords) are ``FitConfig``'s fields (docs/method.md, "The loss"), generated from them,
+    ``random_state`` being its ``seed`` (all but ``checkpoint_every``: the estimator writes no folder);
+    then ``embed_steps`` (``transform``'s steps, 400) and ``progress`` (tqdm bars, False). ``n_fits`` > 1 fits that many meta-models (seeds
     ``random_state``, ``random_state + 1``, ...; one recording): the distances, clusters and group tests
     are then the fits' consensus, and ``spread()`` gives every reading's spread across them
     (docs/guide/trust.md). After ``fit``:
@@ -56,38 +82,10 @@ class DYNAMO(BaseEstimator):
         result_: the FitResult.
     """
 
-    def __init__(self, embedding_dim: int = _DEFAULTS.embedding_dim, state_size: int = _DEFAULTS.state_size,
-                 cell: str = _DEFAULTS.cell, steps: int = _DEFAULTS.steps, batch_size: int = _DEFAULTS.batch_size,
-                 lr: float = _DEFAULTS.lr, lambda_h: float = _DEFAULTS.lambda_h, lambda_y: float = _DEFAULTS.lambda_y,
-                 lambda_theta: float = _DEFAULTS.lambda_theta, max_sequences: Optional[int] = _DEFAULTS.max_sequences,
-                 random_state: int = _DEFAULTS.seed, dtype: str = _DEFAULTS.dtype, device: str = _DEFAULTS.device,
-                 quality_threshold: Optional[float] = _DEFAULTS.quality_threshold,
-                 memory_budget_gb: Optional[float] = _DEFAULTS.memory_budget_gb, embed_steps: int = 400,
-                 n_fits: int = 1, progress: bool = False):
-        self.embedding_dim = embedding_dim
-        self.state_size = state_size
-        self.cell = cell
-        self.steps = steps
-        self.batch_size = batch_size
-        self.lr = lr
-        self.lambda_h = lambda_h
-        self.lambda_y = lambda_y
-        self.lambda_theta = lambda_theta
-        self.max_sequences = max_sequences
-        self.random_state = random_state
-        self.dtype = dtype
-        self.device = device
-        self.quality_threshold = quality_threshold
-        self.memory_budget_gb = memory_budget_gb
-        self.embed_steps = embed_steps
-        self.n_fits = n_fits
-        self.progress = progress
+    __init__ = _init
 
     def _config(self) -> FitConfig:
-        params = self.get_params()
-        params["seed"] = params.pop("random_state")
-        for key in ("embed_steps", "n_fits", "progress"):
-            params.pop(key)
+        params = {_FIT_FIELD.get(k, k): v for k, v in self.get_params().items() if k not in _OWN_PARAMS}
         return FitConfig(**params).validate()
 
     def fit(self, X, y=None, *, task: Optional[TaskData] = None, inputs=None, outputs=None,
@@ -108,7 +106,8 @@ class DYNAMO(BaseEstimator):
             self.
 
         Raises:
-            ValueError: bad settings (naming the parameter), a list of networks without ``task``,
+            ValueError: bad settings (naming the parameter), a list of fewer than 2 networks or arrays, a
+                list of networks without ``task``,
                 arrays without ``inputs`` or of other shapes than ``inputs``.
         """
         config = self._config()
@@ -117,7 +116,10 @@ class DYNAMO(BaseEstimator):
             self.population_ = X
         elif isinstance(X, Recording):
             pass
-        elif isinstance(X, (list, tuple)) and X and all(isinstance(a, (np.ndarray, Tensor)) for a in X):
+        elif isinstance(X, (list, tuple)) and len(X) < 2:
+            raise ValueError(f"argument 'X' must hold at least 2 networks or hidden-state arrays (a population to "
+                             f"compare), got {len(X)}")
+        elif isinstance(X, (list, tuple)) and all(isinstance(a, (np.ndarray, Tensor)) for a in X):
             X = self._recording(X, inputs, outputs)
             ids = [f"net-{i}" for i in range(X.n_models)] if ids is None else ids
             if outputs is None:
@@ -150,8 +152,8 @@ class DYNAMO(BaseEstimator):
         self.marks_ = {}  # id -> marks of the readings that cannot be trusted (``dynamics.marks``)
         for mid, m in dict.fromkeys(marks):
             self.marks_.setdefault(mid, []).append(m)
-        self.probe_inputs_ = (X.x if isinstance(X, Recording)
-                              else X.task.x_train[:config.max_sequences] if config.max_sequences else X.task.x_train)
+        # what the networks were recorded on: the task's inputs and the relax steps appended to them
+        self.probe_inputs_ = X.x if isinstance(X, Recording) else relaxing_probes(X, config)
         self.n_features_in_ = int(self.probe_inputs_.shape[-1])
         return self
 
@@ -189,6 +191,8 @@ class DYNAMO(BaseEstimator):
         for i, net in enumerate(X):
             if isinstance(net, (np.ndarray, Tensor)):
                 net = RecordedTrajectories(net)
+            elif isinstance(net, tuple):  # an (rnn, readout) pair, as ``fit`` takes it
+                net = BaseRNN.wrap(*net)
             idx = embed(meta, net, x, steps=self.embed_steps, seed=self.random_state, progress=self.progress)
             thetas.append(meta.theta.detach()[idx].cpu().double().numpy())
         return np.stack(thetas) if thetas else np.zeros((0, meta.embedding_dim))
@@ -197,12 +201,12 @@ class DYNAMO(BaseEstimator):
                            consensus: bool = True) -> np.ndarray:
         """[N, N] distances between the fitted networks: "theta" (Euclidean between embeddings) or
         "functional" (the meta-model's outputs at each theta_n on ``inputs``, default the probe
-        inputs; ``uses.cluster.functional_distances``). With ``n_fits`` > 1 and ``consensus``: the mean
-        of the fits' matrices, each over its mean off-diagonal distance (``uses.spread``)."""
+        inputs; ``uses.clustering.functional_distances``). With ``n_fits`` > 1 and ``consensus``: the mean
+        of the fits' matrices, each over its mean off-diagonal distance (``uses.across_fits``)."""
         mats = self._fit_distances(reading, inputs, every_fit=consensus)
         if len(mats) == 1:
             return mats[0]
-        from .uses.spread import consensus_distances
+        from .uses.across_fits import consensus_distances
 
         return consensus_distances(mats)
 
@@ -216,11 +220,11 @@ class DYNAMO(BaseEstimator):
         return [embedding_distances(m) if reading == "theta" else functional_distances(m, x) for m in metas]
 
     def spread(self, n_clusters: Optional[int] = None, fixed_points: bool = False):
-        """Every reading's spread across the ``n_fits`` fits (``uses.spread.spread`` on the first 256
+        """Every reading's spread across the ``n_fits`` fits (``uses.across_fits.spread`` on the first 256
         probe inputs): agreement of the distance matrices, clusterings into ``n_clusters`` groups,
         per-model spread of the aligned embeddings, stable-point counts with ``fixed_points``. Raises
         ValueError for an estimator fitted with ``n_fits`` = 1 (one fit has no spread)."""
-        from .uses.spread import spread
+        from .uses.across_fits import spread
 
         self._check_fitted()
         if self.fits_ is None:
@@ -229,12 +233,12 @@ class DYNAMO(BaseEstimator):
                       seed=self.random_state)
 
     def cluster(self, n_clusters: int, reading: str = "theta", method: str = "kmeans", labels=None):
-        """Cluster the fitted networks into ``n_clusters`` groups (``uses.cluster``): k-means or
+        """Cluster the fitted networks into ``n_clusters`` groups (``uses.clustering``): k-means or
         agglomerative clustering of ``embedding_`` ("theta"), or of the functional distances
         ("functional": on their classical MDS, or average linkage). ``random_state`` seeds k-means.
         With ``n_fits`` > 1 both readings cluster the consensus distances (theta's on their classical MDS).
         Returns a ClusterResult (``labels_`` [N], ``ari``/``nmi`` against ``labels`` when given)."""
-        from .uses.cluster import cluster_distances, cluster_points
+        from .uses.clustering import cluster_distances, cluster_points
 
         self._check_fitted()
         if reading == "theta" and self.fits_ is None:
@@ -263,7 +267,7 @@ class DYNAMO(BaseEstimator):
         if len(mats) == 1:
             return group_test(mats[0], labels, strata=strata, n_permutations=n_permutations, seed=seed,
                               measure=f"dynamo {reading}")
-        from .uses.spread import consensus_distances
+        from .uses.across_fits import consensus_distances
 
         res = group_test(consensus_distances(mats), labels, strata=strata, n_permutations=n_permutations, seed=seed,
                          measure=f"dynamo {reading} (consensus)")

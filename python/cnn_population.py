@@ -15,7 +15,7 @@ from torch import nn
 import dynamo_ext as de
 from dynamo_ext.report.analysis import averaging_table
 from dynamo_ext.compare.scratch import train_scratch
-from dynamo_ext.uses.adapt import few_label_sample
+from dynamo_ext.uses.adaptation import few_label_sample
 from dynamo_ext.meta.evaluate import emulation
 from dynamo_ext.population.recording import Member
 from dynamo_ext.population.training import TrainConfig, evaluate

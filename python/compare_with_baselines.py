@@ -16,11 +16,11 @@ Run:  python python/compare_with_baselines.py [--quick] [--out dynamo-pulse-py]
 import argparse
 
 import dynamo_ext as de
-from dynamo_ext.uses.adapt import compare_few_labels
+from dynamo_ext.uses.adaptation import compare_few_labels
 from dynamo_ext.report.analysis import averaging_table
 from dynamo_ext.compare.distances import distance_matrices
-from dynamo_ext.uses.cluster import compare_measures, embedding_distances
-from dynamo_ext.uses.reparameterize import reparameterization_check
+from dynamo_ext.uses.clustering import compare_measures, embedding_distances
+from dynamo_ext.uses.reparameterization import reparameterization_check
 from dynamo_ext.population.tasks import PULSE_TASKS
 from dynamo_ext.population.training import TrainConfig
 

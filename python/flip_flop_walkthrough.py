@@ -111,7 +111,7 @@ plot_fixed_points(base_fps, OUT / "fixed_points_base.png", trajectories=hidden, 
 # stable points matched one to one through A_n.
 
 # %%
-for row in de.fidelity.fidelity(meta, pop, n_inits=64 if QUICK else 256):
+for row in de.fidelity(meta, pop, n_inits=64 if QUICK else 256):
     print(row["id"], "stable base / meta:", row["base"]["n_stable"], "/", row["meta"]["n_stable"])
 
 # %% [markdown]

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import dynamo_ext as de
-from dynamo_ext.uses.adapt import adapt, compare_few_labels, few_label_sample
+from dynamo_ext.uses.adaptation import adapt, compare_few_labels, few_label_sample
 
 
 def test_adapt_fits_only_theta_and_lowers_the_loss(tiny_fit, digits_task):

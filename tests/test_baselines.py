@@ -6,7 +6,7 @@ import torch
 
 from dynamo_ext import compare as bl
 from dynamo_ext.compare.representation import hsic_unbiased
-from dynamo_ext.uses.cluster import cluster_distances, compare_measures
+from dynamo_ext.uses.clustering import cluster_distances, compare_measures
 from dynamo_ext.population.base_rnn import BaseRNN
 
 

@@ -183,7 +183,7 @@ def test_base_1d_cnn_reaches_the_published_mnist1d_accuracy(activation):
     MNIST-1D CNN accuracy 0.94; the target is 0.92."""
     task = de.load_task("mnist1d")
     model = train_base_model(activation, 32, task, seed=0, family="cnn1d")
-    assert de.zoo.evaluate(model, task) >= 0.92
+    assert de.population.evaluate(model, task) >= 0.92
 
 
 def test_streamed_cnn_recording_fits_like_the_in_memory_one(cnn_population, tmp_path):

@@ -6,7 +6,7 @@ import torch
 
 import dynamo_ext as de
 from dynamo_ext.compare.distances import distance_matrices
-from dynamo_ext.uses.cluster import embedding_distances, functional_distances
+from dynamo_ext.uses.clustering import embedding_distances, functional_distances
 
 
 def test_functional_distance_sees_what_theta_does_not():
@@ -32,7 +32,7 @@ dsa_metric = pytest.importorskip("DSA", reason="dsa-metric is not installed (pip
 def test_dsa_tells_reparameterized_copies_from_other_dynamics_and_is_a_measure_of_distance_matrices(
         tiny_population):
     from dynamo_ext.compare.dsa import dsa_distances
-    from dynamo_ext.uses.reparameterize import with_reparameterized_copies
+    from dynamo_ext.uses.reparameterization import with_reparameterized_copies
 
     both = with_reparameterized_copies(tiny_population)
     rec = both.record(max_sequences=20)

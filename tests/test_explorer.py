@@ -34,9 +34,9 @@ def _api_at_theta(meta, task, probes, theta):
 
 def test_every_answer_is_the_apis_for_the_same_theta(explorer, tiny_population, tiny_fit):
     from dynamo_ext.compare import linear_cka
-    from dynamo_ext.dynamics.fidelity import topology
-    from dynamo_ext.dynamics.scan import scan
-    from dynamo_ext.uses.cluster import functional_distances
+    from dynamo_ext.dynamics.attractor_fidelity import topology
+    from dynamo_ext.dynamics.path_scan import scan
+    from dynamo_ext.uses.clustering import functional_distances
 
     meta, pop = tiny_fit.meta, tiny_population
     theta = [0.05, -0.1]
@@ -70,7 +70,7 @@ def test_answers_carry_their_marks(explorer, tiny_population, tiny_fit):
     """A click at a base model's theta is no extrapolation; far from every base model it is; a model below
     the quality threshold is marked, and its panel shows the mark."""
     from dynamo_ext.explorer.panels import model_panel, theta_panel
-    from dynamo_ext.uses.support import support
+    from dynamo_ext.uses.extrapolation import support
 
     meta = tiny_fit.meta
     at_model = explorer.at_theta(meta.theta.detach()[0].double().tolist())
@@ -147,7 +147,7 @@ def test_clicks_a_drawn_path_and_a_shared_url_show_the_apis_numbers(explorer, ti
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from dynamo_ext.dynamics.fidelity import topology
+    from dynamo_ext.dynamics.attractor_fidelity import topology
 
     driver = _driver(tmp_path)  # skips where Chromium is missing
     port = _free_port()

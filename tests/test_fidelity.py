@@ -1,10 +1,10 @@
-"""Dynamical fidelity (dynamo_ext.dynamics.fidelity): a meta-model that is its base model scores perfectly,
+"""Dynamical fidelity (dynamo_ext.dynamics.attractor_fidelity): a meta-model that is its base model scores perfectly,
 one with the wrong attractors is caught, and the matching recovers known correspondences."""
 import pytest
 import torch
 
 import dynamo_ext as de
-from dynamo_ext.dynamics.fidelity import fidelity, fidelity_table, match_stable_points, memory_sequences
+from dynamo_ext.dynamics.attractor_fidelity import fidelity, fidelity_table, match_stable_points, memory_sequences
 from dynamo_ext.meta.rnn import MetaRNN
 from dynamo_ext.population.base_rnn import BaseRNN
 

@@ -92,7 +92,7 @@ def test_refine_moves_only_the_embeddings_and_maps(tiny_population):
 
 
 def test_refine_puts_a_reparameterized_copy_on_its_original(tiny_population):
-    from dynamo_ext.uses.reparameterize import with_reparameterized_copies
+    from dynamo_ext.uses.reparameterization import with_reparameterized_copies
 
     both = with_reparameterized_copies(de.Population(tiny_population.task, tiny_population.members[1:2]))
     res = de.fit(both, steps=30, batch_size=16, state_size=8, max_sequences=50, refine_steps=300,

@@ -226,14 +226,14 @@ def test_lstm_cell_reference_is_torch_lstm_cell(rng):
 
 
 @pytest.mark.parametrize("make", [lambda: torch.nn.LSTM(2, 8), lambda: torch.nn.LSTMCell(2, 8),
-                                  lambda: de.zoo.BaseRNN("lstm", 2, 8, 3)])
+                                  lambda: de.BaseRNN("lstm", 2, 8, 3)])
 def test_lstm_fixed_points_satisfy_torch_lstm(make):
     torch.manual_seed(1)
     model = make().double()
     x_star = torch.tensor([0.4, -0.3], dtype=torch.float64)
     fps = find_fixed_points(model, inputs=x_star, n_inits=64, noise=0.0)
     assert len(fps) >= 1 and fps.states.shape[1] == 16
-    lstm = model.rnn if isinstance(model, de.zoo.BaseRNN) else model
+    lstm = model.rnn if isinstance(model, de.BaseRNN) else model
     w = (lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0) if isinstance(
         lstm, torch.nn.LSTM) else (lstm.weight_ih, lstm.weight_hh, lstm.bias_ih, lstm.bias_hh)
     cell = torch.nn.LSTMCell(2, 8).double()
@@ -326,7 +326,7 @@ def test_flip_flop_rnn_has_eight_stable_fixed_points():
 
 def test_scan_finds_the_saddle_node_bifurcation_of_z_equals_tanh_2z_plus_theta(tmp_path):
     """z = tanh(2 z + theta) has 3 fixed points for |theta| < 0.5328 and 1 beyond (saddle-node)."""
-    from dynamo_ext.dynamics.scan import scan
+    from dynamo_ext.dynamics.path_scan import scan
     from dynamo_ext.report.figures import plot_bifurcation
 
     meta = de.MetaRNN(1, input_size=1, n_outputs=1, hidden_sizes=[1], state_size=1, embedding_dim=1,
@@ -347,7 +347,7 @@ def test_scan_finds_the_saddle_node_bifurcation_of_z_equals_tanh_2z_plus_theta(t
 
 
 def test_embedding_path_and_scan_on_a_fitted_meta_model(tiny_fit, digits_task):
-    from dynamo_ext.dynamics.scan import embedding_path, scan
+    from dynamo_ext.dynamics.path_scan import embedding_path, scan
 
     meta = tiny_fit.meta
     path = embedding_path(meta, "rnn-h12-s0", "lstm-h12-s0", steps=3)

@@ -189,7 +189,7 @@ def test_dynamo_tests_hold_their_level_on_built_nulls_and_find_built_alternative
     in leak; CKA, which sees the nuisances, rejects most nulls."""
     import dynamo_ext as de
     from dynamo_ext.population.two_groups import two_group_population
-    from dynamo_ext.uses.cluster import functional_distances
+    from dynamo_ext.uses.clustering import functional_distances
 
     rejected = {("null", "dynamo"): 0, ("null", "cka"): 0, ("alternative", "dynamo"): 0}
     for design, draws in (("null", 8), ("alternative", 4)):

@@ -5,20 +5,20 @@ import pytest
 import torch
 
 import dynamo_ext as de
-from dynamo_ext.dynamics.linearisation import compare_linearisation, summary
+from dynamo_ext.dynamics.linearization import compare_linearization, summary
 from dynamo_ext.dynamics.marks import BELOW_THRESHOLD, UNSEEN_SLOW_MODE, model_marks
-from dynamo_ext.uses.support import support
+from dynamo_ext.uses.extrapolation import support
 
 
 def test_an_unseen_mode_slower_than_every_seen_one_is_flagged():
     a = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # the map reads the first two coordinates only
     base = torch.diag(torch.tensor([0.5, 0.4]))
-    slow = compare_linearisation(base, torch.diag(torch.tensor([0.5, 0.4, 0.95])), a)
-    fast = compare_linearisation(base, torch.diag(torch.tensor([0.5, 0.4, 0.3])), a)
+    slow = compare_linearization(base, torch.diag(torch.tensor([0.5, 0.4, 0.95])), a)
+    fast = compare_linearization(base, torch.diag(torch.tensor([0.5, 0.4, 0.3])), a)
     assert slow["unseen"]["slower_than_seen"] and not fast["unseen"]["slower_than_seen"]
     assert summary([slow, fast])["n_unseen_slower"] == 1
-    assert model_marks({"hidden_r2": 0.99}, {"linearisation_summary": summary([slow])}) == [UNSEEN_SLOW_MODE]
-    assert model_marks({"hidden_r2": 0.99}, {"linearisation_summary": summary([fast])}) == []
+    assert model_marks({"hidden_r2": 0.99}, {"linearization_summary": summary([slow])}) == [UNSEEN_SLOW_MODE]
+    assert model_marks({"hidden_r2": 0.99}, {"linearization_summary": summary([fast])}) == []
 
 
 def test_quality_marks_follow_the_threshold():
@@ -44,7 +44,7 @@ def test_support_measures_the_distance_to_the_nearest_base_model(tiny_fit):
 
 
 def test_scan_rows_carry_the_distance_to_the_nearest_base_model(tiny_fit):
-    from dynamo_ext.dynamics.scan import embedding_path, scan
+    from dynamo_ext.dynamics.path_scan import embedding_path, scan
 
     meta = tiny_fit.meta
     rows = scan(meta, embedding_path(meta, 0, 1, steps=3), n_inits=8).table()

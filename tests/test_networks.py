@@ -9,7 +9,7 @@ from torch import nn
 
 import dynamo_ext as de
 from dynamo_ext import find_fixed_points
-from dynamo_ext.uses.reparameterize import kinds_for, reparameterize
+from dynamo_ext.uses.reparameterization import kinds_for, reparameterize
 from dynamo_ext.population.step import run_steps
 from dynamo_ext.population.base_rnn import BaseRNN
 
@@ -134,7 +134,7 @@ def test_contexts_are_solved_from_every_start_and_split_per_context():
     with torch.no_grad():
         m.weight_hh.fill_(2.0), m.weight_ih.fill_(1.0), m.bias_ih.zero_(), m.bias_hh.zero_()
     contexts = torch.tensor([[0.0], [2.0], [-2.0]])  # bistable at 0; one stable point under strong input
-    fps = find_fixed_points(m, inputs=contexts, n_inits=16)
+    fps = find_fixed_points(m, contexts=contexts, n_inits=16)
     assert fps.contexts.shape == (3, 1)
     per = fps.per_context()
     assert [len(p) for p in per] == [3, 1, 1]

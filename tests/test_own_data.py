@@ -154,7 +154,7 @@ def test_user_models_have_no_seed_in_the_population_table():
 
 def test_regression_tasks_report_r2_and_mse_and_uncomputable_scores_show_as_dash(tmp_path):
     from dynamo_ext.report.analysis import analyze
-    from dynamo_ext.uses.cluster import compare_measures
+    from dynamo_ext.uses.clustering import compare_measures
     from dynamo_ext.report.tables import fmt
     from dynamo_ext.report.markdown import write_report
 

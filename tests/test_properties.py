@@ -12,7 +12,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from dynamo_ext import compare as bl  # noqa: E402
 from dynamo_ext import ops, reference  # noqa: E402
-from dynamo_ext.uses.cluster import cluster_distances  # noqa: E402
+from dynamo_ext.uses.clustering import cluster_distances  # noqa: E402
 from dynamo_ext.meta.rnn import MetaRNN  # noqa: E402
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True)
@@ -135,7 +135,7 @@ def test_newton_fixed_points_works_or_raises_clearly(K, I, D, cell, dtype, bad, 
     ["int", "float", "short", "out_of_range"]), special=SPECIAL, theta_dim=st.integers(0, 3),
     seed=st.integers(0, 10 ** 6))
 def test_adapt_and_embedding_arguments_work_or_raise_clearly(n, T, I, y_kind, special, theta_dim, seed):
-    from dynamo_ext.uses.adapt import adapt
+    from dynamo_ext.uses.adaptation import adapt
 
     torch.manual_seed(0)
     meta = MetaRNN(3, 2, 4, [5, 6, 7], state_size=6)

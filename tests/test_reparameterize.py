@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from dynamo_ext.uses.reparameterize import (KINDS, copy_check, nearest_neighbours, reparameterize, with_reparameterized_copies)
+from dynamo_ext.uses.reparameterization import (KINDS, copy_check, nearest_neighbours, reparameterize, with_reparameterized_copies)
 from dynamo_ext.population.base_rnn import BaseRNN
 
 
@@ -61,7 +61,7 @@ def test_nearest_neighbour_check():
 @pytest.mark.parametrize("act", ["relu", "tanh", "gelu"])
 def test_cnn_reparameterizations_compute_the_same_function(family, act):
     from dynamo_ext.population.base_cnn import BaseCNN
-    from dynamo_ext.uses.reparameterize import kinds_for
+    from dynamo_ext.uses.reparameterization import kinds_for
 
     torch.manual_seed(0)
     model = BaseCNN(family, act, 8, 16, 6, 4).double()

@@ -1,4 +1,4 @@
-"""Spread across meta-model fits: fit(..., n_fits=k), uses.spread, DYNAMO(n_fits=k)."""
+"""Spread across meta-model fits: fit(..., n_fits=k), uses.across_fits, DYNAMO(n_fits=k)."""
 import numpy as np
 import pytest
 import torch
@@ -6,7 +6,7 @@ import torch
 import dynamo_ext as de
 from dynamo_ext.meta.spread import FitSpread
 from dynamo_ext.population.two_groups import two_group_population
-from dynamo_ext.uses.spread import (
+from dynamo_ext.uses.across_fits import (
     align_embeddings,
     co_assignment,
     consensus_clustering,

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import dynamo_ext as de
-from dynamo_ext.uses.cluster import cluster_points
+from dynamo_ext.uses.clustering import cluster_points
 from dynamo_ext.population.training import train_base_model, TrainConfig
 
 

@@ -127,4 +127,4 @@ def test_tasks_of_one_population_must_share_inputs():
     with pytest.raises(ValueError, match="must share their inputs"):
         de.train_population([ff, other], archs=("rnn",), hidden_sizes=(4,), n_seeds=1, progress=False)
     with pytest.raises(ValueError, match="'by' must be one of"):
-        de.Population(ff, [de.zoo.Member("a", "rnn", 4, 0, 0.5, BaseRNN("rnn", 3, 4, 3))]).labels("colour")
+        de.Population(ff, [de.population.Member("a", "rnn", 4, 0, 0.5, BaseRNN("rnn", 3, 4, 3))]).labels("colour")

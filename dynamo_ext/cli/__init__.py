@@ -5,8 +5,8 @@
     dynamo-ext analyze  -> dynamo_ext.report.analysis.analyze + dynamo_ext.report.write_report
     dynamo-ext demo     -> dynamo_ext.demo.run_demo
     dynamo-ext fixed-points -> dynamo_ext.find_fixed_points + report.plot_fixed_points
-    dynamo-ext adapt    -> dynamo_ext.uses.adapt.compare_few_labels (adapt against training from scratch)
-    dynamo-ext reparam-check -> dynamo_ext.uses.reparameterize.reparameterization_check
+    dynamo-ext adapt    -> dynamo_ext.uses.adaptation.compare_few_labels (adapt against training from scratch)
+    dynamo-ext reparam-check -> dynamo_ext.uses.reparameterization.reparameterization_check
     dynamo-ext explore  -> dynamo_ext.explore (dynamo_ext.explorer; the [explore] extra)
 
 Modules: ``parser`` (the commands' options; fit's from FitConfig's fields), ``commands`` (the longer
@@ -75,7 +75,7 @@ def _run(args) -> int:
         print(f"demo finished in {metrics['timing_s']['total']:.0f} s; report: {args.out}/report.md")
     elif args.command == "adapt":
         from .. import _io
-        from ..uses.adapt import compare_few_labels
+        from ..uses.adaptation import compare_few_labels
         from ..meta.checkpoint import load_meta
         from ..population.population import Population
         meta, pop = load_meta(args.meta), Population.load(args.population)
@@ -87,7 +87,7 @@ def _run(args) -> int:
                   f"scratch {r['scratch_accuracy']:.3f}")
     elif args.command == "reparam-check":
         from .. import _io
-        from ..uses.reparameterize import reparameterization_check
+        from ..uses.reparameterization import reparameterization_check
         from ..population.population import Population
         res = reparameterization_check(Population.load(args.population), {"steps": args.steps}, seed=args.seed,
                                        progress=progress)

@@ -68,7 +68,7 @@ def fixed_points_command(args) -> None:
     print(f"{len(fps)} fixed points ({info['n_stable']} stable), {len(fps.slow_points)} slow points; "
           f"written to {out}/fixed_points.json")
     if args.scan_to is not None:
-        from ..dynamics.scan import embedding_path, scan
+        from ..dynamics.path_scan import embedding_path, scan
         from ..report.figures import plot_bifurcation
 
         probe = task.x_test[:64] if args.population is not None else None

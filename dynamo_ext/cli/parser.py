@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "NCCL on GPUs), rank 0 writes --out")
     f.add_argument("--resume", action="store_true", help="continue from --out's checkpoint if there is one")
     f.add_argument("--n-fits", type=int, default=1, help="fit this many meta-models (seeds --seed, --seed + 1, "
-                   "...) on one recording, saved in --out/fit-<i>; their spread: dynamo_ext.uses.spread")
+                   "...) on one recording, saved in --out/fit-<i>; their spread: dynamo_ext.uses.across_fits")
 
     a = sub.add_parser("analyze", help="emulation, averaging and clustering report of a fitted meta-model")
     a.add_argument("population", help="population folder")

@@ -7,16 +7,28 @@ and arXiv:2302.14078 section 4.
 Modules: ``cells`` (the weights the fused Newton op reads), ``fixed_points``
 (the search: initial states, Newton / Levenberg-Marquardt, de-duplication),
 ``points`` (FixedPoints: residuals, Jacobians, eigenvalues, classes),
-``scan`` (fixed points along a path in embedding space), ``fidelity``
-(whether the meta-model at theta_n has base model n's attractors),
-``linearisation`` (its Jacobian there, in full and through the map A_n),
+``path_scan`` (``scan``: fixed points along a path in embedding space), ``attractor_fidelity``
+(``fidelity``: whether the meta-model at theta_n has base model n's attractors),
+``linearization`` (its Jacobian there, in full and through the map A_n; the British
+``linearisation`` answers for one release with a DeprecationWarning),
 ``plots`` (fixed points drawn into matplotlib axes).
 """
 from .cells import FUSED, SUPPORTED, CellWeights, NoFusedCell, cell_weights
 from .points import FixedPoints
 from .fixed_points import find_fixed_points
-from .scan import ScanResult, embedding_path, scan
-from . import fidelity
+from .path_scan import ScanResult, embedding_path, scan
+from .attractor_fidelity import fidelity
 
 __all__ = ["CellWeights", "FUSED", "FixedPoints", "NoFusedCell", "SUPPORTED", "ScanResult", "cell_weights",
            "embedding_path", "fidelity", "find_fixed_points", "scan"]
+
+
+def __getattr__(name):
+    if name == "linearisation":  # the British spelling of one release; removed in the next
+        import importlib
+        import warnings
+
+        warnings.warn("dynamo_ext.dynamics.linearisation is dynamo_ext.dynamics.linearization; the British "
+                      "spelling will be removed in the next release", DeprecationWarning, stacklevel=2)
+        return importlib.import_module(f"{__name__}.linearization")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,6 +16,7 @@ max |lambda| < 1).
 from __future__ import annotations
 
 import copy
+from functools import partial
 from typing import Optional, Union
 
 import torch
@@ -26,7 +27,7 @@ from .._checks import check_positive_float, check_positive_int, check_tensor
 from ..meta.rnn import EmbeddedModel, MetaRNN
 from ..population.base_rnn import BaseRNN
 from ..population.step import autograd_jacobian, has_step_protocol, step_function
-from ..uses.average import resolve_ids
+from ..uses.averaging import resolve_ids
 from .cells import SUPPORTED, TORCH_CELLS, TORCH_LAYERS, CellWeights, NoFusedCell, cell_weights
 from .points import FixedPoints
 
@@ -82,11 +83,11 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
             (``reference.newton_solve``; ``cell`` is then "autograd"). LSTM
             states are z = [h; c], D = 2H; L stacked layers [z_1; ...; z_L].
         inputs: constant input x* ([I] or [1, I]: the same for every start, as
-            FixedPointFinder's; [K, I]: one per start; [C, I] with C not 1
-            or K: C contexts, every start solved at each; default zeros).
-        contexts: [C, I] contexts, for any C (also C = K); exclusive with
-            ``inputs``. The result holds ``contexts``, and ``per_context()``
-            gives one FixedPoints per context.
+            FixedPointFinder's; [K, I]: one per start; default zeros). One meaning
+            only: inputs at which to solve every start are ``contexts``.
+        contexts: [C, I]: every start is solved at each of the C inputs (any C);
+            exclusive with ``inputs``. The result holds ``contexts``, and
+            ``per_context()`` gives one FixedPoints per context.
         initial_states: [K, D] starting states; else ``n_inits`` states drawn
             from ``trajectories`` [B, T, D] (hidden states of the network), else
             uniform in [-1, 1]^D; ``noise`` adds Gaussian jitter. For the fused
@@ -126,89 +127,126 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
         FixedPoints of the unique converged points, with ``slow_points``.
 
     Raises:
-        ValueError: unsupported model, bad shapes, NaN/Inf, bad settings, a
-            CUDA device where none is available.
+        ValueError: unsupported model, a model with NaN/Inf weights, bad shapes
+            (``inputs`` of C != 1, K rows: pass ``contexts``), NaN/Inf inputs or
+            states, bad settings, a CUDA device where none is available.
     """
     check_positive_int(n_inits, "n_inits")
     check_positive_float(tol, "tol")
     check_positive_int(max_iter, "max_iter")
     check_positive_float(noise, "noise", allow_zero=True)
+    check_positive_float(descent_lr, "descent_lr")
     if not check_positive_float(min_progress, "min_progress", allow_zero=True) < 1:
         raise ValueError(f"argument 'min_progress' must be in [0, 1), got {min_progress!r}")
-    if isinstance(model, EmbeddedModel) and isinstance(model.meta, MetaRNN):  # e.g. from de.average
-        model, theta = model.meta, (model.theta if theta is None and model_id is None else theta)
-    meta = model if isinstance(model, MetaRNN) else None
-    if meta is not None and model_id is not None:
-        theta = meta.theta.detach()[resolve_ids(meta, [model_id], "model_id")[0]]
-    try:
-        if has_step_protocol(model) and not isinstance(model, (BaseRNN, MetaRNN)):
-            raise NoFusedCell("a module's own step function comes before the cells it holds")
-        weights, stepper = cell_weights(model, theta), None
-    except NoFusedCell as exc:
-        weights, stepper = None, step_function(model)
-        if stepper is None:
-            inner = sum(isinstance(m, TORCH_LAYERS + TORCH_CELLS) for m in model.children())
-            raise ValueError(f"argument 'model' must be one of: {SUPPORTED}; got {type(model).__name__}"
-                             + (f" holding {inner} recurrent modules" if inner else "")) from exc
-    first = next(model.parameters(), None)
-    device = torch.device(device) if device is not None else (first.device if first is not None else None)
-    if device is not None and device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"argument 'device' must name an available device; got {str(device)!r}, "
-                         "and torch sees no CUDA device")
-    D, I = (weights.state_size, weights.input_size) if weights is not None else stepper[1:]
-    g = torch.Generator().manual_seed(seed)
-    z0 = _initial_states(D, initial_states, trajectories, n_inits, noise, g)
-    if weights is not None and initial_states is None and noise > 0:
-        # a fused cell's hidden state lies in [-1, 1] (tanh, GRU; an LSTM's h, not its c), and so does every
-        # fixed point's: drawn starts that the noise carried past it are reflected back in, where a
-        # saturated unit would otherwise be sent straight to a stable state by the first Newton step
-        z0[:, :weights.hidden_size] = _reflect(z0[:, :weights.hidden_size])
-    z0, x, contexts = _inputs(inputs, contexts, z0, I)
-    # the autograd solver's float64 copy of the model, made once for the descent and the Newton phase
-    solver = None if weights is not None else copy.deepcopy(model).to(torch.float64).requires_grad_(False).eval()
     if isinstance(descent_steps, str) and descent_steps == "auto":
         descent_steps = AUTO_DESCENT_STEPS if noise >= FAR_NOISE else 0
     descent_steps = check_positive_int(descent_steps, "descent_steps", minimum=0)
+    target = _Target(model, theta, model_id, device)
     if outlier_max_abs == "auto":  # the fused cells' h lies in [-1, 1]; a general step map's state is unbounded
-        outlier_max_abs = 1.0 if weights is not None else None
+        outlier_max_abs = 1.0 if target.weights is not None else None
     if outlier_max_abs is not None:
         check_positive_float(outlier_max_abs, "outlier_max_abs")
-    hidden = weights.hidden_size if weights is not None else D
+    z0 = _starts(target, initial_states, trajectories, n_inits, noise, seed)
+    z0, x, contexts = _inputs(inputs, contexts, z0, target.input_size)
+    solve = partial(_solve, target, tol=tol, max_iter=max_iter, min_progress=min_progress,
+                    outlier_max_abs=outlier_max_abs)
+    found, kept = _solve_from(solve, target, z0, x, descent_steps, descent_lr)
+    return _classify(target, found, kept, x, contexts, dedup_tol, slow_q)
 
-    def solve(starts: Tensor, xs: Tensor):
-        if weights is not None:
-            z, _, res, iters, conv, jac, q = _solve_fused(weights.to("cpu"), starts, xs, tol, max_iter, min_progress,
-                                                          device)
-        else:
-            z, res, iters, conv, jac, q = _solve_autograd(solver, starts, xs, tol, max_iter, min_progress, device)
-        kept = torch.isfinite(z).all(-1)
-        if outlier_max_abs is not None:
-            kept &= z[:, :hidden].abs().amax(-1) <= outlier_max_abs + 1e-9
-        return [z, res, iters, conv, jac, q], kept
 
-    if descent_steps > 0:
-        descended = _descend(weights, solver, z0, x, descent_steps, check_positive_float(descent_lr, "descent_lr"))
-        found, kept = solve(descended, x)
-        lost = ~(found[3] & kept)
-        if lost.any():
-            # a gated cell's q also falls towards states where its update gates saturate (z' = z there),
-            # and the descent can follow it away from every fixed point: such starts are solved again from
-            # where they were drawn, so the descent never loses a point Newton finds without it
-            again, kept_again = solve(z0[lost], x[lost])
-            better = again[3] & kept_again
-            rows = lost.nonzero().squeeze(1)[better]
-            for field, value in zip(found, again):
-                field[rows] = value[better]
-            kept[rows] = True
+class _Target:
+    """What is solved: the fused cell's weights, or the step function of a module (its float64 copy made
+    once for the descent and the Newton phase), and the device the solves run on."""
+
+    def __init__(self, model: nn.Module, theta: Optional[Tensor], model_id, device):
+        if isinstance(model, EmbeddedModel) and isinstance(model.meta, MetaRNN):  # e.g. from de.average
+            model, theta = model.meta, (model.theta if theta is None and model_id is None else theta)
+        for name, p in model.named_parameters():
+            if not torch.isfinite(p).all():
+                raise ValueError(f"argument 'model' must have finite weights, got "
+                                 f"{int((~torch.isfinite(p)).sum())} NaN or Inf values in {name!r}")
+        self.meta = model if isinstance(model, MetaRNN) else None
+        if self.meta is not None and model_id is not None:
+            theta = self.meta.theta.detach()[resolve_ids(self.meta, [model_id], "model_id")[0]]
+        try:
+            if has_step_protocol(model) and not isinstance(model, (BaseRNN, MetaRNN)):
+                raise NoFusedCell("a module's own step function comes before the cells it holds")
+            self.weights, stepper = cell_weights(model, theta), None
+        except NoFusedCell as exc:
+            self.weights, stepper = None, step_function(model)
+            if stepper is None:
+                inner = sum(isinstance(m, TORCH_LAYERS + TORCH_CELLS) for m in model.children())
+                raise ValueError(f"argument 'model' must be one of: {SUPPORTED}; got {type(model).__name__}"
+                                 + (f" holding {inner} recurrent modules" if inner else "")) from exc
+        first = next(model.parameters(), None)
+        self.device = torch.device(device) if device is not None else (first.device if first is not None else None)
+        if self.device is not None and self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"argument 'device' must name an available device; got {str(self.device)!r}, "
+                             "and torch sees no CUDA device")
+        w = self.weights
+        self.state_size, self.input_size = (w.state_size, w.input_size) if w is not None else stepper[1:]
+        self.hidden_size = w.hidden_size if w is not None else self.state_size
+        self.solver = None if w is not None else copy.deepcopy(model).to(torch.float64).requires_grad_(False).eval()
+        self.cell = w.cell if w is not None else "autograd"
+
+
+def _starts(target: _Target, initial_states, trajectories, n_inits: int, noise: float, seed: int) -> Tensor:
+    """The starting states [K, D]: given, drawn from trajectories or uniform, jittered, and (drawn starts of
+    a fused cell) reflected into [-1, 1] in the hidden coordinates."""
+    z0 = _initial_states(target.state_size, initial_states, trajectories, n_inits, noise,
+                         torch.Generator().manual_seed(seed))
+    if target.weights is not None and initial_states is None and noise > 0:
+        # a fused cell's hidden state lies in [-1, 1] (tanh, GRU; an LSTM's h, not its c), and so does every
+        # fixed point's: drawn starts that the noise carried past it are reflected back in, where a
+        # saturated unit would otherwise be sent straight to a stable state by the first Newton step
+        z0[:, :target.hidden_size] = _reflect(z0[:, :target.hidden_size])
+    return z0
+
+
+def _solve(target: _Target, starts: Tensor, xs: Tensor, tol, max_iter, min_progress, outlier_max_abs):
+    """Newton / LM from every start: ([z, residual, iterations, converged, Jacobian, q], kept), kept the
+    finite points inside ``outlier_max_abs``."""
+    if target.weights is not None:
+        z, _, res, iters, conv, jac, q = _solve_fused(target.weights.to("cpu"), starts, xs, tol, max_iter,
+                                                      min_progress, target.device)
     else:
-        found, kept = solve(z0, x)
+        z, res, iters, conv, jac, q = _solve_autograd(target.solver, starts, xs, tol, max_iter, min_progress,
+                                                      target.device)
+    kept = torch.isfinite(z).all(-1)
+    if outlier_max_abs is not None:
+        kept &= z[:, :target.hidden_size].abs().amax(-1) <= outlier_max_abs + 1e-9
+    return [z, res, iters, conv, jac, q], kept
+
+
+def _solve_from(solve, target: _Target, z0: Tensor, x: Tensor, descent_steps: int, descent_lr: float):
+    """Solve from the starts, after ``descent_steps`` of descent on q when asked; a start whose descended
+    state is lost is solved again from where it was drawn."""
+    if descent_steps == 0:
+        return solve(z0, x)
+    descended = _descend(target.weights, target.solver, z0, x, descent_steps, descent_lr)
+    found, kept = solve(descended, x)
+    lost = ~(found[3] & kept)
+    if lost.any():
+        # a gated cell's q also falls towards states where its update gates saturate (z' = z there),
+        # and the descent can follow it away from every fixed point: such starts are solved again from
+        # where they were drawn, so the descent never loses a point Newton finds without it
+        again, kept_again = solve(z0[lost], x[lost])
+        better = again[3] & kept_again
+        rows = lost.nonzero().squeeze(1)[better]
+        for field, value in zip(found, again):
+            field[rows] = value[better]
+        kept[rows] = True
+    return found, kept
+
+
+def _classify(target: _Target, found, kept: Tensor, x: Tensor, contexts, dedup_tol: float,
+              slow_q: float) -> FixedPoints:
+    """The unique converged points, with the unique slow points (not converged, q below ``slow_q``)."""
     z, res, iters, conv, jac, q = found
-    everything = FixedPoints(z, x, res, q, iters, conv, jac, weights, meta,
-                             cell=weights.cell if weights is not None else "autograd", contexts=contexts)
-    finite = kept
-    fixed = everything.select(conv & finite).deduplicate(dedup_tol)
-    slow = everything.select(~conv & finite & (q < slow_q)).deduplicate(dedup_tol)
-    fixed.slow_points = slow
+    everything = FixedPoints(z, x, res, q, iters, conv, jac, target.weights, target.meta, cell=target.cell,
+                             contexts=contexts)
+    fixed = everything.select(conv & kept).deduplicate(dedup_tol)
+    fixed.slow_points = everything.select(~conv & kept & (q < slow_q)).deduplicate(dedup_tol)
     return fixed
 
 
@@ -222,13 +260,11 @@ def _inputs(inputs: Optional[Tensor], contexts: Optional[Tensor], z0: Tensor, I:
         x = inputs.detach().to(torch.float64)
         if x.dim() == 1 or (x.dim() == 2 and x.shape[0] == 1):  # FixedPointFinder's [1, I]: every start
             x = x.reshape(1, -1).expand(K, -1)
-        if x.dim() == 2 and x.shape[0] not in (1, K) and x.shape[1] == I:  # [C, I]: C contexts
-            contexts = inputs
-        elif x.shape != (K, I):
-            raise ValueError(f"argument 'inputs' must have shape [{I}], [1, {I}], [{K}, {I}] (one per start) or "
-                             f"[C, {I}] (C contexts), got {tuple(inputs.shape)}")
-        else:
-            return z0, x.contiguous(), None
+        if x.shape != (K, I):
+            raise ValueError(f"argument 'inputs' must have shape [{I}], [1, {I}] (the same for every start) or "
+                             f"[{K}, {I}] (one per start), got {tuple(inputs.shape)}; to solve every start at "
+                             f"each of C inputs, pass them as contexts=[C, {I}]")
+        return z0, x.contiguous(), None
     if contexts is None:
         return z0, torch.zeros(K, I, dtype=torch.float64), None
     check_tensor(contexts, "contexts", shape=[None, I])

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from .. import _io
 from ..meta.rnn import MetaRNN
-from ..uses.average import resolve_ids
+from ..uses.averaging import resolve_ids
 from .cells import CellWeights
 
 

@@ -10,7 +10,7 @@ from typing import Dict, List, Optional
 
 import plotly.graph_objects as go
 
-COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf")
 GRID = 41  # grid points per axis that catch clicks away from the models
 SELECTION = {"A": "#000000", "B": "#d62728"}
@@ -22,8 +22,8 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 340) -> go
     return fig
 
 
-def plane_figure(plane: Dict, colour_by: str, selections: Dict[str, Optional[Dict]], drawing: bool = False) -> go.Figure:
-    """Models as points coloured by ``colour_by`` (hover: id, labels, emulation), the click grid (theta
+def plane_figure(plane: Dict, color_by: str, selections: Dict[str, Optional[Dict]], drawing: bool = False) -> go.Figure:
+    """Models as points coloured by ``color_by`` (hover: id, labels, emulation), the click grid (theta
     planes only) and the selections A and B."""
     fig = go.Figure()
     xs = [p[0] for p in plane["xy"]]
@@ -43,12 +43,12 @@ def plane_figure(plane: Dict, colour_by: str, selections: Dict[str, Optional[Dic
                 sy += [y0, y1, None]
         fig.add_trace(go.Scatter(x=sx, y=sy, mode="lines+markers", name="spread across fits", hoverinfo="skip",
                                  line=dict(color="#999", width=1), marker=dict(size=4, color="#999")))
-    values = [str(v) for v in plane["labels"][colour_by]]
+    values = [str(v) for v in plane["labels"][color_by]]
     for k, value in enumerate(dict.fromkeys(values)):
         idx = [i for i, v in enumerate(values) if v == value]
         fig.add_trace(go.Scatter(
-            x=[xs[i] for i in idx], y=[ys[i] for i in idx], mode="markers", name=f"{colour_by} {value}",
-            marker=dict(size=12, color=COLOURS[k % len(COLOURS)], line=dict(width=1, color="#333")),
+            x=[xs[i] for i in idx], y=[ys[i] for i in idx], mode="markers", name=f"{color_by} {value}",
+            marker=dict(size=12, color=COLORS[k % len(COLORS)], line=dict(width=1, color="#333")),
             customdata=[plane["ids"][i] for i in idx],
             text=[f"{plane['ids'][i]}<br>hidden R² {plane['hidden_r2'][i]:.3f}<br>output agreement "
                   f"{plane['output_agreement'][i]:.3f}"

@@ -10,8 +10,8 @@
   stability (``find_fixed_points`` from its own trajectories), its trajectories and outputs on the
   probe inputs, its task accuracy;
 - ``at_model(model_id)``: a base model beside the meta-model at its theta_n: both sides' fixed points
-  (``dynamics.fidelity.topology``), both hidden trajectories in the base model's coordinates;
-- ``path(a, b)``: fixed points by type along the straight path (``dynamics.scan``);
+  (``dynamics.attractor_fidelity.topology``), both hidden trajectories in the base model's coordinates;
+- ``path(a, b)``: fixed points by type along the straight path (``dynamics.path_scan``);
 - ``compare(a, b)``: DYNAMO's two distances between two thetas, and CKA when both are base models;
 - ``group(by, value)``: the averaged network of a group (``average``) against its members.
 
@@ -27,18 +27,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..dynamics.fidelity import topology
+from ..dynamics.attractor_fidelity import topology
 from ..dynamics.fixed_points import find_fixed_points
 from ..dynamics.marks import QUALITY_THRESHOLD, model_marks
-from ..dynamics.scan import scan
+from ..dynamics.path_scan import scan
 from ..meta.evaluate import emulation
 from ..meta.rnn import MetaRNN
 from ..population.population import Population
 from ..population.recording import param_dtype
 from ..population.training import evaluate
-from ..uses.average import average
-from ..uses.support import support
-from ..uses.cluster import distances_from_features, functional_distance, functional_features, functional_spreads
+from ..uses.averaging import average
+from ..uses.extrapolation import support
+from ..uses.clustering import distances_from_features, functional_distance, functional_features, functional_spreads
 
 LABELS = ("arch", "task", "hidden_size", "seed")
 
@@ -75,7 +75,7 @@ class Explorer:
         fits: other fits of the same population (a FitSpread, FitResults or meta-models; ``meta`` among
             them or not): the plane shows where each fit puts every model, mapped into ``meta``'s
             embedding coordinates by the least-squares affine map from that fit's theta (theta is
-            identified only up to an affine map; ``uses.spread``).
+            identified only up to an affine map; ``uses.across_fits``).
 
     Raises:
         ValueError: a meta-model that is not a MetaRNN, or one fitted to other models.
@@ -115,8 +115,8 @@ class Explorer:
 
     def _spread_of(self, fits) -> Dict:
         """Every fit's embeddings mapped onto this meta-model's by affine least squares: per model its
-        points [k, m], and its theta spread (``uses.spread.embedding_spread``) over the fits."""
-        from ..uses.spread import affine_fit, embedding_spread, fit_metas
+        points [k, m], and its theta spread (``uses.across_fits.embedding_spread``) over the fits."""
+        from ..uses.across_fits import affine_fit, embedding_spread, fit_metas
 
         metas = fit_metas(fits)
         if list(metas[0].model_ids[:self.n]) != self.population.ids:
@@ -234,7 +234,7 @@ class Explorer:
     # -- two thetas, a path, a group -----------------------------------------------------------
     def compare(self, a, b) -> Dict:
         """DYNAMO's distances between two points (model ids or thetas): Euclidean in theta and the
-        functional distance (``uses.cluster.functional_distances``' d on the probes, the population's
+        functional distance (``uses.clustering.functional_distances``' d on the probes, the population's
         spreads); linear CKA of the two base models' hidden states when both are models."""
         ra, rb = self.resolve(a), self.resolve(b)
         fa, fb = (self._features_of(r) for r in (ra, rb))

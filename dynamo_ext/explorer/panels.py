@@ -12,7 +12,7 @@ from typing import Dict, List, Optional
 from dash import dcc, html
 
 from ..dynamics.marks import BELOW_THRESHOLD, UNSEEN_SLOW_MODE
-from ..uses.support import EXTRAPOLATION_LIMIT
+from ..uses.extrapolation import EXTRAPOLATION_LIMIT
 from .figures import outputs_figure, points_figure, scan_figure
 
 MARK_TEXT = {BELOW_THRESHOLD: "below the quality threshold: the meta-model does not emulate this model well "

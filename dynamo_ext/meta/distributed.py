@@ -99,7 +99,7 @@ def all_reduce_sum(t: Tensor) -> Tensor:
     return t
 
 
-def sync_standardisation(meta: nn.Module, means: dict, scales: dict, shard: Shard) -> None:
+def sync_standardization(meta: nn.Module, means: dict, scales: dict, shard: Shard) -> None:
     """Fill every HiddenMap's mean/scale buffers from the rank that holds that model's recording."""
     sizes = [int(mp.mean.numel()) for mp in meta.maps]
     flat = meta.theta.new_zeros(sum(sizes) + len(sizes))
@@ -155,7 +155,7 @@ def wrap(meta: nn.Module, loss_fn) -> nn.Module:
     ``find_unused_parameters``: a minibatch touches only some base models'
     maps; the parameters no rank used keep ``grad = None`` (as in a single
     process, so Adam leaves them alone). Buffers (the standardisation) are
-    fixed, synchronised by ``sync_standardisation`` before this call, and not
+    fixed, synchronised by ``sync_standardization`` before this call, and not
     synchronised again at each forward.
     """
     device = meta.theta.device
@@ -169,5 +169,5 @@ def is_main_process() -> bool:
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
-__all__ = ["Shard", "current_shard", "init_from_env", "all_reduce_sum", "sync_standardisation",
+__all__ = ["Shard", "current_shard", "init_from_env", "all_reduce_sum", "sync_standardization",
            "sync_model_parameters", "wrap", "is_main_process"]

@@ -39,7 +39,7 @@ from .distributed import (
     current_shard,
     is_main_process,
     sync_model_parameters,
-    sync_standardisation,
+    sync_standardization,
 )
 from .hidden_loss import has_linear_maps
 from .loop import train_loop
@@ -93,7 +93,7 @@ def fit(population: Union[Population, Recording, StreamedRecording], config: Opt
             (made once, with ``seed``'s probe noise, so the first fit is the fit ``n_fits=1`` gives),
             one after the other (each fit already uses every core through PyTorch's
             threads); with ``out``, fit i is saved in ``out/fit-<i>``. Their readings' spread:
-            ``dynamo_ext.uses.spread`` (docs/guide/trust.md). Not with ``resume``, ``distributed`` or
+            ``dynamo_ext.uses.across_fits`` (docs/guide/trust.md). Not with ``resume``, ``distributed`` or
             ``checkpoint_every``.
 
     Returns:
@@ -196,7 +196,7 @@ def _train(population, x: Tensor, targets, config: FitConfig, shard: Optional[Sh
     """One meta-model trained on the targets (and its embeddings refined when asked)."""
     meta = _build_meta(population, x, config)
     if shard is not None:
-        sync_standardisation(meta, targets.means, targets.scales, shard)
+        sync_standardization(meta, targets.means, targets.scales, shard)
     else:
         for n, mp in enumerate(meta.maps):
             mp.mean.copy_(targets.means[n])

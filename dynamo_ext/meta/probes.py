@@ -24,7 +24,7 @@ def relaxing_probes(population: Population, config: FitConfig) -> Tensor:
     """The probe inputs of a fit [S, T + relax, I]: the task's first ``max_sequences`` training
     inputs, each followed by ``relax_steps(population, config)`` steps of Gaussian input of standard
     deviation ``relax_noise`` (zero input where it is 0), on which the base models are recorded.
-    Measured on a fresh flip-flop population (README, "Dynamical fidelity"): with the defaults the
+    Measured on a fresh flip-flop population (docs/guide/fixed-points.md, "Dynamical fidelity"): with the defaults the
     meta-model at every theta_n has its base model's 8 attractors and memory; with the task's
     inputs only it kept 2-6 of them and lost 5-17 points of accuracy over long silences."""
     x = population.task.x_train

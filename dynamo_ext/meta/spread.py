@@ -1,7 +1,7 @@
 """FitSpread: several meta-models fitted to one population from different seeds (``fit(..., n_fits=k)``).
 
 A single fit is one draw: its embedding, distances and clusters change with the seed. k fits on one
-recording let each reading carry its spread across fits (``dynamo_ext.uses.spread``; docs/guide/trust.md).
+recording let each reading carry its spread across fits (``dynamo_ext.uses.across_fits``; docs/guide/trust.md).
 """
 from __future__ import annotations
 

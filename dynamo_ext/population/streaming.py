@@ -199,7 +199,7 @@ def _rows(reader: NpyRows, idx: Tensor) -> Tensor:
     return torch.from_numpy(reader.read(idx.numpy()))
 
 
-class _StandardisedRows:
+class _StandardizedRows:
     """``[seq_idx]`` -> standardised hidden rows of one model, read from its memory map."""
 
     def __init__(self, array: NpyRows, mean: Tensor, scale: Tensor, dtype: torch.dtype):
@@ -256,7 +256,7 @@ class StreamedTargets:
             scale_t = torch.tensor(var ** 0.5, dtype=torch.float32).clamp(min=1e-6)
             self.means[n] = mean_t
             self.scales[n] = scale_t
-            self.hidden[n] = _StandardisedRows(h, mean_t, scale_t, dtype)
+            self.hidden[n] = _StandardizedRows(h, mean_t, scale_t, dtype)
         self.outputs = _OutputRows(rec, dtype)
 
     def row_targets(self, model_idx: Tensor, seq_idx: Tensor, dtype: torch.dtype,

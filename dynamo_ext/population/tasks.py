@@ -122,7 +122,9 @@ def load_task(name: str, **config) -> TaskData:
     if isinstance(name, str) and name.startswith("neurogym:"):
         from .neurogym import neurogym_task
         return neurogym_task(name, **config)
-    check_choice(name, "name", TASKS)
+    if name not in TASKS:
+        raise ValueError(f"argument 'name' must be one of {TASKS} or 'neurogym:<env id>' (the [neurogym] "
+                         f"extra), got {name!r}")
     if name in PULSE_TASKS:
         maker = partial(_pulse_task, name)
     else:

@@ -38,15 +38,15 @@ from ..dynamics.marks import BELOW_THRESHOLD, QUALITY_THRESHOLD, model_marks
 from ..compare.distances import ALL_MEASURES, MEASURES, distance_matrices, plan_measures
 from ..compare.outputs import OutputEnsemble
 from ..compare.weights import naive_weight_average
-from ..dynamics.fidelity import fidelity
+from ..dynamics.attractor_fidelity import fidelity
 from ..meta.evaluate import emulation
 from ..meta.rnn import MetaModel, MetaRNN
 from ..population.population import Population
 from ..population.training import evaluate
-from ..uses.adapt import compare_few_labels
-from ..uses.average import average
+from ..uses.adaptation import compare_few_labels
+from ..uses.averaging import average
 from .schema import SCHEMA_VERSION, Metrics
-from ..uses.cluster import (
+from ..uses.clustering import (
     cluster,
     compare_measures,
     embedding_distances,

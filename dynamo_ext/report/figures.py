@@ -18,12 +18,12 @@ from ..dynamics.plots import plot_bifurcation, plot_fixed_points  # noqa: F401 (
 from .schema import Metrics
 from .tables import by_task, model_order
 
-ARCH_COLOURS = {"rnn": "tab:blue", "gru": "tab:orange", "lstm": "tab:green",  # RNNs; CNNs by activation:
+ARCH_COLORS = {"rnn": "tab:blue", "gru": "tab:orange", "lstm": "tab:green",  # RNNs; CNNs by activation:
                 "relu": "tab:red", "tanh": "tab:purple", "gelu": "tab:brown"}
 
 
 MARKERS = {"rnn": "o", "gru": "s", "lstm": "^"}
-TASK_COLOURS = ("tab:purple", "tab:red", "tab:cyan", "tab:olive", "tab:brown", "tab:pink")
+TASK_COLORS = ("tab:purple", "tab:red", "tab:cyan", "tab:olive", "tab:brown", "tab:pink")
 
 
 def plot_embedding(metrics: Metrics, path: Optional[Path] = None, *, ax=None) -> Figure:
@@ -38,10 +38,10 @@ def plot_embedding(metrics: Metrics, path: Optional[Path] = None, *, ax=None) ->
     for mid, theta in metrics["embedding"].items():
         p = info.get(mid, {"arch": "new", "test_accuracy": float("nan")})
         if several_tasks:
-            colour = TASK_COLOURS[tasks.index(p["task"]) % len(TASK_COLOURS)] if "task" in p else "tab:gray"
+            colour = TASK_COLORS[tasks.index(p["task"]) % len(TASK_COLORS)] if "task" in p else "tab:gray"
             label = f"{p.get('task', 'new')} / {p['arch']}"
         else:
-            colour, label = ARCH_COLOURS.get(p["arch"], "tab:gray"), p["arch"]
+            colour, label = ARCH_COLORS.get(p["arch"], "tab:gray"), p["arch"]
         y = theta[1] if len(theta) > 1 else 0.0
         ax.scatter(theta[0], y, c=colour, marker=MARKERS.get(p["arch"], "o") if several_tasks else "o", s=60,
                    label=None if label in seen else label, edgecolors="k")
@@ -49,9 +49,9 @@ def plot_embedding(metrics: Metrics, path: Optional[Path] = None, *, ax=None) ->
         ax.annotate(f"{p['test_accuracy']:.2f}", (theta[0], y), textcoords="offset points", xytext=(5, 4),
                     fontsize=7)
     for row in metrics.get("averaging", []):
-        if row["label"] in ARCH_COLOURS:
+        if row["label"] in ARCH_COLORS:
             tb = row["theta_bar"]
-            ax.scatter(tb[0], tb[1] if len(tb) > 1 else 0.0, marker="*", s=220, c=ARCH_COLOURS[row["label"]],
+            ax.scatter(tb[0], tb[1] if len(tb) > 1 else 0.0, marker="*", s=220, c=ARCH_COLORS[row["label"]],
                        edgecolors="k", label=f"mean {row['label']} ({row['averaged_accuracy']:.2f})")
     ax.set_xlabel(r"$\theta_1$")
     ax.set_ylabel(r"$\theta_2$")
@@ -152,7 +152,7 @@ def plot_spread(metrics: Metrics, path: Optional[Path] = None, *, ax=None) -> Fi
     info = {p["id"]: p for p in metrics["population"]}
     ids = [row["id"] for row in sp["models"]]
     for n, mid in enumerate(ids):
-        colour = ARCH_COLOURS.get(info.get(mid, {}).get("arch"), "tab:gray")
+        colour = ARCH_COLORS.get(info.get(mid, {}).get("arch"), "tab:gray")
         pts = aligned[:, n, :2] if aligned.shape[-1] > 1 else np.c_[aligned[:, n, 0], np.zeros(len(aligned))]
         centre = pts.mean(0)
         for p in pts:

@@ -12,7 +12,7 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from .. import _io
-from ..dynamics.fidelity import fidelity_table
+from ..dynamics.attractor_fidelity import fidelity_table
 from .schema import Metrics, check_metrics
 from .tables import (
     FIDELITY_NOTE,

@@ -89,7 +89,7 @@ class FixedPointRow(TypedDict):
 class Metrics(TypedDict, total=False):
     """metrics.json. Always: schema_version, task, output_kind, family, population, emulation,
     averaging, clustering, embedding (id -> theta), timing_s (seconds per stage). With the
-    baselines: baselines. RNNs: fidelity (``dynamics.fidelity.fidelity`` rows), fixed_points,
+    baselines: baselines. RNNs: fidelity (``dynamics.attractor_fidelity.fidelity`` rows), fixed_points,
     fixed_point_input (when not zero). marks: id -> the marks of the models whose readings cannot be
     trusted as they stand (``dynamics.marks``), with the quality_threshold they were judged by. The demo
     adds settings, attractor_figures and scan."""

@@ -1,5 +1,5 @@
 """The report's spread section: the readings of several fits of one population side by side
-(``uses.spread``), and DYNAMO's group tests on each fit and on their consensus (``compare.group_test``)."""
+(``uses.across_fits``), and DYNAMO's group tests on each fit and on their consensus (``compare.group_test``)."""
 from __future__ import annotations
 
 from typing import Dict, Optional, Sequence
@@ -10,13 +10,13 @@ from .tests_section import group_tests
 
 def spread_section(fits, population: Population, n_clusters: int, labels: Sequence, seed: int = 0,
                    fixed_points: bool = True, averages: Optional[Dict[str, Sequence]] = None) -> Dict:
-    """The readings of several fits side by side (``uses.spread.spread`` on the first 256 probe inputs,
+    """The readings of several fits side by side (``uses.across_fits.spread`` on the first 256 probe inputs,
     clustered into ``n_clusters`` groups): its summary, the consensus distances of both readings, each
     fit's clustering ARI against ``labels`` and the consensus clustering's, the aligned embeddings, and
     the accuracy of each group of ``averages`` averaged in every fit (groups of one task)."""
     from sklearn.metrics import adjusted_rand_score
 
-    from ..uses.spread import spread
+    from ..uses.across_fits import spread
 
     k = min(n_clusters, len(population) - 1) if len(population) > 2 else None
     groups = averages or {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Dict, List
 
-from ..dynamics.fidelity import fidelity_table
+from ..dynamics.attractor_fidelity import fidelity_table
 from .schema import Metrics
 
 

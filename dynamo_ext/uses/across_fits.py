@@ -37,7 +37,7 @@ from .._checks import check_positive_int
 from ..meta.config import FitResult
 from ..meta.rnn import MetaModel
 from ..meta.spread import FitSpread
-from .cluster import cluster_distances, embedding_distances, functional_distances
+from .clustering import cluster_distances, embedding_distances, functional_distances
 
 READINGS = ("theta", "functional")
 
@@ -261,7 +261,7 @@ def spread(fits: Union[FitSpread, Sequence[Union[FitResult, MetaModel]]], x: Opt
         out.consensus_labels = consensus_clustering(co, n_clusters)
     if averages:
         from ..population.training import evaluate
-        from .average import average
+        from .averaging import average
 
         task_of = task if isinstance(task, dict) else {name: task for name in averages}
         out.averaged_accuracy = {name: [float(evaluate(average(m, list(ids)), task_of[name])) for m in metas]

@@ -225,7 +225,7 @@ def reparameterization_check(population: Population, fit_config: Optional[Dict] 
     """
     from ..compare.distances import distance_matrices
     from ..meta.fitting import fit
-    from .cluster import embedding_distances
+    from .clustering import embedding_distances
 
     both = with_reparameterized_copies(population, kinds=kinds, seed=seed)
     settings = {"seed": seed, "refine_steps": 300, "refine_sequences": 32, **(fit_config or {})}

@@ -14,7 +14,7 @@ points are the base model's. Per base model n, on the same rule for both:
   the meta-model's A_n z* + c_n in base coordinates; the largest matched
   distance over the median distance between the base's stable points; the
   leading Jacobian eigenvalue moduli of each matched pair, and their
-  linearisations compared like with like (``linearisation``: the meta-model's
+  linearizations compared like with like (``linearization``: the meta-model's
   Jacobian through the map A_n beside the base's, and the modes A_n barely sees);
 - memory (pulse tasks, which have a generator): on fresh sequences of one
   probe length of pulses followed by ``silence`` probe lengths of zero input,
@@ -41,8 +41,8 @@ from ..population.tasks import (
     pulse_targets,
 )
 from .fixed_points import find_fixed_points
-from .linearisation import compare_linearisation, effective_map
-from .linearisation import summary as linearisation_summary
+from .linearization import compare_linearization, effective_map
+from .linearization import summary as linearization_summary
 from .points import FixedPoints
 
 
@@ -117,13 +117,13 @@ def topology(meta: MetaRNN, population: Population, n: int, inputs: Optional[Ten
     b_st, m_st = base.select(base.is_stable), fps.select(fps.is_stable)
     m_in_base = m_st.to_base(n)
     match = match_stable_points(b_st.states, m_in_base)
-    a_n = effective_map(meta.maps[n])  # the linearisations of each matched pair, like with like
-    lin = [compare_linearisation(b_st.jacobians[i], m_st.jacobians[j], a_n) for i, j in match["pairs"]]
+    a_n = effective_map(meta.maps[n])  # the linearizations of each matched pair, like with like
+    lin = [compare_linearization(b_st.jacobians[i], m_st.jacobians[j], a_n) for i, j in match["pairs"]]
     out = {"base": counts_by_type(base), "meta": counts_by_type(fps), "n_matched": len(match["pairs"]),
            "max_matched_distance_rel": match["max_distance_rel"],
            "extra_meta_stable": max(0, len(m_st) - len(b_st)),
            "leading_moduli": [[p["base"][0]["modulus"], p["full"][0]["modulus"]] for p in lin],
-           "linearisation": lin, "linearisation_summary": linearisation_summary(lin)}
+           "linearization": lin, "linearization_summary": linearization_summary(lin)}
     if return_points:
         out["points"] = {"base": b_st.states, "meta": m_in_base, "trajectories": h}
     return out
@@ -207,10 +207,10 @@ def fidelity_table(rows: List[Dict]) -> List[Dict]:
                "slow base/meta": f"{b['n_slow_points']}/{m['n_slow_points']}", "matched": r["n_matched"],
                "max matched dist (rel)": r["max_matched_distance_rel"],
                "leading modulus base/meta": ", ".join(f"{a:.3f}/{c:.3f}" for a, c in r["leading_moduli"][:3])}
-        lin = r.get("linearisation") or []
+        lin = r.get("linearization") or []
         if lin:
             row["leading modulus through A_n"] = ", ".join(f"{p['through_map'][0]['modulus']:.3f}" for p in lin[:3])
-            s = r["linearisation_summary"]
+            s = r["linearization_summary"]
             row["unseen modes (max count, max modulus)"] = (
                 f"{s['max_unseen_count']}, " + ("-" if s["max_unseen_modulus"] is None else f"{s['max_unseen_modulus']:.3f}"))
             row["points off by > 0.03 (full / through A_n)"] = f"{s['n_differ_full']}/{s['n_differ_through_map']}"

@@ -14,8 +14,8 @@ from torch import Tensor
 
 from .._checks import check_positive_int, check_tensor
 from ..meta.rnn import MetaRNN
-from ..uses.average import resolve_ids
-from ..uses.support import support
+from ..uses.averaging import resolve_ids
+from ..uses.extrapolation import support
 from .fixed_points import find_fixed_points
 
 
@@ -35,7 +35,7 @@ class ScanResult:
         """One row per theta: counts of fixed points by type (stable; saddles with one
         unstable direction; more unstable directions) and of slow points; the nearest base model and the
         distance to it in median nearest-neighbour distances, and whether that marks an extrapolation
-        (``uses.support``)."""
+        (``uses.extrapolation``)."""
         rows = []
         for i, (theta, fps) in enumerate(zip(self.thetas, self.points)):
             n_unstable = fps.n_unstable

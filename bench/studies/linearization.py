@@ -1,8 +1,8 @@
-"""Study (closed): the meta-model's linearisation beside its base models', like with like, on a mixed pulse
-population. Its tables: docs/studies/linearisation.md; its finding: docs/method.md, "What the
+"""Study (closed): the meta-model's linearization beside its base models', like with like, on a mixed pulse
+population. Its tables: docs/studies/linearization.md; its finding: docs/method.md, "What the
 meta-model's Jacobian tells and what it does not".
 
-    python bench/studies/linearisation.py [--out linearisation-run] [--seeds 2] [--epochs 40] [--base-seed 0]
+    python bench/studies/linearization.py [--out linearization-run] [--seeds 2] [--epochs 40] [--base-seed 0]
                                   [--state-size 64] [--fit-steps 2000] [--recurrence-rank 0]
                                   [--relax-noise X] [--embedding-dim M] [--cell gru] [--tasks T ...]
                                   [--members ID ...] [--json FILE]
@@ -13,14 +13,14 @@ epochs, training seeds from --base-seed; fits a meta-model with the defaults but
 --fit-steps, --recurrence-rank, --relax-noise, --embedding-dim and --cell (or reuses the folder of that
 fit under --out, meta-d<state>-s<steps>[-r<rank>][-noise<x>][-m<dim>][-<cell>][-t<tasks>][-n<ids>]), on
 the whole population or on the sub-population of --tasks' models or of --members (a diagnostic: is a base
-model's linearisation kept when the meta-model emulates fewer, or more alike, models?); then, per base model, the fidelity
-rows (``dynamics.fidelity.fidelity``): stable points base/meta, matched, and at every matched stable
+model's linearization kept when the meta-model emulates fewer, or more alike, models?); then, per base model, the fidelity
+rows (``dynamics.attractor_fidelity.fidelity``): stable points base/meta, matched, and at every matched stable
 point the leading eigenvalue modulus of the base's Jacobian, of the meta-model's in full, and of the
-meta-model's through the map (A_n J A_n^+), with the modes A_n barely sees (``dynamics.linearisation``).
+meta-model's through the map (A_n J A_n^+), with the modes A_n barely sees (``dynamics.linearization``).
 Prints one table row per model and the study's figures over the models of task accuracy >= 0.95 whose
 stable points are matched.
 
-Quoted in docs/studies/linearisation.md.
+Quoted in docs/studies/linearization.md.
 """
 import argparse
 import json
@@ -28,14 +28,14 @@ import sys
 from pathlib import Path
 
 import dynamo_ext as de
-from dynamo_ext.dynamics.fidelity import fidelity
+from dynamo_ext.dynamics.attractor_fidelity import fidelity
 from dynamo_ext.population.population import Population
 from dynamo_ext.population.training import TrainConfig
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="linearisation-run")
+    ap.add_argument("--out", default="linearization-run")
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--json", default=None)
@@ -98,16 +98,16 @@ def main(argv=None) -> int:
         if "unsupported" in r:
             continue
         lead = "; ".join(f"{p['base'][0]['modulus']:.3f} / {p['full'][0]['modulus']:.3f} / "
-                         f"{p['through_map'][0]['modulus']:.3f}" for p in r["linearisation"][:3])
-        s = r["linearisation_summary"]
+                         f"{p['through_map'][0]['modulus']:.3f}" for p in r["linearization"][:3])
+        s = r["linearization_summary"]
         unseen = "-" if s.get("max_unseen_modulus") is None else f"{s['max_unseen_count']}, {s['max_unseen_modulus']:.3f}"
         print(f"| {m.id} | {m.test_accuracy:.3f} | {r['base']['n_stable']}/{r['meta']['n_stable']} | {r['n_matched']} "
               f"| {lead} | {unseen} |")
         if m.test_accuracy >= 0.95 and r["n_matched"]:
             good.append((m, r))
     if good:
-        full = max(r["linearisation_summary"]["max_delta_full"] for _, r in good)
-        through = max(r["linearisation_summary"]["max_delta_through_map"] for _, r in good)
+        full = max(r["linearization_summary"]["max_delta_full"] for _, r in good)
+        through = max(r["linearization_summary"]["max_delta_through_map"] for _, r in good)
         dist = [r["max_matched_distance_rel"] for _, r in good if r["max_matched_distance_rel"] is not None]
         wrong = [m.id for m, r in good if r["base"]["n_stable"] != r["meta"]["n_stable"]]
         print(f"{len(good)} models of accuracy >= 0.95 with matched stable points: largest |difference| of the "

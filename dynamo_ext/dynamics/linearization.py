@@ -1,4 +1,4 @@
-"""The linearised dynamics at a matched stable point, compared like with like (docs/method.md, "Fixed points").
+"""The linearized dynamics at a matched stable point, compared like with like (docs/method.md, "Fixed points").
 
 At a stable point the base model's step Jacobian J_b [d, d] (d: the recorded state, [h; c] for an LSTM)
 says how fast each direction of its state relaxes. The meta-model at theta_n has its own Jacobian
@@ -7,13 +7,13 @@ only through the map A_n = diag(scale_n) W_n [d, D] (``HiddenMap.to_base``). Two
 
 - **through the map**: A_n J_m A_n^+ [d, d] (A_n^+ the pseudo-inverse): a perturbation the map can
   see, lifted into the meta state along the directions A_n reads and mapped back after one step. This
-  is the meta-model's linearisation in the base model's coordinates, the one to hold beside J_b.
+  is the meta-model's linearization in the base model's coordinates, the one to hold beside J_b.
 - **in full**: the eigenvalues of J_m itself, as a fixed-point analysis of the meta-model reads them.
   Each eigenvector v has a *visibility* |A_n v| / (||A_n||_2 |v|) in [0, 1]; modes below
   ``VISIBILITY_THRESHOLD`` are ones the map barely sees: they do not change the emulation, but a
   slow one among them reads as a slow manifold that no base model has.
 
-``compare_linearisation`` gives, for one matched pair, the leading ``k`` eigenvalues (modulus, angle)
+``compare_linearization`` gives, for one matched pair, the leading ``k`` eigenvalues (modulus, angle)
 of J_b, of A_n J_m A_n^+ and of J_m, their time constants -1 / ln|lambda| (steps), the unseen modes
 (count, largest modulus), and whether the leading moduli differ by more than ``TOLERANCE``.
 """
@@ -55,7 +55,7 @@ def visibility(jacobian: Tensor, a: Tensor):
     return ev, seen.real if seen.is_complex() else seen
 
 
-def compare_linearisation(j_base: Tensor, j_meta: Tensor, a: Tensor, k: int = 3,
+def compare_linearization(j_base: Tensor, j_meta: Tensor, a: Tensor, k: int = 3,
                           threshold: float = VISIBILITY_THRESHOLD, tolerance: float = TOLERANCE) -> Dict:
     """One matched stable point: J_b [d, d] of the base, J_m [D, D] of the meta-model, A_n [d, D] (module
     docstring). Returns {"base", "through_map", "full": the leading k eigenvalues each; "unseen": {"count",

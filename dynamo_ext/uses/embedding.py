@@ -16,7 +16,7 @@ from ..meta.config import FitConfig
 from ..meta.loop import train_loop
 from ..meta.loss import Targets
 from ..meta.rnn import MetaModel
-from ..population.recording import Recording
+from ..population.recording import Recording, param_dtype
 
 
 def embed(meta: MetaModel, model: nn.Module, x: Tensor, *, model_id: Optional[str] = None,
@@ -44,8 +44,8 @@ def embed(meta: MetaModel, model: nn.Module, x: Tensor, *, model_id: Optional[st
     if x.shape[-1] != meta.input_size:
         raise ValueError(f"argument 'x' must have input size {meta.input_size} (the meta-model's), "
                          f"got shape {tuple(x.shape)}")
-    with torch.no_grad():
-        hidden, outputs = model.record(x.float())
+    with torch.no_grad():  # the model runs in its own parameter dtype (float32 when it has none)
+        hidden, outputs = model.record(x.to(param_dtype(model)))
     rec = Recording(x, [hidden.float()], outputs.float().unsqueeze(0), meta.output_kind)
     # the targets hold the one new model under the index it takes in the embedding table
     targets = Targets(rec, meta.theta.dtype, models=[meta.n_models])

@@ -1,0 +1,77 @@
+"""What a user meets first: the names the package binds, the estimator's parameters, float64 networks,
+and the errors of the first call that sees bad input. Each test here failed before its fix."""
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+import dynamo_ext as de
+from dynamo_ext.meta.config import FitConfig
+from dynamo_ext.meta.probes import relaxing_probes
+
+
+def _gru_pairs(task, n, dtype, hidden=6):
+    torch.manual_seed(0)
+    return [(torch.nn.GRU(task.input_size, hidden, batch_first=True).to(dtype),
+             torch.nn.Linear(hidden, task.n_outputs).to(dtype)) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def task():
+    return de.load_task("flipflop", n_train=24, n_test=8, seq_len=12, seed=0)
+
+
+def test_the_packages_bind_functions_under_their_names():
+    from dynamo_ext import uses
+
+    for name in ("embed", "average", "cluster", "adapt", "reparameterize", "spread", "support"):
+        assert callable(getattr(uses, name)) and not isinstance(getattr(uses, name), type(uses)), name
+    assert callable(de.fidelity) and de.fidelity is de.dynamics.fidelity
+    assert de.dynamics.fidelity.__module__ == "dynamo_ext.dynamics.attractor_fidelity"
+    assert uses.cluster is de.cluster and uses.spread is de.spread
+
+
+def test_float64_networks_go_through_fit_embed_and_the_estimators_transform(task):
+    nets = _gru_pairs(task, 3, torch.float64)
+    result = de.fit(de.Population.from_modules(nets, task), steps=3, max_sequences=16, progress=False)
+    new = de.BaseRNN.wrap(*_gru_pairs(task, 1, torch.float64)[0])
+    idx = de.embed(result.meta, new, task.x_train[:16], steps=3, progress=False)
+    assert torch.isfinite(result.meta.theta[idx]).all()
+    est = de.DYNAMO(steps=3, max_sequences=16).fit(nets, task=task)
+    theta = est.transform([_gru_pairs(task, 1, torch.float64)[0]])
+    assert theta.shape == (1, est.embedding_dim) and np.isfinite(theta).all()
+
+
+def test_the_estimators_parameters_are_fit_configs_fields_and_its_probes_what_was_recorded(task):
+    params = de.DYNAMO().get_params()
+    fields = {f.name for f in dataclasses.fields(FitConfig)} - {"seed", "checkpoint_every"}
+    assert fields | {"random_state", "embed_steps", "n_fits", "progress"} == set(params)
+    assert all(params[f] == getattr(FitConfig(), f) for f in fields)
+    with pytest.raises(TypeError, match="unexpected keyword arguments \\['stepz'\\]"):
+        de.DYNAMO(stepz=3)
+    pop = de.Population.from_modules(_gru_pairs(task, 2, torch.float32), task)
+    est = de.DYNAMO(steps=2, max_sequences=16, relax_steps=5).fit(pop)
+    expected = relaxing_probes(pop, est._config())
+    assert est.probe_inputs_.shape == (16, task.seq_len + 5, task.input_size)
+    assert torch.equal(est.probe_inputs_, expected)
+
+
+def test_the_first_call_that_sees_bad_input_names_it():
+    with pytest.raises(ValueError, match="at least 2 networks or hidden-state arrays.*got 0"):
+        de.DYNAMO().fit([])
+    with pytest.raises(ValueError, match="neurogym:<env id>"):
+        de.load_task("no_such_task")
+    rnn = torch.nn.GRU(2, 4)
+    with torch.no_grad():
+        rnn.weight_hh_l0[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="finite weights, got 1 NaN or Inf values in 'weight_hh_l0'"):
+        de.find_fixed_points(rnn, n_inits=4)
+
+
+def test_inputs_have_one_meaning_and_contexts_the_other():
+    rnn = torch.nn.GRU(2, 4)
+    with pytest.raises(ValueError, match="pass them as contexts"):
+        de.find_fixed_points(rnn, inputs=torch.zeros(3, 2), n_inits=4)
+    fps = de.find_fixed_points(rnn, contexts=torch.zeros(3, 2), n_inits=4)
+    assert fps.contexts.shape == (3, 2)
