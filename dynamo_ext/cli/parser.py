@@ -131,7 +131,7 @@ def _task_name(value: str) -> str:
 FIT_HELP = {
     "state_size": "meta-model hidden state size", "embedding_dim": "dimension of the model embedding theta",
     "cell": "meta-model cell", "backend": "fused op, plain-PyTorch reference, or auto",
-    "recurrence_rank": "rank of the embedding-conditioned recurrence W_h + P diag(s(theta)) Q^T (0: none; "
+    "recurrence_rank": "experimental: rank of the embedding-conditioned recurrence W_h + P diag(s(theta)) Q^T (0: none; "
                        "needs --backend reference or auto)",
     "steps": "optimisation steps", "batch_size": "(model, sequence) rows per step", "lr": "Adam learning rate",
     "lambda_h": "weight of the hidden-state term", "lambda_y": "weight of the output term",

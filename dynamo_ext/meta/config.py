@@ -22,7 +22,8 @@ class FitConfig:
     embedding_dim: int = 2
     cell: str = "gru"
     backend: str = "fused"
-    # rank r of the embedding-conditioned recurrence W_h(theta) = W_h + P diag(s(theta)) Q^T of a meta-RNN
+    # experimental (no compiled op; measured as not keeping the base models' slow modes,
+    # docs/studies/linearization.md): rank r of the embedding-conditioned recurrence W_h(theta) = W_h + P diag(s(theta)) Q^T of a meta-RNN
     # (MetaRNN); 0: theta enters additively only (U theta). r > 0 runs the eager reference (backend
     # "reference" or "auto"): no compiled op provides it yet
     recurrence_rank: int = 0

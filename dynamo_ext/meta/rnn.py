@@ -132,7 +132,8 @@ class MetaRNN(MetaModel):
             (fused where the compiled op provides the cell).
         output_kind: "classes" (KL on softmax outputs) or "real" (MSE).
         model_ids: optional names of the N base models.
-        recurrence_rank: r >= 0. With r > 0 theta also changes the recurrent weights of every gate,
+        recurrence_rank: experimental (no compiled op; measured as not keeping the base models'
+            slow modes, docs/studies/linearization.md); r >= 0. With r > 0 theta also changes the recurrent weights of every gate,
             W_h(theta) = W_h + P diag(s(theta)) Q^T with P [G*D, r], Q [D, r] and s(theta) = S theta + s_0
             (``rank_p``, ``rank_q``, ``rank_map``; the low-rank hypernetwork of Vermani et al. 2025,
             arXiv:2410.05454, on this meta-model); eager only (``backend`` "reference" or "auto").
