@@ -25,6 +25,7 @@ from .meta.config import FitConfig
 from .meta.fitting import fit as fit_meta
 from .meta.probes import relaxing_probes
 from .meta.spread import FitSpread
+from .compare.distances import check_measures
 from .population.base_rnn import BaseRNN
 from .population.population import Population
 from .population.recorded import RecordedTrajectories
@@ -197,27 +198,43 @@ class DYNAMO(BaseEstimator):
             thetas.append(meta.theta.detach()[idx].cpu().double().numpy())
         return np.stack(thetas) if thetas else np.zeros((0, meta.embedding_dim))
 
-    def pairwise_distances(self, reading: str = "theta", inputs: Optional[Tensor] = None,
+    def pairwise_distances(self, measure: str = "theta", inputs: Optional[Tensor] = None,
                            consensus: bool = True) -> np.ndarray:
-        """[N, N] distances between the fitted networks: "theta" (Euclidean between embeddings) or
-        "functional" (the meta-model's outputs at each theta_n on ``inputs``, default the probe
-        inputs; ``uses.clustering.functional_distances``). With ``n_fits`` > 1 and ``consensus``: the mean
-        of the fits' matrices, each over its mean off-diagonal distance (``uses.across_fits``)."""
-        mats = self._fit_distances(reading, inputs, every_fit=consensus)
+        """[N, N] distances between the fitted networks by any registered measure (``compare.registry``):
+        DYNAMO's readings "theta" ("dynamo": Euclidean between embeddings) and "functional"
+        ("dynamo_functional": the meta-model's outputs at each theta_n on ``inputs``, default the probe
+        inputs; ``uses.clustering.functional_distances``), or a baseline ("cka", "procrustes", ...) on the
+        networks' recording (a Population's first 200 training inputs, or the arrays fitted). With
+        ``n_fits`` > 1 and ``consensus``, DYNAMO's readings are the mean of the fits' matrices, each over
+        its mean off-diagonal distance (``uses.across_fits``).
+
+        Raises:
+            ValueError: an unknown measure, or "weights" for an estimator fitted to arrays.
+        """
+        mats = self._fit_distances(measure, inputs, every_fit=consensus)
         if len(mats) == 1:
             return mats[0]
         from .uses.across_fits import consensus_distances
 
         return consensus_distances(mats)
 
-    def _fit_distances(self, reading: str, inputs: Optional[Tensor] = None, every_fit: bool = True) -> list:
-        """The reading's [N, N] distances of every fit (or of the first only)."""
+    def _fit_distances(self, measure: str, inputs: Optional[Tensor] = None, every_fit: bool = True) -> list:
+        """The measure's [N, N] distances: of every fit (or of the first only) for DYNAMO's readings, one
+        matrix for the others."""
+        from .compare.registry import MeasureInputs, get_measure
+
         self._check_fitted()
-        if reading not in ("theta", "functional"):
-            raise ValueError(f"argument 'reading' must be 'theta' or 'functional', got {reading!r}")
+        m = get_measure(measure)
+        if not m.dynamo:
+            rec = self.recording_ if self.recording_ is not None else self.population_.record(max_sequences=200)
+            check_measures([m.name], self.population_.family if self.population_ is not None else None, "measure")
+            return [m.matrix(MeasureInputs(rec, self.population_, self.meta_, requested=(m.name,)))]
         metas = self.fits_.metas if (self.fits_ is not None and every_fit) else [self.meta_]
         x = (self.probe_inputs_ if inputs is None else inputs)[:256]
-        return [embedding_distances(m) if reading == "theta" else functional_distances(m, x) for m in metas]
+        n = len(self.model_ids_)
+        if m.reading == "theta":
+            return [embedding_distances(meta, n) for meta in metas]
+        return [functional_distances(meta, x.to(meta.theta.dtype), n) for meta in metas]
 
     def spread(self, n_clusters: Optional[int] = None, fixed_points: bool = False):
         """Every reading's spread across the ``n_fits`` fits (``uses.across_fits.spread`` on the first 256
@@ -232,25 +249,26 @@ class DYNAMO(BaseEstimator):
         return spread(self.fits_, self.probe_inputs_[:256], n_clusters=n_clusters, fixed_points=fixed_points,
                       seed=self.random_state)
 
-    def cluster(self, n_clusters: int, reading: str = "theta", method: str = "kmeans", labels=None):
+    def cluster(self, n_clusters: int, measure: str = "theta", method: str = "kmeans", labels=None):
         """Cluster the fitted networks into ``n_clusters`` groups (``uses.clustering``): k-means or
-        agglomerative clustering of ``embedding_`` ("theta"), or of the functional distances
-        ("functional": on their classical MDS, or average linkage). ``random_state`` seeds k-means.
-        With ``n_fits`` > 1 both readings cluster the consensus distances (theta's on their classical MDS).
-        Returns a ClusterResult (``labels_`` [N], ``ari``/``nmi`` against ``labels`` when given)."""
+        agglomerative clustering of ``embedding_`` ("theta"), or of any registered measure's distances
+        (``pairwise_distances``; "functional", "cka", ...: on their classical MDS, or average linkage).
+        ``random_state`` seeds k-means. With ``n_fits`` > 1 DYNAMO's readings cluster the consensus
+        distances (theta's on their classical MDS). Returns a ClusterResult (``labels_`` [N],
+        ``ari``/``nmi`` against ``labels`` when given)."""
         from .uses.clustering import cluster_distances, cluster_points
 
         self._check_fitted()
-        if reading == "theta" and self.fits_ is None:
+        if measure in ("theta", "dynamo") and self.fits_ is None:
             return cluster_points(self.embedding_, n_clusters, labels=labels, method=method, seed=self.random_state)
-        return cluster_distances(self.pairwise_distances(reading), n_clusters, labels=labels, method=method,
+        return cluster_distances(self.pairwise_distances(measure), n_clusters, labels=labels, method=method,
                                  seed=self.random_state)
 
-    def group_test(self, labels: Sequence, reading: str = "functional", *, strata: Optional[Sequence] = None,
+    def group_test(self, labels: Sequence, measure: str = "functional", *, strata: Optional[Sequence] = None,
                    n_permutations: int = 9999, seed: Optional[int] = None):
         """Do the groups of ``labels`` differ in what the fitted networks compute? PERMANOVA with PERMDISP
-        (``compare.group_test``) on the reading's distances ("theta" or "functional", as
-        ``pairwise_distances``), the label permutations seeded by ``seed`` (default ``random_state``).
+        (``compare.group_test``) on the distances of any registered measure (``pairwise_distances``:
+        DYNAMO's "theta" or "functional", or a baseline such as "cka"), the label permutations seeded by ``seed`` (default ``random_state``).
         With ``n_fits`` > 1 the test is on the consensus distances and ``per_fit_p_values`` holds each
         fit's p-value.
 
@@ -258,19 +276,19 @@ class DYNAMO(BaseEstimator):
             GroupTest (pseudo-F, p-value, R^2, PERMDISP F and p-value).
 
         Raises:
-            ValueError: labels not one per fitted network, fewer than 2 groups, an unknown reading.
+            ValueError: labels not one per fitted network, fewer than 2 groups, an unknown measure.
         """
         from .compare.inference import group_test
 
         seed = self.random_state if seed is None else seed
-        mats = self._fit_distances(reading)  # each fit's matrix once, for the consensus and its own test
+        mats = self._fit_distances(measure)  # each fit's matrix once, for the consensus and its own test
         if len(mats) == 1:
             return group_test(mats[0], labels, strata=strata, n_permutations=n_permutations, seed=seed,
-                              measure=f"dynamo {reading}")
+                              measure=measure)
         from .uses.across_fits import consensus_distances
 
         res = group_test(consensus_distances(mats), labels, strata=strata, n_permutations=n_permutations, seed=seed,
-                         measure=f"dynamo {reading} (consensus)")
+                         measure=f"{measure} (consensus)")
         res.per_fit_p_values = [group_test(d, labels, strata=strata, n_permutations=n_permutations,
                                            seed=seed).p_value for d in mats]
         return res

@@ -202,7 +202,7 @@ def test_streamed_cnn_recording_fits_like_the_in_memory_one(cnn_population, tmp_
 def test_analyze_refuses_dsa_for_a_cnn_population_before_any_work(cnn_population, cnn_fit):
     from dynamo_ext.report import analyze
 
-    with pytest.raises(ValueError, match="'measures': 'dsa' compares trajectories over time steps, and a cnn2d"):
+    with pytest.raises(ValueError, match="'measures': 'dsa' applies to \\('rnn',\\) populations, and this one is 'cnn2d'"):
         analyze(cnn_fit.meta, cnn_population, measures=("cka", "dsa"))
     with pytest.raises(ValueError, match="argument 'measures' must be one of"):
         analyze(cnn_fit.meta, cnn_population, measures=("cca",))

@@ -39,15 +39,17 @@ def test_pairwise_distances_readings(fitted):
     assert theta[0, 1] == pytest.approx(np.linalg.norm(e[0] - e[1]), rel=1e-5)
     functional = fitted.pairwise_distances("functional")
     assert functional.shape == (3, 3) and np.allclose(functional, functional.T) and (np.diag(functional) == 0).all()
-    with pytest.raises(ValueError, match="argument 'reading' must be 'theta' or 'functional', got 'cka'"):
-        fitted.pairwise_distances("cka")
+    cka = fitted.pairwise_distances("cka")  # any registered measure, on the population's recording
+    assert cka.shape == (3, 3) and np.allclose(cka, cka.T) and (np.diag(cka) == 0).all()
+    with pytest.raises(ValueError, match="argument 'measure' must be one of .*got 'ckaa'"):
+        fitted.pairwise_distances("ckaa")
 
 
 def test_cluster_gives_scikit_learns_labels_(tiny_population, fitted):
     res = fitted.cluster(n_clusters=2, labels=tiny_population.archs)
     ref = de.cluster(fitted.meta_, 2, labels=tiny_population.archs, seed=fitted.random_state)
     assert res.labels_.tolist() == ref.assignments and res.n_clusters == 2 and res.ari == ref.ari
-    assert fitted.cluster(2, reading="functional", method="agglomerative").labels_.shape == (3,)
+    assert fitted.cluster(2, measure="functional", method="agglomerative").labels_.shape == (3,)
 
 
 def test_transform_places_a_network_without_changing_the_fitted_meta_model(tiny_population, fitted):

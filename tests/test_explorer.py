@@ -53,7 +53,8 @@ def test_every_answer_is_the_apis_for_the_same_theta(explorer, tiny_population, 
     assert cmp["theta_distance"] == pytest.approx(float((meta.theta.detach()[0] - meta.theta.detach()[2]).norm()), rel=1e-6)
     with torch.no_grad():
         hs = [pop.members[i].model.record(explorer.probes)[0] for i in (0, 2)]
-    assert cmp["cka"] == pytest.approx(linear_cka(*hs)) and explorer.compare(pop.ids[0], theta)["cka"] is None
+    assert cmp["measures"]["cka"] == pytest.approx(1.0 - linear_cka(*hs))  # every per-pair measure of the registry
+    assert set(cmp["measures"]) == {"cka", "svcca", "procrustes"} and explorer.compare(pop.ids[0], theta)["measures"] == {}
     path = explorer.path(pop.ids[0], theta, steps=4)
     w = torch.linspace(0, 1, 4, dtype=torch.float64)[:, None]
     thetas = ((1 - w) * meta.theta.detach()[0].double() + w * torch.tensor(theta, dtype=torch.float64))

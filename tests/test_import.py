@@ -18,8 +18,11 @@ def test_the_import_loads_only_what_the_core_api_needs():
 def test_lazy_names_load_on_first_use():
     out = _run("import sys, dynamo_ext as de\n"
                "r = de.report\n"
-               "print(r.__name__, 'plotly' in sys.modules, de.DYNAMO.__name__, 'sklearn' in sys.modules)")
-    assert out == "dynamo_ext.report True DYNAMO True"
+               "from dynamo_ext.report import analyze\n"  # computation: no plotting library
+               "print(r.__name__, 'plotly' in sys.modules or 'matplotlib' in sys.modules, de.DYNAMO.__name__, "
+               "'sklearn' in sys.modules)\n"
+               "print(r.write_report.__module__, r.write_html.__module__)")
+    assert out == "dynamo_ext.report False DYNAMO True\ndynamo_ext.report.markdown dynamo_ext.report.html"
 
 
 def test_matplotlibs_backend_is_the_users_after_importing_and_plotting():

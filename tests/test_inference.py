@@ -121,20 +121,24 @@ def test_results_are_reproducible_and_serialisable():
 
 
 def test_estimator_group_test_reads_its_fitted_distances():
-    """The estimator's group_test is compare.group_test on its own reading's distances."""
+    """The estimator's group_test is compare.group_test on the distances of any registered measure."""
     import dynamo_ext as de
     from dynamo_ext.population.two_groups import two_group_population
 
     pop, labels = two_group_population(4, "alternative", gap=0.1, seed=0)
     est = de.DYNAMO(steps=40, state_size=16, max_sequences=100, random_state=0).fit(pop)
-    res = est.group_test(labels, reading="theta", n_permutations=49)
+    res = est.group_test(labels, measure="theta", n_permutations=49)
     same = compare.group_test(est.pairwise_distances("theta"), labels, n_permutations=49, seed=0)
     assert res.p_value == same.p_value and res.pseudo_f == pytest.approx(same.pseudo_f)
-    assert res.measure == "dynamo theta"
+    assert res.measure == "theta"
+    cka = est.group_test(labels, measure="cka", n_permutations=49)  # a baseline, on the population's recording
+    rec = pop.record(max_sequences=200)
+    assert cka.p_value == compare.group_test(compare.distance_matrices(pop, rec, ["cka"])["cka"], labels,
+                                             n_permutations=49, seed=0).p_value
     with pytest.raises(ValueError, match="'labels' must give one label per network"):
         est.group_test(labels[:3])
-    with pytest.raises(ValueError, match="'reading'"):
-        est.group_test(labels, reading="weights")
+    with pytest.raises(ValueError, match="argument 'measure' must be one of"):
+        est.group_test(labels, measure="no_such_measure")
 
 
 def test_two_group_populations_hold_their_design():

@@ -111,7 +111,7 @@ def test_estimator_with_n_fits_gives_consensus_readings_and_their_spread(two_gro
     assert not np.allclose(cons, first)
     res = est.group_test(labels, n_permutations=49)
     assert len(res.per_fit_p_values) == 2 and "consensus" in res.measure
-    assert est.cluster(2, reading="theta").labels_.shape == (10,)
+    assert est.cluster(2, measure="theta").labels_.shape == (10,)
     assert est.spread(n_clusters=2).n_fits == 2
     single = de.DYNAMO(steps=20, state_size=8, max_sequences=50).fit(pop)
     with pytest.raises(ValueError, match="n_fits=1: one fit has no spread"):

@@ -18,7 +18,6 @@ import json
 import sys
 from typing import List, Optional
 
-from ..compare.distances import MEASURES
 from .commands import check_outputs, fit_command, fit_folders, fixed_points_command
 from .parser import build_parser
 
@@ -50,7 +49,7 @@ def _run(args) -> int:
         meta_dir = folders[0] if folders else args.meta
         metrics = analyze(load_meta(meta_dir), Population.load(args.population), seed=args.seed, fits=fits,
                           baselines=not args.no_baselines, labels_per_class=args.labels_per_class or None,
-                          fixed_point_inputs=x_star, measures=args.measures or MEASURES,
+                          fixed_point_inputs=x_star, measures=args.measures,
                           time_budget_s=args.time_budget if args.time_budget > 0 else None,
                           n_permutations=args.permutations)
         write_report(metrics, args.out, history=load_history(meta_dir))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..compare.distances import ALL_MEASURES, MEASURES
+from ..compare.registry import measure_names
 from ..population.tasks import TASKS
 
 DEMO_POPULATIONS = ["mnist1d", "pulse", "universality", "cnn1d", "attractors"]  # dynamo_ext.demo.POPULATIONS
@@ -55,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="few-label comparison sizes (none: skip it)")
     a.add_argument("--input", type=float, nargs="+", default=None,
                    help="constant input x* of the fidelity section's fixed points (default zeros)")
-    a.add_argument("--measures", nargs="+", default=None, choices=list(ALL_MEASURES),
-                   help=f"the baselines' measures (default {' '.join(MEASURES)}; dsa, the peer, needs the [peers] "
+    a.add_argument("--measures", nargs="+", default=None, choices=list(measure_names(dynamo=False)),
+                   help=f"the baselines' measures (default {' '.join(measure_names(default=True, dynamo=False))}; dsa, the peer, needs the [peers] "
                    "extra and takes minutes)")
     a.add_argument("--time-budget", type=float, default=900.0, help="seconds for the baselines (<= 0: none)")
     a.add_argument("--permutations", type=int, default=999,

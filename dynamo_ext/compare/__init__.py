@@ -1,11 +1,15 @@
-"""Comparison: the measures people use today to compare networks, on the same recordings as DYNAMO.
+"""Comparison: the measures people use today to compare networks, and DYNAMO's own readings, on the
+same recordings.
 
-Each measure in its own module (``cka``, ``svcca``, ``procrustes``, ``weights``,
-``outputs``; the peer DSA in ``dsa``, through its authors' package, the
-``[peers]`` extra); ``distances`` gives every measure's distance matrix, computing all pairs of
-CKA, SVCCA and Procrustes as blocked matrix products (``all_pairs``) and planning which measures fit
-a time budget (``plan_measures``). ``pairwise_distances(data, measure)`` gives one measure's matrix
-for networks given as arrays [trials, time, units] (netrep and DSA style; ``pairwise``).
+Every measure is one module that registers one ``Measure`` (``registry``): its all-pairs form, its
+per-pair form where one exists, its form on arrays, its range and its source. The registered
+measures, in order: ``dynamo`` and ``dynamo_functional`` (DYNAMO's readings, ``dynamo_readings``),
+``cka``, ``svcca``, ``procrustes``, ``weights``, ``outputs`` and the peer ``dsa`` (through its
+authors' package, the ``[peers]`` extra). ``distance_matrices`` gives their distance matrices on a
+population (CKA, SVCCA and Procrustes in one pass of blocked matrix products, ``all_pairs``) and
+``plan_measures`` which fit a time budget; ``pairwise_distances(data, measure)`` gives one measure's
+matrix for networks given as arrays [trials, time, units] (netrep and DSA style). A new measure is
+one module that calls ``register`` (see ``registry``), and every table, test and the explorer lists it.
 
 Representation similarity between hidden trajectories (each model's hidden
 states on the same probe inputs, flattened over sequences and steps into
@@ -43,18 +47,33 @@ Baselines for the uses of the embedding:
   (classes) or outputs (real).
 - ``train_scratch``: a base model trained from scratch on a few labels.
 """
-from .inference import GroupTest, MantelTest, group_test, mantel
-from .distances import ALL_MEASURES, MEASURES, PEER_MEASURES, distance_matrices
-from .pairwise import DISTANCE_RANGES, PAIRWISE_MEASURES, pairwise_distances
-from .representation import Representation
+from .registry import Measure, MeasureInputs, REGISTRY, get_measure, measure_names, register, unregister
+from . import dynamo_readings  # noqa: F401  (registers DYNAMO's readings first: they lead every table)
 from .cka import linear_cka
 from .svcca import svcca
 from .procrustes import procrustes_distance
 from .weights import naive_weight_average, weight_distance
 from .outputs import OutputEnsemble, output_disagreement
-from .scratch import train_scratch
 from . import dsa
+from .inference import GroupTest, MantelTest, group_test, mantel
+from .distances import check_measures, distance_matrices, plan_measures
+from .pairwise import pairwise_distances
+from .representation import Representation
+from .scratch import train_scratch
 
-__all__ = ["ALL_MEASURES", "GroupTest", "MantelTest", "group_test", "mantel", "DISTANCE_RANGES", "MEASURES", "PAIRWISE_MEASURES", "pairwise_distances", "OutputEnsemble", "PEER_MEASURES", "Representation", "distance_matrices",
-           "dsa", "linear_cka", "naive_weight_average", "output_disagreement", "procrustes_distance", "svcca",
-           "train_scratch", "weight_distance"]
+
+def __getattr__(name):  # the registry's lists, read when asked (a newly registered measure is in them)
+    from . import distances, pairwise
+
+    if name in ("ALL_MEASURES", "MEASURES", "PEER_MEASURES"):
+        return getattr(distances, name)
+    if name in ("DISTANCE_RANGES", "PAIRWISE_MEASURES"):
+        return getattr(pairwise, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["ALL_MEASURES", "DISTANCE_RANGES", "GroupTest", "MEASURES", "MantelTest", "Measure", "MeasureInputs",
+           "OutputEnsemble", "PAIRWISE_MEASURES", "PEER_MEASURES", "REGISTRY", "Representation", "check_measures",
+           "distance_matrices", "dsa", "get_measure", "group_test", "linear_cka", "mantel", "measure_names",
+           "naive_weight_average", "output_disagreement", "pairwise_distances", "plan_measures",
+           "procrustes_distance", "register", "svcca", "train_scratch", "unregister", "weight_distance"]

@@ -26,14 +26,15 @@ the same values one pair at a time and are the reference in the tests.
 from __future__ import annotations
 
 import time
-from typing import Dict, List, Sequence
+from functools import lru_cache
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .representation import Representation
+from .representation import Representation, as_array
 
 MATRIX_MEASURES = ("cka", "svcca", "procrustes")
 
@@ -214,3 +215,62 @@ def _cka_distances(xs: Sequence[Tensor], frob2: np.ndarray, n: int) -> np.ndarra
     denom = np.sqrt(np.outer(self_hsic, self_hsic))
     cka = np.divide(hsic, denom, out=np.zeros_like(hsic), where=denom > 0)
     return 1.0 - cka
+
+
+def representation_distances(data: Sequence, measures: Sequence[str] = MATRIX_MEASURES, progress: bool = False,
+                             variance_kept: float = 0.99) -> Dict[str, np.ndarray]:
+    """CKA, SVCCA and Procrustes distances [N, N] between every pair of ``data`` (one array or tensor of
+    the same samples per network) in one pass of blocked matrix products (``all_pairs``).
+
+    Raises:
+        ValueError: an unknown measure, fewer than 4 samples, different sample counts, NaN/Inf.
+    """
+    reps = []
+    for i, x in enumerate(data):
+        if not isinstance(x, Representation):
+            shape = tuple(x.shape) if isinstance(x, (torch.Tensor, np.ndarray)) else None
+            try:
+                x = Representation(x if shape is not None and len(shape) in (2, 3) else as_array(x, i), variance_kept)
+            except ValueError as exc:
+                raise ValueError(f"argument 'data' entry {i}: {exc}") from None
+        reps.append(x)
+    counts = sorted({r.n for r in reps})
+    if len(counts) > 1:
+        raise ValueError(f"argument 'data' must hold the same samples (trials x steps) for every network with "
+                         f"measures {tuple(measures)}, got sample counts {counts}; only 'dsa' compares "
+                         f"networks on different trials")
+    out = all_pairs(reps, measures, progress=progress)
+    return {m: np.maximum(d, 0.0) for m, d in out.items()}
+
+
+# -- the registry's forms of the three measures (their modules register them) -------------------------
+
+def shared_matrix(name: str):
+    """The registry's all-pairs form of ``name``: one ``representation_distances`` pass over the recording's
+    hidden states for every requested measure of ``MATRIX_MEASURES``, shared through the inputs' cache."""
+    def matrix(inputs) -> np.ndarray:
+        names = [m for m in inputs.requested if m in MATRIX_MEASURES] or [name]
+        return inputs.shared("all_pairs", lambda: representation_distances(inputs.recording.hidden, names,
+                                                                          progress=inputs.progress))[name]
+    return matrix
+
+
+def arrays_form(name: str):
+    """The registry's form of ``name`` on networks given as arrays (``pairwise_distances``)."""
+    def on_arrays(data: Sequence, progress: bool = False, variance_kept: float = 0.99) -> np.ndarray:
+        return representation_distances(data, (name,), progress, variance_kept)[name]
+    return on_arrays
+
+
+@lru_cache(maxsize=1)
+def _rate() -> float:
+    return gemm_rate()
+
+
+def gemm_estimate(name: str):
+    """The registry's time estimate of ``name`` on a recording (``estimate_seconds`` at this process's
+    measured GEMM rate, measured once)."""
+    def estimate(recording, rate: Optional[float] = None) -> float:
+        n_samples = int(recording.hidden[0].shape[0] * recording.hidden[0].shape[1]) if recording.n_models else 0
+        return estimate_seconds(name, n_samples, recording.state_sizes, rate or _rate())
+    return estimate

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from .representation import hsic_unbiased, paired_representations
+from .all_pairs import arrays_form, gemm_estimate, shared_matrix
+from .registry import Measure, register
 
 
 def linear_cka(h_a, h_b, debiased: bool = True) -> float:
@@ -34,3 +36,11 @@ def linear_cka(h_a, h_b, debiased: bool = True) -> float:
         return float(hsic_unbiased(x, y) / denom) if denom > 0 else 0.0
     denom = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
     return float(np.square(x.T @ y).sum() / denom) if denom > 0 else 0.0
+
+
+MEASURE = register(Measure(
+    name="cka", description="1 - debiased linear CKA",
+    range="in [0, 1] (the debiased estimate may exceed 1 slightly)",
+    source="Kornblith, Norouzi, Lee & Hinton, ICML 2019 (arXiv:1905.00414); debiased HSIC: Song et al., JMLR 2012, Eq. 5",
+    reads="hidden", matrix=shared_matrix("cka"), pair=lambda a, b: 1.0 - linear_cka(a, b), arrays=arrays_form("cka"),
+    options=(), estimate_seconds=gemm_estimate("cka")))

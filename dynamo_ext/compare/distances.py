@@ -1,9 +1,9 @@
-"""Every baseline measure's model-by-model distance matrix on one recording.
+"""Every measure's model-by-model distance matrix on one recording, read from the registry.
 
-The measures people use today to compare networks (CKA, SVCCA, Procrustes,
-weights, outputs; DSA opt-in from the peers' package), each as a distance
-matrix over the same recording that DYNAMO is fitted to, for the same
-clusterings (docs/guide/comparing.md).
+The measures people use today to compare networks (CKA, SVCCA, Procrustes, weights, outputs; DSA
+opt-in from the peers' package) and DYNAMO's own readings, each as a distance matrix over the same
+recording that DYNAMO is fitted to, for the same clusterings and tests (docs/guide/comparing.md).
+``plan_measures`` says which fit a time budget.
 """
 from __future__ import annotations
 
@@ -11,99 +11,101 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from .._checks import check_choice
 from ..population.population import Population
 from ..population.recording import Recording
-from .all_pairs import MATRIX_MEASURES, estimate_seconds, gemm_rate
-from .outputs import output_disagreement_matrix
-from .pairwise import representation_distances
-from .weights import weight_distance_matrix
-
-MEASURES = ("cka", "svcca", "procrustes", "weights", "outputs")  # the default set
-PEER_MEASURES = ("dsa",)  # opt-in, from the peers' packages (dynamo_ext.compare.dsa; the [peers] extra)
-ALL_MEASURES = MEASURES + PEER_MEASURES
-
-
-DSA_SECONDS_PER_PAIR = 1.3  # dsa-metric with dsa.DSA_DEFAULTS, 2-core CPU, the low end of what was measured
+from .registry import MeasureInputs, compute_matrices, get_measure, measure_names
 
 
 def plan_measures(recording: Recording, measures: Sequence[str], time_budget_s: Optional[float]):
     """Which measures fit a time budget: (run, skipped), skipped a list of {measure, estimated_s, why}.
 
-    The estimates (``all_pairs.estimate_seconds`` at the running machine's measured GEMM rate; DSA at
-    ``DSA_SECONDS_PER_PAIR`` per pair) are compared with ``time_budget_s`` one measure at a time, in the
-    given order, each against what is left of the budget; weights and outputs always run (one batched
-    computation each). ``time_budget_s`` None runs everything.
+    Each measure's estimate (its registry entry's ``estimate_seconds``: the all-pairs products at the
+    running machine's measured GEMM rate; DSA at ``dsa.DSA_SECONDS_PER_PAIR`` per pair) is compared with
+    ``time_budget_s`` one measure at a time, in the given order, each against what is left of the
+    budget; a measure without an estimate (weights, outputs, DYNAMO's readings: one batched computation
+    each) always runs. ``time_budget_s`` None runs everything.
     """
     if time_budget_s is None:
         return list(measures), []
     n = recording.n_models
-    n_samples = int(recording.hidden[0].shape[0] * recording.hidden[0].shape[1]) if n else 0
-    rate = gemm_rate() if any(m in MATRIX_MEASURES for m in measures) else 0.0
     left, run, skipped = float(time_budget_s), [], []
-    for m in measures:
-        if m in MATRIX_MEASURES:
-            est = estimate_seconds(m, n_samples, recording.state_sizes, rate)
-        elif m == "dsa":
-            est = DSA_SECONDS_PER_PAIR * n * (n - 1) / 2
-        else:
-            run.append(m)
+    for name in measures:
+        estimate = get_measure(name).estimate_seconds
+        if estimate is None:
+            run.append(name)
             continue
+        est = estimate(recording)
         if est <= left:
-            run.append(m)
+            run.append(name)
             left -= est
         else:
-            skipped.append({"measure": m, "estimated_s": round(est, 1),
+            skipped.append({"measure": name, "estimated_s": round(est, 1),
                             "why": f"estimated {est:.0f} s for {n} models, over the {left:.0f} s left of "
                                    f"the {time_budget_s:g} s budget"})
     return run, skipped
 
 
+def check_measures(measures: Sequence[str], family: Optional[str] = None, argument: str = "measures") -> None:
+    """Every name registered, and applying to the population ``family`` (DSA compares trajectories over
+    time; a CNN population is recorded at one step).
+
+    Raises:
+        ValueError: an unknown measure, or one that does not apply to ``family``.
+    """
+    known = measure_names()
+    for name in measures:
+        if name not in known:
+            raise ValueError(f"argument {argument!r} must be one of {known}, got {name!r}")
+        m = get_measure(name)
+        if family is not None and family not in m.families:
+            raise ValueError(f"argument {argument!r}: {name!r} applies to {m.families} populations, and this one "
+                             f"is {family!r} (a CNN population is recorded at one step); leave it out")
+
+
 def distance_matrices(population: Population, recording: Optional[Recording] = None,
-                      measures: Sequence[str] = MEASURES, max_sequences: int = 200,
-                      progress: bool = False) -> Dict[str, np.ndarray]:
+                      measures: Optional[Sequence[str]] = None, max_sequences: int = 200,
+                      progress: bool = False, meta=None) -> Dict[str, np.ndarray]:
     """Pairwise distances [N, N] between the population's base models, one matrix per measure.
 
-    Distances: ``cka``: 1 - debiased linear CKA; ``svcca``: 1 - SVCCA;
-    ``procrustes``: Procrustes distance; ``weights``: weight_distance (NaN
-    between architectures or sizes); ``outputs``: output_disagreement;
-    ``dsa`` (opt-in, ``measures=(..., "dsa")``): DSA through dsa-metric
-    with ``dsa.DSA_DEFAULTS`` (dynamo_ext.compare.dsa).
+    Distances (each measure's ``description``, ``range`` and ``source``: ``registry.get_measure``):
+    ``cka``: 1 - debiased linear CKA; ``svcca``: 1 - SVCCA; ``procrustes``: Procrustes distance;
+    ``weights``: weight_distance (NaN between architectures or sizes); ``outputs``:
+    output_disagreement; ``dsa`` (opt-in, the ``[peers]`` extra): DSA through dsa-metric; with
+    ``meta``, DYNAMO's readings ``dynamo`` (theta) and ``dynamo_functional``.
 
-    The per-model work is done once (centring, singular vectors) and all
-    pairs of CKA, SVCCA and Procrustes come from blocked matrix products
-    (``dynamo_ext.compare.all_pairs``); weights and outputs are one batched
-    computation each. Only DSA compares pair by pair.
+    The per-model work is done once (centring, singular vectors) and all pairs of CKA, SVCCA and
+    Procrustes come from one pass of blocked matrix products (``all_pairs``); weights and outputs are
+    one batched computation each. Only DSA compares pair by pair.
 
     Args:
         population: the base models.
         recording: their recording (default: ``population.record`` on the
             first ``max_sequences`` training inputs).
-        measures: a subset of ALL_MEASURES (default MEASURES).
+        measures: registered names (default: the default baselines, ``MEASURES``).
         progress: tqdm bars over the blocks of the all-pairs products.
+        meta: the meta-model fitted to the population, for DYNAMO's readings.
 
     Raises:
-        ValueError: an unknown measure, a recording of another population size, or "dsa" on a
-            recording of single steps (CNNs).
+        ValueError: an unknown measure, one that does not apply to the population's family, a
+            recording of another population size, or a DYNAMO reading without ``meta``.
     """
-    for m in measures:
-        check_choice(m, "measures", ALL_MEASURES)
+    measures = measure_names(default=True, dynamo=False) if measures is None else tuple(measures)
+    check_measures(measures, population.family)
     rec = recording if recording is not None else population.record(max_sequences=max_sequences)
     n = len(population)
     if rec.n_models != n:
         raise ValueError(f"argument 'recording' holds {rec.n_models} models, the population {n}")
-    if "dsa" in measures:  # before any other measure's work
-        from .dsa import check_has_time
-        check_has_time(rec)
-    out = {}
-    matrix = [m for m in measures if m in MATRIX_MEASURES]
-    if matrix:  # per-model work done once, all pairs in blocked matrix products
-        out.update(representation_distances(rec.hidden, matrix, progress=progress))
-    if "weights" in measures:
-        out["weights"] = weight_distance_matrix([m.model for m in population.members])
-    if "outputs" in measures:
-        out["outputs"] = output_disagreement_matrix(rec.outputs, rec.output_kind)
-    if "dsa" in measures:
-        from .dsa import dsa_distances
-        out["dsa"] = dsa_distances(rec)
-    return {name: np.where(np.isnan(out[name]), out[name], np.maximum(out[name], 0.0)) for name in measures}
+    return compute_matrices(measures, MeasureInputs(rec, population, meta, progress=progress))
+
+
+def __getattr__(name):  # the registry's lists when asked, so that a newly registered measure is in them
+    if name == "MEASURES":  # the default baselines
+        return measure_names(default=True, dynamo=False)
+    if name == "ALL_MEASURES":  # every baseline and peer
+        return measure_names(dynamo=False)
+    if name == "PEER_MEASURES":  # opt-in, from the peers' packages
+        return tuple(n for n in measure_names(dynamo=False) if get_measure(n).extra == "peers")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["ALL_MEASURES", "MEASURES", "PEER_MEASURES", "check_measures", "distance_matrices", "plan_measures"]

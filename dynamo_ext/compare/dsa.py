@@ -11,12 +11,13 @@
 """
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
 from .._checks import check_choice, check_positive_int
 from ..population.recording import Recording
+from .registry import Measure, register
 
 DSA_DEFAULTS: Dict = {"n_delays": 10, "rank": 10, "score_method": "angular"}
 
@@ -76,7 +77,8 @@ def dsa_distances(recording: Recording, n_delays: Optional[int] = None, rank: Op
         iters: the similarity transform's optimisation steps.
 
     Raises:
-        ValueError: dsa-metric not installed, bad settings, sequences shorter than the delays or
+        ImportError: dsa-metric not installed (the ``[peers]`` extra).
+        ValueError: bad settings, sequences shorter than the delays or
             than ``MIN_STEPS`` (a CNN population's one-step recording).
     """
     check_choice(score_method, "score_method", ("angular", "euclidean", "wasserstein"))
@@ -93,18 +95,56 @@ def dsa_matrix(data, n_delays: int, rank: int, score_method: str = "angular", it
     clipped at 0.
 
     Raises:
-        ValueError: dsa-metric not installed.
+        ImportError: dsa-metric not installed (the ``[peers]`` extra).
     """
     try:
         from DSA import DSA
     except ImportError as exc:
-        raise ValueError('measure "dsa" needs dsa-metric: pip install "dynamo_ext[peers]"') from exc
+        raise ImportError('measure "dsa" needs dsa-metric, the [peers] extra: pip install "dynamo_ext[peers]"') from exc
     import torch
 
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    dsa = DSA(list(data), n_delays=n_delays, rank=rank, score_method=score_method, iters=iters, verbose=False)
-    d = np.asarray(dsa.fit_score(), dtype=np.float64)
+    # dsa-metric draws from the global generators: seeded here, and both restored after
+    numpy_state = np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        try:
+            dsa = DSA(list(data), n_delays=n_delays, rank=rank, score_method=score_method, iters=iters, verbose=False)
+            d = np.asarray(dsa.fit_score(), dtype=np.float64)
+        finally:
+            np.random.set_state(numpy_state)
     d = 0.5 * (d + d.T)
     np.fill_diagonal(d, 0.0)
     return np.maximum(d, 0.0)
+
+
+def dsa_arrays(data: Sequence, progress: bool = False, n_delays: Optional[int] = None, rank: Optional[int] = None,
+               score_method: str = "angular", iters: int = 1500, seed: int = 0) -> np.ndarray:
+    """DSA between networks given as arrays [trials, time, units] (``pairwise_distances(data, "dsa")``)."""
+    from .representation import as_array
+
+    arrays = [as_array(x, i) for i, x in enumerate(data)]
+    steps = [a.shape[1] if a.ndim == 3 else 0 for a in arrays]
+    if min(steps) < MIN_STEPS:
+        i = int(np.argmin(steps))
+        raise ValueError(f"measure 'dsa' needs [trials, time, units] of at least {MIN_STEPS} steps per network, "
+                         f"entry {i} has shape {tuple(arrays[i].shape)}")
+    settings = settings_for(min(steps), min(a.shape[2] for a in arrays), n_delays, rank, score_method)
+    return dsa_matrix(arrays, settings["n_delays"], settings["rank"], score_method, iters, seed)
+
+
+def _matrix(inputs) -> np.ndarray:
+    check_has_time(inputs.recording)
+    return dsa_distances(inputs.recording)
+
+
+DSA_SECONDS_PER_PAIR = 1.3  # dsa-metric with DSA_DEFAULTS, 2-core CPU, the low end of what was measured
+
+MEASURE = register(Measure(
+    name="dsa", description="DSA, dsa-metric's distance between the networks' DMD operators up to a "
+                            "similarity transform",
+    range="the angular score, in radians, by default (in [0, pi])",
+    source="Ostrow, Eisen, Kozachkov & Fiete, NeurIPS 2023 (arXiv:2306.10168); dsa-metric",
+    reads="trajectories", matrix=_matrix, arrays=dsa_arrays,
+    options=("n_delays", "rank", "score_method", "iters", "seed"), default=False, extra="peers",
+    families=("rnn",), estimate_seconds=lambda rec, rate=None: DSA_SECONDS_PER_PAIR * rec.n_models * (rec.n_models - 1) / 2))

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from .._checks import check_choice
 from ..population.recording import param_dtype
+from .registry import Measure, register
 
 
 def output_disagreement(y_a: Tensor, y_b: Tensor, output_kind: str) -> float:
@@ -49,6 +50,14 @@ def output_disagreement_matrix(outputs: Tensor, output_kind: str) -> np.ndarray:
     d = 1.0 - agree.numpy() / total
     np.fill_diagonal(d, 0.0)
     return d
+
+
+MEASURE = register(Measure(
+    name="outputs", description="output disagreement (last-step classes, or signs of real outputs)",
+    range="a fraction, in [0, 1]", source="the functional baseline of model comparison (outputs on shared probes)",
+    reads="outputs", matrix=lambda inputs: output_disagreement_matrix(inputs.recording.outputs,
+                                                                      inputs.recording.output_kind),
+    pair=output_disagreement))
 
 
 class OutputEnsemble(nn.Module):

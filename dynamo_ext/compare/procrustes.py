@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from .representation import paired_representations
+from .all_pairs import arrays_form, gemm_estimate, shared_matrix
+from .registry import Measure, register
 
 
 def procrustes_distance(h_a, h_b) -> float:
@@ -30,3 +32,11 @@ def procrustes_distance(h_a, h_b) -> float:
 
     _, nuclear = orthogonal_procrustes(y, x)  # scale = sum of singular values of y^T x
     return float(np.sqrt(max(2.0 - 2.0 * nuclear, 0.0)))
+
+
+MEASURE = register(Measure(
+    name="procrustes", description="orthogonal Procrustes distance of centred, unit-norm representations",
+    range="sqrt(2 - 2 * nuclear norm of X^T Y), in [0, sqrt(2)]",
+    source="Williams, Kunz, Kornblith & Linderman, NeurIPS 2021; Ding, Denain & Steinhardt, NeurIPS 2021 (arXiv:2108.01661)",
+    reads="hidden", matrix=shared_matrix("procrustes"), pair=procrustes_distance, arrays=arrays_form("procrustes"),
+    options=(), estimate_seconds=gemm_estimate("procrustes")))

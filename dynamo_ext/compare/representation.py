@@ -7,6 +7,7 @@ representation-similarity measure in ``dynamo_ext.compare``.
 from __future__ import annotations
 
 import numpy as np
+import torch
 from torch import Tensor
 
 
@@ -79,3 +80,22 @@ def paired_representations(h_a, h_b, variance_kept: float = 0.99):
         raise ValueError(f"representations must have the same number of samples (same probe inputs), "
                          f"got {a.n} and {b.n}")
     return a, b
+
+
+def as_array(x, i: int) -> np.ndarray:
+    """Entry ``i`` of ``data`` as a finite float64 array [trials, time, units] or [samples, units]."""
+    if isinstance(x, torch.Tensor):
+        a = x.detach().cpu().double().numpy()
+    else:
+        try:
+            a = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"argument 'data' must hold arrays or tensors, entry {i} is a "
+                             f"{type(x).__name__} ({exc})") from None
+    if a.ndim not in (2, 3):
+        raise ValueError(f"argument 'data' entry {i} must be [trials, time, units] or [samples, units], "
+                         f"got shape {tuple(a.shape)}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"argument 'data' entry {i} must be finite, got {int((~np.isfinite(a)).sum())} NaN or "
+                         f"Inf values")
+    return a

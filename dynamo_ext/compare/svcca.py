@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from .representation import paired_representations
+from .all_pairs import arrays_form, gemm_estimate, shared_matrix
+from .registry import Measure, register
 
 
 def svcca(h_a, h_b, variance_kept: float = 0.99) -> float:
@@ -32,3 +34,11 @@ def svcca(h_a, h_b, variance_kept: float = 0.99) -> float:
 
     rho = svd(a.top_directions.T @ b.top_directions, compute_uv=False)
     return float(np.clip(rho, 0.0, 1.0).mean())
+
+
+MEASURE = register(Measure(
+    name="svcca", description="1 - SVCCA (mean canonical correlation of the top singular subspaces)",
+    range="in [0, 1]",
+    source="Raghu, Gilmer, Yosinski & Sohl-Dickstein, NeurIPS 2017 (arXiv:1706.05806)",
+    reads="hidden", matrix=shared_matrix("svcca"), pair=lambda a, b: 1.0 - svcca(a, b), arrays=arrays_form("svcca"),
+    options=("variance_kept",), estimate_seconds=gemm_estimate("svcca")))

@@ -14,6 +14,7 @@ from torch import nn
 
 from ..population.base_cnn import BaseCNN
 from ..population.base_rnn import BaseRNN
+from .registry import Measure, register
 
 
 def weight_distance(model_a: nn.Module, model_b: nn.Module) -> float:
@@ -50,6 +51,20 @@ def weight_distance_matrix(models: Sequence[nn.Module]) -> np.ndarray:
         d[np.ix_(members, members)] = dist.numpy()
     np.fill_diagonal(d, 0.0)
     return d
+
+
+def _matrix(inputs) -> np.ndarray:
+    if inputs.population is None:
+        raise ValueError("measure 'weights' reads the networks' parameters: it needs the population, got a "
+                         "recording only")
+    return weight_distance_matrix([m.model for m in inputs.population.members])
+
+
+MEASURE = register(Measure(
+    name="weights", description="Euclidean distance between parameters (same architecture and size only)",
+    range="in [0, inf); NaN between architectures or sizes",
+    source="the parameter-space distance of weight-space studies (e.g. Wortsman et al., ICML 2022)",
+    reads="weights", matrix=_matrix, pair=weight_distance))
 
 
 def naive_weight_average(models: Sequence[nn.Module]) -> nn.Module:

@@ -220,3 +220,14 @@ def fidelity_table(rows: List[Dict]) -> List[Dict]:
                 row[f"{name}: meta acc"] = mem[name]["meta_accuracy"]
         table.append(row)
     return table
+
+
+def fixed_point_summary(fidelity_rows: list) -> list:
+    """Per model: the meta-model's fixed points at theta_n (zero input), by type, from the fidelity rows."""
+    rows = []
+    for r in fidelity_rows:
+        m = r.get("meta")
+        if m is not None:
+            rows.append({"id": r["id"], "n_fixed_points": m["n_fixed_points"], "n_stable": m["n_stable"],
+                         "n_unstable": m["n_fixed_points"] - m["n_stable"], "n_slow_points": m["n_slow_points"]})
+    return rows

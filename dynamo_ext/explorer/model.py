@@ -235,22 +235,24 @@ class Explorer:
     def compare(self, a, b) -> Dict:
         """DYNAMO's distances between two points (model ids or thetas): Euclidean in theta and the
         functional distance (``uses.clustering.functional_distances``' d on the probes, the population's
-        spreads); linear CKA of the two base models' hidden states when both are models."""
+        spreads); when both are models, every registered measure with a per-pair form on hidden states
+        (``compare.registry``: CKA, SVCCA, Procrustes) between their hidden states ("measures")."""
         ra, rb = self.resolve(a), self.resolve(b)
         fa, fb = (self._features_of(r) for r in (ra, rb))
         out = {"a": ra["id"] or ra["theta"].tolist(), "b": rb["id"] or rb["theta"].tolist(),
                "theta_distance": float((ra["theta"] - rb["theta"]).norm()),
                "functional_distance": functional_distance((fa[0][0], fa[1][0]), (fb[0][0], fb[1][0]), self._spreads),
-               "cka": None}
+               "measures": {}}
         if ra["id"] is not None and rb["id"] is not None:
-            from ..compare.cka import linear_cka
+            from ..compare.registry import REGISTRY
 
             hs = []
             for mid in (ra["id"], rb["id"]):
                 member = self.population.members[self.population.index(mid)]
                 with torch.no_grad():
                     hs.append(member.model.record(self.probes.to(param_dtype(member.model)))[0])
-            out["cka"] = linear_cka(*hs)
+            out["measures"] = {m.name: float(m.pair(*hs)) for m in REGISTRY.values()
+                               if m.reads == "hidden" and m.pair is not None}
         return out
 
     def _features_of(self, point: Dict):

@@ -93,10 +93,13 @@ def compare_panel(answer: Optional[Dict]) -> html.Div:
     if answer is None:
         return html.Div("Select A and B (the radio buttons above choose which a click sets) to compare them.",
                         className="hint")
-    return html.Div([html.H4("A and B"), number_table("compare", [
-        ("distance in theta", "theta_distance", answer["theta_distance"]),
-        ("functional distance (DYNAMO)", "functional_distance", answer["functional_distance"]),
-        ("linear CKA of the base models", "cka", answer["cka"])])])
+    from ..compare.registry import REGISTRY
+
+    rows = [("distance in theta", "theta_distance", answer["theta_distance"]),
+            ("functional distance (DYNAMO)", "functional_distance", answer["functional_distance"])]
+    rows += [(f"{REGISTRY[name].description if name in REGISTRY else name} of the base models", name, value)
+             for name, value in answer["measures"].items()]
+    return html.Div([html.H4("A and B"), number_table("compare", rows)])
 
 
 def scan_panel(answer: Optional[Dict], config: Dict) -> html.Div:

@@ -31,32 +31,24 @@ from typing import Dict, Optional, Sequence
 
 import torch
 
-from .._checks import check_choice
 from .spread_section import spread_section, spread_tests
 from .tests_section import group_tests
 from ..dynamics.marks import BELOW_THRESHOLD, QUALITY_THRESHOLD, model_marks
-from ..compare.distances import ALL_MEASURES, MEASURES, distance_matrices, plan_measures
-from ..compare.outputs import OutputEnsemble
-from ..compare.weights import naive_weight_average
-from ..dynamics.attractor_fidelity import fidelity
+from ..compare.distances import check_measures, distance_matrices, plan_measures
+from ..compare.registry import measure_names
+from ..dynamics.attractor_fidelity import fidelity, fixed_point_summary
 from ..meta.evaluate import emulation
 from ..meta.rnn import MetaModel, MetaRNN
 from ..population.population import Population
-from ..population.training import evaluate
 from ..uses.adaptation import compare_few_labels
-from ..uses.averaging import average
+from ..uses.averaging import averaging_table
 from .schema import SCHEMA_VERSION, Metrics
-from ..uses.clustering import (
-    cluster,
-    compare_measures,
-    embedding_distances,
-    functional_distances,
-)
+from ..uses.clustering import cluster, compare_measures
 
 
 def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: bool = True,
             labels_per_class: Optional[Sequence[int]] = (1, 5, 20), fidelity_inits: int = 256,
-            fixed_point_inputs: Optional[torch.Tensor] = None, measures: Sequence[str] = MEASURES,
+            fixed_point_inputs: Optional[torch.Tensor] = None, measures: Optional[Sequence[str]] = None,
             time_budget_s: Optional[float] = 900.0, group_labels: Optional[Dict[str, Sequence]] = None,
             n_permutations: int = 999, quality_threshold: Optional[float] = QUALITY_THRESHOLD,
             include_poorly_emulated: bool = False, fits=None) -> Metrics:
@@ -67,8 +59,8 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
         baselines: compute the "baselines" section (distance matrices of
             every measure, their clustering scores, few-label comparison).
         labels_per_class: the few-label comparison's sizes (None: skip it).
-        measures: the baselines' measures (dynamo_ext.compare.ALL_MEASURES;
-            "dsa", the peer, is opt-in: the [peers] extra, minutes per population).
+        measures: the baselines' measures, registered names (``compare.measure_names()``; default
+            ``compare.MEASURES``; "dsa", the peer, is opt-in: the [peers] extra, minutes per population).
         time_budget_s: the baselines' measures whose estimated all-pairs time does not fit what
             is left of this budget (seconds) are skipped, and named with their estimate and why in
             ``metrics["baselines"]["skipped"]`` (``compare.distances.plan_measures``); None: run all.
@@ -91,13 +83,11 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
 
     Raises:
         ValueError: if the meta-model was not fitted to this population
-            (different model ids), an unknown measure, or "dsa" for a CNN population.
+            (different model ids), an unknown measure, or one that does not apply to the
+            population's family ("dsa" for a CNN population).
     """
-    for m in measures:
-        check_choice(m, "measures", ALL_MEASURES)
-    if "dsa" in measures and population.family != "rnn":
-        raise ValueError(f"argument 'measures': 'dsa' compares trajectories over time steps, and a "
-                         f"{population.family} population is recorded at one step; leave it out")
+    measures = measure_names(default=True, dynamo=False) if measures is None else tuple(measures)
+    check_measures(measures, population.family)
     if meta.model_ids[:len(population)] != population.ids:
         raise ValueError(f"argument 'meta' was fitted to models {meta.model_ids}, "
                          f"not to this population {population.ids}")
@@ -153,56 +143,26 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
     return metrics
 
 
-def averaging_table(meta: MetaModel, population: Population) -> list:
-    """Per group (architecture, or task and architecture; for CNNs activation and width): members'
-    mean accuracy, the meta-model at their mean embedding, naive weight averaging (None unless the
-    members share one size) and the output ensemble, all on the group's task's test set."""
-    if population.family == "rnn":
-        keys = [(m.task, m.arch) for m in population.members]
-        name = lambda t, a: f"{t}/{a}" if t else a  # noqa: E731
-    else:
-        keys = [(m.arch, m.hidden_size) for m in population.members]
-        name = lambda a, w: f"{a}-w{w}"  # noqa: E731
-    groups = {name(*key): [i for i, k in enumerate(keys) if k == key] for key in dict.fromkeys(keys)}
-    if not population.is_multitask:
-        groups["all"] = list(range(len(population)))
-    rows = []
-    for label, idx in groups.items():
-        task = population.task_of(idx[0])
-        members = [population.members[i] for i in idx]
-        accs = [m.test_accuracy for m in members]
-        try:
-            naive = evaluate(naive_weight_average([m.model for m in members]), task)
-        except ValueError:  # different architectures or sizes: not defined
-            naive = None
-        ensemble = evaluate(OutputEnsemble([m.model for m in members], task.output_kind), task)
-        rows.append({"label": label, "task": task.name, "members": [m.id for m in members],
-                     "member_mean_accuracy": sum(accs) / len(accs),
-                     "averaged_accuracy": evaluate(average(meta, idx), task),
-                     "naive_weight_average_accuracy": naive, "ensemble_accuracy": ensemble,
-                     "theta_bar": meta.theta.detach()[idx].mean(0).tolist()})
-    return rows
-
-
 def baseline_section(meta: MetaModel, population: Population, seed: int = 0,
                      labels_per_class: Optional[Sequence[int]] = (1, 5, 20), max_sequences: int = 200,
-                     measures: Sequence[str] = MEASURES, time_budget_s: Optional[float] = None,
+                     measures: Optional[Sequence[str]] = None, time_budget_s: Optional[float] = None,
                      group_labels: Optional[Dict[str, Sequence]] = None, n_permutations: int = 999,
                      exclude: Sequence[int] = ()) -> Dict:
     """DYNAMO beside the baselines (dynamo_ext.compare) on the same recording: distance matrices,
     clustering scores by task and by architecture, and the few-label comparison per task.
 
-    DYNAMO has two readings: "dynamo" (Euclidean distance of theta) and "dynamo_functional"
-    (``cluster.functional_distances``: the meta-model's states and outputs at theta_i against
-    theta_j on the same probe inputs). Measures over ``time_budget_s`` (``plan_measures``) are
+    Every measure comes from the registry (``compare.registry``): DYNAMO's readings first ("dynamo",
+    the Euclidean distance of theta, and "dynamo_functional", the meta-model's states and outputs at
+    theta_i against theta_j on the same probe inputs), then ``measures``. Measures over ``time_budget_s`` (``plan_measures``) are
     skipped and listed in ``section["skipped"]``. ``section["tests"]``: ``group_tests`` of the task and
     architecture labels (where they form at least 2 groups) and of ``group_labels``, without the models
     of ``exclude`` (indices; the report's poorly emulated models)."""
+    measures = measure_names(default=True, dynamo=False) if measures is None else measures
+    check_measures(measures, population.family)
     rec = population.record(max_sequences=max_sequences)
     measures, skipped = plan_measures(rec, measures, time_budget_s)
-    distances = {"dynamo": embedding_distances(meta, len(population)),
-                 "dynamo_functional": functional_distances(meta, rec.x, len(population)),
-                 **distance_matrices(population, recording=rec, measures=measures)}
+    readings = [m for m in measure_names(dynamo=True) if m not in measures]  # DYNAMO's, always, first
+    distances = distance_matrices(population, recording=rec, measures=[*readings, *measures], meta=meta)
 
     labels = {"task": population.labels("task"), "arch": population.labels("arch")}
     tests = {name: lab for name, lab in labels.items() if 2 <= len(set(lab)) < len(lab)}
@@ -227,14 +187,3 @@ def _check_group_labels(group_labels: Optional[Dict[str, Sequence]], n: int) -> 
         if len(lab) != n:
             raise ValueError(f"argument 'group_labels' entry {name!r} must give one label per base model "
                              f"({n}), got {len(lab)}")
-
-
-def fixed_point_summary(fidelity_rows: list) -> list:
-    """Per model: the meta-model's fixed points at theta_n (zero input), by type, from the fidelity rows."""
-    rows = []
-    for r in fidelity_rows:
-        m = r.get("meta")
-        if m is not None:
-            rows.append({"id": r["id"], "n_fixed_points": m["n_fixed_points"], "n_stable": m["n_stable"],
-                         "n_unstable": m["n_fixed_points"] - m["n_stable"], "n_slow_points": m["n_slow_points"]})
-    return rows

@@ -8,8 +8,18 @@ from __future__ import annotations
 
 from typing import Dict, List
 
+from ..compare.registry import REGISTRY, measure_names
 from ..dynamics.attractor_fidelity import fidelity_table
 from .schema import Metrics
+
+
+def _is_dynamo(name: str) -> bool:
+    return name in REGISTRY and REGISTRY[name].dynamo
+
+
+def measures_note(names) -> str:
+    """Each measure of a table with what it is, from the registry (a name it lacks, as it is)."""
+    return "; ".join(f"{n} ({REGISTRY[n].description})" if n in REGISTRY else n for n in names)
 
 
 def by_task(metrics: Metrics) -> bool:
@@ -46,7 +56,6 @@ def markdown_table(rows: List[Dict], cols: List[str]) -> str:
 
 
 REPARAM_COLUMNS = ["measure", "copies", "nearest_is_original", "copy_to_original_rel", "copy_to_original_rel_max"]
-DYNAMO_READINGS = ("dynamo", "dynamo_functional")  # theta's Euclidean distance; the meta-model's dynamics
 
 
 def baseline_verdicts(metrics: Metrics) -> List[str]:
@@ -57,7 +66,7 @@ def baseline_verdicts(metrics: Metrics) -> List[str]:
     for by in dict.fromkeys(r["labels_by"] for r in rows):
         for method in dict.fromkeys(r["method"] for r in rows):
             sub = {r["measure"]: r for r in rows if r["labels_by"] == by and r["method"] == method}
-            readings = [m for m in DYNAMO_READINGS if m in sub and sub[m]["ari"] is not None]
+            readings = [m for m in measure_names(dynamo=True) if m in sub and sub[m]["ari"] is not None]
             if not readings:
                 continue
             best = max(readings, key=lambda m: sub[m]["ari"])
@@ -66,7 +75,7 @@ def baseline_verdicts(metrics: Metrics) -> List[str]:
             top = max(scored.values())
             winners = ", ".join(m for m, a in scored.items() if a >= top - 1e-9)
             better = [f"{m} ({r['ari']:.3f})" for m, r in sub.items()
-                      if m not in DYNAMO_READINGS and r["ari"] is not None and r["ari"] > ours + 1e-9]
+                      if not _is_dynamo(m) and r["ari"] is not None and r["ari"] > ours + 1e-9]
             head = f"- By {by} ({method}): wins: {winners} ({top:.3f}). DYNAMO's best reading, {best}, {ours:.3f}"
             out.append(head + (" is below " + ", ".join(better) + "." if better else " is the highest or tied."))
     return out
@@ -146,13 +155,11 @@ def baseline_markdown(metrics: Metrics) -> List[str]:
     table, cols = ari_table(metrics)
     md = ["## DYNAMO beside the baselines", "",
           "ARI of each measure's clustering (k = number of labels; k-means on classical MDS of the distances, "
-          "or agglomerative with average linkage) against the task and architecture labels. Measures: dynamo "
-          "(Euclidean distance of theta), dynamo_functional (the meta-model's states and outputs at theta_i "
-          "against theta_j on the same probes, as a fraction of their spread across models), cka (1 - debiased linear CKA), svcca (1 - SVCCA), procrustes "
-          "(orthogonal Procrustes distance), weights (parameter distance, same architecture and size only), "
-          "outputs (output disagreement), dsa where requested (DSA, dsa-metric: "
-          + (", ".join(f"{k} {v}" for k, v in b.get("dsa_settings", {}).items()) or "not run") + "); see "
-          "dynamo_ext.compare and dynamo_ext.compare.dsa for sources.", "",
+          "or agglomerative with average linkage) against the task and architecture labels. Measures: "
+          + measures_note(b["distances"]) + "."
+          + (" DSA's settings: " + ", ".join(f"{k} {v}" for k, v in b["dsa_settings"].items()) + "."
+             if b.get("dsa_settings") else "")
+          + " Sources: dynamo_ext.compare.registry.", "",
           markdown_table(table, cols), "", *baseline_verdicts(metrics), "",
           "![distances](distances.png)", "", *tests_markdown(metrics)]
     if b.get("few_labels"):

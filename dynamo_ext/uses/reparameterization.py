@@ -225,11 +225,10 @@ def reparameterization_check(population: Population, fit_config: Optional[Dict] 
     """
     from ..compare.distances import distance_matrices
     from ..meta.fitting import fit
-    from .clustering import embedding_distances
 
     both = with_reparameterized_copies(population, kinds=kinds, seed=seed)
     settings = {"seed": seed, "refine_steps": 300, "refine_sequences": 32, **(fit_config or {})}
     result = fit(both, progress=progress, **settings)
-    dists = {"dynamo": embedding_distances(result.meta), **distance_matrices(both, measures=measures)}
+    dists = distance_matrices(both, measures=("dynamo", *measures), meta=result.meta)
     return {"rows": copy_check(both.ids, dists),
             "embedding": dict(zip(both.ids, result.meta.theta.detach().double().tolist()))}
