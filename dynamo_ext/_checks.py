@@ -56,3 +56,21 @@ def check_choice(value, name: str, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ValueError(f"argument '{name}' must be one of {tuple(choices)}, got {value!r}")
     return value
+
+
+def renamed_keyword(new_value, old_value, new: str, old: str, function: str, stacklevel: int = 3):
+    """The value of a keyword under its new name, or under its old one with a DeprecationWarning (kept for
+    one release).
+
+    Raises:
+        TypeError: both names given.
+    """
+    if old_value is None:
+        return new_value
+    if new_value is not None:
+        raise TypeError(f"{function}() got both '{new}' and its old name '{old}'; pass '{new}' only")
+    import warnings
+
+    warnings.warn(f"{function}(): the keyword '{old}' is '{new}' (scikit-learn's name); the old keyword will be "
+                  f"removed in the next release", DeprecationWarning, stacklevel=stacklevel)
+    return old_value

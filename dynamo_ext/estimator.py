@@ -25,6 +25,7 @@ from .meta.config import FitConfig
 from .meta.fitting import fit as fit_meta
 from .meta.probes import relaxing_probes
 from .meta.spread import FitSpread
+from ._checks import renamed_keyword
 from .compare.distances import check_measures
 from .population.base_rnn import BaseRNN
 from .population.population import Population
@@ -249,19 +250,21 @@ class DYNAMO(BaseEstimator):
         return spread(self.fits_, self.probe_inputs_[:256], n_clusters=n_clusters, fixed_points=fixed_points,
                       seed=self.random_state)
 
-    def cluster(self, n_clusters: int, measure: str = "theta", method: str = "kmeans", labels=None):
+    def cluster(self, n_clusters: int, measure: str = "theta", method: str = "kmeans", labels_true=None, *,
+                labels=None):
         """Cluster the fitted networks into ``n_clusters`` groups (``uses.clustering``): k-means or
         agglomerative clustering of ``embedding_`` ("theta"), or of any registered measure's distances
         (``pairwise_distances``; "functional", "cka", ...: on their classical MDS, or average linkage).
         ``random_state`` seeds k-means. With ``n_fits`` > 1 DYNAMO's readings cluster the consensus
         distances (theta's on their classical MDS). Returns a ClusterResult (``labels_`` [N],
-        ``ari``/``nmi`` against ``labels`` when given)."""
+        ``ari``/``nmi`` against ``labels_true`` when given; ``labels`` is its deprecated name)."""
         from .uses.clustering import cluster_distances, cluster_points
 
         self._check_fitted()
+        labels_true = renamed_keyword(labels_true, labels, "labels_true", "labels", "DYNAMO.cluster")
         if measure in ("theta", "dynamo") and self.fits_ is None:
-            return cluster_points(self.embedding_, n_clusters, labels=labels, method=method, seed=self.random_state)
-        return cluster_distances(self.pairwise_distances(measure), n_clusters, labels=labels, method=method,
+            return cluster_points(self.embedding_, n_clusters, labels_true, method=method, seed=self.random_state)
+        return cluster_distances(self.pairwise_distances(measure), n_clusters, labels_true, method=method,
                                  seed=self.random_state)
 
     def group_test(self, labels: Sequence, measure: str = "functional", *, strata: Optional[Sequence] = None,

@@ -59,7 +59,7 @@ def main():
         print(f"  {row['label']:10s} {row['member_mean_accuracy']:.3f} / {row['averaged_accuracy']:.3f} / "
               f"{naive} / {row['ensemble_accuracy']:.3f}")
     labels = pop.labels("arch")
-    clus = de.cluster(meta, k=len(set(labels)), labels=labels)
+    clus = de.cluster(meta, n_clusters=len(set(labels)), labels_true=labels)
     print(f"\nclustering by activation: ARI {clus.ari:.2f}, NMI {clus.nmi:.2f}")
     x, y = few_label_sample(task, 5, seed=0)
     adapted = de.adapt(meta, x, y)

@@ -48,7 +48,7 @@ def main():
     print(f"GRU members' mean accuracy {members:.3f}; averaged network {evaluate(averaged, task):.3f}")
 
     # 5. clustering by architecture
-    clusters = de.cluster(meta, k=3, labels=pop.archs)
+    clusters = de.cluster(meta, n_clusters=3, labels_true=pop.archs)
     print(f"k-means of the embeddings vs architecture: ARI {clusters.ari:.3f}, NMI {clusters.nmi:.3f}")
 
     # 6. the report

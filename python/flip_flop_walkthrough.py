@@ -85,7 +85,7 @@ ax.set_ylabel("theta 2")
 ax.legend()
 fig.tight_layout()
 fig.savefig(OUT / "embedding.png", dpi=120)
-print(de.cluster(meta, k=3, labels=pop.archs))
+print(de.cluster(meta, n_clusters=3, labels_true=pop.archs))
 
 # %% [markdown]
 # ## 4. Fixed points: base model and meta-model side by side

@@ -46,8 +46,8 @@ def test_pairwise_distances_readings(fitted):
 
 
 def test_cluster_gives_scikit_learns_labels_(tiny_population, fitted):
-    res = fitted.cluster(n_clusters=2, labels=tiny_population.archs)
-    ref = de.cluster(fitted.meta_, 2, labels=tiny_population.archs, seed=fitted.random_state)
+    res = fitted.cluster(n_clusters=2, labels_true=tiny_population.archs)
+    ref = de.cluster(fitted.meta_, 2, labels_true=tiny_population.archs, seed=fitted.random_state)
     assert res.labels_.tolist() == ref.assignments and res.n_clusters == 2 and res.ari == ref.ari
     assert fitted.cluster(2, measure="functional", method="agglomerative").labels_.shape == (3,)
 

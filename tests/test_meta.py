@@ -59,8 +59,12 @@ def test_bad_input(rng):
         meta(torch.randn(2, 3, 5, dtype=torch.float64), 0)
     with pytest.raises(ValueError, match="'x' must have dtype torch.float64"):
         meta(x.float(), 0)
-    with pytest.raises(ValueError, match=r"'model_ids' must lie in \[0, 3\)"):
+    with pytest.raises(ValueError, match=r"'model_index' must lie in \[0, 3\)"):
         meta(x, torch.tensor([0, 3]))
+    # positions are model_index; model_ids are the string ids: the old keyword warns, once per call
+    with pytest.warns(DeprecationWarning, match="'model_index'"):
+        old = meta(x, model_ids=1)
+    torch.testing.assert_close(old[1], meta(x, model_index=1)[1], rtol=0, atol=0)
     with pytest.raises(ValueError, match="exactly one"):
         meta(x)
     with pytest.raises(ValueError, match="'theta' must have shape"):

@@ -96,7 +96,7 @@ def test_cluster_distances_works_or_raises_clearly(n, k, method, nan_pair, seed)
     if nan_pair and n > 1:
         d[0, 1] = d[1, 0] = np.nan
     try:
-        res = cluster_distances(d, k, labels=list(range(n)), method=method)
+        res = cluster_distances(d, k, labels_true=list(range(n)), method=method)
     except ValueError:
         assert k < 1 or k > n or method == "ward"
         return

@@ -75,3 +75,33 @@ def test_inputs_have_one_meaning_and_contexts_the_other():
         de.find_fixed_points(rnn, inputs=torch.zeros(3, 2), n_inits=4)
     fps = de.find_fixed_points(rnn, contexts=torch.zeros(3, 2), n_inits=4)
     assert fps.contexts.shape == (3, 2)
+
+
+def test_fit_and_training_leave_the_callers_random_state_alone_and_stay_deterministic(task):
+    from dynamo_ext.population.training import TrainConfig, train_base_model
+
+    pop = de.Population.from_modules(_gru_pairs(task, 2, torch.float32), task)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a = de.fit(pop, steps=2, max_sequences=16, progress=False, seed=5)
+    m1 = train_base_model("gru", 6, task, seed=3, config=TrainConfig(epochs=1))
+    assert torch.equal(torch.get_rng_state(), before)
+    torch.rand(7)  # another global state: the same results
+    b = de.fit(pop, steps=2, max_sequences=16, progress=False, seed=5)
+    m2 = train_base_model("gru", 6, task, seed=3, config=TrainConfig(epochs=1))
+    assert torch.equal(a.meta.theta, b.meta.theta)
+    assert all(torch.equal(p, q) for p, q in zip(m1.parameters(), m2.parameters()))
+
+
+def test_a_missing_extra_is_an_import_error_naming_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "DSA", None)  # import DSA now raises ImportError
+    with pytest.raises(ImportError, match=r"the \[peers\] extra: pip install \"dynamo_ext\[peers\]\""):
+        de.compare.pairwise_distances([np.random.rand(4, 6, 3), np.random.rand(4, 6, 2)], "dsa")
+    monkeypatch.setitem(sys.modules, "neurogym", None)
+    with pytest.raises(ImportError, match=r"the \[neurogym\] extra"):
+        de.load_task("neurogym:ContextDecisionMaking-v0")
+    monkeypatch.setitem(sys.modules, "dash", None)
+    with pytest.raises(ImportError, match=r"the \[explore\] extra"):
+        de.explore(None, None)

@@ -35,13 +35,20 @@ def test_cluster_recovers_separated_groups():
 
 
 def test_cluster_on_meta_and_bad_input(tiny_fit):
-    res = de.cluster(tiny_fit.meta, 2, labels=["rnn", "gru", "lstm"])
+    res = de.cluster(tiny_fit.meta, 2, labels_true=["rnn", "gru", "lstm"])
     assert len(res.assignments) == 3 and res.ari is not None
-    with pytest.raises(ValueError, match="'k' must be at most"):
+    with pytest.raises(ValueError, match="'n_clusters' must be at most"):
         de.cluster(tiny_fit.meta, 4)
-    with pytest.raises(ValueError, match="'labels' must have 3"):
-        de.cluster(tiny_fit.meta, 2, labels=["a"])
-    first = de.cluster(tiny_fit.meta, 2, labels=["rnn", "gru"], n=2)  # the first n embeddings only
+    with pytest.raises(ValueError, match="'labels_true' must have 3"):
+        de.cluster(tiny_fit.meta, 2, labels_true=["a"])
+    # scikit-learn's names; the old keywords answer once more, with a DeprecationWarning
+    with pytest.warns(DeprecationWarning, match="'k' is 'n_clusters'"):
+        old = de.cluster(tiny_fit.meta, k=2, labels_true=["rnn", "gru", "lstm"])
+    with pytest.warns(DeprecationWarning, match="'labels' is 'labels_true'"):
+        assert de.cluster(tiny_fit.meta, 2, labels=["rnn", "gru", "lstm"]).ari == old.ari == res.ari
+    with pytest.raises(TypeError, match="both 'n_clusters' and its old name 'k'"):
+        de.cluster(tiny_fit.meta, 2, k=2)
+    first = de.cluster(tiny_fit.meta, 2, labels_true=["rnn", "gru"], n=2)  # the first n embeddings only
     assert len(first.assignments) == 2
     with pytest.raises(ValueError, match="'n' must be at most the number of embeddings \\(3\\), got 4"):
         de.cluster(tiny_fit.meta, 2, n=4)

@@ -100,7 +100,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _run(args)
-    except (ValueError, RuntimeError, NotImplementedError) as exc:
+    except (ValueError, ImportError, RuntimeError, NotImplementedError) as exc:
         print(f"dynamo-ext {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -50,7 +50,8 @@ def pairwise_distances(data: Sequence, measure: str = "procrustes", n_jobs: Opti
     Raises:
         ValueError: an unknown measure or option, fewer than 2 networks, an entry that
             is not a finite 2-D or 3-D array, different sample counts (not "dsa"),
-            sequences too short for DSA, dsa-metric missing for "dsa".
+            sequences too short for DSA.
+        ImportError: dsa-metric missing for "dsa" (the ``[peers]`` extra).
     """
     names = measure_names(arrays=True)
     if measure not in names:

@@ -52,13 +52,14 @@ def explore(meta, population, port: int = DEFAULT_PORT, host: str = "127.0.0.1",
         The Dash app.
 
     Raises:
-        ValueError: Dash missing (``pip install "dynamo_ext[explore]"``), a meta-model fitted to
-            other models or not a MetaRNN, a port in use: before any server starts.
+        ImportError: Dash missing (``pip install "dynamo_ext[explore]"``).
+        ValueError: a meta-model fitted to other models or not a MetaRNN, a port in use: before any
+            server starts.
     """
     try:
         import dash  # noqa: F401
     except ImportError as exc:
-        raise ValueError('the explorer needs Dash: pip install "dynamo_ext[explore]"') from exc
+        raise ImportError('the explorer needs Dash, the [explore] extra: pip install "dynamo_ext[explore]"') from exc
     from .app import make_app
 
     explorer = Explorer(meta, population, **explorer_kwargs)

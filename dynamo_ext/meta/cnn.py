@@ -149,26 +149,28 @@ class MetaCNN(MetaModel):
             out.append(h)
         return out
 
-    def forward(self, x: Tensor, model_ids=None, theta: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, model_index=None, theta: Optional[Tensor] = None, *,
+                model_ids=None) -> Tuple[Tensor, Tensor]:
         """Run the meta-CNN.
 
         Args:
             x: [B, T, I] inputs (dtype of the parameters).
-            model_ids: int64 [B] (or an int): emulate these base models.
+            model_index: int64 [B] (or an int): emulate the base models at these positions
+                (``model_ids[i]`` names position i; ``model_ids=`` is this keyword's deprecated name).
             theta: [m] or [B, m]: run at these embeddings instead.
 
         Returns:
             (z [B, 1, L * W * P] pooled layer activations, yhat [B, 1, C] logits).
 
         Raises:
-            ValueError: x of the wrong shape or dtype, ids out of range.
+            ValueError: x of the wrong shape or dtype, positions out of range.
         """
         if not isinstance(x, Tensor) or x.dim() != 3 or tuple(x.shape[1:]) != (self.seq_len, self.input_size):
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"argument 'x' must have shape [B, {self.seq_len}, {self.input_size}], got {got}")
         if x.dtype != self.theta.dtype:
             raise ValueError(f"argument 'x' must have dtype {self.theta.dtype} (the meta-model's), got {x.dtype}")
-        th = self.resolve_theta(model_ids, theta, batch=x.shape[0])
+        th = self.resolve_theta(model_index, theta, batch=x.shape[0], model_ids=model_ids)
         layers = self._layers(x, th)
         z = torch.cat([pool_layer(h, self.family) for h in layers], 1)
         y = self.head(layers[-1].flatten(1)) + self.head_theta(th)

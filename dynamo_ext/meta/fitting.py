@@ -176,8 +176,14 @@ def _targets(population, config: FitConfig, shard: Optional[Shard], progress: bo
 
 def _build_meta(population, x: Tensor, config: FitConfig) -> MetaModel:
     """A fresh meta-model for the population (MetaRNN, or MetaCNN for CNN populations), initialised from
-    ``config.seed``."""
-    torch.manual_seed(config.seed)
+    ``config.seed`` (a generator of its own: the caller's global random state is left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        meta = _new_meta(population, x, config)
+    return meta.to(device=config.device, dtype=getattr(torch, config.dtype))
+
+
+def _new_meta(population, x: Tensor, config: FitConfig) -> MetaModel:
     n_models = population.n_models
     if population.family == "rnn":
         meta = MetaRNN(n_models, x.shape[-1], population.n_outputs, population.state_sizes,
@@ -188,7 +194,7 @@ def _build_meta(population, x: Tensor, config: FitConfig) -> MetaModel:
         meta = MetaCNN(n_models, x.shape[-1], x.shape[1], population.n_outputs, population.layer_channels,
                        family=population.family, width=config.state_size, embedding_dim=config.embedding_dim,
                        output_kind=population.output_kind, model_ids=population.ids)
-    return meta.to(device=config.device, dtype=getattr(torch, config.dtype))
+    return meta
 
 
 def _train(population, x: Tensor, targets, config: FitConfig, shard: Optional[Shard], progress: bool,

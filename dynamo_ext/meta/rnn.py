@@ -73,10 +73,21 @@ class MetaModel(nn.Module):
     def hidden_sizes(self) -> List[int]:
         return [mp.out_features for mp in self.maps]
 
-    def resolve_theta(self, model_ids=None, theta: Optional[Tensor] = None, batch: int = 1) -> Tensor:
-        """Embeddings [B, m] from model indices [B] (or one int) or explicit theta ([m] or [B, m])."""
+    def resolve_theta(self, model_index=None, theta: Optional[Tensor] = None, batch: int = 1,
+                      model_ids=None) -> Tensor:
+        """Embeddings [B, m] from model positions [B] (or one int; ``model_index``) or explicit theta ([m]
+        or [B, m]). ``model_ids`` is the old name of ``model_index`` (``model_ids`` are the string ids),
+        kept for one release with a DeprecationWarning."""
+        if model_ids is not None:
+            import warnings
+
+            warnings.warn("the keyword 'model_ids' of a meta-model's call is 'model_index' (positions; model_ids "
+                          "are the string ids); the old keyword will be removed in the next release",
+                          DeprecationWarning, stacklevel=3)
+            model_index = model_ids if model_index is None else model_index
+        model_ids = model_index
         if (model_ids is None) == (theta is None):
-            raise ValueError("pass exactly one of 'model_ids' and 'theta'")
+            raise ValueError("pass exactly one of 'model_index' and 'theta'")
         if theta is not None:
             check_tensor(theta, "theta")
             if theta.shape[-1] != self.embedding_dim or theta.dim() not in (1, 2):
@@ -86,9 +97,9 @@ class MetaModel(nn.Module):
         if isinstance(model_ids, int):
             model_ids = torch.full((batch,), model_ids, dtype=torch.long, device=self.theta.device)
         if not isinstance(model_ids, Tensor) or model_ids.dtype != torch.long or model_ids.dim() != 1:
-            raise ValueError(f"argument 'model_ids' must be an int or an int64 tensor [B], got {model_ids!r}")
+            raise ValueError(f"argument 'model_index' must be an int or an int64 tensor [B], got {model_ids!r}")
         if len(model_ids) and (int(model_ids.min()) < 0 or int(model_ids.max()) >= self.n_models):
-            raise ValueError(f"argument 'model_ids' must lie in [0, {self.n_models}), got values in "
+            raise ValueError(f"argument 'model_index' must lie in [0, {self.n_models}), got values in "
                              f"[{int(model_ids.min())}, {int(model_ids.max())}]")
         return self.theta[model_ids]
 
@@ -210,26 +221,28 @@ class MetaRNN(MetaModel):
                 "output_kind": self.output_kind, "model_ids": list(self.model_ids),
                 "recurrence_rank": self.recurrence_rank}
 
-    def forward(self, x: Tensor, model_ids=None, theta: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, model_index=None, theta: Optional[Tensor] = None, *,
+                model_ids=None) -> Tuple[Tensor, Tensor]:
         """Run the meta-model.
 
         Args:
             x: [B, T, I] inputs (dtype of the parameters).
-            model_ids: int64 [B] (or an int): emulate these base models.
+            model_index: int64 [B] (or an int): emulate the base models at these positions
+                (``model_ids[i]`` names position i; ``model_ids=`` is this keyword's deprecated name).
             theta: [m] or [B, m]: run at these embeddings instead.
 
         Returns:
             (z [B, T, D] meta states, yhat [B, T, C] outputs).
 
         Raises:
-            ValueError: x of the wrong shape or dtype, ids out of range.
+            ValueError: x of the wrong shape or dtype, positions out of range.
         """
         if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[-1] != self.input_size:
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"argument 'x' must have shape [B, T, {self.input_size}], got {got}")
         if x.dtype != self.w_hh.dtype:
             raise ValueError(f"argument 'x' must have dtype {self.w_hh.dtype} (the meta-model's), got {x.dtype}")
-        th = self.resolve_theta(model_ids, theta, batch=x.shape[0])
+        th = self.resolve_theta(model_index, theta, batch=x.shape[0], model_ids=model_ids)
         z0 = torch.tanh(self.init_map(th))
         cond = self.cond_map(th)
         xt = x.transpose(0, 1)

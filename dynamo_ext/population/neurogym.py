@@ -38,8 +38,8 @@ def neurogym_task(name: str, n_train: int = 1000, n_test: int = 200, seed: int =
         records every setting and T, so that ``load_task`` makes it again.
 
     Raises:
-        ValueError: neurogym not installed, an unknown environment, a
-            non-discrete action space, bad settings.
+        ImportError: neurogym not installed (the ``[neurogym]`` extra).
+        ValueError: an unknown environment, a non-discrete action space, bad settings.
     """
     from .._checks import check_positive_int
     from .task_data import TaskData
@@ -47,7 +47,7 @@ def neurogym_task(name: str, n_train: int = 1000, n_test: int = 200, seed: int =
     try:
         import neurogym as ngym
     except ImportError as exc:
-        raise ValueError(f"task {name!r} needs neurogym: pip install \"dynamo_ext[neurogym]\"") from exc
+        raise ImportError(f"task {name!r} needs neurogym, the [neurogym] extra: pip install \"dynamo_ext[neurogym]\"") from exc
     check_positive_int(n_train, "n_train")
     check_positive_int(n_test, "n_test")
     check_positive_int(dt, "dt")

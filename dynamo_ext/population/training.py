@@ -90,8 +90,9 @@ def train_base_model(arch: str, hidden_size: int, task: TaskData, seed: int,
     "cnn2d" a BaseCNN whose ``arch`` is its activation (relu, tanh, gelu) and
     ``hidden_size`` its width."""
     config = (config or TrainConfig()).validate()
-    torch.manual_seed(seed)
-    model = build_base_model(family, arch, task, hidden_size)
+    with torch.random.fork_rng(devices=[]):  # initial weights from ``seed``; the caller's random state kept
+        torch.manual_seed(seed)
+        model = build_base_model(family, arch, task, hidden_size)
     lr = config.lr if config.lr is not None else DEFAULT_LR[arch]
     wd = config.weight_decay if config.weight_decay is not None else DEFAULT_WEIGHT_DECAY[family]
     opt = (torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd) if wd > 0

@@ -102,7 +102,7 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
     by = "task" if population.is_multitask else "arch"
     labels = population.labels(by)
     k = len(set(labels))
-    clus = cluster(meta, k, labels=labels, seed=seed, n=len(population))  # embedded newcomers follow
+    clus = cluster(meta, k, labels_true=labels, seed=seed, n=len(population))  # embedded newcomers follow
     metrics["clustering"] = {"k": k, "labels_by": by, "ari": clus.ari, "nmi": clus.nmi,
                              "silhouette": clus.silhouette, "assignments": clus.assignments}
     marks = {row["id"]: model_marks(row, quality_threshold=quality_threshold) for row in metrics["emulation"]}

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, check_positive_int
+from .._checks import check_choice, check_positive_int, renamed_keyword
 from ..meta.rnn import MetaModel
 
 
@@ -55,12 +55,14 @@ class ClusterResult:
                 "nmi": self.nmi, "silhouette": self.silhouette}
 
 
-def _check_k_labels(n: int, k: int, labels: Optional[Sequence]) -> None:
-    check_positive_int(k, "k")
+def _check_k_labels(n: int, k, labels: Optional[Sequence]) -> None:
+    if k is None:
+        raise TypeError("argument 'n_clusters' is required")
+    check_positive_int(k, "n_clusters")
     if k > n:
-        raise ValueError(f"argument 'k' must be at most the number of models ({n}), got {k}")
+        raise ValueError(f"argument 'n_clusters' must be at most the number of models ({n}), got {k}")
     if labels is not None and len(labels) != n:
-        raise ValueError(f"argument 'labels' must have {n} entries (one per model), got {len(labels)}")
+        raise ValueError(f"argument 'labels_true' must have {n} entries (one per model), got {len(labels)}")
 
 
 def _result(k: int, method: str, assign: np.ndarray, labels: Optional[Sequence], data: np.ndarray,
@@ -77,11 +79,14 @@ def _result(k: int, method: str, assign: np.ndarray, labels: Optional[Sequence],
     return ClusterResult(k, method, [int(a) for a in assign], ari, nmi, sil)
 
 
-def cluster_points(points: np.ndarray, k: int, labels: Optional[Sequence] = None, method: str = "kmeans",
-                   seed: int = 0) -> ClusterResult:
+def cluster_points(points: np.ndarray, n_clusters: Optional[int] = None, labels_true: Optional[Sequence] = None,
+                   method: str = "kmeans", seed: int = 0, *, k: Optional[int] = None,
+                   labels: Optional[Sequence] = None) -> ClusterResult:
     """Cluster the rows of ``points`` [N, m]; see ``cluster``."""
     from sklearn.cluster import AgglomerativeClustering, KMeans  # scikit-learn loaded when first used
 
+    k = renamed_keyword(n_clusters, k, "n_clusters", "k", "cluster_points")
+    labels = renamed_keyword(labels_true, labels, "labels_true", "labels", "cluster_points")
     check_choice(method, "method", ("kmeans", "agglomerative"))
     _check_k_labels(points.shape[0], k, labels)
     if method == "kmeans":
@@ -91,14 +96,16 @@ def cluster_points(points: np.ndarray, k: int, labels: Optional[Sequence] = None
     return _result(k, method, assign, labels, points, "euclidean")
 
 
-def cluster(meta: MetaModel, k: int, labels: Optional[Sequence] = None, method: str = "kmeans",
-            seed: int = 0, n: Optional[int] = None) -> ClusterResult:
+def cluster(meta: MetaModel, n_clusters: Optional[int] = None, labels_true: Optional[Sequence] = None,
+            method: str = "kmeans", seed: int = 0, n: Optional[int] = None, *, k: Optional[int] = None,
+            labels: Optional[Sequence] = None) -> ClusterResult:
     """Cluster the model embeddings theta_n [N, m] of a fitted meta-model.
 
     Args:
         meta: a fitted MetaRNN or MetaCNN.
-        k: number of clusters (1 <= k <= N).
-        labels: optional known labels (len N), for ARI and NMI.
+        n_clusters: number of clusters (1 <= n_clusters <= N; scikit-learn's name, ``k`` before).
+        labels_true: optional known labels (len N), for ARI and NMI (scikit-learn's name, ``labels``
+            before: the assignments are the result's ``labels_``).
         method: "kmeans" (scikit-learn KMeans, 10 restarts, ``seed``) or
             "agglomerative" (Ward linkage).
         n: cluster the first ``n`` embeddings only (the population's, when
@@ -108,15 +115,17 @@ def cluster(meta: MetaModel, k: int, labels: Optional[Sequence] = None, method: 
         ClusterResult.
 
     Raises:
-        ValueError: k out of range, labels of the wrong length, unknown method, n out of range.
+        ValueError: n_clusters out of range, labels of the wrong length, unknown method, n out of range.
     """
+    n_clusters = renamed_keyword(n_clusters, k, "n_clusters", "k", "cluster")
+    labels_true = renamed_keyword(labels_true, labels, "labels_true", "labels", "cluster")
     theta = meta.theta.detach().cpu().double().numpy()
     if n is not None:
         check_positive_int(n, "n")
         if n > len(theta):
             raise ValueError(f"argument 'n' must be at most the number of embeddings ({len(theta)}), got {n}")
         theta = theta[:n]
-    return cluster_points(theta, k, labels, method, seed)
+    return cluster_points(theta, n_clusters, labels_true, method, seed)
 
 
 def _filled(distances: np.ndarray) -> np.ndarray:
@@ -132,15 +141,17 @@ def _filled(distances: np.ndarray) -> np.ndarray:
     return d
 
 
-def cluster_distances(distances: np.ndarray, k: int, labels: Optional[Sequence] = None,
-                      method: str = "agglomerative", seed: int = 0) -> ClusterResult:
+def cluster_distances(distances: np.ndarray, n_clusters: Optional[int] = None,
+                      labels_true: Optional[Sequence] = None, method: str = "agglomerative", seed: int = 0, *,
+                      k: Optional[int] = None, labels: Optional[Sequence] = None) -> ClusterResult:
     """Cluster models from a distance matrix [N, N] (any measure).
 
     Args:
         distances: symmetric, zero diagonal; NaN entries (pairs the measure
             cannot compare, e.g. weights across architectures) count as twice
             the largest finite distance.
-        k: number of clusters; labels: optional known labels for ARI and NMI.
+        n_clusters: number of clusters; labels_true: optional known labels for ARI and NMI (``k``
+            and ``labels`` are their old names, deprecated).
         method: "agglomerative" (average linkage on the distances) or
             "kmeans" (k-means on the classical MDS embedding, k-1 dimensions
             at least 2).
@@ -149,11 +160,13 @@ def cluster_distances(distances: np.ndarray, k: int, labels: Optional[Sequence] 
         ClusterResult; its silhouette is computed on the distances.
 
     Raises:
-        ValueError: a non-square matrix, k out of range, labels of the wrong length.
+        ValueError: a non-square matrix, n_clusters out of range, labels of the wrong length.
     """
     from sklearn.cluster import AgglomerativeClustering, KMeans
     from sklearn.manifold import ClassicalMDS
 
+    k = renamed_keyword(n_clusters, k, "n_clusters", "k", "cluster_distances")
+    labels = renamed_keyword(labels_true, labels, "labels_true", "labels", "cluster_distances")
     check_choice(method, "method", ("kmeans", "agglomerative"))
     d = _filled(distances)
     n = d.shape[0]
