@@ -1,4 +1,4 @@
-"""The longer commands of the CLI (fit, fixed-points), and the check of every output folder before any work."""
+"""One function per dynamo-ext command (``COMMANDS``), and the check of every output folder before any work."""
 from __future__ import annotations
 
 from .. import _io
@@ -31,7 +31,7 @@ def fit_folders(meta: str) -> list:
     return sorted(folders, key=lambda p: int(p.name[4:]))
 
 
-def fixed_points_command(args) -> None:
+def fixed_points_command(args, progress: bool = True) -> None:
     from pathlib import Path
 
     import torch
@@ -117,3 +117,89 @@ def fit_command(args, progress: bool) -> None:
                   f"R^2 {args.quality_threshold:g}" + "".join(f"; {i}" for i in r.poorly_emulated))
 
 
+def zoo_command(args, progress: bool) -> None:
+    import json
+
+    from ..population.training import TrainConfig
+    from ..population.zoo import train_population
+
+    sizes = args.hidden_sizes or ([32, 48, 64, 64] if args.family == "rnn" else [32, 48])
+    pop = train_population(args.task[0] if len(args.task) == 1 else args.task, archs=args.archs,
+                           hidden_sizes=sizes, family=args.family, n_seeds=args.seeds,
+                           config=TrainConfig(epochs=args.epochs, lr=args.lr), out=args.out,
+                           base_seed=args.base_seed, progress=progress, resume=args.resume,
+                           overwrite=args.overwrite)
+    print(json.dumps([m.info() for m in pop.members], indent=1))
+
+
+def analyze_command(args, progress: bool) -> None:
+    import torch
+
+    from ..meta.checkpoint import load_history, load_meta
+    from ..population.population import Population
+    from ..report.analysis import analyze
+    from ..report.markdown import write_report
+
+    x_star = None if args.input is None else torch.tensor(args.input, dtype=torch.float32)
+    folders = fit_folders(args.meta)  # `fit --n-fits k` writes fit-<i>
+    fits = [load_meta(f) for f in folders] if len(folders) > 1 else None
+    meta_dir = folders[0] if folders else args.meta
+    metrics = analyze(load_meta(meta_dir), Population.load(args.population), seed=args.seed, fits=fits,
+                      baselines=not args.no_baselines, labels_per_class=args.labels_per_class or None,
+                      fixed_point_inputs=x_star, measures=args.measures,
+                      time_budget_s=args.time_budget if args.time_budget > 0 else None,
+                      n_permutations=args.permutations)
+    write_report(metrics, args.out, history=load_history(meta_dir))
+    print(f"report written to {args.out}/report.md")
+
+
+def explore_command(args, progress: bool) -> None:
+    from ..explorer import check_port, explore
+    from ..meta.checkpoint import load_meta
+    from ..population.population import Population
+
+    folders = fit_folders(args.meta)  # `fit --n-fits k` writes fit-<i>: the first, with every fit's spread
+    metas = [load_meta(f) for f in folders] if folders else [load_meta(args.meta)]
+    pop = Population.load(args.population)  # both before the server starts
+    check_port(args.host, args.port)
+    explore(metas[0], pop, port=args.port, host=args.host, mode="server", n_inits=args.n_inits,
+            n_probes=args.n_probes, fits=metas if len(metas) > 1 else None)
+
+
+def demo_command(args, progress: bool) -> None:
+    from ..demo import run_demo
+
+    metrics = run_demo(args.out, quick=args.quick, seed=args.seed, progress=progress,
+                       population=args.population, overwrite=args.overwrite)
+    print(f"demo finished in {metrics['timing_s']['total']:.0f} s; report: {args.out}/report.md")
+
+
+def adapt_command(args, progress: bool) -> None:
+    from ..meta.checkpoint import load_meta
+    from ..population.population import Population
+    from ..uses.adaptation import compare_few_labels
+
+    meta, pop = load_meta(args.meta), Population.load(args.population)
+    rows = [{"task": name, **r} for name, task in pop.tasks.items()
+            for r in compare_few_labels(meta, task, args.labels_per_class, seed=args.seed)]
+    _io.write_json(f"{args.out}/adapt.json", rows)
+    for r in rows:
+        print(f"{r['task']}: {r['labels_per_class']} per class: adapt {r['adapt_accuracy']:.3f}, "
+              f"scratch {r['scratch_accuracy']:.3f}")
+
+
+def reparam_check_command(args, progress: bool) -> None:
+    from ..population.population import Population
+    from ..uses.reparameterization import reparameterization_check
+
+    res = reparameterization_check(Population.load(args.population), {"steps": args.steps}, seed=args.seed,
+                                   progress=progress)
+    _io.write_json(f"{args.out}/reparameterization.json", res)
+    for r in res["rows"]:
+        print(f"{r['measure']}: {r['nearest_is_original']:.3f} of {r['copies']} copies next to their original")
+
+
+# each command's function, by its name on the command line (``parser.build_parser``)
+COMMANDS = {"zoo": zoo_command, "fit": fit_command, "analyze": analyze_command, "explore": explore_command,
+            "fixed-points": fixed_points_command, "demo": demo_command, "adapt": adapt_command,
+            "reparam-check": reparam_check_command}

@@ -13,7 +13,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dynamo-ext", description="DYNAMO: dynamical model embedding of "
                                 "populations of neural networks (arXiv:2302.14078)")
     sub = p.add_subparsers(dest="command", required=True)
+    z = _zoo_command(sub)
+    f = _fit_command(sub)
+    a = _analyze_command(sub)
+    d = _demo_command(sub)
+    ad = _adapt_command(sub)
+    rc = _reparam_check_command(sub)
+    fp = _fixed_points_command(sub)
+    _explore_command(sub)
+    for s in (z, f, a, d, fp, ad, rc):
+        s.add_argument("--no-progress", action="store_true", help="hide progress bars")
+        s.add_argument("--overwrite", action="store_true", help="replace the results of another run in --out")
+    return p
 
+
+def _zoo_command(sub) -> argparse.ArgumentParser:
     z = sub.add_parser("zoo", help="train a population of base models and save it")
     z.add_argument("--task", nargs="+", default=["mnist1d"], type=_task_name,
                    help=f"one of {', '.join(TASKS)} or neurogym:<env id> (the [neurogym] extra), or several pulse "
@@ -31,7 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--base-seed", type=int, default=0)
     z.add_argument("--out", required=True, help="population folder to write")
     z.add_argument("--resume", action="store_true", help="keep the models already finished in --out")
+    return z
 
+
+def _fit_command(sub) -> argparse.ArgumentParser:
     f = sub.add_parser("fit", help="fit a meta-model to a saved population")
     f.add_argument("population", help="population folder (from `dynamo-ext zoo`), or a recording folder "
                    "written by dynamo_ext.population.streaming.record_to_disk (read batch by batch)")
@@ -43,7 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--resume", action="store_true", help="continue from --out's checkpoint if there is one")
     f.add_argument("--n-fits", type=int, default=1, help="fit this many meta-models (seeds --seed, --seed + 1, "
                    "...) on one recording, saved in --out/fit-<i>; their spread: dynamo_ext.uses.across_fits")
+    return f
 
+
+def _analyze_command(sub) -> argparse.ArgumentParser:
     a = sub.add_parser("analyze", help="emulation, averaging and clustering report of a fitted meta-model")
     a.add_argument("population", help="population folder")
     a.add_argument("meta", help="meta-model folder (from `dynamo-ext fit`; a folder of fit-<i> folders from "
@@ -61,7 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--time-budget", type=float, default=900.0, help="seconds for the baselines (<= 0: none)")
     a.add_argument("--permutations", type=int, default=999,
                    help="label permutations of the report's group tests (PERMANOVA, PERMDISP)")
+    return a
 
+
+def _demo_command(sub) -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="train, fit and analyse a population (MNIST-1D RNNs; the multi-task pulse "
                        "population with --population pulse; flip-flop and integration by four architectures "
                        "with universality; MNIST-1D CNNs with cnn1d; point, line and bistable networks "
@@ -70,21 +93,30 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quick", action="store_true", help="smaller population and fit (<= 3 minutes)")
     d.add_argument("--population", default="mnist1d", choices=DEMO_POPULATIONS)
     d.add_argument("--seed", type=int, default=0)
+    return d
 
+
+def _adapt_command(sub) -> argparse.ArgumentParser:
     ad = sub.add_parser("adapt", help="fit theta alone to a few labels; compare with training from scratch")
     ad.add_argument("population", help="population folder")
     ad.add_argument("meta", help="meta-model folder")
     ad.add_argument("--labels-per-class", type=int, nargs="+", default=[1, 5, 20])
     ad.add_argument("--seed", type=int, default=0)
     ad.add_argument("--out", required=True, help="folder for adapt.json")
+    return ad
 
+
+def _reparam_check_command(sub) -> argparse.ArgumentParser:
     rc = sub.add_parser("reparam-check", help="fit a population plus reparameterized copies of its models and "
                         "check each copy's nearest neighbour is its original")
     rc.add_argument("population", help="population folder")
     rc.add_argument("--steps", type=int, default=2000, help="fitting steps")
     rc.add_argument("--seed", type=int, default=0)
     rc.add_argument("--out", required=True, help="folder for reparameterization.json")
+    return rc
 
+
+def _fixed_points_command(sub) -> argparse.ArgumentParser:
     fp = sub.add_parser("fixed-points", help="fixed points of a meta-model at one model's embedding")
     fp.add_argument("meta", help="meta-model folder (from `dynamo-ext fit`)")
     fp.add_argument("--model-id", required=True, help="the base model whose embedding to use")
@@ -103,7 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "this model: scan.json (counts by type per theta) and bifurcation.png")
     fp.add_argument("--steps", type=int, default=11, help="thetas on the scanned path")
     fp.add_argument("--out", required=True, help="folder for fixed_points.json and fixed_points.png")
+    return fp
 
+
+def _explore_command(sub) -> argparse.ArgumentParser:
     ex = sub.add_parser("explore", help="explore the model embedding space in the browser (the [explore] extra)")
     ex.add_argument("population", help="population folder")
     ex.add_argument("meta", help="meta-model folder (fitted to that population)")
@@ -111,11 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--host", default="127.0.0.1", help="the address to serve on (default: this machine only)")
     ex.add_argument("--n-inits", type=int, default=256, help="fixed-point starts per theta")
     ex.add_argument("--n-probes", type=int, default=16, help="probe sequences for trajectories and outputs")
-
-    for s in (z, f, a, d, fp, ad, rc):
-        s.add_argument("--no-progress", action="store_true", help="hide progress bars")
-        s.add_argument("--overwrite", action="store_true", help="replace the results of another run in --out")
-    return p
+    return ex
 
 
 def _task_name(value: str) -> str:
