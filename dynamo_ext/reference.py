@@ -194,44 +194,10 @@ def newton_solve(F, jac, z0, x, tol=1e-10, max_iter=100, return_jacobian=True, m
         iters[idx] += 1
         zi, xi, fi, fsqi = z[idx], x_proj[idx], f[idx], fsq[idx]
         J = jac(zi, xi)
-        accepted = torch.zeros(len(idx), dtype=torch.bool)
-        new_z, new_f, new_fsq = zi.clone(), fi.clone(), fsqi.clone()
-        dz, info = torch.linalg.solve_ex(J, -fi)
-        ok = info == 0
-        # the op's conditioning test: smallest over largest |pivot| of the LU factors
-        LU, _, _ = torch.linalg.lu_factor_ex(J)
-        piv = LU.diagonal(dim1=-2, dim2=-1).abs()
-        ok &= piv.amin(-1) > 100 * eps * piv.amax(-1)
-        dz = torch.where(ok.unsqueeze(-1), dz, torch.zeros_like(dz))
-        for b in range(max_backtracks + 1):  # the Newton step, then halved
-            todo = ok & ~accepted
-            if not todo.any():
-                break
-            zt = zi + 0.5 ** b * dz
-            ft = F(zt, xi)
-            ftsq = ft.pow(2).sum(-1)
-            good = todo & torch.isfinite(ftsq) & (ftsq < fsqi)
-            new_z[good], new_f[good], new_fsq[good] = zt[good], ft[good], ftsq[good]
-            accepted = accepted | good
-        mui = mu[idx]
-        jtj = J.transpose(-1, -2) @ J
-        unset = mui < 0
-        mui[unset] = 1e-3 * jtj.diagonal(dim1=-2, dim2=-1).amax(-1).clamp(min=1e-12)[unset]
-        rhs = -(J.transpose(-1, -2) @ fi.unsqueeze(-1)).squeeze(-1)
-        for _ in range(max_damping_tries):
-            todo = ~accepted
-            if not todo.any():
-                break
-            L, cinfo = torch.linalg.cholesky_ex(jtj + mui[:, None, None] * eye)
-            step = torch.cholesky_solve(rhs.unsqueeze(-1), L).squeeze(-1)
-            zt = zi + step
-            ft = F(zt, xi)
-            ftsq = ft.pow(2).sum(-1)
-            good = todo & (cinfo == 0) & torch.isfinite(ftsq) & (ftsq < fsqi)
-            new_z[good], new_f[good], new_fsq[good] = zt[good], ft[good], ftsq[good]
-            mui = torch.where(good, (mui / 10).clamp(min=torch.finfo(z0.dtype).tiny), mui)
-            mui = torch.where(todo & ~good, mui * 10, mui)
-            accepted = accepted | good
+        new = [zi.clone(), fi.clone(), fsqi.clone()]  # z, F and ||F||^2 after the iteration's accepted step
+        accepted = _newton_step(F, J, zi, xi, fi, fsqi, new, eps, max_backtracks)
+        mui = _damped_step(F, J, zi, xi, fi, fsqi, new, accepted, mu[idx], eye, max_damping_tries)
+        new_z, new_f, new_fsq = new
         mu[idx] = mui
         z[idx], f[idx], fsq[idx] = new_z, new_f, new_fsq
         stalled = idx[~accepted]
@@ -240,6 +206,56 @@ def newton_solve(F, jac, z0, x, tol=1e-10, max_iter=100, return_jacobian=True, m
     residual = f.abs().amax(-1)
     J = jac(z, x_proj) + torch.eye(D, dtype=z0.dtype) if return_jacobian else z0.new_empty((K, 0, 0))
     return z, residual, iters, residual <= tol, J
+
+def _newton_step(F, J, zi, xi, fi, fsqi, new, eps, max_backtracks):
+    """The Newton step of every candidate whose Jacobian is well conditioned, halved up to
+    ``max_backtracks`` times until ||F||_2 drops; ``new`` ([z, F, ||F||^2]) takes the accepted steps.
+    Returns which candidates accepted one."""
+    accepted = torch.zeros(len(zi), dtype=torch.bool)
+    dz, info = torch.linalg.solve_ex(J, -fi)
+    ok = info == 0
+    # the op's conditioning test: smallest over largest |pivot| of the LU factors
+    LU, _, _ = torch.linalg.lu_factor_ex(J)
+    piv = LU.diagonal(dim1=-2, dim2=-1).abs()
+    ok &= piv.amin(-1) > 100 * eps * piv.amax(-1)
+    dz = torch.where(ok.unsqueeze(-1), dz, torch.zeros_like(dz))
+    for b in range(max_backtracks + 1):  # the Newton step, then halved
+        todo = ok & ~accepted
+        if not todo.any():
+            break
+        zt = zi + 0.5 ** b * dz
+        ft = F(zt, xi)
+        ftsq = ft.pow(2).sum(-1)
+        good = todo & torch.isfinite(ftsq) & (ftsq < fsqi)
+        new[0][good], new[1][good], new[2][good] = zt[good], ft[good], ftsq[good]
+        accepted = accepted | good
+    return accepted
+
+
+def _damped_step(F, J, zi, xi, fi, fsqi, new, accepted, mui, eye, max_damping_tries):
+    """Levenberg-Marquardt steps (``cholesky_ex``) for the candidates without an accepted Newton step,
+    each with its own damping (set on first use, divided by 10 on success, multiplied on failure);
+    ``new`` and ``accepted`` take the successes in place. Returns the dampings."""
+    jtj = J.transpose(-1, -2) @ J
+    unset = mui < 0
+    mui[unset] = 1e-3 * jtj.diagonal(dim1=-2, dim2=-1).amax(-1).clamp(min=1e-12)[unset]
+    rhs = -(J.transpose(-1, -2) @ fi.unsqueeze(-1)).squeeze(-1)
+    for _ in range(max_damping_tries):
+        todo = ~accepted
+        if not todo.any():
+            break
+        L, cinfo = torch.linalg.cholesky_ex(jtj + mui[:, None, None] * eye)
+        step = torch.cholesky_solve(rhs.unsqueeze(-1), L).squeeze(-1)
+        zt = zi + step
+        ft = F(zt, xi)
+        ftsq = ft.pow(2).sum(-1)
+        good = todo & (cinfo == 0) & torch.isfinite(ftsq) & (ftsq < fsqi)
+        new[0][good], new[1][good], new[2][good] = zt[good], ft[good], ftsq[good]
+        mui = torch.where(good, (mui / 10).clamp(min=torch.finfo(zi.dtype).tiny), mui)
+        mui = torch.where(todo & ~good, mui * 10, mui)
+        accepted |= good
+    return mui
+
 
 
 def row_adam_(param: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, grad: Tensor, rows: Tensor, steps: Tensor,

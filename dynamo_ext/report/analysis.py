@@ -113,34 +113,46 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
                                                 group_labels=group_labels, n_permutations=n_permutations,
                                                 exclude=[] if include_poorly_emulated else poor)
     if fits is not None:
-        groups = {row["label"]: row["members"] for row in metrics["averaging"]
-                  if len({population.task_of(population.ids.index(i)).name for i in row["members"]}) == 1}
-        metrics["spread"] = spread_section(fits, population, k, labels, seed=seed,
-                                           fixed_points=isinstance(meta, MetaRNN), averages=groups)
-        if baselines:
-            tests = {r["labels"] for r in metrics["baselines"]["tests"]}
-            label_sets = {name: lab for name, lab in {**{"task": population.labels("task"),
-                                                         "arch": population.labels("arch")},
-                                                      **(group_labels or {})}.items() if name in tests}
-            metrics["spread"]["tests"] = spread_tests(metrics["spread"], label_sets, n_permutations, seed,
-                                                      exclude=[] if include_poorly_emulated
-                                                      else [population.ids[i] for i in poor], ids=population.ids)
-        metrics["spread"].pop("distances")  # k matrices: the tests have read them; the consensus stays
+        metrics["spread"] = _spread(metrics, fits, population, meta, k, labels, seed, group_labels, n_permutations,
+                                    exclude=[] if include_poorly_emulated else [population.ids[i] for i in poor])
     metrics["embedding"] = {mid: row for mid, row in zip(meta.model_ids, meta.theta.detach().tolist())}
     if isinstance(meta, MetaRNN):  # a CNN's layer-to-layer map has no fixed points to report
-        t1 = time.perf_counter()
-        metrics["fidelity"] = fidelity(meta, population, n_inits=fidelity_inits, inputs=fixed_point_inputs,
-                                       seed=seed)
-        if fixed_point_inputs is not None:
-            metrics["fixed_point_input"] = fixed_point_inputs.detach().reshape(-1).tolist()
-        metrics["fixed_points"] = fixed_point_summary(metrics["fidelity"])
-        for row in metrics["fidelity"]:
-            marks[row["id"]] += [m for m in model_marks({}, row) if m not in marks[row["id"]]]
-        metrics["timing_s"] = {"fidelity": round(time.perf_counter() - t1, 2)}
+        _dynamics(metrics, meta, population, fidelity_inits, fixed_point_inputs, seed, marks)
     metrics["quality_threshold"] = quality_threshold
     metrics["marks"] = {mid: m for mid, m in marks.items() if m}
     metrics["timing_s"] = {"analyze": round(time.perf_counter() - t0, 2), **metrics.get("timing_s", {})}
     return metrics
+
+
+def _spread(metrics: Metrics, fits, population: Population, meta: MetaModel, k: int, labels, seed: int,
+            group_labels, n_permutations: int, exclude) -> Dict:
+    """The "spread" section: every reading across the fits, and the group tests per fit and on the
+    consensus for the label sets the baselines section tested."""
+    groups = {row["label"]: row["members"] for row in metrics["averaging"]
+              if len({population.task_of(population.ids.index(i)).name for i in row["members"]}) == 1}
+    spread = spread_section(fits, population, k, labels, seed=seed, fixed_points=isinstance(meta, MetaRNN),
+                            averages=groups)
+    if metrics.get("baselines"):
+        tests = {r["labels"] for r in metrics["baselines"]["tests"]}
+        label_sets = {name: lab for name, lab in {**{"task": population.labels("task"),
+                                                     "arch": population.labels("arch")},
+                                                  **(group_labels or {})}.items() if name in tests}
+        spread["tests"] = spread_tests(spread, label_sets, n_permutations, seed, exclude=exclude, ids=population.ids)
+    spread.pop("distances")  # k matrices: the tests have read them; the consensus stays
+    return spread
+
+
+def _dynamics(metrics: Metrics, meta: MetaRNN, population: Population, fidelity_inits: int,
+              fixed_point_inputs, seed: int, marks: Dict) -> None:
+    """The fidelity and fixed-point sections, and the unseen-slow-mode marks they give."""
+    t1 = time.perf_counter()
+    metrics["fidelity"] = fidelity(meta, population, n_inits=fidelity_inits, inputs=fixed_point_inputs, seed=seed)
+    if fixed_point_inputs is not None:
+        metrics["fixed_point_input"] = fixed_point_inputs.detach().reshape(-1).tolist()
+    metrics["fixed_points"] = fixed_point_summary(metrics["fidelity"])
+    for row in metrics["fidelity"]:
+        marks[row["id"]] += [m for m in model_marks({}, row) if m not in marks[row["id"]]]
+    metrics["timing_s"] = {"fidelity": round(time.perf_counter() - t1, 2)}
 
 
 def baseline_section(meta: MetaModel, population: Population, seed: int = 0,

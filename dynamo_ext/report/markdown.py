@@ -30,6 +30,25 @@ def write_report(metrics: Metrics, folder: Path, history: Optional[Dict] = None)
     """
     metrics = check_metrics(metrics)
     folder = Path(folder)
+    written = _write_figures(metrics, folder, history)
+    md = _population_section(metrics) + _averaging_and_clustering(metrics) + spread_markdown(metrics)
+    if metrics.get("baselines"):
+        md += baseline_markdown(metrics)
+        for sk in metrics["baselines"].get("skipped", []):
+            md += [f"Measure {sk['measure']} skipped: {sk['why']}.", ""]
+    md += _dynamics_section(metrics)
+    if history:
+        md += ["## Fitting", "", "![loss](loss.png)", ""]
+    md += ["## Timing (s)", "", markdown_table([metrics.get("timing_s", {})], list(metrics.get("timing_s", {}))), ""]
+    _io.write_json(folder / "metrics.json", metrics)
+    _io.write_text(folder / "report.md", "\n".join(md))
+    from .html import write_html
+
+    write_html(metrics, folder / "report.html")
+    return written + [folder / "metrics.json", folder / "report.md", folder / "report.html"]
+
+
+def _write_figures(metrics: Metrics, folder: Path, history: Optional[Dict]) -> List[Path]:
     figures = {"embedding.png": plot_embedding}
     if history:
         figures["loss.png"] = lambda _, path: plot_loss(history, path)
@@ -39,17 +58,18 @@ def write_report(metrics: Metrics, folder: Path, history: Optional[Dict] = None)
             figures["few_labels.png"] = plot_few_labels
     if metrics.get("spread"):
         figures["spread.png"] = plot_spread
-    written = []
     for name, draw in figures.items():
         draw(metrics, folder / name)
-        written.append(folder / name)
+    return [folder / name for name in figures]
+
+
+def _population_section(metrics: Metrics) -> List[str]:
     emu = {e["id"]: e for e in metrics["emulation"]}
     marks = metrics.get("marks") or {}
     rows = [{**p, **emu.get(p["id"], {}), "marks": ", ".join(marks.get(p["id"], [])) or "-"}
             for p in metrics["population"]]
-    c = metrics["clustering"]
     task_col = ["task"] if by_task(metrics) else []
-    md = [
+    return [
         f"# DYNAMO report: {metrics.get('task', '')}",
         "",
         "Meta-model fitted with dynamo_ext (DYNAMO, Cotler et al., arXiv:2302.14078).",
@@ -67,6 +87,12 @@ def write_report(metrics: Metrics, folder: Path, history: Optional[Dict] = None)
                + (REGRESSION_COLUMNS if metrics.get("output_kind") == "real" else []) + ["marks"]),
         "",
         *marks_markdown(metrics),
+    ]
+
+
+def _averaging_and_clustering(metrics: Metrics) -> List[str]:
+    c = metrics["clustering"]
+    return [
         "## Averaging",
         "",
         "averaged: the meta-model at the members' mean embedding; naive weights: the parameter-wise mean "
@@ -83,11 +109,11 @@ def write_report(metrics: Metrics, folder: Path, history: Optional[Dict] = None)
         "![embedding](embedding.png)",
         "",
     ]
-    md += spread_markdown(metrics)
-    if metrics.get("baselines"):
-        md += baseline_markdown(metrics)
-        for sk in metrics["baselines"].get("skipped", []):
-            md += [f"Measure {sk['measure']} skipped: {sk['why']}.", ""]
+
+
+def _dynamics_section(metrics: Metrics) -> List[str]:
+    """Fixed points, fidelity, the attractor figures and the embedding scan, where the metrics hold them."""
+    md = []
     if metrics.get("fixed_points"):
         md += ["## Fixed points of the meta-model (zero input, at each theta_n)", "",
                markdown_table(metrics["fixed_points"], ["id", "n_fixed_points", "n_stable", "n_unstable", "n_slow_points"]),
@@ -97,25 +123,20 @@ def write_report(metrics: Metrics, folder: Path, history: Optional[Dict] = None)
     for fig in metrics.get("attractor_figures", []):
         md += [f"![attractors of {fig['id']}]({fig['file']})", ""]
     if metrics.get("scan"):
-        sc = metrics["scan"]
-        lost, changed, last = sc["attractors_lost_at"], sc.get("count_changes_at"), len(sc["rows"]) - 1
-        start = sc["rows"][0]["n_stable"]
-        where = (f"The number of stable points ({start} at the start) first changes at scan point {changed} "
-                 f"(fraction {changed / last:.2f} of the way) to {sc['rows'][changed]['n_stable']}; "
-                 if changed is not None else f"The number of stable points stays {start} along the whole path; ")
-        where += (f"it first drops below {start} at scan point {lost}." if lost is not None
-                  else f"it never drops below {start}.")
-        md += [f"## Embedding scan from {sc['start']} to {sc['end']} (zero input)", "",
-               f"Stable fixed points of the meta-model on the straight line between the two embeddings "
-               f"({len(sc['rows'])} points). " + where,
-               "", markdown_table(sc["rows"], ["index", "n_stable", "n_saddle_1", "n_unstable_more", "n_slow_points"]), "",
-               f"![bifurcation]({sc['file']})", ""]
-    if history:
-        md += ["## Fitting", "", "![loss](loss.png)", ""]
-    md += ["## Timing (s)", "", markdown_table([metrics.get("timing_s", {})], list(metrics.get("timing_s", {}))), ""]
-    _io.write_json(folder / "metrics.json", metrics)
-    _io.write_text(folder / "report.md", "\n".join(md))
-    from .html import write_html
+        md += _scan_section(metrics["scan"])
+    return md
 
-    write_html(metrics, folder / "report.html")
-    return written + [folder / "metrics.json", folder / "report.md", folder / "report.html"]
+
+def _scan_section(sc: Dict) -> List[str]:
+    lost, changed, last = sc["attractors_lost_at"], sc.get("count_changes_at"), len(sc["rows"]) - 1
+    start = sc["rows"][0]["n_stable"]
+    where = (f"The number of stable points ({start} at the start) first changes at scan point {changed} "
+             f"(fraction {changed / last:.2f} of the way) to {sc['rows'][changed]['n_stable']}; "
+             if changed is not None else f"The number of stable points stays {start} along the whole path; ")
+    where += (f"it first drops below {start} at scan point {lost}." if lost is not None
+              else f"it never drops below {start}.")
+    return [f"## Embedding scan from {sc['start']} to {sc['end']} (zero input)", "",
+            f"Stable fixed points of the meta-model on the straight line between the two embeddings "
+            f"({len(sc['rows'])} points). " + where,
+            "", markdown_table(sc["rows"], ["index", "n_stable", "n_saddle_1", "n_unstable_more", "n_slow_points"]), "",
+            f"![bifurcation]({sc['file']})", ""]
