@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 import dynamo_ext as de
-from dynamo_ext.report.analysis import averaging_table
+from dynamo_ext.uses.averaging import averaging_table
 from dynamo_ext.compare.scratch import train_scratch
 from dynamo_ext.uses.adaptation import few_label_sample
 from dynamo_ext.meta.evaluate import emulation

@@ -17,7 +17,7 @@ import argparse
 
 import dynamo_ext as de
 from dynamo_ext.uses.adaptation import compare_few_labels
-from dynamo_ext.report.analysis import averaging_table
+from dynamo_ext.uses.averaging import averaging_table
 from dynamo_ext.compare.distances import distance_matrices
 from dynamo_ext.uses.clustering import compare_measures, embedding_distances
 from dynamo_ext.uses.reparameterization import reparameterization_check

@@ -18,6 +18,7 @@ from .tables import (
     FIDELITY_NOTE,
     REGRESSION_COLUMNS,
     REPARAM_COLUMNS,
+    weak_members_note,
     SPREAD_NOTE,
     TESTS_NOTE,
     by_task,
@@ -187,6 +188,7 @@ def write_html(metrics: Metrics, path: Path) -> Path:
                           ["label", "members", "member_mean_accuracy", "averaged_accuracy",
                            "naive_weight_average_accuracy", "ensemble_accuracy"]),
               "<h2>Population and emulation</h2>",
+              (f"<p>{html.escape(weak_members_note(metrics))}</p>" if weak_members_note(metrics) else ""),
               _html_table(pop_rows, ["id", "task", "arch", "hidden_size", "test_accuracy", "output_agreement",
                                      "hidden_r2", "meta_test_accuracy"]
                           + (REGRESSION_COLUMNS if metrics.get("output_kind") == "real" else []) + ["marks"])]

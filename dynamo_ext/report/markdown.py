@@ -16,6 +16,7 @@ from .tables import (
     markdown_table,
     marks_markdown,
     spread_markdown,
+    weak_members_note,
 )
 
 REPORT_FILES = ("metrics.json", "report.md")  # the files that mark a folder as holding a report
@@ -86,6 +87,7 @@ def _population_section(metrics: Metrics) -> List[str]:
                       "hidden_r2", "meta_test_accuracy"]
                + (REGRESSION_COLUMNS if metrics.get("output_kind") == "real" else []) + ["marks"]),
         "",
+        *([weak_members_note(metrics), ""] if weak_members_note(metrics) else []),
         *marks_markdown(metrics),
     ]
 

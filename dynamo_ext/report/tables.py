@@ -116,6 +116,23 @@ def mark_lines(metrics: Metrics) -> List[str]:
             for mid, marks in (metrics.get("marks") or {}).items()]
 
 
+def weak_members_note(metrics: Metrics) -> str:
+    """A sentence naming the base models whose test accuracy is under half the best member's of their task
+    (a population may hold networks that learnt their task poorly), and how to read them; "" if none."""
+    pop = [p for p in metrics["population"] if p.get("test_accuracy") is not None]
+    best = {}
+    for p in pop:
+        best[p.get("task", "")] = max(best.get(p.get("task", ""), 0.0), p["test_accuracy"])
+    weak = [p for p in pop if p["test_accuracy"] < 0.5 * best[p.get("task", "")]]
+    if not weak:
+        return ""
+    listed = ", ".join(f"{p['id']} ({p['test_accuracy']:.2f})" for p in weak)
+    return (f"{len(weak)} of {len(pop)} base models learnt their task poorly (test accuracy under half the best "
+            f"member's of their task): {listed}. They stay in the population: the meta-model emulates what a "
+            f"network computes whether or not it solves the task, so their emulation is read as for any other; "
+            f"averages over groups that hold them are bounded by their members' accuracy.")
+
+
 def marks_markdown(metrics: Metrics) -> List[str]:
     lines = mark_lines(metrics)
     if not lines:
