@@ -105,3 +105,16 @@ def test_a_missing_extra_is_an_import_error_naming_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "dash", None)
     with pytest.raises(ImportError, match=r"the \[explore\] extra"):
         de.explore(None, None)
+
+
+def test_the_solvers_settings_are_one_object_and_keywords_replace_its_fields():
+    from dynamo_ext.dynamics import SolverSettings
+
+    rnn = torch.nn.GRU(2, 4)
+    a = de.find_fixed_points(rnn, n_inits=8, settings=SolverSettings(tol=1e-9, dedup_tol=1e-5))
+    b = de.find_fixed_points(rnn, n_inits=8, tol=1e-9, dedup_tol=1e-5)
+    assert torch.equal(a.states, b.states)
+    with pytest.raises(TypeError, match=r"unexpected keyword arguments \['tolerance'\]"):
+        de.find_fixed_points(rnn, tolerance=1e-9)
+    with pytest.raises(ValueError, match="'min_progress' must be in \\[0, 1\\)"):
+        de.find_fixed_points(rnn, settings=SolverSettings(min_progress=1.0))

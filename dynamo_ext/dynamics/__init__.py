@@ -15,11 +15,11 @@ Modules: ``cells`` (the weights the fused Newton op reads), ``fixed_points``
 """
 from .cells import FUSED, SUPPORTED, CellWeights, NoFusedCell, cell_weights
 from .points import FixedPoints
-from .fixed_points import find_fixed_points
+from .fixed_points import SolverSettings, find_fixed_points
 from .path_scan import ScanResult, embedding_path, scan
 from .attractor_fidelity import fidelity
 
-__all__ = ["CellWeights", "FUSED", "FixedPoints", "NoFusedCell", "SUPPORTED", "ScanResult", "cell_weights",
+__all__ = ["CellWeights", "FUSED", "FixedPoints", "NoFusedCell", "SUPPORTED", "ScanResult", "SolverSettings", "cell_weights",
            "embedding_path", "fidelity", "find_fixed_points", "scan"]
 
 

@@ -16,6 +16,7 @@ max |lambda| < 1).
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, fields, replace
 from functools import partial
 from typing import Optional, Union
 
@@ -59,14 +60,64 @@ def _reflect(z: Tensor) -> Tensor:
     return torch.where(y > 2, 4 - y, y) - 1
 
 
+@dataclass
+class SolverSettings:
+    """How ``find_fixed_points`` solves, keeps and sorts candidates (FixedPointFinder's hyperparameters, as
+    one object; every field can also be passed to ``find_fixed_points`` as a keyword).
+
+    Attributes:
+        tol: convergence on ||F||_inf (float64 throughout).
+        max_iter: the Newton / Levenberg-Marquardt iteration cap.
+        min_progress: a candidate whose ||F||_2 fell by less than this fraction over its last 5
+            iterations stops there (it is creeping towards a slow point, not converging); 0 lets it
+            run to ``max_iter``, which brings slow points closer to their minimum of q. In [0, 1).
+        descent_steps: before Newton, this many Adam steps (learning rate ``descent_lr``) on
+            q = 0.5 ||f(x*, z) - z||^2 from every start, as FixedPointFinder descends: from far starts
+            (e.g. FixedPointFinder's trajectory samples with noise 0.5) Newton's basins are narrower than
+            descent's, and the saddles with most unstable directions are missed without it. "auto":
+            ``AUTO_DESCENT_STEPS`` (20) when the starts are drawn with ``noise`` >= ``FAR_NOISE`` (0.1,
+            as FixedPointFinder's usual 0.5), else 0 (Newton at the starts). A start whose descended
+            state Newton does not solve (or solves outside [-1, 1]) is solved again from where it was
+            drawn: a gated cell's q also falls towards states where its update gates saturate, and the
+            descent can follow it away from every fixed point.
+        descent_lr: the descent's learning rate.
+        dedup_tol: states closer than this are one point.
+        outlier_max_abs: drop points with any |h_i| above this; "auto": 1.0 for the fused cells
+            (tanh, GRU and LSTM hidden states lie in [-1, 1]; an LSTM's cell state c is unbounded and
+            not tested), None for the autograd solver (every coordinate is tested when a number is
+            given); None keeps all.
+        slow_q: non-converged candidates with q = 0.5 ||F||^2 below this are reported as
+            ``slow_points``.
+    """
+
+    tol: float = 1e-10
+    max_iter: int = 100
+    min_progress: float = reference.MIN_PROGRESS
+    descent_steps: Union[int, str] = "auto"
+    descent_lr: float = 0.05
+    dedup_tol: float = 1e-6
+    outlier_max_abs: Union[float, str, None] = "auto"
+    slow_q: float = 1e-4
+
+    def validate(self) -> "SolverSettings":
+        """Check every field; raises ValueError naming the first bad one."""
+        check_positive_float(self.tol, "tol")
+        check_positive_int(self.max_iter, "max_iter")
+        check_positive_float(self.descent_lr, "descent_lr")
+        if not check_positive_float(self.min_progress, "min_progress", allow_zero=True) < 1:
+            raise ValueError(f"argument 'min_progress' must be in [0, 1), got {self.min_progress!r}")
+        if not (isinstance(self.descent_steps, str) and self.descent_steps == "auto"):
+            check_positive_int(self.descent_steps, "descent_steps", minimum=0)
+        if self.outlier_max_abs not in ("auto", None):
+            check_positive_float(self.outlier_max_abs, "outlier_max_abs")
+        return self
+
+
 def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial_states: Optional[Tensor] = None,
                       trajectories: Optional[Tensor] = None, n_inits: int = 256, noise: float = 0.0,
-                      tol: float = 1e-10, max_iter: int = 100, theta: Optional[Tensor] = None,
-                      model_id: Optional[Union[int, str]] = None, dedup_tol: float = 1e-6,
-                      outlier_max_abs: Union[float, str, None] = "auto", slow_q: float = 1e-4, seed: int = 0,
-                      device: Optional[Union[str, torch.device]] = None,
-                      min_progress: float = reference.MIN_PROGRESS, contexts: Optional[Tensor] = None,
-                      descent_steps: Union[int, str] = "auto", descent_lr: float = 0.05) -> FixedPoints:
+                      theta: Optional[Tensor] = None, model_id: Optional[Union[int, str]] = None, seed: int = 0,
+                      device: Optional[Union[str, torch.device]] = None, contexts: Optional[Tensor] = None,
+                      settings: Optional[SolverSettings] = None, **solver) -> FixedPoints:
     """Find the fixed points z* = f(x*, z*) of a recurrent network at a constant input.
 
     Args:
@@ -94,34 +145,12 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
             cells, drawn starts (not ``initial_states``) that the jitter takes
             past [-1, 1] in a hidden coordinate are reflected back in: every
             fixed point's hidden state lies there.
-        tol: convergence on ||F||_inf (float64 throughout); max_iter: cap.
-        dedup_tol: states closer than this are one point.
-        outlier_max_abs: drop points with any |h_i| above this; "auto"
-            (default): 1.0 for the fused cells (tanh, GRU and LSTM hidden
-            states lie in [-1, 1]; an LSTM's cell state c is unbounded and not
-            tested), None for the autograd solver (every coordinate is tested
-            when a number is given); None keeps all.
-        slow_q: non-converged candidates with q = 0.5 ||F||^2 below this are
-            reported as ``slow_points``.
-        min_progress: a candidate whose ||F||_2 fell by less than this
-            fraction over its last 5 Newton iterations stops there (it is
-            creeping towards a slow point, not converging); 0 lets it run to
-            ``max_iter``, which brings slow points closer to their minimum of q.
-        descent_steps: before Newton, this many Adam steps (learning rate
-            ``descent_lr``) on q = 0.5 ||f(x*, z) - z||^2 from every start, as
-            FixedPointFinder descends: from far starts (e.g. FixedPointFinder's
-            trajectory samples with noise 0.5) Newton's basins are narrower
-            than descent's, and the saddles with most unstable directions
-            are missed without it. "auto" (default): ``AUTO_DESCENT_STEPS``
-            (20) when the starts are drawn with ``noise`` >= ``FAR_NOISE`` (0.1,
-            as FixedPointFinder's usual 0.5), else 0 (Newton at the starts).
-            A start whose descended state Newton does not solve (or solves
-            outside [-1, 1]) is solved again from where it was drawn: a gated
-            cell's q also falls towards states where its update gates
-            saturate, and the descent can follow it away from every fixed point.
         device: where the Newton solves run (default: the model's device;
             "cuda" uses the op's CUDA kernel). Initial states are drawn on the
             CPU, and the returned FixedPoints live on the CPU.
+        settings, solver: the solver's settings (``SolverSettings``: tol, max_iter, min_progress,
+            descent_steps, descent_lr, dedup_tol, outlier_max_abs, slow_q), as an object and/or as
+            keywords that replace its fields.
 
     Returns:
         FixedPoints of the unique converged points, with ``slow_points``.
@@ -131,27 +160,26 @@ def find_fixed_points(model: nn.Module, inputs: Optional[Tensor] = None, initial
             (``inputs`` of C != 1, K rows: pass ``contexts``), NaN/Inf inputs or
             states, bad settings, a CUDA device where none is available.
     """
+    unknown = sorted(set(solver) - {f.name for f in fields(SolverSettings)})
+    if unknown:
+        raise TypeError(f"find_fixed_points() got unexpected keyword arguments {unknown}; the solver's settings "
+                        f"are {[f.name for f in fields(SolverSettings)]}")
+    s = replace(settings or SolverSettings(), **solver).validate()
     check_positive_int(n_inits, "n_inits")
-    check_positive_float(tol, "tol")
-    check_positive_int(max_iter, "max_iter")
     check_positive_float(noise, "noise", allow_zero=True)
-    check_positive_float(descent_lr, "descent_lr")
-    if not check_positive_float(min_progress, "min_progress", allow_zero=True) < 1:
-        raise ValueError(f"argument 'min_progress' must be in [0, 1), got {min_progress!r}")
-    if isinstance(descent_steps, str) and descent_steps == "auto":
+    descent_steps = s.descent_steps
+    if isinstance(descent_steps, str):  # "auto"
         descent_steps = AUTO_DESCENT_STEPS if noise >= FAR_NOISE else 0
-    descent_steps = check_positive_int(descent_steps, "descent_steps", minimum=0)
     target = _Target(model, theta, model_id, device)
+    outlier_max_abs = s.outlier_max_abs
     if outlier_max_abs == "auto":  # the fused cells' h lies in [-1, 1]; a general step map's state is unbounded
         outlier_max_abs = 1.0 if target.weights is not None else None
-    if outlier_max_abs is not None:
-        check_positive_float(outlier_max_abs, "outlier_max_abs")
     z0 = _starts(target, initial_states, trajectories, n_inits, noise, seed)
     z0, x, contexts = _inputs(inputs, contexts, z0, target.input_size)
-    solve = partial(_solve, target, tol=tol, max_iter=max_iter, min_progress=min_progress,
+    solve = partial(_solve, target, tol=s.tol, max_iter=s.max_iter, min_progress=s.min_progress,
                     outlier_max_abs=outlier_max_abs)
-    found, kept = _solve_from(solve, target, z0, x, descent_steps, descent_lr)
-    return _classify(target, found, kept, x, contexts, dedup_tol, slow_q)
+    found, kept = _solve_from(solve, target, z0, x, descent_steps, s.descent_lr)
+    return _classify(target, found, kept, x, contexts, s.dedup_tol, s.slow_q)
 
 
 class _Target:
