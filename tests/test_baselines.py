@@ -104,3 +104,23 @@ def test_cluster_distances_and_compare_measures():
     assert score[("noise", "kmeans")] < 0.5
     with pytest.raises(ValueError, match="square"):
         cluster_distances(np.zeros((3, 4)), 2)
+
+
+@pytest.mark.parametrize("n, k", [(12, 2), (40, 3), (300, 2)])  # the partial dense solve, then Lanczos
+def test_classical_mds_equals_scikit_learns_without_a_full_eigendecomposition(n, k):
+    from sklearn.manifold import ClassicalMDS
+
+    from dynamo_ext.uses.clustering import classical_mds
+
+    points = np.random.default_rng(n).standard_normal((n, 5))
+    d = np.sqrt(((points[:, None] - points[None]) ** 2).sum(-1))
+    ours = classical_mds(d, k)
+    ref = ClassicalMDS(n_components=k, metric="precomputed").fit_transform(d)
+    np.testing.assert_allclose(ours, ref, atol=1e-8)
+    # distances that are not Euclidean: the directions of negative eigenvalues are zero, not NaN
+    bent = d.copy()
+    bent[0, 1] = bent[1, 0] = 3 * d.max()
+    out = classical_mds(bent, n - 1 if n < 20 else k)
+    assert np.isfinite(out).all()
+    with pytest.raises(ValueError, match="'n_components' must be in \\[1, 11\\]"):
+        classical_mds(d[:12, :12], 12)

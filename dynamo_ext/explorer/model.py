@@ -38,7 +38,8 @@ from ..population.recording import param_dtype
 from ..population.training import evaluate
 from ..uses.averaging import average
 from ..uses.extrapolation import support
-from ..uses.clustering import distances_from_features, functional_distance, functional_features, functional_spreads
+from ..uses.clustering import (classical_mds, distances_from_features, functional_distance, functional_features,
+                               functional_spreads)
 
 LABELS = ("arch", "task", "hidden_size", "seed")
 
@@ -137,10 +138,9 @@ class Explorer:
     def mds(self) -> np.ndarray:
         """[N, 2] classical MDS coordinates of DYNAMO's functional distances (computed once)."""
         if self._mds is None:
-            from sklearn.manifold import ClassicalMDS
-
             d = distances_from_features(*self._features)
-            self._mds = np.nan_to_num(ClassicalMDS(n_components=2, metric="precomputed").fit_transform(d))
+            coords = classical_mds(d, min(2, len(d) - 1)) if len(d) > 1 else np.zeros((len(d), 0))
+            self._mds = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))  # two columns, whatever N
         return self._mds
 
     def plane(self, kind: str = "theta") -> Dict:

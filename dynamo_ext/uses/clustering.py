@@ -11,7 +11,6 @@ and the baselines of dynamo_ext.compare are scored the same way
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
@@ -141,6 +140,47 @@ def _filled(distances: np.ndarray) -> np.ndarray:
     return d
 
 
+def classical_mds(distances: np.ndarray, n_components: int = 2) -> np.ndarray:
+    """Classical (Torgerson) MDS of a distance matrix: the leading ``n_components`` coordinates [N, k].
+
+    B = -1/2 J D^2 J (J the centring matrix), then B's ``n_components`` largest eigenpairs: by Lanczos
+    iterations (``scipy.sparse.linalg.eigsh``, from a fixed start) when N > 4 * n_components + 8, else by a
+    partial dense solve (``scipy.linalg.eigh`` with ``subset_by_index``); never a full
+    eigendecomposition, which costs O(N^3) time at N = 10,000. Coordinates are sqrt(lambda) * u, the
+    sign of each column set so that its largest entry is positive (scikit-learn's ``ClassicalMDS``
+    convention, whose values these equal); directions of eigenvalue <= 0 (distances that are not
+    Euclidean) are zero.
+
+    Raises:
+        ValueError: a non-square matrix, NaN/Inf, or n_components not in [1, N - 1].
+    """
+    from scipy.linalg import eigh
+    from scipy.sparse.linalg import eigsh
+
+    d = np.asarray(distances, dtype=np.float64)
+    n = d.shape[0] if d.ndim == 2 else 0
+    if d.ndim != 2 or d.shape[1] != n:
+        raise ValueError(f"argument 'distances' must be a square matrix, got shape {d.shape}")
+    if not np.isfinite(d).all():
+        raise ValueError("argument 'distances' must be finite, got NaN or Inf entries")
+    if not 1 <= check_positive_int(n_components, "n_components") <= max(n - 1, 1):
+        raise ValueError(f"argument 'n_components' must be in [1, {n - 1}] for {n} points, got {n_components}")
+    b = d * d  # B = -1/2 J D^2 J, centred in place
+    b -= b.mean(axis=0)
+    b -= b.mean(axis=1, keepdims=True)
+    b *= -0.5
+    if n > 4 * n_components + 8:
+        v0 = np.random.default_rng(0).standard_normal(n)
+        w, u = eigsh(b, k=n_components, which="LA", v0=v0, tol=1e-12)
+    else:
+        w, u = eigh(b, subset_by_index=[n - n_components, n - 1])
+    order = np.argsort(w)[::-1]
+    w, u = w[order], u[:, order]
+    signs = np.sign(u[np.abs(u).argmax(axis=0), np.arange(u.shape[1])])
+    u = u * np.where(signs == 0, 1.0, signs)
+    return np.sqrt(np.clip(w, 0.0, None)) * u
+
+
 def cluster_distances(distances: np.ndarray, n_clusters: Optional[int] = None,
                       labels_true: Optional[Sequence] = None, method: str = "agglomerative", seed: int = 0, *,
                       k: Optional[int] = None, labels: Optional[Sequence] = None) -> ClusterResult:
@@ -163,7 +203,6 @@ def cluster_distances(distances: np.ndarray, n_clusters: Optional[int] = None,
         ValueError: a non-square matrix, n_clusters out of range, labels of the wrong length.
     """
     from sklearn.cluster import AgglomerativeClustering, KMeans
-    from sklearn.manifold import ClassicalMDS
 
     k = renamed_keyword(n_clusters, k, "n_clusters", "k", "cluster_distances")
     labels = renamed_keyword(labels_true, labels, "labels_true", "labels", "cluster_distances")
@@ -177,9 +216,7 @@ def cluster_distances(distances: np.ndarray, n_clusters: Optional[int] = None,
         assign = AgglomerativeClustering(n_clusters=k, metric="precomputed", linkage="average").fit_predict(d)
     else:
         dims = min(max(k - 1, 2), n - 1)
-        with warnings.catch_warnings():  # directions with negative eigenvalues (non-Euclidean
-            warnings.simplefilter("ignore", RuntimeWarning)  # distances) come back as NaN: drop them
-            coords = np.nan_to_num(ClassicalMDS(n_components=dims, metric="precomputed").fit_transform(d), nan=0.0)
+        coords = classical_mds(d, dims)  # directions of negative eigenvalues (non-Euclidean distances): zero
         assign = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(coords)
     return _result(k, method, assign, labels, d, "precomputed")
 
