@@ -58,3 +58,27 @@ def test_no_plot_changes_pyplots_state():
     for draw in DRAW.values():
         draw()
     assert plt.get_fignums() == before and matplotlib.get_backend() == backend
+
+
+def test_figures_of_a_large_population_sample_the_heatmaps_and_say_so():
+    import numpy as np
+
+    from dynamo_ext.report.figures import plot_distance_matrices, plot_embedding
+    from dynamo_ext.report.html import distance_figure
+    from dynamo_ext.report.tables import HEATMAP_MODELS
+
+    n = 1000
+    rng = np.random.default_rng(0)
+    pop = [{"id": f"m{i}", "arch": ("rnn", "gru")[i % 2], "hidden_size": 8, "seed": i, "test_accuracy": 0.5}
+           for i in range(n)]
+    d = rng.random((n, n))
+    metrics = {"population": pop, "embedding": {p["id"]: rng.standard_normal(2).tolist() for p in pop},
+               "baselines": {"distances": {"dynamo": (d + d.T).tolist()}}}
+    fig = plot_distance_matrices(metrics)
+    assert fig.axes[0].images[0].get_array().shape == (HEATMAP_MODELS, HEATMAP_MODELS)
+    assert f"{HEATMAP_MODELS} of {n} models" in fig._suptitle.get_text()
+    html_fig = distance_figure(metrics)
+    assert len(html_fig.data[0].z) == HEATMAP_MODELS and f"of {n} models" in html_fig.layout.title.text
+    emb = plot_embedding(metrics)
+    assert len(emb.axes[0].collections) == 2 and not emb.axes[0].texts  # one group per arch, no labels
+    assert "(1000 models)" in emb.axes[0].get_title()

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from .._figures import axes_for, finish
 from ..dynamics.plots import plot_bifurcation, plot_fixed_points  # noqa: F401 (the report's figures too)
 from .schema import Metrics
-from .tables import by_task, model_order
+from .tables import by_task, heatmap_order
 
 ARCH_COLORS = {"rnn": "tab:blue", "gru": "tab:orange", "lstm": "tab:green",  # RNNs; CNNs by activation:
                 "relu": "tab:red", "tanh": "tab:purple", "gelu": "tab:brown"}
@@ -26,28 +26,37 @@ MARKERS = {"rnn": "o", "gru": "s", "lstm": "^"}
 TASK_COLORS = ("tab:purple", "tab:red", "tab:cyan", "tab:olive", "tab:brown", "tab:pink")
 
 
+ANNOTATED_MODELS = 200  # the embedding plot labels each point with its accuracy up to this many models
+
+
 def plot_embedding(metrics: Metrics, path: Optional[Path] = None, *, ax=None) -> Figure:
-    """Model embeddings (first two coordinates), annotated with test accuracy. Single task: coloured by
-    architecture, stars at each architecture's averaged embedding. Several tasks: coloured by task,
-    marker by architecture."""
+    """Model embeddings (first two coordinates), annotated with test accuracy up to ``ANNOTATED_MODELS``
+    models (past it, small points and no labels, said in the title). Single task: colored by
+    architecture, stars at each architecture's averaged embedding. Several tasks: colored by task,
+    marker by architecture. One scatter call per group, so 10,000 models draw in about a second."""
     fig, (ax,) = axes_for(ax, (6, 5))
     info = {p["id"]: p for p in metrics["population"]}
     several_tasks = by_task(metrics)
     tasks = sorted({p.get("task", "") for p in metrics["population"]})
-    seen = set()
+    groups = {}  # (label, color, marker) -> [x], [y], [accuracy]
     for mid, theta in metrics["embedding"].items():
         p = info.get(mid, {"arch": "new", "test_accuracy": float("nan")})
         if several_tasks:
-            colour = TASK_COLORS[tasks.index(p["task"]) % len(TASK_COLORS)] if "task" in p else "tab:gray"
+            color = TASK_COLORS[tasks.index(p["task"]) % len(TASK_COLORS)] if "task" in p else "tab:gray"
             label = f"{p.get('task', 'new')} / {p['arch']}"
         else:
-            colour, label = ARCH_COLORS.get(p["arch"], "tab:gray"), p["arch"]
-        y = theta[1] if len(theta) > 1 else 0.0
-        ax.scatter(theta[0], y, c=colour, marker=MARKERS.get(p["arch"], "o") if several_tasks else "o", s=60,
-                   label=None if label in seen else label, edgecolors="k")
-        seen.add(label)
-        ax.annotate(f"{p['test_accuracy']:.2f}", (theta[0], y), textcoords="offset points", xytext=(5, 4),
-                    fontsize=7)
+            color, label = ARCH_COLORS.get(p["arch"], "tab:gray"), p["arch"]
+        g = groups.setdefault((label, color, MARKERS.get(p["arch"], "o") if several_tasks else "o"), ([], [], []))
+        g[0].append(theta[0])
+        g[1].append(theta[1] if len(theta) > 1 else 0.0)
+        g[2].append(p["test_accuracy"])
+    many = len(metrics["embedding"]) > ANNOTATED_MODELS
+    for (label, color, marker), (xs, ys, accs) in groups.items():
+        ax.scatter(xs, ys, c=color, marker=marker, s=6 if many else 60, label=label,
+                   edgecolors="none" if many else "k", alpha=0.6 if many else 1.0)
+        for x, y, acc in ([] if many else zip(xs, ys, accs)):
+            ax.annotate(f"{acc:.2f}" if acc is not None else "", (x, y), textcoords="offset points", xytext=(5, 4),
+                        fontsize=7)
     for row in metrics.get("averaging", []):
         if row["label"] in ARCH_COLORS:
             tb = row["theta_bar"]
@@ -55,18 +64,19 @@ def plot_embedding(metrics: Metrics, path: Optional[Path] = None, *, ax=None) ->
                        edgecolors="k", label=f"mean {row['label']} ({row['averaged_accuracy']:.2f})")
     ax.set_xlabel(r"$\theta_1$")
     ax.set_ylabel(r"$\theta_2$")
-    ax.set_title("DYNAMO model embeddings (labels: base test accuracy)")
+    ax.set_title("DYNAMO model embeddings" + (f" ({len(metrics['embedding'])} models)" if many
+                                               else " (labels: base test accuracy)"))
     ax.legend(fontsize=7)
     return finish(fig, path)
 
 
 def plot_distance_matrices(metrics: Metrics, path: Optional[Path] = None, *, ax: Optional[Sequence] = None) -> Figure:
-    """Every measure's distance matrix side by side (models sorted by task and architecture;
-    grey: pairs the measure cannot compare)."""
+    """Every measure's distance matrix side by side (models sorted by task and architecture, a sample of
+    them in a large population: ``tables.heatmap_order``; grey: pairs the measure cannot compare)."""
     import numpy as np
 
     dists = metrics["baselines"]["distances"]
-    order = model_order(metrics)
+    order, drawn = heatmap_order(metrics)
     fig, axes = axes_for(ax, (3.2 * len(dists), 3.4), len(dists))
     own = ax is None
     for ax, (name, d) in zip(axes, dists.items()):
@@ -76,7 +86,7 @@ def plot_distance_matrices(metrics: Metrics, path: Optional[Path] = None, *, ax:
         ax.set_xticks([])
         ax.set_yticks([])
     if own:
-        fig.suptitle("Distances between base models (sorted by task, architecture)", fontsize=10)
+        fig.suptitle(f"Distances between base models ({drawn})", fontsize=10)
     return finish(fig, path)
 
 

@@ -23,6 +23,7 @@ from .tables import (
     TESTS_NOTE,
     by_task,
     fmt,
+    heatmap_order,
     model_order,
     ari_table,
     baseline_verdicts,
@@ -72,9 +73,10 @@ def embedding_figure(metrics: Metrics) -> go.Figure:
 
 
 def distance_figure(metrics: Metrics) -> go.Figure:
-    """Heatmaps of every measure's distances, models sorted by task and architecture."""
+    """Heatmaps of every measure's distances, models sorted by task and architecture (a sample of them in
+    a large population: ``tables.heatmap_order``)."""
     dists = metrics["baselines"]["distances"]
-    order = model_order(metrics)
+    order, drawn = heatmap_order(metrics)
     ids = [metrics["population"][i]["id"] for i in order]
     cols = min(len(dists), DISTANCE_COLUMNS)  # wrapped into rows, so that the figure fits the page
     rows = -(-len(dists) // cols)
@@ -88,7 +90,7 @@ def distance_figure(metrics: Metrics) -> go.Figure:
                       row=r, col=c)
         fig.update_xaxes(showticklabels=False, row=r, col=c)
         fig.update_yaxes(showticklabels=False, autorange="reversed", row=r, col=c)
-    fig.update_layout(title="Distances between base models (sorted by task, architecture)",
+    fig.update_layout(title=f"Distances between base models ({drawn})",
                       width=260 * cols, height=90 + 260 * rows)
     return fig
 

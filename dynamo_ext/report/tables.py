@@ -6,7 +6,9 @@ mean).
 """
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Tuple
+
+import numpy as np
 
 from ..compare.registry import REGISTRY, measure_names
 from ..dynamics.attractor_fidelity import fidelity_table
@@ -30,6 +32,21 @@ def model_order(metrics: Metrics) -> List[int]:
     """Model indices sorted by (task, architecture, id), so that groups show as blocks."""
     pop = metrics["population"]
     return sorted(range(len(pop)), key=lambda i: (pop[i].get("task", ""), pop[i]["arch"], pop[i]["id"]))
+
+
+HEATMAP_MODELS = 400  # models per side of a drawn distance matrix; larger populations are sampled
+
+
+def heatmap_order(metrics: Metrics, max_models: int = HEATMAP_MODELS) -> Tuple[List[int], str]:
+    """The models a distance heatmap draws, in ``model_order``, and the title's words for them: every
+    model up to ``max_models``; past it, ``max_models`` evenly spaced in that order (each task and
+    architecture keeps its share of the rows), said so."""
+    order = model_order(metrics)
+    n = len(order)
+    if n <= max_models:
+        return order, "sorted by task, architecture"
+    picked = [order[int(i)] for i in np.linspace(0, n - 1, max_models).round().astype(int)]
+    return picked, (f"{max_models} of {n} models, evenly spaced in the order sorted by task and architecture")
 
 
 def few_label_columns(metrics: Metrics) -> List[str]:
