@@ -111,3 +111,46 @@ def test_measures_over_the_time_budget_are_skipped_and_named(tiny_population):
     assert estimate_seconds("procrustes", 1000, [10] * 10, 1e9) > estimate_seconds("cka", 1000, [10] * 10, 1e9)
     with pytest.raises(ValueError, match="'measure'"):
         estimate_seconds("weights", 10, [3], 1e9)
+
+
+def _distributed_rank(rank, world, port, data, out):
+    import os
+
+    import numpy as np
+
+    from dynamo_ext.compare import pairwise_distances
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        got = {m: pairwise_distances(data, m, distributed=True) for m in ("cka", "svcca", "procrustes")}
+        np.save(f"{out}/rank{rank}.npy", np.stack([got[m] for m in ("cka", "svcca", "procrustes")]))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_all_pairs_on_two_gloo_ranks_equal_one_process(tmp_path):
+    """pairwise_distances(..., distributed=True) on 2 ranks: every rank holds the one-process matrices."""
+    import socket
+
+    import numpy as np
+    import torch.multiprocessing as mp
+
+    from dynamo_ext.compare import pairwise_distances
+    from dynamo_ext.compare import all_pairs as ap
+
+    g = np.random.default_rng(3)
+    data = [g.standard_normal((120, w)) for w in (2, 20, 45, 80, 3, 25, 50, 90)]
+    one = np.stack([pairwise_distances(data, m) for m in ("cka", "svcca", "procrustes")])
+    assert len(ap._blocks([d.shape[1] for d in data], 4096)) == 4  # 10 pairs of blocks, shared by the ranks
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.start_processes(_distributed_rank, args=(2, port, data, str(tmp_path)), nprocs=2, start_method="spawn")
+    for rank in range(2):
+        np.testing.assert_allclose(np.load(tmp_path / f"rank{rank}.npy"), one, rtol=1e-8, atol=1e-12)
+    with pytest.raises(ValueError, match="initialised torch.distributed process group"):
+        pairwise_distances(data, "cka", distributed=True)
+    with pytest.raises(ValueError, match="'dsa' has no distributed form"):
+        pairwise_distances([np.ones((2, 5, 3))] * 2, "dsa", distributed=True)

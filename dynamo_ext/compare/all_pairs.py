@@ -73,18 +73,22 @@ def _stack(mats: Sequence[Tensor], members: np.ndarray):
     return stacked, owner, index
 
 
-def _pair_blocks(mats: Sequence[Tensor], block_columns: int, progress: bool, desc: str):
-    """For every pair of column blocks (I <= J): (members of I, members of J, C = X_I^T X_J, the column
-    owners and gather indices of I and J)."""
+def _pair_blocks(mats: Sequence[Tensor], block_columns: int, progress: bool, desc: str, rank: int = 0,
+                 world: int = 1):
+    """For every pair of column blocks (I <= J) of this rank's share (pair k of the upper triangle, in
+    row order, belongs to rank k % world): (members of I, members of J, C = X_I^T X_J, the column owners
+    and gather indices of I and J)."""
     blocks = _blocks([m.shape[1] for m in mats], block_columns)
-    with tqdm(total=len(blocks) * (len(blocks) + 1) // 2, desc=desc, unit="block",
-              disable=not progress or len(blocks) < 2) as bar:
-        for a in range(len(blocks)):
-            sa = _stack(mats, blocks[a])  # once per row of blocks
-            for b in range(a, len(blocks)):
-                sb = sa if a == b else _stack(mats, blocks[b])
-                yield blocks[a], blocks[b], sa[0].t() @ sb[0], sa, sb
-                bar.update()
+    pairs = [(a, b) for a in range(len(blocks)) for b in range(a, len(blocks))][rank::world]
+    with tqdm(total=len(pairs), desc=desc, unit="block", disable=not progress or len(pairs) < 2) as bar:
+        row = None
+        for a, b in pairs:
+            if row is None or row[0] != a:
+                row = (a, _stack(mats, blocks[a]))  # once per row of blocks
+            sa = row[1]
+            sb = sa if a == b else _stack(mats, blocks[b])
+            yield blocks[a], blocks[b], sa[0].t() @ sb[0], sa, sb
+            bar.update()
 
 
 def _padded(c: Tensor, sa, sb) -> Tensor:
@@ -114,8 +118,13 @@ def _symmetric(a: np.ndarray, b: np.ndarray, block: Tensor, out: np.ndarray) -> 
 
 
 def all_pairs(reps: Sequence[Representation], measures: Sequence[str] = MATRIX_MEASURES,
-              block_columns: int = 4096, progress: bool = False) -> Dict[str, np.ndarray]:
+              block_columns: int = 4096, progress: bool = False, distributed: bool = False) -> Dict[str, np.ndarray]:
     """Every pair's CKA, SVCCA and Procrustes distance from per-model statistics and blocked GEMMs.
+
+    With ``distributed`` (an initialised torch.distributed process group, e.g. under ``torchrun``), each
+    rank computes the pairs of blocks k with k % world == rank, and one all-reduce (a sum: every pair is
+    one rank's) of the per-pair sums gives every rank the whole matrices; the per-model statistics are
+    computed by every rank from its own copy of ``reps``.
 
     Args:
         reps: one Representation per model (centred float64 samples [n, d_i], the same n).
@@ -123,6 +132,7 @@ def all_pairs(reps: Sequence[Representation], measures: Sequence[str] = MATRIX_M
         block_columns: columns (summed widths) per block of models; memory is about
             n * 2 * block_columns * 8 bytes plus the padded pair blocks.
         progress: a tqdm bar over the pairs of blocks.
+        distributed: split the pairs of blocks over the ranks of the default process group.
 
     Returns:
         Per measure an [N, N] float64 distance matrix with a zero diagonal: ``cka``: 1 - debiased
@@ -130,8 +140,10 @@ def all_pairs(reps: Sequence[Representation], measures: Sequence[str] = MATRIX_M
         the per-pair functions of this package's values within ~1e-8.
 
     Raises:
-        ValueError: an unknown measure, fewer than one model, different sample counts.
+        ValueError: an unknown measure, fewer than one model, different sample counts, ``distributed``
+            without an initialised process group.
     """
+    rank, world = _rank_and_world(distributed)
     bad = [m for m in measures if m not in MATRIX_MEASURES]
     if bad:
         raise ValueError(f"argument 'measures' must be a subset of {MATRIX_MEASURES}, got {bad}")
@@ -147,11 +159,12 @@ def all_pairs(reps: Sequence[Representation], measures: Sequence[str] = MATRIX_M
         xs = [torch.from_numpy(r.x) for r in reps]
         frob2 = np.zeros((N, N))
         nuclear = np.zeros((N, N)) if "procrustes" in measures else None
-        for a, b, c, sa, sb in _pair_blocks(xs, block_columns, progress, "all-pairs CKA/Procrustes"):
+        for a, b, c, sa, sb in _pair_blocks(xs, block_columns, progress, "all-pairs CKA/Procrustes", rank, world):
             if "cka" in measures:
                 _symmetric(a, b, _block_sums(c * c, sa, sb), frob2)
             if nuclear is not None:
                 _symmetric(a, b, _singular_value_sums(_padded(c, sa, sb)), nuclear)
+        _sum_over_ranks(world, frob2, nuclear)
         if "cka" in measures:
             out["cka"] = _cka_distances(xs, frob2, n)
         if nuclear is not None:
@@ -161,13 +174,37 @@ def all_pairs(reps: Sequence[Representation], measures: Sequence[str] = MATRIX_M
         us = [torch.from_numpy(np.ascontiguousarray(r.top_directions)) for r in reps]
         k = np.array([u.shape[1] for u in us])
         total = np.zeros((N, N))
-        for a, b, c, sa, sb in _pair_blocks(us, block_columns, progress, "all-pairs SVCCA"):
+        for a, b, c, sa, sb in _pair_blocks(us, block_columns, progress, "all-pairs SVCCA", rank, world):
             rho = _singular_value_sums(_padded(c, sa, sb), clip=1.0)
             _symmetric(a, b, rho, total)
+        _sum_over_ranks(world, total)
         out["svcca"] = 1.0 - total / np.minimum.outer(k, k)
     for d in out.values():
         np.fill_diagonal(d, 0.0)
     return {m: out[m] for m in measures}
+
+
+def _rank_and_world(distributed: bool):
+    if not distributed:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        raise ValueError("argument 'distributed' needs an initialised torch.distributed process group: start the "
+                         "program with torchrun and call init_process_group()")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _sum_over_ranks(world: int, *matrices) -> None:
+    """Each rank's partial [N, N] sums (zero where another rank computed) summed in place over the ranks."""
+    if world == 1:
+        return
+    import torch.distributed as dist
+
+    for m in matrices:
+        if m is not None:
+            t = torch.from_numpy(m)  # shares memory with m: the sum lands in m
+            dist.all_reduce(t)
 
 
 def gemm_rate(n: int = 2048, width: int = 512) -> float:
@@ -218,7 +255,7 @@ def _cka_distances(xs: Sequence[Tensor], frob2: np.ndarray, n: int) -> np.ndarra
 
 
 def representation_distances(data: Sequence, measures: Sequence[str] = MATRIX_MEASURES, progress: bool = False,
-                             variance_kept: float = 0.99) -> Dict[str, np.ndarray]:
+                             variance_kept: float = 0.99, distributed: bool = False) -> Dict[str, np.ndarray]:
     """CKA, SVCCA and Procrustes distances [N, N] between every pair of ``data`` (one array or tensor of
     the same samples per network) in one pass of blocked matrix products (``all_pairs``).
 
@@ -239,7 +276,7 @@ def representation_distances(data: Sequence, measures: Sequence[str] = MATRIX_ME
         raise ValueError(f"argument 'data' must hold the same samples (trials x steps) for every network with "
                          f"measures {tuple(measures)}, got sample counts {counts}; only 'dsa' compares "
                          f"networks on different trials")
-    out = all_pairs(reps, measures, progress=progress)
+    out = all_pairs(reps, measures, progress=progress, distributed=distributed)
     return {m: np.maximum(d, 0.0) for m, d in out.items()}
 
 
@@ -257,8 +294,9 @@ def shared_matrix(name: str):
 
 def arrays_form(name: str):
     """The registry's form of ``name`` on networks given as arrays (``pairwise_distances``)."""
-    def on_arrays(data: Sequence, progress: bool = False, variance_kept: float = 0.99) -> np.ndarray:
-        return representation_distances(data, (name,), progress, variance_kept)[name]
+    def on_arrays(data: Sequence, progress: bool = False, variance_kept: float = 0.99,
+                  distributed: bool = False) -> np.ndarray:
+        return representation_distances(data, (name,), progress, variance_kept, distributed)[name]
     return on_arrays
 
 

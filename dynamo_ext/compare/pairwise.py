@@ -25,7 +25,7 @@ def _ranges():
 
 
 def pairwise_distances(data: Sequence, measure: str = "procrustes", n_jobs: Optional[int] = None,
-                       progress: bool = False, **options) -> np.ndarray:
+                       progress: bool = False, distributed: bool = False, **options) -> np.ndarray:
     """The distance between every pair of networks given as arrays (netrep's ``pairwise_distances``).
 
     Args:
@@ -40,6 +40,10 @@ def pairwise_distances(data: Sequence, measure: str = "procrustes", n_jobs: Opti
         n_jobs: threads for the computation (torch's intra-op threads during the call;
             None keeps the current setting).
         progress: a tqdm bar over the blocks of the matrix products.
+        distributed: split the pairs over the ranks of the initialised torch.distributed process group
+            (e.g. ``torchrun --nproc_per_node K`` or ``--nnodes``): every rank passes the same ``data``,
+            computes its share of the blocks of pairs, and returns the whole matrix (one all-reduce;
+            ``all_pairs``). "cka", "svcca", "procrustes" only.
         options: the measure's options (``get_measure(measure).options``): "svcca":
             ``variance_kept`` (0.99); "dsa": ``n_delays`` (10, at most half the steps), ``rank``
             (10), ``score_method`` ("angular"), ``iters`` (1500), ``seed`` (0).
@@ -63,6 +67,13 @@ def pairwise_distances(data: Sequence, measure: str = "procrustes", n_jobs: Opti
     unknown = sorted(set(options) - set(m.options))
     if unknown:
         raise ValueError(f"measure {measure!r} takes the options {sorted(m.options)}, got {unknown}")
+    if distributed:
+        import inspect
+
+        if "distributed" not in inspect.signature(m.arrays).parameters:
+            raise ValueError(f"measure {measure!r} has no distributed form; distributed=True takes "
+                             f"{[n for n in names if 'distributed' in inspect.signature(get_measure(n).arrays).parameters]}")
+        options["distributed"] = True
     threads = torch.get_num_threads()
     if n_jobs is not None:
         torch.set_num_threads(check_positive_int(n_jobs, "n_jobs"))
