@@ -256,3 +256,18 @@ def test_other_fits_show_as_each_models_spread(explorer, tiny_population, tiny_f
     assert ex.plane("mds")["spread"] is None and explorer.plane()["spread"] is None
     fig = plane_figure(plane, "arch", {"A": None, "B": None})
     assert any(t.name == "spread across fits" for t in fig.data)
+
+
+def test_a_large_population_is_drawn_with_webgl_and_a_small_one_with_svg():
+    from dynamo_ext.explorer.figures import WEBGL_MODELS, plane_figure
+
+    def plane(n):
+        return {"kind": "theta", "xy": [[i / n, (i % 7) / 7] for i in range(n)], "ids": [f"m{i}" for i in range(n)],
+                "labels": {"arch": ["rnn", "gru"] * (n // 2)}, "hidden_r2": [0.9] * n,
+                "output_agreement": [0.9] * n, "axes": ["theta 1", "theta 2"]}
+
+    big = plane_figure(plane(WEBGL_MODELS + 2), "arch", {})
+    small = plane_figure(plane(10), "arch", {})
+    assert {t.type for t in big.data if t.name.startswith("arch")} == {"scattergl"}
+    assert {t.type for t in small.data if t.name.startswith("arch")} == {"scatter"}
+    assert sum(len(t.x) for t in big.data if t.name.startswith("arch")) == WEBGL_MODELS + 2

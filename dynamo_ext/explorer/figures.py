@@ -14,6 +14,7 @@ COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e3
            "#17becf")
 GRID = 41  # grid points per axis that catch clicks away from the models
 SELECTION = {"A": "#000000", "B": "#d62728"}
+WEBGL_MODELS = 500  # past this many models the plane draws them with WebGL (Scattergl), smaller and unedged
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 340) -> go.Figure:
@@ -23,8 +24,8 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 340) -> go
 
 
 def plane_figure(plane: Dict, color_by: str, selections: Dict[str, Optional[Dict]], drawing: bool = False) -> go.Figure:
-    """Models as points coloured by ``color_by`` (hover: id, labels, emulation), the click grid (theta
-    planes only) and the selections A and B."""
+    """Models as points colored by ``color_by`` (hover: id, labels, emulation; WebGL past
+    ``WEBGL_MODELS`` models), the click grid (theta planes only) and the selections A and B."""
     fig = go.Figure()
     xs = [p[0] for p in plane["xy"]]
     ys = [p[1] for p in plane["xy"]]
@@ -44,11 +45,14 @@ def plane_figure(plane: Dict, color_by: str, selections: Dict[str, Optional[Dict
         fig.add_trace(go.Scatter(x=sx, y=sy, mode="lines+markers", name="spread across fits", hoverinfo="skip",
                                  line=dict(color="#999", width=1), marker=dict(size=4, color="#999")))
     values = [str(v) for v in plane["labels"][color_by]]
+    many = len(xs) > WEBGL_MODELS
+    scatter = go.Scattergl if many else go.Scatter
     for k, value in enumerate(dict.fromkeys(values)):
         idx = [i for i, v in enumerate(values) if v == value]
-        fig.add_trace(go.Scatter(
+        fig.add_trace(scatter(
             x=[xs[i] for i in idx], y=[ys[i] for i in idx], mode="markers", name=f"{color_by} {value}",
-            marker=dict(size=12, color=COLORS[k % len(COLORS)], line=dict(width=1, color="#333")),
+            marker=dict(size=5 if many else 12, color=COLORS[k % len(COLORS)],
+                        line=dict(width=0 if many else 1, color="#333")),
             customdata=[plane["ids"][i] for i in idx],
             text=[f"{plane['ids'][i]}<br>hidden R² {plane['hidden_r2'][i]:.3f}<br>output agreement "
                   f"{plane['output_agreement'][i]:.3f}"
