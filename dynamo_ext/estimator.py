@@ -64,7 +64,8 @@ class DYNAMO(BaseEstimator):
 
     Parameters (keywords) are ``FitConfig``'s fields (docs/method.md, "The loss"), generated from them,
     ``random_state`` being its ``seed`` (all but ``checkpoint_every``: the estimator writes no folder);
-    then ``embed_steps`` (``transform``'s steps, 400) and ``progress`` (tqdm bars, False). ``n_fits`` > 1 fits that many meta-models (seeds
+    then ``embed_steps`` (``transform``'s steps, 400) and ``progress`` (tqdm bars, False).
+    ``n_fits`` > 1 fits that many meta-models (seeds
     ``random_state``, ``random_state + 1``, ...; one recording): the distances, clusters and group tests
     are then the fits' consensus, and ``spread()`` gives every reading's spread across them
     (docs/guide/trust.md). After ``fit``:
@@ -183,8 +184,8 @@ class DYNAMO(BaseEstimator):
 
     def transform(self, X: Sequence) -> np.ndarray:
         """The model embeddings [k, embedding_dim] of k new networks, the meta-model frozen (``embed``;
-        arXiv:2302.14078 section 3). X: networks following the recording protocol, or arrays of their
-        hidden states [trials, time, units] on ``probe_inputs_``. The fitted meta-model is unchanged
+        arXiv:2302.14078 section 3). X: networks following the recording protocol, (rnn, readout) pairs
+        as ``fit`` takes them, or arrays of their hidden states [trials, time, units] on ``probe_inputs_``. The fitted meta-model is unchanged
         (each network is placed in a copy)."""
         self._check_fitted()
         meta = copy.deepcopy(self.meta_)
