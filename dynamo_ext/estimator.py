@@ -146,6 +146,7 @@ class DYNAMO(BaseEstimator):
                 for r in (self.fits_ or [result]):
                     r.meta.model_ids = list(ids)
         self.result_ = result
+        self._population_recording = None  # the baselines' recording, made when first asked for
         self.meta_ = result.meta
         self.embedding_ = result.meta.theta.detach().cpu().double().numpy().copy()
         self.model_ids_ = list(result.meta.model_ids)
@@ -228,7 +229,7 @@ class DYNAMO(BaseEstimator):
         self._check_fitted()
         m = get_measure(measure)
         if not m.dynamo:
-            rec = self.recording_ if self.recording_ is not None else self.population_.record(max_sequences=200)
+            rec = self.recording_ if self.recording_ is not None else self._baseline_recording()
             check_measures([m.name], self.population_.family if self.population_ is not None else None, "measure")
             return [m.matrix(MeasureInputs(rec, self.population_, self.meta_, requested=(m.name,)))]
         metas = self.fits_.metas if (self.fits_ is not None and every_fit) else [self.meta_]
@@ -237,6 +238,12 @@ class DYNAMO(BaseEstimator):
         if m.reading == "theta":
             return [embedding_distances(meta, n) for meta in metas]
         return [functional_distances(meta, x.to(meta.theta.dtype), n) for meta in metas]
+
+    def _baseline_recording(self) -> Recording:
+        """The population's first 200 training inputs recorded once, for every baseline measure asked for."""
+        if self._population_recording is None:
+            self._population_recording = self.population_.record(max_sequences=200)
+        return self._population_recording
 
     def spread(self, n_clusters: Optional[int] = None, fixed_points: bool = False):
         """Every reading's spread across the ``n_fits`` fits (``uses.across_fits.spread`` on the first 256

@@ -190,7 +190,7 @@ def write_html(metrics: Metrics, path: Path) -> Path:
                           ["label", "members", "member_mean_accuracy", "averaged_accuracy",
                            "naive_weight_average_accuracy", "ensemble_accuracy"]),
               "<h2>Population and emulation</h2>",
-              (f"<p>{html.escape(weak_members_note(metrics))}</p>" if weak_members_note(metrics) else ""),
+              "".join(f"<p>{html.escape(note)}</p>" for note in [weak_members_note(metrics)] if note),
               _html_table(pop_rows, ["id", "task", "arch", "hidden_size", "test_accuracy", "output_agreement",
                                      "hidden_r2", "meta_test_accuracy"]
                           + (REGRESSION_COLUMNS if metrics.get("output_kind") == "real" else []) + ["marks"])]

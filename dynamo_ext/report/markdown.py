@@ -87,7 +87,7 @@ def _population_section(metrics: Metrics) -> List[str]:
                       "hidden_r2", "meta_test_accuracy"]
                + (REGRESSION_COLUMNS if metrics.get("output_kind") == "real" else []) + ["marks"]),
         "",
-        *([weak_members_note(metrics), ""] if weak_members_note(metrics) else []),
+        *[line for note in [weak_members_note(metrics)] if note for line in (note, "")],
         *marks_markdown(metrics),
     ]
 
