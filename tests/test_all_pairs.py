@@ -154,3 +154,20 @@ def test_all_pairs_on_two_gloo_ranks_equal_one_process(tmp_path):
         pairwise_distances(data, "cka", distributed=True)
     with pytest.raises(ValueError, match="'dsa' has no distributed form"):
         pairwise_distances([np.ones((2, 5, 3))] * 2, "dsa", distributed=True)
+
+
+def test_representations_read_the_callers_arrays_in_place_and_leave_them_unchanged():
+    """A Representation keeps no centred copy (memory is the recording's own), and computing every measure
+    from it changes none of the given float64 arrays or tensors."""
+    g = np.random.default_rng(3)
+    data = [g.standard_normal((40, d)) + 2.0 for d in (3, 5, 4)]
+    data[1] = torch.tensor(data[1])
+    before = [x.numpy().copy() if isinstance(x, torch.Tensor) else x.copy() for x in data]
+    reps = [Representation(x) for x in data]
+    assert np.shares_memory(reps[0]._h, data[0]) and reps[1]._h.data_ptr() == data[1].data_ptr()
+    out = all_pairs(reps, block_columns=5)
+    for x, b in zip(data, before):
+        np.testing.assert_array_equal(np.asarray(x), b)
+    ref = per_pair(reps)
+    for name in ref:
+        np.testing.assert_allclose(out[name], ref[name], atol=1e-7, rtol=0, err_msg=name)

@@ -26,6 +26,26 @@ def test_functional_distance_sees_what_theta_does_not():
     assert theta_d[0, 1] > theta_d[0, 2]  # theta says the opposite
 
 
+@pytest.mark.parametrize("chunk_bytes", [1, 20_000, 2 ** 28])
+def test_functional_distances_in_chunks_of_sequences_equal_the_whole_features(chunk_bytes):
+    """Streaming the probe sequences through Gram matrices gives the distances of all features held at once
+    (``distances_from_features``), whatever the chunk (one sequence, a few, all)."""
+    from dynamo_ext.uses.clustering import distances_from_features, functional_features
+
+    torch.manual_seed(1)
+    meta = de.MetaRNN(7, 3, 2, [4, 6, 5, 8, 3, 4, 9], state_size=6, embedding_dim=3)
+    with torch.no_grad():
+        meta.theta.normal_()
+    x = torch.randn(13, 5, 3)
+    want = distances_from_features(*functional_features(meta, x, meta.theta.detach()))
+    got = functional_distances(meta, x, chunk_bytes=chunk_bytes, batch_size=4)
+    assert want.shape == got.shape == (7, 7) and want[0, 1] > 0.1
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(functional_distances(meta, x, n=4, chunk_bytes=chunk_bytes),
+                               distances_from_features(*functional_features(meta, x, meta.theta.detach()[:4])),
+                               rtol=1e-5, atol=1e-6)
+
+
 dsa_metric = pytest.importorskip("DSA", reason="dsa-metric is not installed (pip install 'dynamo_ext[peers]')")
 
 

@@ -144,13 +144,32 @@ def analyze_command(args, progress: bool) -> None:
     folders = fit_folders(args.meta)  # `fit --n-fits k` writes fit-<i>
     fits = [load_meta(f) for f in folders] if len(folders) > 1 else None
     meta_dir = folders[0] if folders else args.meta
+    rank = _join_process_group() if args.distributed else 0
     metrics = analyze(load_meta(meta_dir), Population.load(args.population), seed=args.seed, fits=fits,
                       baselines=not args.no_baselines, labels_per_class=args.labels_per_class or None,
                       fixed_point_inputs=x_star, measures=args.measures,
                       time_budget_s=args.time_budget if args.time_budget > 0 else None,
-                      n_permutations=args.permutations)
-    write_report(metrics, args.out, history=load_history(meta_dir))
-    print(f"report written to {args.out}/report.md")
+                      n_permutations=args.permutations,
+                      memory_budget_gb=args.memory_budget_gb if args.memory_budget_gb > 0 else None,
+                      distributed=args.distributed)
+    if rank == 0:
+        write_report(metrics, args.out, history=load_history(meta_dir))
+        print(f"report written to {args.out}/report.md")
+
+
+def _join_process_group() -> int:
+    """This process's rank in the torch.distributed process group that torchrun describes (gloo), joined
+    here where the program has not joined it; ValueError outside torchrun."""
+    import os
+
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+            raise ValueError("option '--distributed' needs torchrun (RANK and WORLD_SIZE unset): run "
+                             "`torchrun --nproc_per_node K --no-python dynamo-ext analyze ... --distributed`")
+        dist.init_process_group("gloo")
+    return dist.get_rank()
 
 
 def explore_command(args, progress: bool) -> None:

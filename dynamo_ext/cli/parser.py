@@ -79,6 +79,12 @@ def _analyze_command(sub) -> argparse.ArgumentParser:
                    help=f"the baselines' measures (default {' '.join(measure_names(default=True, dynamo=False))}; dsa, the peer, needs the [peers] "
                    "extra and takes minutes)")
     a.add_argument("--time-budget", type=float, default=900.0, help="seconds for the baselines (<= 0: none)")
+    a.add_argument("--memory-budget-gb", type=float, default=4.0,
+                   help="GiB: the baselines' recording goes to a temporary folder when it would take over a "
+                   "quarter of this (<= 0: always in memory)")
+    a.add_argument("--distributed", action="store_true",
+                   help="under torchrun: split the all-pairs baselines over the ranks (gloo; rank 0 writes the "
+                   "report)")
     a.add_argument("--permutations", type=int, default=999,
                    help="label permutations of the report's group tests (PERMANOVA, PERMDISP)")
     return a

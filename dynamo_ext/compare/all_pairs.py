@@ -11,7 +11,8 @@ top singular directions) and per-model statistics computed once:
 - Procrustes (Williams et al. 2021; Ding et al. 2021): sqrt(2 - 2 ||X_i^T X_j||_* /
   (||X_i||_F ||X_j||_F)), the nuclear norm being the sum of the block's singular values;
 - SVCCA (Raghu et al. 2017): the mean over min(k_i, k_j) of the clipped singular
-  values of U_i^T U_j.
+  values of U_i^T U_j = W_i^T (X_i^T X_j) W_j, with U_i = X_i W_i the top singular
+  directions (``Representation.svcca_map``): the same block as the other two.
 
 So the models are sorted by width and cut into column blocks of about
 ``block_columns`` columns; for every pair of blocks one GEMM gives all the
@@ -34,7 +35,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .representation import Representation, as_array
+from .representation import Representation, is_on_disk, as_array
 
 MATRIX_MEASURES = ("cka", "svcca", "procrustes")
 
@@ -57,15 +58,17 @@ def _blocks(widths: Sequence[int], block_columns: int) -> List[np.ndarray]:
     return blocks
 
 
-def _stack(mats: Sequence[Tensor], members: np.ndarray):
-    """The block's matrices side by side [n, w], each column's model (position in the block), and a
-    gather index [len(members), max width] into the columns (w for padding: a zero column appended)."""
-    parts = [mats[i] for i in members]
+def _stack(reps: Sequence[Representation], members: np.ndarray):
+    """The block's centred samples side by side [n, w] (float64, made here: the representations hold
+    none), each column's model (position in the block), and a gather index [len(members), max width]
+    into the columns (w for padding: a zero column appended)."""
+    parts = [reps[i].centred() for i in members]
     widths = [p.shape[1] for p in parts]
     stacked = torch.cat(parts, dim=1)
-    owner = torch.repeat_interleave(torch.arange(len(parts)), torch.tensor(widths))
+    del parts
+    owner = torch.repeat_interleave(torch.arange(len(widths)), torch.tensor(widths))
     w, wmax = int(sum(widths)), max(widths)
-    index = torch.full((len(parts), wmax), w, dtype=torch.long)
+    index = torch.full((len(widths), wmax), w, dtype=torch.long)
     offset = 0
     for k, width in enumerate(widths):
         index[k, :width] = torch.arange(offset, offset + width)
@@ -73,20 +76,21 @@ def _stack(mats: Sequence[Tensor], members: np.ndarray):
     return stacked, owner, index
 
 
-def _pair_blocks(mats: Sequence[Tensor], block_columns: int, progress: bool, desc: str, rank: int = 0,
+def _pair_blocks(reps: Sequence[Representation], block_columns: int, progress: bool, desc: str, rank: int = 0,
                  world: int = 1):
     """For every pair of column blocks (I <= J) of this rank's share (pair k of the upper triangle, in
     row order, belongs to rank k % world): (members of I, members of J, C = X_I^T X_J, the column owners
     and gather indices of I and J)."""
-    blocks = _blocks([m.shape[1] for m in mats], block_columns)
+    blocks = _blocks([r.width for r in reps], block_columns)
     pairs = [(a, b) for a in range(len(blocks)) for b in range(a, len(blocks))][rank::world]
     with tqdm(total=len(pairs), desc=desc, unit="block", disable=not progress or len(pairs) < 2) as bar:
         row = None
         for a, b in pairs:
             if row is None or row[0] != a:
-                row = (a, _stack(mats, blocks[a]))  # once per row of blocks
+                row = None  # the previous row's block freed before the next is made
+                row = (a, _stack(reps, blocks[a]))  # once per row of blocks
             sa = row[1]
-            sb = sa if a == b else _stack(mats, blocks[b])
+            sb = sa if a == b else _stack(reps, blocks[b])
             yield blocks[a], blocks[b], sa[0].t() @ sb[0], sa, sb
             bar.update()
 
@@ -113,8 +117,13 @@ def _block_sums(values: Tensor, sa, sb) -> Tensor:
 
 
 def _symmetric(a: np.ndarray, b: np.ndarray, block: Tensor, out: np.ndarray) -> None:
-    out[np.ix_(a, b)] = block.numpy()
-    out[np.ix_(b, a)] = block.numpy().T
+    """Write a pair of blocks' values and their transpose (a block with itself: its symmetric part, as
+    (i, j) and (j, i) are computed from transposed products)."""
+    values = block.numpy()
+    if a is b:
+        values = 0.5 * (values + values.T)
+    out[np.ix_(a, b)] = values
+    out[np.ix_(b, a)] = values.T
 
 
 def all_pairs(reps: Sequence[Representation], measures: Sequence[str] = MATRIX_MEASURES,
@@ -127,10 +136,12 @@ def all_pairs(reps: Sequence[Representation], measures: Sequence[str] = MATRIX_M
     computed by every rank from its own copy of ``reps``.
 
     Args:
-        reps: one Representation per model (centred float64 samples [n, d_i], the same n).
-        measures: a subset of ("cka", "svcca", "procrustes").
-        block_columns: columns (summed widths) per block of models; memory is about
-            n * 2 * block_columns * 8 bytes plus the padded pair blocks.
+        reps: one Representation per model (samples [n, d_i], the same n; read in place, each block's
+            centred float64 columns made when the block is used).
+        measures: a subset of ("cka", "svcca", "procrustes"); they share one pass of products.
+        block_columns: columns (summed widths) per block of models; memory beyond the representations'
+            own data is about n * 2 * block_columns * 8 bytes plus the padded pair blocks and the
+            [N, N] results.
         progress: a tqdm bar over the pairs of blocks.
         distributed: split the pairs of blocks over the ranks of the default process group.
 
@@ -154,34 +165,45 @@ def all_pairs(reps: Sequence[Representation], measures: Sequence[str] = MATRIX_M
         raise ValueError(f"representations must have the same number of samples (same probe inputs), "
                          f"got {sorted(counts)}")
     N, n = len(reps), reps[0].n
-    out: Dict[str, np.ndarray] = {}
-    if "cka" in measures or "procrustes" in measures:
-        xs = [torch.from_numpy(r.x) for r in reps]
-        frob2 = np.zeros((N, N))
-        nuclear = np.zeros((N, N)) if "procrustes" in measures else None
-        for a, b, c, sa, sb in _pair_blocks(xs, block_columns, progress, "all-pairs CKA/Procrustes", rank, world):
-            if "cka" in measures:
-                _symmetric(a, b, _block_sums(c * c, sa, sb), frob2)
-            if nuclear is not None:
-                _symmetric(a, b, _singular_value_sums(_padded(c, sa, sb)), nuclear)
-        _sum_over_ranks(world, frob2, nuclear)
-        if "cka" in measures:
-            out["cka"] = _cka_distances(xs, frob2, n)
+    frob2 = np.zeros((N, N)) if "cka" in measures else None
+    nuclear = np.zeros((N, N)) if "procrustes" in measures else None
+    rho = np.zeros((N, N)) if "svcca" in measures else None
+    maps = [torch.from_numpy(r.svcca_map) for r in reps] if rho is not None else None
+    for a, b, c, sa, sb in _pair_blocks(reps, block_columns, progress, "all-pairs " + "/".join(measures), rank, world):
+        if frob2 is not None:
+            _symmetric(a, b, _block_sums(c * c, sa, sb), frob2)
+        if nuclear is None and rho is None:
+            continue
+        pairs = _padded(c, sa, sb)
         if nuclear is not None:
-            norms = np.array([max(float(np.linalg.norm(r.x)), 1e-300) for r in reps])
-            out["procrustes"] = np.sqrt(np.maximum(2.0 - 2.0 * nuclear / np.outer(norms, norms), 0.0))
-    if "svcca" in measures:
-        us = [torch.from_numpy(np.ascontiguousarray(r.top_directions)) for r in reps]
-        k = np.array([u.shape[1] for u in us])
-        total = np.zeros((N, N))
-        for a, b, c, sa, sb in _pair_blocks(us, block_columns, progress, "all-pairs SVCCA", rank, world):
-            rho = _singular_value_sums(_padded(c, sa, sb), clip=1.0)
-            _symmetric(a, b, rho, total)
-        _sum_over_ranks(world, total)
-        out["svcca"] = 1.0 - total / np.minimum.outer(k, k)
+            _symmetric(a, b, _singular_value_sums(pairs), nuclear)
+        if rho is not None:  # U_i^T U_j = W_i^T X_i^T X_j W_j: the canonical correlations of the top directions
+            wa, wb = _padded_maps(maps, a, sa), _padded_maps(maps, b, sb)
+            _symmetric(a, b, _singular_value_sums(wa.mT[:, None] @ pairs @ wb[None], clip=1.0), rho)
+        del pairs
+    _sum_over_ranks(world, frob2, nuclear, rho)
+    out: Dict[str, np.ndarray] = {}
+    if frob2 is not None:
+        out["cka"] = _cka_distances(reps, frob2, n)
+    if nuclear is not None:
+        norms = np.array([r.norm for r in reps])
+        out["procrustes"] = np.sqrt(np.maximum(2.0 - 2.0 * nuclear / np.outer(norms, norms), 0.0))
+    if rho is not None:
+        k = np.array([max(w.shape[1], 1) for w in maps])
+        out["svcca"] = 1.0 - rho / np.minimum.outer(k, k)
     for d in out.values():
         np.fill_diagonal(d, 0.0)
     return {m: out[m] for m in measures}
+
+
+def _padded_maps(maps: Sequence[Tensor], members: np.ndarray, stacked) -> Tensor:
+    """The SVCCA maps W [d_i, k_i] of a block's models, zero-padded to [n_I, max d_I, max k_I]."""
+    rows, cols = stacked[2].shape[1], max(maps[i].shape[1] for i in members)
+    out = torch.zeros(len(members), rows, max(cols, 1), dtype=torch.float64)
+    for k, i in enumerate(members):
+        w = maps[i]
+        out[k, :w.shape[0], :w.shape[1]] = w
+    return out
 
 
 def _rank_and_world(distributed: bool):
@@ -241,10 +263,14 @@ def estimate_seconds(measure: str, n_samples: int, widths: Sequence[int], rate: 
     return gemm + float((2 * a * a * b + 4 * a ** 3).sum()) * PAIR_SLOWDOWN / rate
 
 
-def _cka_distances(xs: Sequence[Tensor], frob2: np.ndarray, n: int) -> np.ndarray:
+def _cka_distances(reps: Sequence[Representation], frob2: np.ndarray, n: int) -> np.ndarray:
     """1 - debiased linear CKA from ||X_i^T X_j||_F^2 and the per-model statistics (see the module docstring)."""
-    kd = torch.stack([(x * x).sum(1) for x in xs], dim=1)  # [n, N]
-    k1 = torch.stack([x @ x.sum(0) for x in xs], dim=1) - kd
+    kd = torch.empty(n, len(reps), dtype=torch.float64)  # per-sample squared norms, a column per model
+    k1 = torch.empty_like(kd)
+    for i, r in enumerate(reps):
+        x = r.centred()
+        kd[:, i] = (x * x).sum(1)
+        k1[:, i] = x @ x.sum(0) - kd[:, i]
     trace = frob2 - (kd.t() @ kd).numpy()
     s1 = k1.sum(0).numpy()
     hsic = (trace + np.outer(s1, s1) / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * (k1.t() @ k1).numpy()) / (n * (n - 3))
@@ -265,7 +291,7 @@ def representation_distances(data: Sequence, measures: Sequence[str] = MATRIX_ME
     reps = []
     for i, x in enumerate(data):
         if not isinstance(x, Representation):
-            shape = tuple(x.shape) if isinstance(x, (torch.Tensor, np.ndarray)) else None
+            shape = tuple(x.shape) if isinstance(x, (torch.Tensor, np.ndarray)) or is_on_disk(x) else None
             try:
                 x = Representation(x if shape is not None and len(shape) in (2, 3) else as_array(x, i), variance_kept)
             except ValueError as exc:
@@ -287,8 +313,8 @@ def shared_matrix(name: str):
     hidden states for every requested measure of ``MATRIX_MEASURES``, shared through the inputs' cache."""
     def matrix(inputs) -> np.ndarray:
         names = [m for m in inputs.requested if m in MATRIX_MEASURES] or [name]
-        return inputs.shared("all_pairs", lambda: representation_distances(inputs.recording.hidden, names,
-                                                                          progress=inputs.progress))[name]
+        return inputs.shared("all_pairs", lambda: representation_distances(
+            inputs.recording.hidden, names, progress=inputs.progress, distributed=inputs.distributed))[name]
     return matrix
 
 

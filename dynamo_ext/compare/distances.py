@@ -64,7 +64,7 @@ def check_measures(measures: Sequence[str], family: Optional[str] = None, argume
 
 def distance_matrices(population: Population, recording: Optional[Recording] = None,
                       measures: Optional[Sequence[str]] = None, max_sequences: int = 200,
-                      progress: bool = False, meta=None) -> Dict[str, np.ndarray]:
+                      progress: bool = False, meta=None, distributed: bool = False) -> Dict[str, np.ndarray]:
     """Pairwise distances [N, N] between the population's base models, one matrix per measure.
 
     Distances (each measure's ``description``, ``range`` and ``source``: ``registry.get_measure``):
@@ -84,6 +84,8 @@ def distance_matrices(population: Population, recording: Optional[Recording] = N
         measures: registered names (default: the default baselines, ``MEASURES``).
         progress: tqdm bars over the blocks of the all-pairs products.
         meta: the meta-model fitted to the population, for DYNAMO's readings.
+        distributed: split CKA's, SVCCA's and Procrustes' pairs of blocks over the ranks of the initialised
+            torch.distributed process group (``all_pairs``); every rank gets every matrix.
 
     Raises:
         ValueError: an unknown measure, one that does not apply to the population's family, a
@@ -95,7 +97,8 @@ def distance_matrices(population: Population, recording: Optional[Recording] = N
     n = len(population)
     if rec.n_models != n:
         raise ValueError(f"argument 'recording' holds {rec.n_models} models, the population {n}")
-    return compute_matrices(measures, MeasureInputs(rec, population, meta, progress=progress))
+    return compute_matrices(measures, MeasureInputs(rec, population, meta, progress=progress,
+                                                    distributed=distributed))
 
 
 def __getattr__(name):  # the registry's lists when asked, so that a newly registered measure is in them

@@ -33,6 +33,8 @@ class MeasureInputs:
         meta: the fitted meta-model, or None (DYNAMO's readings need it).
         requested: every measure asked for in this call (measures that share work compute it for all).
         progress: tqdm bars on long work.
+        distributed: split the all-pairs products over the ranks of the initialised torch.distributed
+            process group (measures with a distributed form; the others compute on every rank).
         cache: shared results, by key (``shared``).
     """
 
@@ -41,6 +43,7 @@ class MeasureInputs:
     meta: Optional[object] = None
     requested: Sequence[str] = ()
     progress: bool = False
+    distributed: bool = False
     cache: Dict = field(default_factory=dict)
 
     def shared(self, key: str, compute: Callable[[], object]):

@@ -37,7 +37,9 @@ from ..dynamics.marks import BELOW_THRESHOLD, QUALITY_THRESHOLD, model_marks
 from ..compare.distances import check_measures, distance_matrices, plan_measures
 from ..compare.registry import measure_names
 from ..dynamics.attractor_fidelity import fidelity, fixed_point_summary
+from ..meta.config import FitConfig
 from ..meta.evaluate import emulation
+from ..population.disk_recording import recording_within
 from ..meta.rnn import MetaModel, MetaRNN
 from ..population.population import Population
 from ..uses.adaptation import compare_few_labels
@@ -45,13 +47,16 @@ from ..uses.averaging import averaging_table
 from .schema import SCHEMA_VERSION, Metrics
 from ..uses.clustering import cluster, compare_measures
 
+DEFAULT_MEMORY_BUDGET_GB = FitConfig.memory_budget_gb
+
 
 def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: bool = True,
             labels_per_class: Optional[Sequence[int]] = (1, 5, 20), fidelity_inits: int = 256,
             fixed_point_inputs: Optional[torch.Tensor] = None, measures: Optional[Sequence[str]] = None,
             time_budget_s: Optional[float] = 900.0, group_labels: Optional[Dict[str, Sequence]] = None,
             n_permutations: int = 999, quality_threshold: Optional[float] = QUALITY_THRESHOLD,
-            include_poorly_emulated: bool = False, fits=None) -> Metrics:
+            include_poorly_emulated: bool = False, fits=None,
+            memory_budget_gb: Optional[float] = DEFAULT_MEMORY_BUDGET_GB, distributed: bool = False) -> Metrics:
     """Compute the metrics of ``metrics.json`` (see the module docstring; their schema:
     ``report.schema.Metrics``, version ``SCHEMA_VERSION``).
 
@@ -77,6 +82,14 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
             FitResults or meta-models; ``meta`` is one of them, usually the first): the "spread"
             section (``spread_section``) gives every reading's agreement across them, per-model spread
             and the consensus readings, and the group tests run on each fit and on the consensus.
+        memory_budget_gb: the baselines' recording (hidden states on 200 probe sequences) is held in
+            memory where it takes at most a quarter of this budget (GiB), and otherwise written to a
+            temporary folder, read from it as the measures need it and removed at the end
+            (``population.disk_recording.recording_within``); None: always in memory. The default is
+            ``fit``'s (``FitConfig.memory_budget_gb``).
+        distributed: under torchrun (an initialised torch.distributed process group), the all-pairs
+            baselines' pairs of blocks are split over the ranks (``compare.all_pairs``); every rank
+            computes the rest and returns the same metrics.
         fixed_point_inputs: the constant input x* [I] (or [1, I]) of the fidelity section's fixed
             points (default zeros: silence, which is inside the pulse tasks; pass an
             input of the task where zero is not).
@@ -111,7 +124,8 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
         metrics["baselines"] = baseline_section(meta, population, seed=seed, labels_per_class=labels_per_class,
                                                 measures=measures, time_budget_s=time_budget_s,
                                                 group_labels=group_labels, n_permutations=n_permutations,
-                                                exclude=[] if include_poorly_emulated else poor)
+                                                exclude=[] if include_poorly_emulated else poor,
+                                                memory_budget_gb=memory_budget_gb, distributed=distributed)
     if fits is not None:
         metrics["spread"] = _spread(metrics, fits, population, meta, k, labels, seed, group_labels, n_permutations,
                                     exclude=[] if include_poorly_emulated else [population.ids[i] for i in poor])
@@ -159,7 +173,8 @@ def baseline_section(meta: MetaModel, population: Population, seed: int = 0,
                      labels_per_class: Optional[Sequence[int]] = (1, 5, 20), max_sequences: int = 200,
                      measures: Optional[Sequence[str]] = None, time_budget_s: Optional[float] = None,
                      group_labels: Optional[Dict[str, Sequence]] = None, n_permutations: int = 999,
-                     exclude: Sequence[int] = ()) -> Dict:
+                     exclude: Sequence[int] = (),
+                     memory_budget_gb: Optional[float] = DEFAULT_MEMORY_BUDGET_GB, distributed: bool = False) -> Dict:
     """DYNAMO beside the baselines (dynamo_ext.compare) on the same recording: distance matrices,
     clustering scores by task and by architecture, and the few-label comparison per task.
 
@@ -168,30 +183,39 @@ def baseline_section(meta: MetaModel, population: Population, seed: int = 0,
     theta_i against theta_j on the same probe inputs), then ``measures``. Measures over ``time_budget_s`` (``plan_measures``) are
     skipped and listed in ``section["skipped"]``. ``section["tests"]``: ``group_tests`` of the task and
     architecture labels (where they form at least 2 groups) and of ``group_labels``, without the models
-    of ``exclude`` (indices; the report's poorly emulated models)."""
+    of ``exclude`` (indices; the report's poorly emulated models). The recording is held in memory or
+    read from a temporary folder as ``memory_budget_gb`` allows, and the all-pairs products split over
+    the ranks with ``distributed`` (see ``analyze``)."""
     measures = measure_names(default=True, dynamo=False) if measures is None else measures
     check_measures(measures, population.family)
-    rec = population.record(max_sequences=max_sequences)
-    measures, skipped = plan_measures(rec, measures, time_budget_s)
-    readings = [m for m in measure_names(dynamo=True) if m not in measures]  # DYNAMO's, always, first
-    distances = distance_matrices(population, recording=rec, measures=[*readings, *measures], meta=meta)
+    _check_group_labels(group_labels, len(population))
+    with recording_within(population, max_sequences, memory_budget_gb) as rec:
+        measures, skipped = plan_measures(rec, measures, time_budget_s)
+        readings = [m for m in measure_names(dynamo=True) if m not in measures]  # DYNAMO's, always, first
+        distances = distance_matrices(population, recording=rec, measures=[*readings, *measures], meta=meta,
+                                      distributed=distributed)
+        dsa = _dsa_settings(rec) if "dsa" in measures else None  # the settings dsa_distances used, for the report
 
     labels = {"task": population.labels("task"), "arch": population.labels("arch")}
     tests = {name: lab for name, lab in labels.items() if 2 <= len(set(lab)) < len(lab)}
-    _check_group_labels(group_labels, len(population))
     tests.update({name: list(lab) for name, lab in (group_labels or {}).items()})
     section = {"clustering": compare_measures(distances, labels, seed=seed),
                "tests": group_tests(distances, tests, n_permutations=n_permutations, seed=seed,
                                     exclude=[population.ids[i] for i in exclude], ids=population.ids),
                "distances": {name: d.tolist() for name, d in distances.items()},
                "ids": population.ids, "skipped": skipped}
-    if "dsa" in measures:  # the settings dsa_distances used on this recording, for the report
-        from ..compare.dsa import dsa_settings
-        section["dsa_settings"] = dsa_settings(rec)
+    if dsa is not None:
+        section["dsa_settings"] = dsa
     if labels_per_class:
         section["few_labels"] = [{"task": name, **row} for name, task in population.tasks.items()
                                  for row in compare_few_labels(meta, task, labels_per_class, seed=seed)]
     return section
+
+
+def _dsa_settings(recording) -> Dict:
+    from ..compare.dsa import dsa_settings
+
+    return dsa_settings(recording)
 
 
 def _check_group_labels(group_labels: Optional[Dict[str, Sequence]], n: int) -> None:

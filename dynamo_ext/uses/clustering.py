@@ -256,7 +256,8 @@ def embedding_distances(meta: MetaModel, n: Optional[int] = None) -> np.ndarray:
 
 
 @torch.no_grad()
-def functional_distances(meta: MetaModel, x: Tensor, n: Optional[int] = None, batch_size: int = 256) -> np.ndarray:
+def functional_distances(meta: MetaModel, x: Tensor, n: Optional[int] = None, batch_size: int = 256,
+                         chunk_bytes: int = 2 ** 28) -> np.ndarray:
     """Distances [N, N] between the meta-model's dynamics at the first ``n`` embeddings.
 
     The meta-model runs every model's dynamics in one shared state space, so
@@ -268,13 +269,68 @@ def functional_distances(meta: MetaModel, x: Tensor, n: Optional[int] = None, ba
     total variance of the states and outputs (so each term is a fraction of
     the spread across models). Euclidean distance of theta is the other
     reading (docs/method.md, "The uses of the embedding").
-    Memory: N x S x T x (D + C) float64 values at once.
+
+    The probe sequences are read in chunks: every embedding's states and outputs on a chunk,
+    centred across the embeddings, add their Gram matrices [N, N] (``functional_grams``), so memory
+    is about ``chunk_bytes`` plus 2 N^2 float64 values whatever the number of sequences.
+
+    Args:
+        meta: a fitted meta-model.
+        x: [S, T, I] probe inputs (any float dtype; run in the meta-model's).
+        n: the first n embeddings (default all).
+        batch_size: sequences per call of the meta-model (several embeddings share a call).
+        chunk_bytes: the float64 features of one chunk of sequences, for all embeddings, at most
+            about this many bytes (at least one sequence per chunk).
 
     Raises:
         ValueError: x not of shape [S, T, I] for this meta-model.
     """
     n = meta.n_models if n is None else n
-    return distances_from_features(*functional_features(meta, x, meta.theta.detach()[:n], batch_size))
+    return distances_from_grams(*functional_grams(meta, x, meta.theta.detach()[:n], batch_size, chunk_bytes),
+                                n_sequences=len(x))
+
+
+@torch.no_grad()
+def functional_grams(meta: MetaModel, x: Tensor, thetas: Tensor, batch_size: int = 256,
+                     chunk_bytes: int = 2 ** 28):
+    """Gram matrices (G_z, G_y) [K, K] float64 of the meta-model's states and outputs at ``thetas``
+    [K, m] on the probe inputs x [S, T, I], each chunk of sequences' features centred across the K
+    embeddings before it is added: what ``distances_from_grams`` reads."""
+    param = next(meta.parameters())
+    x, thetas = x.to(param.dtype), thetas.to(param.dtype)
+    z1, y1 = meta(x[:1], theta=thetas[0])
+    per_sequence = z1[0].numel() + y1[0].numel()
+    k_all, s_all = len(thetas), len(x)
+    chunk = int(max(1, min(s_all, chunk_bytes // (8 * k_all * per_sequence))))
+    models = max(1, batch_size // chunk)  # embeddings per call: about batch_size sequences
+    grams = [torch.zeros(k_all, k_all, dtype=torch.float64) for _ in range(2)]
+    for start in range(0, s_all, chunk):
+        xs = x[start:start + chunk]
+        feats = [torch.empty(k_all, len(xs) * z1[0].numel(), dtype=torch.float64),
+                 torch.empty(k_all, len(xs) * y1[0].numel(), dtype=torch.float64)]
+        for k in range(0, k_all, models):
+            th = thetas[k:k + models]
+            out = meta(xs.repeat(len(th), *([1] * (xs.dim() - 1))), theta=th.repeat_interleave(len(xs), 0))
+            for f, o in zip(feats, out):
+                f[k:k + len(th)] = o.reshape(len(th), -1)
+        for g, f in zip(grams, feats):
+            f -= f.mean(0)
+            g.addmm_(f, f.t())
+    return tuple(grams)
+
+
+def distances_from_grams(gram_z: Tensor, gram_y: Tensor, n_sequences: int) -> np.ndarray:
+    """``functional_distances`` [K, K] from the centred Gram matrices of ``functional_grams`` over
+    ``n_sequences`` probe sequences: d^2 = sum over (z, y) of (G_ii + G_jj - 2 G_ij) / (V S), with V =
+    trace(G) / (K S) the total variance across the embeddings per sequence."""
+    out = np.zeros(tuple(gram_z.shape))
+    k = gram_z.shape[0]
+    for g in (gram_z, gram_y):
+        spread = (torch.trace(g) / (k * n_sequences)).clamp(min=1e-12)
+        diag = torch.diagonal(g)
+        out += ((diag[:, None] + diag[None, :] - 2.0 * g) / (spread * n_sequences)).numpy()
+    np.fill_diagonal(out, 0.0)
+    return np.sqrt(np.maximum(out, 0.0))
 
 
 def distances_from_features(zs: Tensor, ys: Tensor) -> np.ndarray:
