@@ -76,6 +76,31 @@ def test_a_streamed_recording_in_a_named_folder_stays_there(small_continuum, tmp
     assert rec.ids == small_continuum.ids and rec.x.shape[1] == 2 * small_continuum.task.seq_len
 
 
+def test_a_streamed_recording_over_its_disk_budget_keeps_fewer_sequences_and_says_so(small_continuum, tmp_path,
+                                                                                      capsys):
+    from dynamo_ext.meta.budget import MIN_STREAMED_SEQUENCES
+
+    config = FitConfig(steps=3, batch_size=4, state_size=4, memory_budget_gb=1e-9)
+    x = relaxing_probes(small_continuum, config)
+    per_sequence = x.shape[1] * 4 * (sum(m.state_size for m in small_continuum.members) + len(small_continuum))
+    assert len(x) > 2 * MIN_STREAMED_SEQUENCES
+    kept = MIN_STREAMED_SEQUENCES + 7
+    res = de.fit(small_continuum, config, disk_budget_gb=(kept + 0.5) * per_sequence / 2 ** 30,
+                 recording_dir=str(tmp_path / "rec"), progress=True)
+    assert "over disk_budget_gb" in capsys.readouterr().err
+    info = res.extra["streamed_recording"]
+    assert info["sequences"] == kept and info["probe_sequences"] == len(x)
+    rec = de.population.StreamedRecording(tmp_path / "rec")
+    assert len(rec.x) == kept and rec.disk_bytes() <= (kept + 0.5) * per_sequence + 4 * x[:kept].numel() + 65536
+    torch.testing.assert_close(rec.x, x[:kept])  # the first probe sequences, as recorded in full
+    full = de.fit(small_continuum, config, recording_dir=str(tmp_path / "full"), progress=False)
+    assert full.extra["streamed_recording"]["sequences"] == len(x)  # the default budget holds them all
+    with pytest.raises(ValueError, match="argument 'disk_budget_gb'.*at least 64"):
+        de.fit(small_continuum, config, disk_budget_gb=10 * per_sequence / 2 ** 30,
+               recording_dir=str(tmp_path / "refused"), progress=False)
+    assert not (tmp_path / "refused").exists()  # refused before anything is written
+
+
 def test_the_emulation_check_names_the_poorly_emulated_models(small_continuum, capsys):
     res = de.fit(small_continuum, steps=3, batch_size=4, state_size=4, progress=True, quality_threshold=0.99)
     rows = res.extra["emulation"]

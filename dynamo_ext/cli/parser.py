@@ -183,6 +183,8 @@ FIT_HELP = {
     "relax_noise": "standard deviation of the input during the relax steps (0: exact silence)",
     "memory_budget_gb": "stream a larger recording from disk (none: always in memory)",
     "recording_dir": "where a streamed recording goes (default: a temporary folder)",
+    "disk_budget_gb": "GiB of disk a streamed recording may take: past it, fewer probe sequences per model "
+                      "(none: all)",
     "recording_dtype": "how the recording's hidden states are kept",
     "quality_threshold": "name the models below this held-out hidden R^2 (none: no check)",
 }

@@ -1,5 +1,6 @@
 """What a fit does as the population grows: a recording over the memory budget goes to disk and is
-streamed (``recording_bytes``, ``over_budget``, ``ScratchRecording``), and every base model's held-out
+streamed (``recording_bytes``, ``over_budget``, ``ScratchRecording``), with fewer probe sequences per
+model where the disk budget needs it (``streamed_sequences``), and every base model's held-out
 emulation is checked after the fit (``check_quality``; docs/guide/scaling.md)."""
 from __future__ import annotations
 
@@ -62,25 +63,66 @@ def over_budget(population: Population, config: FitConfig, dtype: torch.dtype, p
     return over
 
 
+# the fewest probe sequences per model a streamed recording keeps to stay within the disk budget
+MIN_STREAMED_SEQUENCES = 64
+
+
+def streamed_sequences(population: Population, config: FitConfig, probes: int, steps: int,
+                       progress: bool = False) -> int:
+    """How many of the ``probes`` probe sequences ([S, steps] each) a streamed recording keeps:
+    all of them where they fit ``config.disk_budget_gb`` (float32 or float16 hidden states, float32
+    outputs), else as many as fit, said in one line when ``progress``.
+
+    Raises:
+        ValueError: fewer than ``MIN_STREAMED_SEQUENCES`` fit (the error names the budget and what
+            that many would take).
+    """
+    if config.disk_budget_gb is None:
+        return probes
+    per_state = 2 if config.recording_dtype == "float16" else 4
+    per_sequence = steps * (per_state * sum(m.state_size for m in population.members)
+                            + 4 * len(population) * population.task.n_outputs)
+    budget = config.disk_budget_gb * 2 ** 30
+    fits = int(budget // per_sequence)
+    if fits >= probes:
+        return probes
+    least = min(MIN_STREAMED_SEQUENCES, probes)
+    if fits < least:
+        raise ValueError(f"argument 'disk_budget_gb' ({config.disk_budget_gb:g} GiB) holds {fits} probe sequences "
+                         f"of {len(population)} models; at least {least} take "
+                         f"{least * per_sequence / 2 ** 30:.1f} GiB: raise it, or use recording_dtype='float16'")
+    if progress:
+        print(f"fit: {probes} probe sequences of {len(population)} models would take "
+              f"{probes * per_sequence / 2 ** 30:.1f} GiB on disk, over disk_budget_gb={config.disk_budget_gb:g}: "
+              f"recording the first {fits} per model", file=sys.stderr, flush=True)
+    return fits
+
+
 class ScratchRecording:
     """A streamed recording of a Population written for one fit (``record_to_disk`` on its relaxing
     probes), in ``config.recording_dir`` or a temporary folder that ``close`` removes."""
 
-    def __init__(self, population: Population, config: FitConfig):
+    def __init__(self, population: Population, config: FitConfig, progress: bool = False):
         if config.recording_dir and Path(config.recording_dir).exists() and (
                 not Path(config.recording_dir).is_dir() or any(Path(config.recording_dir).iterdir())):
             raise ValueError(f"argument 'recording_dir' must be a new or empty folder (a streamed recording is "
                              f"written there), got {config.recording_dir!r}, which holds files")
+        t0 = time.perf_counter()
+        x = relaxing_probes(population, config)
+        kept = streamed_sequences(population, config, len(x), x.shape[1] if population.family == "rnn" else 1,
+                                  progress)
         self._tmp = None if config.recording_dir else tempfile.TemporaryDirectory(prefix="dynamo-recording-")
         folder = Path(config.recording_dir) if config.recording_dir else Path(self._tmp.name)
-        t0 = time.perf_counter()
-        self.recording = record_to_disk(population, folder, max_sequences=None,
-                                        x=relaxing_probes(population, config),
-                                        dtype=getattr(torch, config.recording_dtype))
+        try:
+            self.recording = record_to_disk(population, folder, max_sequences=None, x=x[:kept],
+                                            dtype=getattr(torch, config.recording_dtype))
+        except BaseException:
+            self.close()
+            raise
         self.info = {"folder": None if self._tmp else str(folder), "bytes_on_disk": self.recording.disk_bytes(),
-                     "record_seconds": time.perf_counter() - t0}
+                     "record_seconds": time.perf_counter() - t0, "sequences": kept, "probe_sequences": len(x)}
 
     def close(self) -> None:
         self.recording = None
-        if self._tmp is not None:
+        if getattr(self, "_tmp", None) is not None:
             self._tmp.cleanup()

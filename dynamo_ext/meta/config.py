@@ -56,6 +56,11 @@ class FitConfig:
     memory_budget_gb: Optional[float] = 4.0
     # where that streamed recording goes (default: a temporary folder, removed after the fit)
     recording_dir: Optional[str] = None
+    # a streamed recording takes at most this many GiB of disk: past it, fewer probe sequences are
+    # recorded per model (at least MIN_STREAMED_SEQUENCES, dynamo_ext.meta.budget), said in one line;
+    # the per-model quality check after the fit says whether each model is still emulated well;
+    # None: every probe sequence, whatever the disk
+    disk_budget_gb: Optional[float] = 32.0
     # how the recording's hidden states are kept, in memory or on disk: "float32", or "float16" (half
     # the memory and disk; the standardised targets to about 3 significant digits)
     recording_dtype: str = "float32"
@@ -96,6 +101,8 @@ class FitConfig:
         check_choice(self.recording_dtype, "recording_dtype", ("float32", "float16"))
         if self.memory_budget_gb is not None:
             check_positive_float(self.memory_budget_gb, "memory_budget_gb")
+        if self.disk_budget_gb is not None:
+            check_positive_float(self.disk_budget_gb, "disk_budget_gb")
         if self.quality_threshold is not None and (
                 not isinstance(self.quality_threshold, (int, float)) or not self.quality_threshold <= 1):
             raise ValueError(f"argument 'quality_threshold' must be a number <= 1 (a hidden R^2), "

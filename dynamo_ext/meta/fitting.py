@@ -157,7 +157,7 @@ def _targets(population, config: FitConfig, shard: Optional[Shard], progress: bo
     storage = torch.float16 if config.recording_dtype == "float16" else None
     scratch = None
     if isinstance(population, Population) and shard is None and over_budget(population, config, dtype, progress):
-        scratch = ScratchRecording(population, config)
+        scratch = ScratchRecording(population, config, progress)
         population = scratch.recording
     try:
         probes = relaxing_probes(population, config) if isinstance(population, Population) else None
