@@ -108,3 +108,23 @@ def test_analyze_distributed_on_two_ranks_gives_one_process_metrics(tiny_populat
     assert main(["analyze", *args, "--out", str(tmp_path / "x"), "--distributed"]) == 2  # outside torchrun
     with pytest.raises(ValueError, match="initialised torch.distributed process group"):  # reaches all_pairs
         baseline_section(meta, pop, labels_per_class=None, measures=["cka"], distributed=True)
+
+
+def test_fidelity_over_the_time_budget_runs_on_an_evenly_spaced_sample_and_the_report_says_so(continuum, tmp_path):
+    from dynamo_ext.report.analysis import FIDELITY_PROBE_MODELS, analyze
+    from dynamo_ext.report.markdown import write_report
+
+    pop, meta = continuum
+    full = analyze(meta, pop, baselines=False, fidelity_inits=32, time_budget_s=None)
+    assert [r["id"] for r in full["fidelity"]] == pop.ids and "fidelity_sample" not in full
+    sampled = analyze(meta, pop, baselines=False, fidelity_inits=32, time_budget_s=1e-6)
+    sample = sampled["fidelity_sample"]
+    ids = [r["id"] for r in sampled["fidelity"]]
+    assert sample["models"] == len(ids) == FIDELITY_PROBE_MODELS < sample["of"] == len(pop)
+    assert ids[0] == pop.ids[0] and ids[-1] == pop.ids[-1] and ids == [i for i in pop.ids if i in ids]
+    assert sample["estimated_s_all"] > 0 and "over the 1e-06 s budget" in sample["why"]
+    by_id = {r["id"]: r for r in full["fidelity"]}
+    assert all(r["n_matched"] == by_id[r["id"]]["n_matched"] for r in sampled["fidelity"])  # the same rows
+    write_report(sampled, tmp_path)
+    assert f"Rows for {FIDELITY_PROBE_MODELS} of {len(pop)} models" in (tmp_path / "report.md").read_text()
+    assert f"Rows for {FIDELITY_PROBE_MODELS} of {len(pop)} models" in (tmp_path / "report.html").read_text()

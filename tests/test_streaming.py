@@ -37,6 +37,30 @@ def test_rows_are_read_by_offset(tmp_path):
         NpyRows(tmp_path / "c.npy")
 
 
+def test_readers_of_many_files_keep_at_most_the_open_file_limit(tmp_path, monkeypatch):
+    """A recording of N models has 2N files: the readers share a bounded set of open descriptors (the
+    least recently read closed first), and reopen a closed file when read again."""
+    import os
+
+    from dynamo_ext.population import streaming
+
+    monkeypatch.setattr(streaming, "MAX_OPEN_FILES", 3)
+    rng = np.random.default_rng(1)
+    arrays = [rng.normal(size=(5, 2, 1 + i)).astype(np.float32) for i in range(8)]
+    for i, a in enumerate(arrays):
+        np.save(tmp_path / f"a{i}.npy", a)
+    open_before = len(os.listdir("/proc/self/fd"))
+    readers = [NpyRows(tmp_path / f"a{i}.npy") for i in range(8)]
+    for _ in range(2):  # the second pass reopens files the first closed
+        for a, r in zip(arrays, readers):
+            np.testing.assert_array_equal(r.read([4, 1]), a[[4, 1]])
+            assert len(os.listdir("/proc/self/fd")) - open_before <= 3
+    for r in readers:
+        r.close()
+    assert len(os.listdir("/proc/self/fd")) <= open_before  # (the cache may also have closed older readers')
+    assert not any(r._key in streaming._OPEN for r in readers)
+
+
 def test_bad_recording_folders(tiny_population, tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         StreamedRecording(tmp_path / "none")

@@ -55,8 +55,8 @@ class Representation:
     """One model's hidden states prepared for every pairwise comparison.
 
     It reads the given array or tensor in place (no copy; do not change it while the Representation is
-    in use), or states on disk when asked for them, and keeps only its float64 column means, so N of them cost no more memory than the recording
-    itself. The centred float64 samples [n, d] (``x``), the unit-norm version (Procrustes, ``unit``) and
+    in use), or states on disk when asked for them, and keeps only its float64 column means, so N of
+    them cost no more memory than the recording itself. The centred float64 samples [n, d] (``x``), the unit-norm version (Procrustes, ``unit``) and
     the top singular directions (SVCCA, ``top_directions``) are computed when asked for; ``svcca_map``,
     the [d, k] map from the centred samples to those directions, is kept (it is small)."""
 

@@ -172,11 +172,15 @@ def memory(meta: MetaRNN, population: Population, n: int, n_seq: int = 200, sile
 
 
 def fidelity(meta: MetaRNN, population: Population, n_inits: int = 256, inputs: Optional[Tensor] = None,
-             seed: int = 0, progress: bool = False) -> List[Dict]:
+             seed: int = 0, progress: bool = False, models: Optional[Sequence[int]] = None) -> List[Dict]:
     """Per base model: topology and memory of the meta-model at theta_n against the base (module docstring).
 
+    Args:
+        models: the members to compare (indices into the population, in this order; default all).
+
     Raises:
-        ValueError: a meta-model that is not a MetaRNN, or fitted to another population.
+        ValueError: a meta-model that is not a MetaRNN, or fitted to another population; a model index
+            out of range.
     """
     if not isinstance(meta, MetaRNN):
         raise ValueError(f"argument 'meta' must be a MetaRNN (a CNN's layer map has no fixed points), "
@@ -185,8 +189,12 @@ def fidelity(meta: MetaRNN, population: Population, n_inits: int = 256, inputs: 
         raise ValueError(f"argument 'meta' was fitted to models {meta.model_ids}, not to {population.ids}")
     from tqdm.auto import tqdm
 
+    models = range(len(population)) if models is None else [int(n) for n in models]
+    bad = [n for n in models if not 0 <= n < len(population)]
+    if bad:
+        raise ValueError(f"argument 'models' must hold indices in [0, {len(population)}), got {bad[:5]}")
     rows = []
-    for n in tqdm(range(len(population)), desc="fidelity", disable=not progress):
+    for n in tqdm(models, desc="fidelity", disable=not progress):
         m = population.members[n]
         rows.append({"id": m.id, "arch": m.arch, **topology(meta, population, n, inputs=inputs, n_inits=n_inits,
                                                               seed=seed),

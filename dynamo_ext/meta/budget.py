@@ -123,6 +123,8 @@ class ScratchRecording:
                      "record_seconds": time.perf_counter() - t0, "sequences": kept, "probe_sequences": len(x)}
 
     def close(self) -> None:
+        if getattr(self, "recording", None) is not None:
+            self.recording.close()  # its files' space is freed when they are removed, not when last read
         self.recording = None
         if getattr(self, "_tmp", None) is not None:
             self._tmp.cleanup()

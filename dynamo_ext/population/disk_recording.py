@@ -46,7 +46,7 @@ class HiddenOnDisk:
         view = memoryview(out).cast("B")
         done = 0
         while done < view.nbytes:  # preadv may return less than asked
-            got = os.preadv(self.rows._fd, [view[done:]], self.rows.offset + self.rows.row_bytes * start + done)
+            got = os.preadv(self.rows.fd(), [view[done:]], self.rows.offset + self.rows.row_bytes * start + done)
             if got <= 0:
                 raise OSError(f"recording file {str(self.rows.path)!r} ended early")
             done += got
@@ -123,4 +123,10 @@ def recording_within(population, max_sequences: Optional[int], memory_budget_gb:
         yield population.record(max_sequences=max_sequences)
         return
     with tempfile.TemporaryDirectory(prefix="dynamo-analysis-") as folder:
-        yield DiskRecording(record_to_disk(population, folder, max_sequences=max_sequences))
+        streamed = None
+        try:
+            streamed = record_to_disk(population, folder, max_sequences=max_sequences)
+            yield DiskRecording(streamed)
+        finally:
+            if streamed is not None:
+                streamed.close()

@@ -13,6 +13,7 @@ pass, chunk by chunk).
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
@@ -30,11 +31,36 @@ FORMAT = "dynamo_ext.streamed_recording/1"
 INDEX = "recording.json"
 
 
+# recording files held open at once (least recently read closed first): a recording of N models has
+# 2N files, more than the usual limit of open files past a few thousand models
+MAX_OPEN_FILES = 512
+_OPEN: "OrderedDict[tuple, int]" = OrderedDict()
+
+
+def _descriptor(key: tuple) -> int:
+    """An open read-only descriptor of the file ``key`` = (path, device, inode), from the shared cache."""
+    fd = _OPEN.pop(key, None)
+    if fd is None:
+        while len(_OPEN) >= MAX_OPEN_FILES:
+            os.close(_OPEN.popitem(last=False)[1])
+        fd = os.open(key[0], os.O_RDONLY)
+    _OPEN[key] = fd
+    return fd
+
+
+def _release(key: tuple) -> None:
+    fd = _OPEN.pop(key, None)
+    if fd is not None:
+        os.close(fd)
+
+
 class NpyRows:
     """Rows of a C-ordered .npy file read by offset with os.pread (nothing is memory-mapped).
 
     ``shape`` and ``dtype`` as in the file; ``read(idx)`` -> rows idx of the
-    first axis as an array; ``chunks(n)`` iterates over consecutive blocks.
+    first axis as an array; ``chunks(n)`` iterates over consecutive blocks. The file is opened when
+    read, and at most ``MAX_OPEN_FILES`` recording files stay open across all readers; ``close()``
+    closes this one's.
     """
 
     def __init__(self, path: Path):
@@ -58,15 +84,23 @@ class NpyRows:
         if self.path.stat().st_size != expected:
             raise ValueError(f"recording file {str(self.path)!r} is truncated: {self.path.stat().st_size} bytes, "
                              f"expected {expected}")
-        self._fd = os.open(self.path, os.O_RDONLY)
+        stat = self.path.stat()
+        self._key = (str(self.path), stat.st_dev, stat.st_ino)
+
+    def fd(self) -> int:
+        """An open descriptor of the file (from the shared cache of open recording files)."""
+        return _descriptor(self._key)
+
+    def close(self) -> None:
+        key = getattr(self, "_key", None)
+        if key is not None:
+            _release(key)
 
     def __del__(self):
-        fd = getattr(self, "_fd", None)
-        if fd is not None:
-            os.close(fd)
+        self.close()
 
     def _read(self, start: int, count: int) -> np.ndarray:
-        buf = os.pread(self._fd, self.row_bytes * count, self.offset + self.row_bytes * start)
+        buf = os.pread(self.fd(), self.row_bytes * count, self.offset + self.row_bytes * start)
         return np.frombuffer(buf, dtype=self.dtype).reshape(count, *self.shape[1:])
 
     def read(self, idx) -> np.ndarray:
@@ -192,6 +226,11 @@ class StreamedRecording:
     def disk_bytes(self) -> int:
         """Size of the recording's files on disk."""
         return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
+
+    def close(self) -> None:
+        """Close the recording's open files (a later read opens them again)."""
+        for reader in (*self._hidden, *self._outputs):
+            reader.close()
 
 
 def _rows(reader: NpyRows, idx: Tensor) -> Tensor:

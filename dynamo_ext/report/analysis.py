@@ -27,7 +27,7 @@ states" are the pooled layer activations and "architecture" is the activation.
 from __future__ import annotations
 
 import time
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 
@@ -68,7 +68,9 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
             ``compare.MEASURES``; "dsa", the peer, is opt-in: the [peers] extra, minutes per population).
         time_budget_s: the baselines' measures whose estimated all-pairs time does not fit what
             is left of this budget (seconds) are skipped, and named with their estimate and why in
-            ``metrics["baselines"]["skipped"]`` (``compare.distances.plan_measures``); None: run all.
+            ``metrics["baselines"]["skipped"]`` (``compare.distances.plan_measures``); the fidelity
+            section, given the same budget of its own, runs on an evenly spaced sample of the models
+            where all of them would not fit (``metrics["fidelity_sample"]``); None: run all.
         fidelity_inits: fixed-point starts per model, for the base and for
             the meta-model each (the fidelity section).
         group_labels: label sets to test, name -> N labels (e.g. {"lr": [...]}), beside the task and
@@ -131,7 +133,7 @@ def analyze(meta: MetaModel, population: Population, seed: int = 0, baselines: b
                                     exclude=[] if include_poorly_emulated else [population.ids[i] for i in poor])
     metrics["embedding"] = {mid: row for mid, row in zip(meta.model_ids, meta.theta.detach().tolist())}
     if isinstance(meta, MetaRNN):  # a CNN's layer-to-layer map has no fixed points to report
-        _dynamics(metrics, meta, population, fidelity_inits, fixed_point_inputs, seed, marks)
+        _dynamics(metrics, meta, population, fidelity_inits, fixed_point_inputs, seed, marks, time_budget_s)
     metrics["quality_threshold"] = quality_threshold
     metrics["marks"] = {mid: m for mid, m in marks.items() if m}
     metrics["timing_s"] = {"analyze": round(time.perf_counter() - t0, 2), **metrics.get("timing_s", {})}
@@ -157,16 +159,57 @@ def _spread(metrics: Metrics, fits, population: Population, meta: MetaModel, k: 
 
 
 def _dynamics(metrics: Metrics, meta: MetaRNN, population: Population, fidelity_inits: int,
-              fixed_point_inputs, seed: int, marks: Dict) -> None:
-    """The fidelity and fixed-point sections, and the unseen-slow-mode marks they give."""
+              fixed_point_inputs, seed: int, marks: Dict, time_budget_s: Optional[float]) -> None:
+    """The fidelity and fixed-point sections, and the unseen-slow-mode marks they give; over
+    ``time_budget_s``, on an evenly spaced sample of the models (``fidelity_sample``)."""
     t1 = time.perf_counter()
-    metrics["fidelity"] = fidelity(meta, population, n_inits=fidelity_inits, inputs=fixed_point_inputs, seed=seed)
+    metrics["fidelity"] = fidelity_within(meta, population, fidelity_inits, fixed_point_inputs, seed, time_budget_s,
+                                          metrics)
     if fixed_point_inputs is not None:
         metrics["fixed_point_input"] = fixed_point_inputs.detach().reshape(-1).tolist()
     metrics["fixed_points"] = fixed_point_summary(metrics["fidelity"])
     for row in metrics["fidelity"]:
         marks[row["id"]] += [m for m in model_marks({}, row) if m not in marks[row["id"]]]
     metrics["timing_s"] = {"fidelity": round(time.perf_counter() - t1, 2)}
+
+
+# the models timed first to estimate the fidelity section's time
+FIDELITY_PROBE_MODELS = 4
+
+
+def fidelity_within(meta: MetaRNN, population: Population, n_inits: int, inputs, seed: int,
+                    time_budget_s: Optional[float], metrics: Metrics) -> List[Dict]:
+    """The fidelity rows of every model, or, where their time estimated from the first
+    ``FIDELITY_PROBE_MODELS`` (evenly spaced) exceeds ``time_budget_s``, of an evenly spaced sample of
+    the models that fits it; ``metrics["fidelity_sample"]`` then names the sample (models, of,
+    estimated seconds for all, why), which the report states."""
+    n = len(population)
+    probe = _evenly_spaced(n, min(FIDELITY_PROBE_MODELS, n))
+    t = time.perf_counter()
+    rows = fidelity(meta, population, n_inits=n_inits, inputs=inputs, seed=seed, models=probe)
+    per_model = (time.perf_counter() - t) / len(probe)
+    estimate = per_model * n
+    if time_budget_s is None or estimate <= time_budget_s:
+        rest = [i for i in range(n) if i not in set(probe)]
+        by_index = dict(zip(probe, rows))
+        by_index.update(zip(rest, fidelity(meta, population, n_inits=n_inits, inputs=inputs, seed=seed, models=rest)))
+        return [by_index[i] for i in range(n)]
+    k = max(len(probe), int(time_budget_s / max(per_model, 1e-9)))
+    sample = sorted(set(_evenly_spaced(n, k)) | set(probe))
+    more = [i for i in sample if i not in set(probe)]
+    by_index = dict(zip(probe, rows))
+    by_index.update(zip(more, fidelity(meta, population, n_inits=n_inits, inputs=inputs, seed=seed, models=more)))
+    metrics["fidelity_sample"] = {"models": len(sample), "of": n, "estimated_s_all": round(estimate, 1),
+                                  "why": f"estimated {estimate:.0f} s for all {n} models, over the "
+                                         f"{time_budget_s:g} s budget: {len(sample)} evenly spaced models"}
+    return [by_index[i] for i in sample]
+
+
+def _evenly_spaced(n: int, k: int) -> List[int]:
+    """k distinct indices spread evenly over range(n) (all of them when k >= n)."""
+    if k >= n:
+        return list(range(n))
+    return sorted({int(round(i * (n - 1) / max(k - 1, 1))) for i in range(k)})
 
 
 def baseline_section(meta: MetaModel, population: Population, seed: int = 0,

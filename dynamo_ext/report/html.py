@@ -16,6 +16,7 @@ from ..dynamics.attractor_fidelity import fidelity_table
 from .schema import Metrics, check_metrics
 from .tables import (
     FIDELITY_NOTE,
+    fidelity_sample_note,
     REGRESSION_COLUMNS,
     REPARAM_COLUMNS,
     weak_members_note,
@@ -183,7 +184,9 @@ def write_html(metrics: Metrics, path: Path) -> Path:
                   _html_table(b["reparameterization"]["rows"], REPARAM_COLUMNS)]
     if metrics.get("fidelity"):
         table = fidelity_table(metrics["fidelity"])
-        parts += ["<h2>Dynamical fidelity</h2>", f"<p>{html.escape(FIDELITY_NOTE)}</p>",
+        note = FIDELITY_NOTE + (" " + fidelity_sample_note(metrics["fidelity_sample"])
+                                if metrics.get("fidelity_sample") else "")
+        parts += ["<h2>Dynamical fidelity</h2>", f"<p>{html.escape(note)}</p>",
                   _html_table(table, list(dict.fromkeys(k for r in table for k in r)))]
     parts += ["<h2>Averaging</h2>",
               _html_table([{**r, "members": len(r["members"])} for r in metrics["averaging"]],

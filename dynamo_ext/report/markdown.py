@@ -121,7 +121,7 @@ def _dynamics_section(metrics: Metrics) -> List[str]:
                markdown_table(metrics["fixed_points"], ["id", "n_fixed_points", "n_stable", "n_unstable", "n_slow_points"]),
                ""]
     if metrics.get("fidelity"):
-        md += fidelity_markdown(metrics["fidelity"])
+        md += fidelity_markdown(metrics["fidelity"], metrics.get("fidelity_sample"))
     for fig in metrics.get("attractor_figures", []):
         md += [f"![attractors of {fig['id']}]({fig['file']})", ""]
     if metrics.get("scan"):

@@ -105,6 +105,7 @@ class Metrics(TypedDict, total=False):
     baselines: Baselines
     embedding: Dict[str, List[float]]
     fidelity: List[Dict]
+    fidelity_sample: Dict
     fixed_points: List[FixedPointRow]
     fixed_point_input: List[float]
     timing_s: Dict[str, float]

@@ -6,7 +6,7 @@ mean).
 """
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -225,11 +225,17 @@ FIDELITY_NOTE = (
     "pulse sequences 10 probe lengths long.")
 
 
-def fidelity_markdown(rows: List[Dict]) -> List[str]:
+def fidelity_markdown(rows: List[Dict], sample: Optional[Dict] = None) -> List[str]:
     table = fidelity_table(rows)
     cols = list(dict.fromkeys(k for r in table for k in r))
     return ["## Dynamical fidelity: the meta-model's attractors and memory beside each base model's", "",
-            FIDELITY_NOTE, "", markdown_table(table, cols), ""]
+            FIDELITY_NOTE + ("" if not sample else " " + fidelity_sample_note(sample)), "",
+            markdown_table(table, cols), ""]
+
+
+def fidelity_sample_note(sample: Dict) -> str:
+    """What the fidelity section's rows cover when the time budget sampled the models."""
+    return f"Rows for {sample['models']} of {sample['of']} models: {sample['why']}."
 
 
 SPREAD_NOTE = ("Every reading of {k} meta-models fitted from seeds {seeds} to the same recording. Agreement: the "
