@@ -41,10 +41,9 @@ from pathlib import Path
 
 POINT = r'''
 import json, sys, time, statistics
-import numpy as np, torch
+import torch
 import dynamo_ext as de
-from scipy.stats import spearmanr
-from dynamo_ext.population.continuum import continuum_population, continuum_slopes
+from dynamo_ext.population.continuum import continuum_population
 from dynamo_ext.meta.config import FitConfig
 from dynamo_ext.meta.optim import make_optimizer
 from dynamo_ext.meta.probes import relaxing_probes
@@ -55,7 +54,7 @@ from dynamo_ext.population.recording import Recording
 from dynamo_ext.uses.clustering import embedding_distances, functional_distances
 from dynamo_ext.compare.distances import distance_matrices
 
-from stages import peak_rss as peak  # bench/stages.py (its folder is put on sys.path by run())
+from stages import continuum_quality, peak_rss as peak  # bench/stages.py (its folder is put on sys.path by run())
 
 N, steps, baseline_max, dsa_pairs, device = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 out = {"n_models": N, "device": device, "torch": torch.__version__, "threads": torch.get_num_threads()}
@@ -110,13 +109,7 @@ out["fit_s"] = time.perf_counter() - t
 out["fit_loop_s"] = res.seconds
 out["fit_steps"] = steps
 out["streamed_recording"] = res.extra.get("streamed_recording")
-theta = res.meta.theta.detach().double().cpu()
-centred = theta - theta.mean(0)
-pc1 = torch.linalg.svd(centred, full_matrices=False)[2][0]
-out["rank_correlation_pc1_slope"] = abs(float(spearmanr(centred @ pc1, continuum_slopes(pop)).statistic))
-r2 = [r["hidden_r2"] for r in res.extra["emulation"]]
-out["hidden_r2_median"], out["hidden_r2_min"] = float(np.median(r2)), float(min(r2))
-out["poorly_emulated"] = res.poorly_emulated
+out.update(continuum_quality(res, pop))
 out["peak_after_fit_bytes"] = peak()
 
 # 4. DYNAMO's two distance readings

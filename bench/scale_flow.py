@@ -13,14 +13,12 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
-from scipy.stats import spearmanr
 
-from stages import Stages  # bench/stages.py, beside this script
+from stages import Stages, continuum_quality  # bench/stages.py, beside this script
 
 import dynamo_ext as de
-from dynamo_ext.population.continuum import continuum_population, continuum_slopes
+from dynamo_ext.population.continuum import continuum_population
 from dynamo_ext.report.analysis import analyze
 from dynamo_ext.report.markdown import write_report
 
@@ -39,13 +37,7 @@ def main():
 
     pop = stage("population", lambda: continuum_population(a.n_models))
     res = stage("fit", lambda: de.fit(pop, steps=a.fit_steps, progress=False))
-    theta = res.meta.theta.detach().double()
-    centred = theta - theta.mean(0)
-    pc1 = torch.linalg.svd(centred, full_matrices=False)[2][0]
-    r2 = [r["hidden_r2"] for r in res.extra["emulation"]]
-    rec["quality"] = {"rank_correlation_pc1_slope": abs(float(spearmanr(centred @ pc1, continuum_slopes(pop)).statistic)),
-                      "hidden_r2_median": float(np.median(r2)), "hidden_r2_min": float(min(r2)),
-                      "poorly_emulated": res.poorly_emulated, "streamed_recording": res.extra.get("streamed_recording")}
+    rec["quality"] = {**continuum_quality(res, pop), "streamed_recording": res.extra.get("streamed_recording")}
     metrics = stage("analyze", lambda: analyze(res.meta, pop, time_budget_s=a.time_budget))
     rec["analyze_timing_s"] = metrics["timing_s"]
     rec["skipped"] = metrics["baselines"]["skipped"]

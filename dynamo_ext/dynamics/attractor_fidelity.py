@@ -24,7 +24,7 @@ points are the base model's. Per base model n, on the same rule for both:
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from torch import Tensor

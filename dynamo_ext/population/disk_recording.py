@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from typing import Iterator, List, Optional
+from dataclasses import dataclass
+from typing import Iterator, Optional
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from .recording import Recording
 from .streaming import NpyRows, StreamedRecording, record_to_disk
 
 # the share of the memory budget the baselines' recording may take in memory: the all-pairs blocks,
@@ -72,35 +74,19 @@ class HiddenOnDisk:
         return self.rows.shape[0]
 
 
-class DiskRecording:
-    """A ``StreamedRecording`` with the attributes of ``population.Recording`` that the comparison
-    measures read: ``x`` [S, T, I], ``hidden`` (N ``HiddenOnDisk``), ``outputs`` [N, S, T, C] (read
-    into memory: small), ``output_kind``, ``family``, ``layer_channels``, ``state_sizes``, ``n_models``."""
+@dataclass
+class DiskRecording(Recording):
+    """A ``Recording`` whose ``hidden`` states stay in a ``StreamedRecording``'s files (N ``HiddenOnDisk``,
+    read when a measure asks for them); ``x`` and ``outputs`` [N, S, T, C] are read into memory (small).
+    ``streamed``: the recording on disk."""
 
-    def __init__(self, streamed: StreamedRecording):
-        self.streamed = streamed
-        self.x = streamed.x
-        self.hidden: List[HiddenOnDisk] = [HiddenOnDisk(streamed.hidden(n)) for n in range(streamed.n_models)]
-        self.outputs = torch.stack([HiddenOnDisk(streamed.outputs(n)).tensor() for n in range(streamed.n_models)])
-        self.output_kind, self.family = streamed.output_kind, streamed.family
-        self.layer_channels = streamed.layer_channels
+    streamed: Optional[StreamedRecording] = None
 
-    ids = None
-
-    @property
-    def n_models(self) -> int:
-        return len(self.hidden)
-
-    @property
-    def state_sizes(self) -> List[int]:
-        return [int(h.shape[-1]) for h in self.hidden]
-
-    @property
-    def n_outputs(self) -> int:
-        return int(self.outputs.shape[-1])
-
-    def disk_bytes(self) -> int:
-        return self.streamed.disk_bytes()
+    @classmethod
+    def of(cls, streamed: StreamedRecording) -> "DiskRecording":
+        outputs = torch.stack([HiddenOnDisk(streamed.outputs(n)).tensor() for n in range(streamed.n_models)])
+        return cls(streamed.x, [HiddenOnDisk(streamed.hidden(n)) for n in range(streamed.n_models)], outputs,
+                   streamed.output_kind, streamed.family, streamed.layer_channels, streamed=streamed)
 
 
 def hidden_bytes(population, max_sequences: Optional[int]) -> int:
@@ -126,7 +112,7 @@ def recording_within(population, max_sequences: Optional[int], memory_budget_gb:
         streamed = None
         try:
             streamed = record_to_disk(population, folder, max_sequences=max_sequences)
-            yield DiskRecording(streamed)
+            yield DiskRecording.of(streamed)
         finally:
             if streamed is not None:
                 streamed.close()
