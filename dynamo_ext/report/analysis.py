@@ -186,23 +186,18 @@ def fidelity_within(meta: MetaRNN, population: Population, n_inits: int, inputs,
     n = len(population)
     probe = _evenly_spaced(n, min(FIDELITY_PROBE_MODELS, n))
     t = time.perf_counter()
-    rows = fidelity(meta, population, n_inits=n_inits, inputs=inputs, seed=seed, models=probe)
+    rows = dict(zip(probe, fidelity(meta, population, n_inits=n_inits, inputs=inputs, seed=seed, models=probe)))
     per_model = (time.perf_counter() - t) / len(probe)
     estimate = per_model * n
-    if time_budget_s is None or estimate <= time_budget_s:
-        rest = [i for i in range(n) if i not in set(probe)]
-        by_index = dict(zip(probe, rows))
-        by_index.update(zip(rest, fidelity(meta, population, n_inits=n_inits, inputs=inputs, seed=seed, models=rest)))
-        return [by_index[i] for i in range(n)]
-    k = max(len(probe), int(time_budget_s / max(per_model, 1e-9)))
-    sample = sorted(set(_evenly_spaced(n, k)) | set(probe))
-    more = [i for i in sample if i not in set(probe)]
-    by_index = dict(zip(probe, rows))
-    by_index.update(zip(more, fidelity(meta, population, n_inits=n_inits, inputs=inputs, seed=seed, models=more)))
-    metrics["fidelity_sample"] = {"models": len(sample), "of": n, "estimated_s_all": round(estimate, 1),
-                                  "why": f"estimated {estimate:.0f} s for all {n} models, over the "
-                                         f"{time_budget_s:g} s budget: {len(sample)} evenly spaced models"}
-    return [by_index[i] for i in sample]
+    chosen = list(range(n))
+    if time_budget_s is not None and estimate > time_budget_s:
+        chosen = sorted(set(_evenly_spaced(n, int(time_budget_s / max(per_model, 1e-9)))) | set(probe))
+        metrics["fidelity_sample"] = {"models": len(chosen), "of": n, "estimated_s_all": round(estimate, 1),
+                                      "why": f"estimated {estimate:.0f} s for all {n} models, over the "
+                                             f"{time_budget_s:g} s budget: {len(chosen)} evenly spaced models"}
+    more = [i for i in chosen if i not in rows]
+    rows.update(zip(more, fidelity(meta, population, n_inits=n_inits, inputs=inputs, seed=seed, models=more)))
+    return [rows[i] for i in chosen]
 
 
 def _evenly_spaced(n: int, k: int) -> List[int]:
