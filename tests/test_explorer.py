@@ -65,6 +65,9 @@ def test_every_answer_is_the_apis_for_the_same_theta(explorer, tiny_population, 
     xy = explorer.to_plane(meta.theta.detach()[1].double())
     torch.testing.assert_close(explorer.to_theta(xy), meta.theta.detach()[1].double())
     assert np.allclose(explorer.plane("mds")["xy"], explorer.mds())
+    from dynamo_ext.uses.clustering import classical_mds  # the map of the distances the API gives
+
+    np.testing.assert_allclose(explorer.mds(), classical_mds(d, 2), atol=1e-6)
 
 
 def test_answers_carry_their_marks(explorer, tiny_population, tiny_fit):

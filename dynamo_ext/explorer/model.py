@@ -38,8 +38,8 @@ from ..population.recording import param_dtype
 from ..population.training import evaluate
 from ..uses.averaging import average
 from ..uses.extrapolation import support
-from ..uses.clustering import (classical_mds, distances_from_features, functional_distance, functional_features,
-                               functional_spreads)
+from ..uses.clustering import (classical_mds, distances_from_grams, functional_distance, functional_features,
+                               functional_grams)
 
 LABELS = ("arch", "task", "hidden_size", "seed")
 
@@ -108,9 +108,7 @@ class Explorer:
                                               torch.eye(meta.embedding_dim, dtype=torch.float64))
                                              if meta.embedding_dim == 2 else _pca_basis(self.thetas))
         self.emulation = {row["id"]: row for row in emulation(meta, population)}
-        self._features = functional_features(meta, self.probes, self.thetas)  # every model's, once
-        self._spreads = functional_spreads(*self._features)
-        self._mds = None
+        self._spreads = self._mds = None  # from every model's functional Gram matrices, when first asked for
         self._cache: Dict = {}
         self.spread = None if fits is None else self._spread_of(fits)
 
@@ -138,10 +136,20 @@ class Explorer:
     def mds(self) -> np.ndarray:
         """[N, 2] classical MDS coordinates of DYNAMO's functional distances (computed once)."""
         if self._mds is None:
-            d = distances_from_features(*self._features)
-            coords = classical_mds(d, min(2, len(d) - 1)) if len(d) > 1 else np.zeros((len(d), 0))
-            self._mds = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))  # two columns, whatever N
+            self._functional()
         return self._mds
+
+    def _functional(self) -> None:
+        """The population's spreads of the meta-model's states and outputs (V_z, V_y) and the MDS map of
+        the functional distances, from the Gram matrices of every model's states on the probes
+        (``uses.clustering.functional_grams``: the probes streamed, N x N values held, not N x S x T x D)."""
+        grams = functional_grams(self.meta, self.probes, self.thetas)
+        k, s = len(self.thetas), len(self.probes)
+        self._spreads = tuple((torch.trace(g) / (k * s)).clamp(min=1e-12) for g in grams)
+        d = distances_from_grams(*grams, n_sequences=s)
+        del grams
+        coords = classical_mds(d, min(2, len(d) - 1)) if len(d) > 1 else np.zeros((len(d), 0))
+        self._mds = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))  # two columns, whatever N
 
     def plane(self, kind: str = "theta") -> Dict:
         """Every base model's point in the plane ("theta": theta or its principal components; "mds": the
@@ -238,7 +246,9 @@ class Explorer:
         spreads); when both are models, every registered measure with a per-pair form on hidden states
         (``compare.registry``: CKA, SVCCA, Procrustes) between their hidden states ("measures")."""
         ra, rb = self.resolve(a), self.resolve(b)
-        fa, fb = (self._features_of(r) for r in (ra, rb))
+        if self._spreads is None:
+            self._functional()
+        fa, fb = (functional_features(self.meta, self.probes, r["theta"][None]) for r in (ra, rb))
         out = {"a": ra["id"] or ra["theta"].tolist(), "b": rb["id"] or rb["theta"].tolist(),
                "theta_distance": float((ra["theta"] - rb["theta"]).norm()),
                "functional_distance": functional_distance((fa[0][0], fa[1][0]), (fb[0][0], fb[1][0]), self._spreads),
@@ -254,13 +264,6 @@ class Explorer:
             out["measures"] = {m.name: float(m.pair(*hs)) for m in REGISTRY.values()
                                if m.reads == "hidden" and m.pair is not None}
         return out
-
-    def _features_of(self, point: Dict):
-        """(Z [1, S, F], Y [1, S, G]) of a resolved point: a model's from the table, else computed."""
-        if point["id"] is not None:
-            i = self.population.ids.index(point["id"])
-            return self._features[0][i:i + 1], self._features[1][i:i + 1]
-        return functional_features(self.meta, self.probes, point["theta"][None])
 
     def path(self, a, b, steps: int = 11) -> Dict:
         """Fixed points by type at ``steps`` thetas on the straight path from ``a`` to ``b`` (``scan``,
