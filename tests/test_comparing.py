@@ -29,8 +29,16 @@ def test_functional_distance_sees_what_theta_does_not():
 @pytest.mark.parametrize("chunk_bytes", [1, 20_000, 2 ** 28])
 def test_functional_distances_in_chunks_of_sequences_equal_the_whole_features(chunk_bytes):
     """Streaming the probe sequences through Gram matrices gives the distances of all features held at once
-    (``distances_from_features``), whatever the chunk (one sequence, a few, all)."""
-    from dynamo_ext.uses.clustering import distances_from_features, functional_features
+    (computed here from every embedding's states and outputs), whatever the chunk (one sequence, a few, all)."""
+    from dynamo_ext.uses.clustering import functional_features
+
+    def distances_from_features(zs, ys):  # d^2 = sum over (z, y) of E ||a - b||^2 / V, all features held at once
+        out = np.zeros((zs.shape[0], zs.shape[0]))
+        for stack in (zs, ys):  # [K, S, F]
+            spread = stack.var(0, unbiased=False).sum(-1).mean()
+            flat = stack.flatten(1) / (spread * stack.shape[1]) ** 0.5
+            out += (torch.cdist(flat, flat) ** 2).numpy()
+        return np.sqrt(np.maximum(out, 0.0))
 
     torch.manual_seed(1)
     meta = de.MetaRNN(7, 3, 2, [4, 6, 5, 8, 3, 4, 9], state_size=6, embedding_dim=3)

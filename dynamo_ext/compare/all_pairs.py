@@ -168,6 +168,14 @@ def all_pairs(reps: Sequence[Representation], measures: Sequence[str] = MATRIX_M
     frob2 = np.zeros((N, N)) if "cka" in measures else None
     nuclear = np.zeros((N, N)) if "procrustes" in measures else None
     rho = np.zeros((N, N)) if "svcca" in measures else None
+    kd = torch.empty(n, N, dtype=torch.float64) if frob2 is not None else None  # CKA's per-sample statistics
+    k1 = torch.empty_like(kd) if kd is not None else None
+    for i, r in enumerate(reps):  # every model's per-model work from one read of its samples
+        x = r.prepare(norm=nuclear is not None, svcca=rho is not None)
+        if kd is not None:
+            kd[:, i] = (x * x).sum(1)
+            k1[:, i] = x @ x.sum(0) - kd[:, i]
+        del x
     maps = [torch.from_numpy(r.svcca_map) for r in reps] if rho is not None else None
     for a, b, c, sa, sb in _pair_blocks(reps, block_columns, progress, "all-pairs " + "/".join(measures), rank, world):
         if frob2 is not None:
@@ -184,7 +192,7 @@ def all_pairs(reps: Sequence[Representation], measures: Sequence[str] = MATRIX_M
     _sum_over_ranks(world, frob2, nuclear, rho)
     out: Dict[str, np.ndarray] = {}
     if frob2 is not None:
-        out["cka"] = _cka_distances(reps, frob2, n)
+        out["cka"] = _cka_distances(kd, k1, frob2, n)
     if nuclear is not None:
         norms = np.array([r.norm for r in reps])
         out["procrustes"] = np.sqrt(np.maximum(2.0 - 2.0 * nuclear / np.outer(norms, norms), 0.0))
@@ -263,14 +271,9 @@ def estimate_seconds(measure: str, n_samples: int, widths: Sequence[int], rate: 
     return gemm + float((2 * a * a * b + 4 * a ** 3).sum()) * PAIR_SLOWDOWN / rate
 
 
-def _cka_distances(reps: Sequence[Representation], frob2: np.ndarray, n: int) -> np.ndarray:
-    """1 - debiased linear CKA from ||X_i^T X_j||_F^2 and the per-model statistics (see the module docstring)."""
-    kd = torch.empty(n, len(reps), dtype=torch.float64)  # per-sample squared norms, a column per model
-    k1 = torch.empty_like(kd)
-    for i, r in enumerate(reps):
-        x = r.centred()
-        kd[:, i] = (x * x).sum(1)
-        k1[:, i] = x @ x.sum(0) - kd[:, i]
+def _cka_distances(kd: Tensor, k1: Tensor, frob2: np.ndarray, n: int) -> np.ndarray:
+    """1 - debiased linear CKA from ||X_i^T X_j||_F^2 and the per-model statistics kd = diag(X_i X_i^T) and
+    k1 = X_i (X_i^T 1) - kd, a column [n] per model (see the module docstring)."""
     trace = frob2 - (kd.t() @ kd).numpy()
     s1 = k1.sum(0).numpy()
     hsic = (trace + np.outer(s1, s1) / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * (k1.t() @ k1).numpy()) / (n * (n - 3))

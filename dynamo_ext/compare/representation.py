@@ -95,11 +95,25 @@ class Representation:
         """Centred float64 samples [n, d] (computed on each access)."""
         return self.centred().numpy()
 
+    def prepare(self, norm: bool = False, svcca: bool = False) -> Tensor:
+        """The centred samples [n, d] (``centred``), read once, with the kept ``norm`` and ``svcca_map``
+        computed from them where asked for and not yet kept."""
+        x = self.centred()
+        if norm and self._norm is None:
+            self._norm = max(float(torch.linalg.norm(x)), 1e-300)
+        if svcca and self._map is None:
+            s2, v = np.linalg.eigh((x.t() @ x).numpy())
+            s2, v = np.clip(s2[::-1], 0.0, None), v[:, ::-1]
+            k = self._kept(s2)
+            keep = s2[:k] > 1e-300
+            self._map = np.ascontiguousarray(v[:, :k][:, keep] / np.sqrt(s2[:k][keep]))
+        return x
+
     @property
     def norm(self) -> float:
         """||x||_F (at least 1e-300)."""
         if self._norm is None:
-            self._norm = max(float(torch.linalg.norm(self.centred())), 1e-300)
+            self.prepare(norm=True)
         return self._norm
 
     @property
@@ -130,12 +144,7 @@ class Representation:
         """W [d, k] = V_k diag(1 / s_k), so that x W = ``top_directions`` (up to signs), from the
         eigendecomposition of x^T x; its singular values below 1e-300 are left out."""
         if self._map is None:
-            x = self.centred()
-            s2, v = np.linalg.eigh((x.t() @ x).numpy())
-            s2, v = np.clip(s2[::-1], 0.0, None), v[:, ::-1]
-            k = self._kept(s2)
-            keep = s2[:k] > 1e-300
-            self._map = np.ascontiguousarray(v[:, :k][:, keep] / np.sqrt(s2[:k][keep]))
+            self.prepare(svcca=True)
         return self._map
 
     @property

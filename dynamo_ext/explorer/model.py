@@ -39,7 +39,7 @@ from ..population.training import evaluate
 from ..uses.averaging import average
 from ..uses.extrapolation import support
 from ..uses.clustering import (classical_mds, distances_from_grams, functional_distance, functional_features,
-                               functional_grams)
+                               functional_grams, spreads_from_grams)
 
 LABELS = ("arch", "task", "hidden_size", "seed")
 
@@ -144,9 +144,8 @@ class Explorer:
         the functional distances, from the Gram matrices of every model's states on the probes
         (``uses.clustering.functional_grams``: the probes streamed, N x N values held, not N x S x T x D)."""
         grams = functional_grams(self.meta, self.probes, self.thetas)
-        k, s = len(self.thetas), len(self.probes)
-        self._spreads = tuple((torch.trace(g) / (k * s)).clamp(min=1e-12) for g in grams)
-        d = distances_from_grams(*grams, n_sequences=s)
+        self._spreads = spreads_from_grams(grams, len(self.probes))
+        d = distances_from_grams(*grams, n_sequences=len(self.probes))
         del grams
         coords = classical_mds(d, min(2, len(d) - 1)) if len(d) > 1 else np.zeros((len(d), 0))
         self._mds = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))  # two columns, whatever N

@@ -10,7 +10,6 @@ removed when the ``with`` block ends, whether it ends normally or by an error.
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 from dataclasses import dataclass
 from typing import Iterator, Optional
@@ -44,15 +43,7 @@ class HiddenOnDisk:
         return torch.from_numpy(np.empty(0, self.rows.dtype)).dtype
 
     def _read(self, start: int, count: int) -> Tensor:
-        out = np.empty((count, *self.rows.shape[1:]), dtype=self.rows.dtype)
-        view = memoryview(out).cast("B")
-        done = 0
-        while done < view.nbytes:  # preadv may return less than asked
-            got = os.preadv(self.rows.fd(), [view[done:]], self.rows.offset + self.rows.row_bytes * start + done)
-            if got <= 0:
-                raise OSError(f"recording file {str(self.rows.path)!r} ended early")
-            done += got
-        return torch.from_numpy(out)
+        return torch.from_numpy(self.rows.read_range(start, count))
 
     def tensor(self) -> Tensor:
         return self._read(0, self.rows.shape[0])

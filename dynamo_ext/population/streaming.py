@@ -55,12 +55,12 @@ def _release(key: tuple) -> None:
 
 
 class NpyRows:
-    """Rows of a C-ordered .npy file read by offset with os.pread (nothing is memory-mapped).
+    """Rows of a C-ordered .npy file read by offset with os.preadv (nothing is memory-mapped).
 
-    ``shape`` and ``dtype`` as in the file; ``read(idx)`` -> rows idx of the
-    first axis as an array; ``chunks(n)`` iterates over consecutive blocks. The file is opened when
-    read, and at most ``MAX_OPEN_FILES`` recording files stay open across all readers; ``close()``
-    closes this one's.
+    ``shape`` and ``dtype`` as in the file; ``read(idx)`` -> rows idx of the first axis as an array;
+    ``read_range(start, count)`` consecutive rows; ``chunks(n)`` iterates over consecutive blocks. The
+    file is opened when read, and at most ``MAX_OPEN_FILES`` recording files stay open across all
+    readers; ``close()`` closes this one's.
     """
 
     def __init__(self, path: Path):
@@ -99,20 +99,28 @@ class NpyRows:
     def __del__(self):
         self.close()
 
-    def _read(self, start: int, count: int) -> np.ndarray:
-        buf = os.pread(self.fd(), self.row_bytes * count, self.offset + self.row_bytes * start)
-        return np.frombuffer(buf, dtype=self.dtype).reshape(count, *self.shape[1:])
+    def read_range(self, start: int, count: int) -> np.ndarray:
+        """Rows start .. start + count - 1 as a new (writable) array, read straight into it."""
+        out = np.empty((count, *self.shape[1:]), dtype=self.dtype)
+        view = memoryview(out).cast("B")
+        done = 0
+        while done < view.nbytes:  # preadv may return less than asked
+            got = os.preadv(self.fd(), [view[done:]], self.offset + self.row_bytes * start + done)
+            if got <= 0:
+                raise OSError(f"recording file {str(self.path)!r} ended early")
+            done += got
+        return out
 
     def read(self, idx) -> np.ndarray:
         idx = np.asarray(idx, dtype=np.int64)
         if idx.size and (idx.min() < 0 or idx.max() >= self.shape[0]):
             raise IndexError(f"rows {idx.min()}..{idx.max()} out of range for {self.shape[0]} rows of {self.path}")
-        return np.stack([self._read(int(i), 1)[0] for i in idx]) if idx.size else \
+        return np.stack([self.read_range(int(i), 1)[0] for i in idx]) if idx.size else \
             np.empty((0, *self.shape[1:]), self.dtype)
 
     def chunks(self, size: int):
         for start in range(0, self.shape[0], size):
-            yield self._read(start, min(size, self.shape[0] - start))
+            yield self.read_range(start, min(size, self.shape[0] - start))
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:

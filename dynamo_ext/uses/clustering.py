@@ -235,14 +235,9 @@ def functional_features(meta: MetaModel, x: Tensor, thetas: Tensor, batch_size: 
     return torch.stack(zs), torch.stack(ys)
 
 
-def functional_spreads(zs: Tensor, ys: Tensor):
-    """(V_z, V_y): the total variance across the K embeddings of the states and of the outputs, per sample."""
-    return tuple(stack.var(0, unbiased=False).sum(-1).mean().clamp(min=1e-12) for stack in (zs, ys))
-
-
 def functional_distance(features_a, features_b, spreads) -> float:
     """``functional_distances``' d(a, b) between two embeddings' features (``functional_features`` rows
-    (Z_a, Y_a), (Z_b, Y_b)), with the population's ``spreads`` (``functional_spreads``)."""
+    (Z_a, Y_a), (Z_b, Y_b)), with the population's ``spreads`` (``spreads_from_grams``)."""
     total = 0.0
     for a, b, spread in zip(features_a, features_b, spreads):
         total += float((a - b).pow(2).sum() / (spread * a.shape[0]))
@@ -319,26 +314,21 @@ def functional_grams(meta: MetaModel, x: Tensor, thetas: Tensor, batch_size: int
     return tuple(grams)
 
 
+def spreads_from_grams(grams, n_sequences: int):
+    """(V_z, V_y): the total variance across the K embeddings of the states and of the outputs per probe
+    sequence, trace(G) / (K S), from the centred Gram matrices of ``functional_grams``."""
+    return tuple((torch.trace(g) / (g.shape[0] * n_sequences)).clamp(min=1e-12) for g in grams)
+
+
 def distances_from_grams(gram_z: Tensor, gram_y: Tensor, n_sequences: int) -> np.ndarray:
     """``functional_distances`` [K, K] from the centred Gram matrices of ``functional_grams`` over
-    ``n_sequences`` probe sequences: d^2 = sum over (z, y) of (G_ii + G_jj - 2 G_ij) / (V S), with V =
-    trace(G) / (K S) the total variance across the embeddings per sequence."""
+    ``n_sequences`` probe sequences: d^2 = sum over (z, y) of (G_ii + G_jj - 2 G_ij) / (V S), with V the
+    spread of ``spreads_from_grams``."""
     out = np.zeros(tuple(gram_z.shape))
-    k = gram_z.shape[0]
-    for g in (gram_z, gram_y):
-        spread = (torch.trace(g) / (k * n_sequences)).clamp(min=1e-12)
+    for g, spread in zip((gram_z, gram_y), spreads_from_grams((gram_z, gram_y), n_sequences)):
         diag = torch.diagonal(g)
         out += ((diag[:, None] + diag[None, :] - 2.0 * g) / (spread * n_sequences)).numpy()
     np.fill_diagonal(out, 0.0)
-    return np.sqrt(np.maximum(out, 0.0))
-
-
-def distances_from_features(zs: Tensor, ys: Tensor) -> np.ndarray:
-    """``functional_distances`` [K, K] from the features (Z, Y) of ``functional_features``."""
-    out = np.zeros((zs.shape[0], zs.shape[0]))
-    for stack, spread in zip((zs, ys), functional_spreads(zs, ys)):  # [K, S, F]
-        flat = stack.flatten(1) / (spread * stack.shape[1]) ** 0.5
-        out += (torch.cdist(flat, flat) ** 2).numpy()
     return np.sqrt(np.maximum(out, 0.0))
 
 
